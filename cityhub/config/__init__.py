@@ -1,0 +1,40 @@
+"""City packs and settings files: typed, frozen models loaded once at the edge of a process.
+
+Public surface: :func:`load_pack`, :func:`load_settings`, the pack models, and
+:class:`~cityhub.errors.ConfigError` whose ``problems`` name file, line, key path and what
+was expected.
+"""
+
+from cityhub.config.loader import load_pack, load_settings, pack_dir
+from cityhub.config.pack import (
+    Broker,
+    City,
+    CityPack,
+    Credentials,
+    District,
+    FloodThresholds,
+    Gateway,
+    LightingThresholds,
+    Location,
+    RainThresholds,
+    Sensor,
+    TrafficThresholds,
+)
+
+__all__ = [
+    "Broker",
+    "City",
+    "CityPack",
+    "Credentials",
+    "District",
+    "FloodThresholds",
+    "Gateway",
+    "LightingThresholds",
+    "Location",
+    "RainThresholds",
+    "Sensor",
+    "TrafficThresholds",
+    "load_pack",
+    "load_settings",
+    "pack_dir",
+]

@@ -1,0 +1,223 @@
+"""Load a city pack (or a settings file) once, validate it and report every problem.
+
+A pack is a directory::
+
+    firmware_configs/bandung/
+        city.yaml            city, districts, profiles, broker; optional ``extends: ../other``
+        gateways/*.yaml      one gateway per file, with its sensors
+
+``extends`` chains merge as described in :mod:`cityhub.config.overlay`; gateways are
+physical boxes of one city and are never inherited.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from cityhub.config.overlay import merge, strip_replace
+from cityhub.config.pack import CityPack, cross_check
+from cityhub.config.yamlsrc import Loc, Source, Where, YamlProblems, dotted, parse_yaml
+from cityhub.errors import ConfigError, ConfigProblem
+from cityhub.fields import Domain
+
+__all__ = ["load_pack", "load_settings", "pack_dir"]
+
+M = TypeVar("M", bound=BaseModel)
+_BUILTIN = Path(__file__).resolve().parents[2] / "firmware_configs"
+_DOMAINS = {d.value for d in Domain}
+
+
+def pack_dir(name_or_path: str | Path) -> Path:
+    """A pack directory from a path, or the name of a pack shipped in firmware_configs/."""
+    p = Path(name_or_path)
+    if p.name == "city.yaml":
+        p = p.parent
+    if p.is_dir():
+        return p
+    for root in (Path.cwd() / "firmware_configs", _BUILTIN):
+        if (root / str(name_or_path) / "city.yaml").is_file():
+            return root / str(name_or_path)
+    raise ConfigError([ConfigProblem(str(name_or_path), "", "no such city pack: expected a "
+                                     "directory with city.yaml or the name of a shipped pack")])
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _city_source(directory: Path, chain: tuple[Path, ...]) -> Source:
+    city_file = directory / "city.yaml"
+    src = parse_yaml(city_file, _display(city_file))
+    if not isinstance(src.data, dict):
+        raise YamlProblems([ConfigProblem(_display(city_file), "", "must be a mapping")])
+    extends = src.data.pop("extends", None)
+    if extends is None:
+        return Source(strip_replace(src.data), src.where)
+    if not isinstance(extends, str):
+        raise YamlProblems([ConfigProblem(_display(city_file), "extends",
+                                          "must be a path to the base pack directory",
+                                          src.where[("extends",)].line)])
+    base_dir = (directory / extends).resolve()
+    if base_dir in chain:
+        raise YamlProblems([ConfigProblem(_display(city_file), "extends",
+                                          f"extends cycle through {base_dir}",
+                                          src.where[("extends",)].line)])
+    if not (base_dir / "city.yaml").is_file():
+        raise YamlProblems([ConfigProblem(_display(city_file), "extends",
+                                          f"base pack {extends!r} has no city.yaml",
+                                          src.where[("extends",)].line)])
+    base = _city_source(base_dir, (*chain, base_dir))
+    base.data.pop("gateways", None)
+    return merge(base, src)
+
+
+def _add_gateways(src: Source, directory: Path, problems: list[ConfigProblem]) -> None:
+    gateways = src.data.setdefault("gateways", [])
+    if not isinstance(gateways, list):
+        return
+    for f in sorted((directory / "gateways").glob("*.yaml")):
+        try:
+            g = parse_yaml(f, _display(f))
+        except YamlProblems as e:
+            problems.extend(e.problems)
+            continue
+        i = len(gateways)
+        gateways.append(g.data)
+        for loc, w in g.where.items():
+            src.where[("gateways", i, *loc)] = w
+
+
+def _apply_profiles(src: Source, problems: list[ConfigProblem]) -> None:
+    profiles = src.data.get("profiles") or {}
+    for g, gw in enumerate(src.data.get("gateways") or []):
+        if not isinstance(gw, dict) or not isinstance(gw.get("sensors"), list):
+            continue
+        for j, s in enumerate(gw["sensors"]):
+            if not isinstance(s, dict) or "profile" not in s:
+                continue
+            p = profiles.get(s["profile"]) if isinstance(profiles, dict) else None
+            if not isinstance(p, dict):
+                loc = ("gateways", g, "sensors", j, "profile")
+                problems.append(_problem(src, loc, f"unknown profile {s['profile']!r}; "
+                                         f"the pack defines {', '.join(profiles) or 'none'}"))
+                continue
+            here: Loc = ("gateways", g, "sensors", j)
+            there: Loc = ("profiles", s["profile"])
+            for key in ("domain", "driver", "interval_s", "params", "thresholds"):
+                if key not in p:
+                    continue
+                own = s.get(key)
+                if key not in s:
+                    s[key] = p[key]
+                    _inherit(src.where, there + (key,), here + (key,))
+                elif isinstance(own, dict) and isinstance(p[key], dict):
+                    s[key] = {**p[key], **own}
+                    for k in p[key]:
+                        if k not in own:
+                            _inherit(src.where, there + (key, k), here + (key, k))
+
+
+def _inherit(where: dict[Loc, Where], frm: Loc, to: Loc) -> None:
+    """Point ``to`` (and below) at the profile it was inherited from."""
+    n = len(frm)
+    for loc, w in list(where.items()):
+        if loc[:n] == frm:
+            where[to + loc[n:]] = w
+
+
+def _problem(src: Source, loc: Loc, message: str) -> ConfigProblem:
+    w: Where | None = src.locate(loc)
+    if w is None:
+        return ConfigProblem("?", dotted(loc), message)
+    extra = loc[len(_known_prefix(src, loc)):]
+    return ConfigProblem(w.file, dotted(w.local + extra), message, w.line)
+
+
+def _known_prefix(src: Source, loc: Loc) -> Loc:
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in src.where:
+            return loc[:n]
+    return ()
+
+
+def _data_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
+    """Drop the union tags pydantic inserts (e.g. 'flood' in a discriminated union)."""
+    out: list[str | int] = []
+    for part in loc:
+        if isinstance(data, dict) and isinstance(part, str) and part not in data \
+                and part in _DOMAINS:
+            continue
+        out.append(part)
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            data = None
+    return tuple(out)
+
+
+def _explain(err: dict[str, Any]) -> str:
+    t, msg = err["type"], err["msg"]
+    if t == "extra_forbidden":
+        return "unknown key (check the spelling)"
+    if t == "union_tag_not_found":
+        return "sensor has no domain: give 'domain' (traffic, flood, lighting, rain) or a profile"
+    if t == "union_tag_invalid":
+        return f"unknown domain {err['input'].get('domain')!r}: expected traffic, flood, " \
+               "lighting or rain"
+    inp = err.get("input")
+    shown = "" if t == "missing" or isinstance(inp, dict | list) or str(inp) in msg \
+        else f" (got {inp!r:.60})"
+    return f"{msg.removeprefix('Value error, ')}{shown}"
+
+
+def _validate(model: type[M], src: Source) -> M:
+    try:
+        return model.model_validate(src.data)
+    except ValidationError as e:
+        raise ConfigError([_problem(src, _data_loc(src.data, err["loc"]), _explain(dict(err)))
+                           for err in e.errors()]) from None
+
+
+def load_pack(name_or_path: str | Path) -> CityPack:
+    """Load, merge and validate a city pack; raise :class:`ConfigError` listing every problem."""
+    directory = pack_dir(name_or_path)
+    problems: list[ConfigProblem] = []
+    try:
+        src = _city_source(directory, (directory.resolve(),))
+    except YamlProblems as e:
+        raise ConfigError(e.problems) from None
+    _add_gateways(src, directory, problems)
+    _apply_profiles(src, problems)
+    try:
+        pack = _validate(CityPack, src)
+    except ConfigError as e:
+        problems.extend(e.problems)
+        raise ConfigError(_sorted_unique(problems)) from None
+    problems.extend(_problem(src, loc, msg) for loc, msg in cross_check(pack))
+    if problems:
+        raise ConfigError(_sorted_unique(problems))
+    return pack
+
+
+def _sorted_unique(problems: list[ConfigProblem]) -> list[ConfigProblem]:
+    """One line per distinct problem (a profile's mistake is reported once, at the
+    profile), in file and line order."""
+    return sorted(dict.fromkeys(problems), key=lambda p: (p.file, p.line or 0, p.path))
+
+
+def load_settings(path: str | Path, model: type[M]) -> M:
+    """Load one YAML settings file into ``model``; raise :class:`ConfigError` on problems."""
+    try:
+        src = parse_yaml(Path(path), _display(Path(path)))
+    except YamlProblems as e:
+        raise ConfigError(e.problems) from None
+    src.data = strip_replace(src.data) if src.data is not None else {}
+    return _validate(model, src)

@@ -1,0 +1,54 @@
+"""A point: what the storage schema stores (InfluxDB's data model, which the SQLite store
+mirrors).
+
+measurement = domain; tags = city, district, gateway, device (low cardinality: never a
+message id or a sequence number); fields = the readings of that device at that time;
+time = the device's time. Two points with the same measurement, tags and time merge,
+so a redelivered message is stored once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from cityhub.senml import Reading, Value
+
+__all__ = ["Point", "points_from_readings"]
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One row of the storage schema. ``tags`` are kept sorted by key."""
+
+    measurement: str
+    tags: tuple[tuple[str, str], ...]
+    fields: Mapping[str, Value]
+    time_ns: int
+
+    @property
+    def tag(self) -> dict[str, str]:
+        return dict(self.tags)
+
+
+def points_from_readings(
+    measurement: str,
+    readings: Iterable[Reading],
+    tags_of: Callable[[str], Mapping[str, str]],
+) -> list[Point]:
+    """Group readings by (device, time) into points; ``tags_of(device)`` gives its tags.
+
+    A later reading of the same device, field and time overwrites an earlier one, as the
+    store would.
+    """
+    grouped: dict[tuple[str, int], dict[str, Value]] = {}
+    for r in readings:
+        grouped.setdefault((r.device, r.time_ns), {})[r.field] = r.value
+    tag_cache: dict[str, tuple[tuple[str, str], ...]] = {}
+    out = []
+    for (device, time_ns), fields in grouped.items():
+        tags = tag_cache.get(device)
+        if tags is None:
+            tags = tag_cache[device] = tuple(sorted(tags_of(device).items()))
+        out.append(Point(measurement, tags, fields, time_ns))
+    return out

@@ -1,0 +1,233 @@
+"""SenML JSON packs (RFC 8428), strict, as the wire contract wants them.
+
+A pack is a JSON array of records. Base labels (``bn``, ``bt``, ``bu``) apply to the record
+that carries them and to every later record until changed, so one pack can hold many
+devices and many timestamps::
+
+    [{"bn": "tfc-dago-01:", "bt": 1767225600, "n": "intensity", "u": "1/min", "v": 14, "seq": 7},
+     {"n": "averageVehicleSpeed", "u": "km/h", "v": 31.5, "seq": 8},
+     {"bn": "tfc-dago-02:", "n": "intensity", "v": 3, "t": 10, "seq": 9}]
+
+The record name is ``bn + n`` = ``{device}:{field}``. On a single-device topic ``bn`` may be
+left out and ``n`` is the field. ``seq`` is this hub's ignorable extension label: the
+gateway's monotonic reading counter, so gaps and duplicates are visible.
+
+Strict means: a record without a time (``bt``/``t``), with a relative time (< 2**28 s,
+RFC 8428 section 4.5.3), with a NaN/inf value, a value label of the wrong type for its
+field, an unknown field, an unknown unit for a known field, or a pack over the size limits
+is refused with a :class:`~cityhub.errors.DecodeError` naming the record and the label.
+Must-understand labels (ending in ``_``) that this codec does not know are refused;
+other unknown labels are ignored, as the RFC says.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from cityhub.errors import DecodeError
+from cityhub.fields import DOMAINS, Domain, Kind
+from cityhub.topics import SLUG
+
+__all__ = ["MAX_PACK_BYTES", "MAX_RECORDS", "Reading", "decode_pack", "encode_pack",
+           "encode_packs"]
+
+MAX_PACK_BYTES = 256 * 1024
+MAX_RECORDS = 10_000
+RELATIVE_TIME_LIMIT = 2**28  # RFC 8428: smaller times are relative to "now"
+_BN_RE = re.compile(f"^{SLUG}:$")
+_DEVICE_RE = re.compile(f"^{SLUG}$")
+_KNOWN = frozenset({"bn", "bt", "bu", "bver", "n", "u", "v", "vs", "vb", "t", "seq"})
+_UNSUPPORTED = {"vd": "data values", "s": "sums", "bs": "base sums", "bv": "base values",
+                "ut": "update times"}
+Value = float | str | bool
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One decoded reading: device time in integer nanoseconds (microsecond resolution)."""
+
+    device: str
+    field: str
+    value: Value
+    time_ns: int
+    seq: int | None = None
+
+
+def _seconds_to_ns(seconds: float) -> int:
+    return round(seconds * 1_000_000) * 1000
+
+
+def _fail(reason: str, where: str, message: str) -> DecodeError:
+    return DecodeError(reason, f"{where}: {message}")
+
+
+def _number(rec: dict[str, Any], label: str, where: str) -> float | None:
+    if label not in rec:
+        return None
+    x = rec[label]
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        raise _fail("label", where, f"label {label!r} must be a number, got {type(x).__name__}")
+    if not math.isfinite(x):
+        raise _fail("value", where, f"label {label!r} is not finite ({x})")
+    return float(x)
+
+
+def decode_pack(
+    payload: bytes,
+    *,
+    domain: Domain | str,
+    device: str | None = None,
+    max_bytes: int = MAX_PACK_BYTES,
+    max_records: int = MAX_RECORDS,
+) -> list[Reading]:
+    """Decode and validate one SenML JSON pack published for ``domain``.
+
+    ``device`` is the device named by a single-device topic (records may then omit ``bn``).
+    Raises :class:`DecodeError` on the first problem; nothing of a bad pack is returned.
+    """
+    if len(payload) > max_bytes:
+        raise DecodeError("too_large", f"pack is {len(payload)} bytes, limit {max_bytes}")
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError as e:
+        raise DecodeError("json", f"pack is not JSON: {e}") from None
+    if not isinstance(doc, list) or not doc:
+        raise DecodeError("shape", "pack must be a non-empty JSON array of records")
+    if len(doc) > max_records:
+        raise DecodeError("too_large", f"pack has {len(doc)} records, limit {max_records}")
+    catalogue = DOMAINS[Domain(domain)]
+    bn, bt, bu = "", None, None
+    out: list[Reading] = []
+    for i, rec in enumerate(doc):
+        where = f"record {i}"
+        if not isinstance(rec, dict):
+            raise _fail("shape", where, f"must be a JSON object, got {type(rec).__name__}")
+        for label in rec:
+            if label in _UNSUPPORTED:
+                raise _fail("label", where, f"label {label!r}: {_UNSUPPORTED[label]} "
+                            "are not supported by this hub")
+            if label not in _KNOWN and label.endswith("_"):
+                raise _fail("label", where, f"must-understand label {label!r} is not known")
+        if "bver" in rec and (isinstance(rec["bver"], bool) or not isinstance(rec["bver"], int)):
+            raise _fail("label", where, "label 'bver' must be an integer")
+        if "bn" in rec:
+            if not isinstance(rec["bn"], str) or not _BN_RE.match(rec["bn"]):
+                raise _fail("name", where, f"label 'bn' must be '{{device}}:' with a slug "
+                            f"device id, got {rec['bn']!r:.80}")
+            bn = rec["bn"]
+        if "bt" in rec:
+            bt = _number(rec, "bt", where)
+        if "bu" in rec:
+            if not isinstance(rec["bu"], str):
+                raise _fail("label", where, "label 'bu' must be a string")
+            bu = rec["bu"]
+        n = rec.get("n", "")
+        if not isinstance(n, str):
+            raise _fail("label", where, "label 'n' must be a string")
+        name = bn + n
+        dev, sep, field = name.partition(":")
+        if not sep:
+            if device is None:
+                raise _fail("name", where, f"name {name!r:.80} has no device: a gateway pack "
+                            "must name each device with bn '{device}:'")
+            dev, field = device, name
+        if not _DEVICE_RE.match(dev):
+            raise _fail("name", where, f"device {dev!r:.80} is not a slug")
+        if device is not None and dev != device:
+            raise _fail("name", where, f"device {dev!r} differs from the topic's {device!r}")
+        spec = catalogue.get(field)
+        if spec is None:
+            raise _fail("field", where, f"unknown field {field!r:.80} for domain {domain} "
+                        f"(known: {', '.join(catalogue)})")
+        where = f"record {i} ({dev}:{field})"
+        t = _number(rec, "t", where)
+        if t is None and bt is None:
+            raise _fail("time", where, "no time: labels 'bt' and 't' are both missing; "
+                        "readings must carry the device's own time")
+        when = (bt or 0.0) + (t or 0.0)
+        if when < RELATIVE_TIME_LIMIT:
+            raise _fail("time", where, f"time {when} is relative (< 2**28 s); "
+                        "send absolute UNIX time")
+        unit = rec.get("u", bu)
+        if unit is not None and unit != spec.unit:
+            raise _fail("unit", where, f"label 'u': unit {unit!r:.40} is not "
+                        f"{spec.unit!r}, the unit of {field}")
+        labels = [k for k in ("v", "vs", "vb") if k in rec]
+        if len(labels) != 1:
+            raise _fail("value", where, f"needs exactly one of 'v', 'vs', 'vb', got {labels}")
+        if labels[0] != spec.kind.value:
+            raise _fail("value", where, f"label {labels[0]!r}: {field} takes "
+                        f"{spec.kind.value!r} ({spec.kind.name.lower()})")
+        value: Value
+        if spec.kind is Kind.NUMBER:
+            value = _number(rec, "v", where)  # type: ignore[assignment]
+        elif spec.kind is Kind.STRING:
+            value = rec["vs"]
+            if not isinstance(value, str):
+                raise _fail("value", where, "label 'vs' must be a string")
+            if spec.choices and value not in spec.choices:
+                raise _fail("value", where, f"label 'vs': {value!r:.40} is not one of "
+                            f"{', '.join(spec.choices)}")
+        else:
+            value = rec["vb"]
+            if not isinstance(value, bool):
+                raise _fail("value", where, "label 'vb' must be true or false")
+        seq = rec.get("seq")
+        if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 0):
+            raise _fail("label", where, "label 'seq' must be a non-negative integer")
+        out.append(Reading(dev, field, value, _seconds_to_ns(when), seq))
+    return out
+
+
+def _records(readings: Sequence[Reading], domain: Domain) -> list[dict[str, Any]]:
+    catalogue = DOMAINS[domain]
+    records: list[dict[str, Any]] = []
+    bt_ns = readings[0].time_ns
+    current = None
+    for r in readings:
+        spec = catalogue[r.field]
+        rec: dict[str, Any] = {}
+        if r.device != current:
+            rec["bn"] = f"{r.device}:"
+            current = r.device
+        if not records:
+            rec["bt"] = bt_ns / 1e9
+        rec["n"] = r.field
+        if spec.unit is not None:
+            rec["u"] = spec.unit
+        rec[spec.kind.value] = r.value
+        if r.time_ns != bt_ns:
+            rec["t"] = (r.time_ns - bt_ns) / 1e9
+        if r.seq is not None:
+            rec["seq"] = r.seq
+        records.append(rec)
+    return records
+
+
+def encode_pack(readings: Sequence[Reading], *, domain: Domain | str) -> bytes:
+    """Encode readings of one domain as one SenML pack (base name per device run)."""
+    if not readings:
+        raise ValueError("cannot encode an empty pack")
+    return orjson.dumps(_records(readings, Domain(domain)))
+
+
+def encode_packs(readings: Iterable[Reading], *, domain: Domain | str,
+                 max_bytes: int = MAX_PACK_BYTES) -> list[bytes]:
+    """Encode readings as as few packs as fit under ``max_bytes`` each, in order."""
+    items = list(readings)
+    if not items:
+        return []
+    pack = encode_pack(items, domain=domain)
+    if len(pack) <= max_bytes:
+        return [pack]
+    if len(items) == 1:
+        raise ValueError(f"one reading encodes to {len(pack)} bytes, over {max_bytes}")
+    half = len(items) // 2
+    return (encode_packs(items[:half], domain=domain, max_bytes=max_bytes)
+            + encode_packs(items[half:], domain=domain, max_bytes=max_bytes))
