@@ -1,0 +1,74 @@
+"""``cityhub ingest``: MQTT -> store; ``cityhub ingest deadletters``: what was refused."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from cityhub.cli.secrets import secret
+from cityhub.config import load_pack, load_settings
+
+
+async def _serve(settings: Any) -> None:
+    from cityhub.store import open_store
+    from ingest.deadletters import DeadLetters
+    from ingest.service import Ingester
+
+    pack = load_pack(settings.pack)
+    password = secret(settings.broker.password_env, what="MQTT password")
+    store = await open_store(settings.store)
+    dl = DeadLetters(settings.deadletter_path)
+    try:
+        await Ingester(settings, pack, store, dl, password=password).run()
+    finally:
+        await store.aclose()
+        dl.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    from ingest.settings import IngestSettings
+
+    settings = load_settings(args.config, IngestSettings)
+    if args.ingest_command == "deadletters":
+        return _deadletters(settings, args)
+    try:
+        asyncio.run(_serve(settings))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _deadletters(settings: Any, args: argparse.Namespace) -> int:
+    from ingest.deadletters import DeadLetters
+
+    dl = DeadLetters(settings.deadletter_path)
+    try:
+        counts = dl.counts()
+        print(f"{sum(counts.values())} dead letters in {settings.deadletter_path}"
+              + (": " + ", ".join(f"{r} {n}" for r, n in sorted(counts.items())) if counts
+                 else ""))
+        for d in dl.list(args.limit, args.reason):
+            when = datetime.fromtimestamp(d.time_ns / 1e9, UTC).isoformat(timespec="seconds")
+            print(f"#{d.id} {when} {d.reason} {d.topic}\n    {d.detail}\n"
+                  f"    payload ({len(d.payload)} B): {d.payload[:160]!r}")
+    finally:
+        dl.close()
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "ingest", help="MQTT -> store",
+        description="Consume a city's telemetry (QoS 1, persistent session, shared "
+        "subscription) and write it to the store; a message is acknowledged only after it "
+        "is stored or dead-lettered. See docs/ingest.md.")
+    p.add_argument("--config", required=True, help="ingest settings YAML (see docs/ingest.md)")
+    isub = p.add_subparsers(dest="ingest_command", metavar="SUBCOMMAND")
+    d = isub.add_parser("deadletters", help="list refused messages, newest first",
+                        description="List dead letters: topic, reason, detail, payload.")
+    d.add_argument("--config", required=True, help="ingest settings YAML")
+    d.add_argument("--limit", type=int, default=20, help="how many; default 20")
+    d.add_argument("--reason", help="only this reason (e.g. unknown_device)")
+    p.set_defaults(handler=run, ingest_command=None)

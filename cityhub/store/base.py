@@ -1,0 +1,52 @@
+"""The one small storage interface every backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from cityhub.point import Point
+from cityhub.senml import Value
+
+__all__ = ["TAG_KEYS", "Latest", "Store"]
+
+TAG_KEYS = ("city", "district", "gateway", "device")
+
+
+@dataclass(frozen=True, slots=True)
+class Latest:
+    """The newest point of one device: its fields at the newest time, and that time."""
+
+    measurement: str
+    tags: Mapping[str, str]
+    fields: Mapping[str, Value]
+    time_ns: int
+
+    @property
+    def device(self) -> str:
+        return self.tags["device"]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Write a batch; the latest point per device; an aggregated range with a window.
+
+    Writes are idempotent: a point with the same measurement, tags and time as a stored
+    one overwrites its fields, so redelivered readings are stored once. Raises
+    :class:`~cityhub.errors.SinkError` when a write fails (see ``retryable``).
+    """
+
+    async def write(self, points: Sequence[Point]) -> None: ...
+
+    async def latest(self, *, city: str, since_ns: int | None = None) -> list[Latest]: ...
+
+    async def history(
+        self, *, measurement: str, device: str, field: str, start_ns: int, stop_ns: int,
+        window_s: float | None = None,
+    ) -> list[tuple[int, float]]:
+        """(time_ns, value) of a numeric field in [start, stop); with ``window_s`` the mean
+        per window (windows without data are left out), else the raw values."""
+        ...
+
+    async def aclose(self) -> None: ...

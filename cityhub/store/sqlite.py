@@ -1,0 +1,178 @@
+"""The embedded store: SQLite in WAL mode, for the demo and one-box installs.
+
+Mirrors InfluxDB's model: a point is identified by measurement + tags + time, and writing
+it again overwrites its fields (idempotent). A ``latest`` table kept on write makes
+"latest per device" a small read whatever the history size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from cityhub.errors import SinkError
+from cityhub.point import Point
+from cityhub.senml import Value
+from cityhub.store.base import Latest
+
+__all__ = ["SQLiteStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS series (
+    id INTEGER PRIMARY KEY,
+    measurement TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    city TEXT NOT NULL,
+    device TEXT NOT NULL,
+    UNIQUE (measurement, tags)
+);
+CREATE INDEX IF NOT EXISTS series_device ON series (measurement, device);
+CREATE TABLE IF NOT EXISTS readings (
+    series INTEGER NOT NULL,
+    field TEXT NOT NULL,
+    time_ns INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    value,
+    PRIMARY KEY (series, field, time_ns)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS latest (
+    series INTEGER NOT NULL,
+    field TEXT NOT NULL,
+    time_ns INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    value,
+    PRIMARY KEY (series, field)
+) WITHOUT ROWID;
+"""
+
+
+def _kind(v: Value) -> str:
+    return "b" if isinstance(v, bool) else "s" if isinstance(v, str) else "f"
+
+
+def _value(kind: str, v: object) -> Value:
+    if kind == "b":
+        return bool(v)
+    if kind == "s":
+        return str(v)
+    return float(v)  # type: ignore[arg-type]
+
+
+class SQLiteStore:
+    """A :class:`~cityhub.store.base.Store` in one SQLite file (``":memory:"`` for tests).
+
+    Work runs on a worker thread so the event loop never blocks on disk.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+        self._series: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+
+    async def __aenter__(self) -> SQLiteStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _series_id(self, p: Point) -> int:
+        key = (p.measurement, p.tags)
+        sid = self._series.get(key)
+        if sid is None:
+            tags = dict(p.tags)
+            blob = orjson.dumps(tags, option=orjson.OPT_SORT_KEYS).decode()
+            self._db.execute(
+                "INSERT OR IGNORE INTO series (measurement, tags, city, device) "
+                "VALUES (?, ?, ?, ?)",
+                (p.measurement, blob, tags.get("city", ""), tags.get("device", "")))
+            row = self._db.execute("SELECT id FROM series WHERE measurement=? AND tags=?",
+                                   (p.measurement, blob)).fetchone()
+            sid = self._series[key] = int(row[0])
+        return sid
+
+    def write_sync(self, points: Sequence[Point]) -> None:
+        """Blocking write of one batch in one transaction."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                rows = [(self._series_id(p), k, p.time_ns, _kind(v), v)
+                        for p in points for k, v in p.fields.items()]
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?, ?)", rows)
+                self._db.executemany(
+                    "INSERT INTO latest VALUES (?, ?, ?, ?, ?) ON CONFLICT (series, field) "
+                    "DO UPDATE SET time_ns=excluded.time_ns, kind=excluded.kind, "
+                    "value=excluded.value WHERE excluded.time_ns >= latest.time_ns", rows)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as e:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                self._series.clear()
+                raise SinkError(f"sqlite {self.path}: {e}", retryable=True) from e
+
+    async def write(self, points: Sequence[Point]) -> None:
+        if points:
+            await asyncio.to_thread(self.write_sync, points)
+
+    def latest_sync(self, *, city: str, since_ns: int | None = None) -> list[Latest]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT s.id, s.measurement, s.tags, l.field, l.time_ns, l.kind, l.value "
+                "FROM latest l JOIN series s ON s.id = l.series "
+                "WHERE s.city = ? AND l.time_ns >= ? ORDER BY s.id",
+                (city, since_ns if since_ns is not None else -(2**63))).fetchall()
+        by_series: dict[int, tuple[str, str, dict[str, Value], int]] = {}
+        for sid, meas, tags, field, t, kind, value in rows:
+            _, _, fields, newest = by_series.setdefault(sid, (meas, tags, {}, t))
+            fields[field] = _value(kind, value)
+            if t > newest:
+                by_series[sid] = (meas, tags, fields, t)
+        # Like InfluxDB's "last point": keep only the fields written at the newest time.
+        out = []
+        for sid, (meas, tags, fields, newest) in by_series.items():
+            keep = {r[3] for r in rows if r[0] == sid and r[4] == newest}
+            out.append(Latest(meas, orjson.loads(tags),
+                              {k: v for k, v in fields.items() if k in keep}, newest))
+        return out
+
+    async def latest(self, *, city: str, since_ns: int | None = None) -> list[Latest]:
+        return await asyncio.to_thread(self.latest_sync, city=city, since_ns=since_ns)
+
+    def history_sync(self, *, measurement: str, device: str, field: str, start_ns: int,
+                     stop_ns: int, window_s: float | None = None) -> list[tuple[int, float]]:
+        base = ("FROM readings r JOIN series s ON s.id = r.series WHERE s.measurement = ? "
+                "AND s.device = ? AND r.field = ? AND r.kind = 'f' "
+                "AND r.time_ns >= ? AND r.time_ns < ?")
+        args = (measurement, device, field, start_ns, stop_ns)
+        with self._lock:
+            if window_s is None:
+                rows = self._db.execute(f"SELECT r.time_ns, r.value {base} ORDER BY r.time_ns",
+                                        args).fetchall()
+            else:
+                w = int(window_s * 1e9)
+                rows = self._db.execute(
+                    f"SELECT (r.time_ns / {w}) * {w} AS bucket, AVG(r.value) {base} "
+                    "GROUP BY bucket ORDER BY bucket", args).fetchall()
+        return [(int(t), float(v)) for t, v in rows]
+
+    async def history(self, *, measurement: str, device: str, field: str, start_ns: int,
+                      stop_ns: int, window_s: float | None = None) -> list[tuple[int, float]]:
+        return await asyncio.to_thread(
+            self.history_sync, measurement=measurement, device=device, field=field,
+            start_ns=start_ns, stop_ns=stop_ns, window_s=window_s)
+
+    async def aclose(self) -> None:
+        with self._lock:
+            self._db.close()

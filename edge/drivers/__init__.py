@@ -1,0 +1,1 @@
+"""Drivers turn a sensor's configuration into readings. One module per driver."""

@@ -1,0 +1,198 @@
+"""The ingester: MQTT in, the store out, a PUBACK only once a reading is durable.
+
+One connection, one TaskGroup: a consumer loop and a flush timer. Messages are decoded as
+they arrive and batched; a batch is written when it reaches ``batch_lines`` points, when
+the unacknowledged messages reach half the in-flight window, or every
+``flush_interval_s``. Only after the store accepted the batch (or, for refused messages,
+after the dead-letter store kept them) are the messages acknowledged, so a crash at any
+point leaves them with the broker, which redelivers them; idempotent points make the
+redelivery harmless.
+
+The broker bounds the work in flight: with MQTT 5 the ingester announces Receive Maximum
+= ``max_inflight`` and acknowledges manually, so it never holds more than that many
+messages in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiomqtt
+import orjson
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from cityhub.backoff import backoff_delay
+from cityhub.config.pack import CityPack
+from cityhub.errors import DecodeError, SinkError
+from cityhub.point import Point
+from cityhub.store.base import Store
+from cityhub.topics import deadletter_topic, telemetry_filter
+from ingest.counters import IngestCounters
+from ingest.deadletters import DeadLetters
+from ingest.decoder import Decoder
+from ingest.settings import IngestSettings
+
+__all__ = ["Ingester"]
+
+log = logging.getLogger("cityhub.ingest")
+SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+@dataclass
+class _Batch:
+    points: list[Point] = field(default_factory=list)
+    messages: list[tuple[int, str, bytes]] = field(default_factory=list)  # mid, topic, payload
+    dead: list[tuple[str, bytes, str, str]] = field(default_factory=list)
+    dead_mids: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.messages) + len(self.dead_mids)
+
+
+class Ingester:
+    """Consumes telemetry of one city and stores it. Use :meth:`run` inside a TaskGroup."""
+
+    def __init__(self, settings: IngestSettings, pack: CityPack, store: Store,
+                 deadletters: DeadLetters, *, password: str | None = None) -> None:
+        self.settings = settings
+        self.pack = pack
+        self.store = store
+        self.deadletters = deadletters
+        self.password = password
+        self.decoder = Decoder(pack, max_future_s=settings.max_future_s)
+        self.counters = IngestCounters()
+        self.connected = asyncio.Event()
+        self._batch = _Batch()
+        self._lock = asyncio.Lock()
+
+    def _client(self) -> aiomqtt.Client:
+        b = self.settings.broker
+        v5 = b.protocol == "5"
+        kwargs: dict[str, Any] = {}
+        if v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            props.ReceiveMaximum = self.settings.max_inflight
+            kwargs = {"clean_start": False, "properties": props}
+        else:
+            kwargs = {"clean_session": False}
+        tls = None
+        if b.tls_ca_file:
+            tls = aiomqtt.TLSParameters(ca_certs=b.tls_ca_file, certfile=b.tls_cert_file,
+                                        keyfile=b.tls_key_file)
+        client = aiomqtt.Client(
+            b.host, b.port, identifier=self.settings.client_id, username=b.username,
+            password=self.password, keepalive=b.keepalive_s, tls_params=tls,
+            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+            **kwargs)
+        # aiomqtt has no manual-ack switch of its own: ask its paho client directly, so a
+        # PUBACK is sent only when we call ack() after the write.
+        client._client.manual_ack_set(True)
+        return client
+
+    def _filters(self) -> list[str]:
+        group = self.settings.shared_group
+        return [f"$share/{group}/{f}" if group else f
+                for f in telemetry_filter(self.pack.city.id)]
+
+    async def run(self) -> None:
+        """Connect, consume and store until cancelled; reconnect with backoff."""
+        attempt = 0
+        while True:
+            try:
+                async with self._client() as client:
+                    for f in self._filters():
+                        await client.subscribe(f, qos=1)
+                    attempt = 0
+                    self._batch = _Batch()
+                    self.connected.set()
+                    log.info("ingest: connected to %s:%s, subscribed %s",
+                             self.settings.broker.host, self.settings.broker.port,
+                             ", ".join(self._filters()))
+                    async with asyncio.TaskGroup() as tg:
+                        tg.create_task(self._consume(client))
+                        tg.create_task(self._timer(client))
+            except aiomqtt.MqttError as e:
+                self.connected.clear()
+                delay = backoff_delay(attempt, base=0.5, cap=30)
+                attempt += 1
+                log.warning("ingest: broker connection lost (%s); reconnecting in %.1fs",
+                            e, delay)
+                await asyncio.sleep(delay)
+
+    async def _consume(self, client: aiomqtt.Client) -> None:
+        half = max(1, self.settings.max_inflight // 2)
+        async for msg in client.messages:
+            self.counters.received += 1
+            topic, payload = str(msg.topic), bytes(msg.payload)  # type: ignore[arg-type]
+            try:
+                points = self.decoder.decode(topic, payload)
+            except DecodeError as e:
+                self._batch.dead.append((topic, payload, e.reason, str(e)))
+                self._batch.dead_mids.append(msg.mid)
+            else:
+                self._batch.points.extend(points)
+                self._batch.messages.append((msg.mid, topic, payload))
+            if len(self._batch.points) >= self.settings.batch_lines or len(self._batch) >= half:
+                await self.flush(client)
+
+    async def _timer(self, client: aiomqtt.Client) -> None:
+        while True:
+            await asyncio.sleep(self.settings.flush_interval_s)
+            await self.flush(client)
+
+    async def flush(self, client: aiomqtt.Client) -> None:
+        """Make the current batch durable, then acknowledge its messages."""
+        async with self._lock:
+            batch, self._batch = self._batch, _Batch()
+            if not len(batch):
+                return
+            if batch.points and not await self._write(batch):
+                for mid, topic, payload in batch.messages:
+                    batch.dead_mids.append(mid)
+                batch.messages.clear()
+            if batch.dead:
+                await self._dead_letter(client, batch.dead)
+            for mid in [m for m, _, _ in batch.messages] + batch.dead_mids:
+                client._client.ack(mid, 1)
+            self.counters.acked += len(batch)
+
+    async def _write(self, batch: _Batch) -> bool:
+        """Write with retries; False when the store refused the batch for good (the
+        batch's messages are then dead-lettered with the store's reason)."""
+        attempt = 0
+        while True:
+            try:
+                await self.store.write(batch.points)
+            except SinkError as e:
+                if not e.retryable:
+                    log.error("ingest: store refused a batch of %d points: %s",
+                              len(batch.points), e)
+                    batch.dead.extend((t, p, "store_refused", str(e))
+                                      for _, t, p in batch.messages)
+                    return False
+                self.counters.retries += 1
+                delay = backoff_delay(attempt, base=0.5, cap=30, retry_after=e.retry_after)
+                attempt += 1
+                log.warning("ingest: store write failed (%s); retry %d in %.1fs",
+                            e, attempt, delay)
+                await asyncio.sleep(delay)
+            else:
+                self.counters.batches += 1
+                self.counters.stored_points += len(batch.points)
+                return True
+
+    async def _dead_letter(self, client: aiomqtt.Client,
+                           items: list[tuple[str, bytes, str, str]]) -> None:
+        await asyncio.to_thread(self.deadletters.add_many, items)
+        for topic, payload, reason, detail in items:
+            self.counters.dead_lettered[reason] += 1
+            log.warning("ingest: dead letter (%s) on %s: %s", reason, topic[:200], detail[:300])
+            if self.settings.publish_deadletters:
+                body = orjson.dumps({"topic": topic, "reason": reason, "detail": detail,
+                                     "payload": payload[:4096].decode("utf-8", "replace")})
+                await client.publish(deadletter_topic(self.pack.city.id), body, qos=1)

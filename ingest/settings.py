@@ -1,0 +1,32 @@
+"""The ingester's settings file (``cityhub ingest --config ingest.yaml``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cityhub.mqtt import BrokerSettings
+from cityhub.store.factory import StoreSettings
+
+__all__ = ["IngestSettings"]
+
+
+class IngestSettings(BaseModel):
+    """Everything one ingester process needs; validated once at start-up."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pack: str = Field(description="city pack directory, or the name of a shipped pack")
+    broker: BrokerSettings = BrokerSettings()
+    store: StoreSettings = StoreSettings()
+    client_id: str = Field("cityhub-ingest-1", description="stable: it names the session")
+    shared_group: str | None = Field(
+        "ingest", description="$share group so several ingesters split the load; "
+        "null for a plain subscription (brokers without shared subscriptions)")
+    batch_lines: int = Field(5000, ge=1, le=100_000, description="points per store write")
+    flush_interval_s: float = Field(1.0, gt=0, le=60)
+    max_inflight: int = Field(
+        1000, ge=1, le=65535, description="unacknowledged messages at once (MQTT 5 Receive "
+        "Maximum): bounds memory; the broker holds the rest")
+    max_future_s: float = Field(300.0, ge=0)
+    deadletter_path: str = "var/deadletters.db"
+    publish_deadletters: bool = True
