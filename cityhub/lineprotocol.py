@@ -7,10 +7,11 @@ Escaping (https://docs.influxdata.com/influxdb/v1/write_protocols/line_protocol_
 - string field values are double-quoted; ``"`` and ``\\`` are escaped.
 
 Line protocol cannot represent everything, so the encoder refuses (``ValueError``) rather
-than write a line the server would misread: names that are empty, contain a newline or
-carriage return, end in a backslash, or contain a backslash followed by a backslash, a
-comma, an equals sign or a space (the server treats the backslash as an escape there);
-measurements starting with ``#`` (a comment line); the key ``time``; NaN and infinity.
+than write a line the server would misread: names that are empty; contain a newline,
+carriage return or tab (the server treats a tab as a separator); end in a backslash; or
+contain a backslash followed by a backslash, comma, equals sign, space or double quote (the
+server takes the backslash as an escape there); measurements starting with ``#`` (a
+comment line); the key ``time``; NaN and infinity.
 Checked against a real InfluxDB 1.6.7 by ``tests/cityhub/test_lineprotocol_server.py``.
 """
 
@@ -26,14 +27,14 @@ __all__ = ["encode_line", "encode_lines"]
 _MEAS = str.maketrans({",": "\\,", " ": "\\ "})
 _KEY = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
 _STR = str.maketrans({'"': '\\"', "\\": "\\\\"})
-_BAD_AFTER_BACKSLASH = ("\\\\", "\\,", "\\=", "\\ ")
+_BAD_AFTER_BACKSLASH = ("\\\\", "\\,", "\\=", "\\ ", "\\\"")
 
 
 def _check_name(kind: str, name: str) -> None:
     if not name:
         raise ValueError(f"{kind} is empty")
-    if "\n" in name or "\r" in name:
-        raise ValueError(f"{kind} {name!r} contains a newline")
+    if "\n" in name or "\r" in name or "\t" in name:
+        raise ValueError(f"{kind} {name!r} contains a newline or tab")
     if name.endswith("\\") or any(s in name for s in _BAD_AFTER_BACKSLASH):
         raise ValueError(f"{kind} {name!r} has a backslash line protocol cannot represent")
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 from flask import current_app
 
 from cityhub.config.pack import CityPack
@@ -17,7 +15,7 @@ __all__ = ["DashboardSettings", "Hub", "hub"]
 class DashboardSettings:
     refresh_s: float = 5.0
     stale_after_s: float = 900.0
-    map_style: str | dict[str, Any] | None = None  # None: dark, no tiles needed
+    map_style: str | None = None  # None: dark, no tiles needed; or a Plotly map style
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,12 +14,14 @@ from dashboards.status import SensorState
 
 __all__ = ["DARK_STYLE", "city_map", "districts_geojson", "kpis", "view_of"]
 
-# A MapLibre style with only a dark background: draws without tiles or network access.
-DARK_STYLE: dict[str, Any] = {
-    "version": 8, "sources": {},
-    "layers": [{"id": "background", "type": "background",
-                "paint": {"background-color": "#0b1220"}}],
-}
+# Plotly's "white-bg" style needs no tiles and no network; a dark polygon under the
+# districts makes it a dark map. (A custom style object without glyphs makes Plotly's
+# MapLibre fail with "Map error", so the built-in style is used.)
+DARK_STYLE = "white-bg"
+_DARK_FILL = "#0b1220"
+_WORLD: dict[str, Any] = {"type": "Feature", "properties": {}, "geometry": {
+    "type": "Polygon", "coordinates": [[[-180, -85], [180, -85], [180, 85], [-180, 85],
+                                        [-180, -85]]]}}
 _DOMAIN_SIZE = {"traffic": 11, "flood": 16, "lighting": 8, "rain": 12}
 
 
@@ -58,7 +60,7 @@ def view_of(pack: CityPack, width_px: int = 1000, height_px: int = 600
 
 
 def city_map(pack: CityPack, states: Sequence[SensorState], *,
-             style: str | dict[str, Any] | None = None) -> go.Figure:
+             style: str | None = None) -> go.Figure:
     """Sensors over district outlines, coloured by state; one trace per domain."""
     fig = go.Figure()
     for domain in ("flood", "traffic", "rain", "lighting"):
@@ -78,6 +80,9 @@ def city_map(pack: CityPack, states: Sequence[SensorState], *,
     fig.update_layout(
         map={"style": style or DARK_STYLE, "zoom": zoom, "center": centre,
              "layers": [
+                 *([] if style else [{"sourcetype": "geojson", "source": _WORLD,
+                                      "type": "fill", "below": "traces",
+                                      "color": _DARK_FILL}]),
                  {"sourcetype": "geojson", "source": geo, "type": "fill", "below": "traces",
                   "color": "rgba(56, 189, 248, 0.06)"},
                  {"sourcetype": "geojson", "source": geo, "type": "line", "below": "traces",

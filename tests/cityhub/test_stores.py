@@ -1,0 +1,120 @@
+"""Both stores behave the same: idempotent writes, latest per device, windowed history.
+InfluxDB runs for real (influxd 1.6.7 from the fixtures)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cityhub.errors import SinkError
+from cityhub.point import Point
+from cityhub.services import LocalInfluxDB
+from cityhub.store import InfluxV1Store, SQLiteStore, Store
+
+T0 = 1_767_225_600 * 10**9
+
+
+def pt(device: str, t_s: float, meas: str = "traffic", city: str = "c1", **fields: object
+       ) -> Point:
+    tags = {"city": city, "district": "north", "gateway": "gw-a", "device": device}
+    return Point(meas, tuple(sorted(tags.items())), fields, T0 + int(t_s * 1e9))  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["sqlite", "influxdb"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "sqlite":
+        s: Store = SQLiteStore(tmp_path / "s.db")
+    else:
+        influx: LocalInfluxDB = request.getfixturevalue("influxdb")
+        s = InfluxV1Store(influx.url, request.getfixturevalue("database"))
+    yield s
+    await s.aclose()
+
+
+async def test_write_is_idempotent_and_latest_is_newest(store: Store) -> None:
+    batch = [pt("tfc-1", 0, intensity=10.0, congested=False),
+             pt("tfc-1", 60, intensity=12.0, congested=True),
+             pt("tfc-2", 30, intensity=3.0),
+             pt("lamp-1", 10, meas="lighting", powerState="on", activePower=88.5),
+             pt("other", 90, city="c2", intensity=1.0)]
+    await store.write(batch)
+    await store.write(batch)  # redelivery
+    await store.write([pt("tfc-1", 0, intensity=99.0)])  # older point, overwrites its own time
+    latest = {p.device: p for p in await store.latest(city="c1")}
+    assert set(latest) == {"tfc-1", "tfc-2", "lamp-1"}
+    assert latest["tfc-1"].fields == {"intensity": 12.0, "congested": True}
+    assert latest["tfc-1"].time_ns == T0 + 60 * 10**9
+    assert latest["tfc-1"].tags["district"] == "north"
+    assert latest["lamp-1"].measurement == "lighting"
+    assert latest["lamp-1"].fields == {"powerState": "on", "activePower": 88.5}
+    raw = await store.history(measurement="traffic", device="tfc-1", field="intensity",
+                              start_ns=T0, stop_ns=T0 + 3600 * 10**9)
+    assert raw == [(T0, 99.0), (T0 + 60 * 10**9, 12.0)]
+    since = await store.latest(city="c1", since_ns=T0 + 45 * 10**9)
+    assert {p.device for p in since} == {"tfc-1"}
+
+
+async def test_windowed_history(store: Store) -> None:
+    await store.write([pt("tfc-1", s, intensity=float(s)) for s in range(0, 600, 30)])
+    got = await store.history(measurement="traffic", device="tfc-1", field="intensity",
+                              start_ns=T0, stop_ns=T0 + 600 * 10**9, window_s=300)
+    assert got == [(T0, sum(range(0, 300, 30)) / 10), (T0 + 300 * 10**9,
+                                                        sum(range(300, 600, 30)) / 10)]
+
+
+def _influx_with(handler: httpx.MockTransport) -> InfluxV1Store:
+    return InfluxV1Store("http://influx.test", "db", client=httpx.AsyncClient(
+        base_url="http://influx.test", transport=handler))
+
+
+@pytest.mark.parametrize(("status", "headers", "retryable", "after"), [
+    (400, {}, False, None), (404, {}, False, None), (429, {"Retry-After": "7"}, True, 7.0),
+    (500, {}, True, None), (503, {"Retry-After": "2"}, True, 2.0), (504, {}, True, None),
+])
+async def test_status_codes_classified(status: int, headers: dict[str, str], retryable: bool,
+                                       after: float | None) -> None:
+    store = _influx_with(httpx.MockTransport(
+        lambda r: httpx.Response(status, headers=headers, json={"error": "nope"})))
+    with pytest.raises(SinkError) as e:
+        await store.write([pt("tfc-1", 0, intensity=1.0)])
+    assert (e.value.retryable, e.value.retry_after, e.value.status) == (retryable, after, status)
+    assert "nope" in str(e.value)
+    await store.aclose()
+
+
+async def test_413_splits_batch_until_it_fits() -> None:
+    seen: list[int] = []
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        import gzip
+        lines = gzip.decompress(r.content).count(b"\n")
+        if lines > 2:
+            return httpx.Response(413, json={"error": "too large"})
+        seen.append(lines)
+        return httpx.Response(204)
+
+    store = _influx_with(httpx.MockTransport(handler))
+    await store.write([pt("tfc-1", s, intensity=1.0) for s in range(7)])
+    assert sum(seen) == 7 and max(seen) <= 2
+    await store.aclose()
+
+
+async def test_network_error_is_retryable(influxdb: LocalInfluxDB) -> None:
+    store = InfluxV1Store("http://127.0.0.1:1", "db", timeout_s=1)
+    with pytest.raises(SinkError) as e:
+        await store.write([pt("tfc-1", 0, intensity=1.0)])
+    assert e.value.retryable
+    await store.aclose()
+
+
+async def test_real_server_refuses_type_conflict(influxdb: LocalInfluxDB, database: str) -> None:
+    store = InfluxV1Store(influxdb.url, database)
+    await store.write([pt("tfc-1", 0, intensity=1.0)])
+    with pytest.raises(SinkError) as e:
+        await store.write([pt("tfc-1", 1, intensity="high")])
+    assert not e.value.retryable and e.value.status == 400
+    assert "field type conflict" in str(e.value)
+    await store.aclose()

@@ -1,0 +1,188 @@
+"""Real Mosquitto -> ingester -> real InfluxDB (and SQLite): exact counts and values."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import aiomqtt
+import orjson
+import pytest
+
+from cityhub.config.pack import CityPack
+from cityhub.mqtt import BrokerSettings
+from cityhub.services import LocalInfluxDB, LocalMosquitto
+from cityhub.store import InfluxV1Store, SQLiteStore, Store, StoreSettings
+from ingest.deadletters import DeadLetters
+from ingest.service import Ingester
+from ingest.settings import IngestSettings
+
+pytestmark = pytest.mark.integration
+T0 = 1_767_225_600
+
+
+async def until(cond: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
+    """Poll until ``cond`` holds (a deadline against hangs, not a timing assertion)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not cond():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def make_ingester(pack: CityPack, mosquitto: LocalMosquitto, store: Store, tmp: Path,
+                  client_id: str) -> Ingester:
+    settings = IngestSettings(
+        pack=str(tmp), client_id=client_id, flush_interval_s=0.2, batch_lines=500,
+        broker=BrokerSettings(host="127.0.0.1", port=mosquitto.port),
+        store=StoreSettings(), deadletter_path=str(tmp / "dl.db"))
+    return Ingester(settings, pack, store, DeadLetters(settings.deadletter_path))
+
+
+def traffic_pack(i: int) -> bytes:
+    """Pack number i: two devices, three fields each, at time T0 + i."""
+    return orjson.dumps([
+        {"bn": "tfc-1:", "bt": T0 + i, "n": "intensity", "u": "1/min", "v": i, "seq": 2 * i},
+        {"n": "averageVehicleSpeed", "v": 30 + i % 7},
+        {"n": "congested", "vb": i % 2 == 0},
+        {"bn": "tfc-2:", "n": "intensity", "v": 1000 - i, "seq": 2 * i + 1},
+        {"n": "occupancy", "v": (i % 100) / 100},
+        {"n": "congested", "vb": False},
+    ])
+
+
+async def publish(mosquitto: LocalMosquitto, items: list[tuple[str, bytes]]) -> None:
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port,
+                              identifier=f"pub-{uuid.uuid4().hex[:6]}") as c:
+        for topic, payload in items:
+            await c.publish(topic, payload, qos=1)
+
+
+@pytest.fixture(params=["influxdb", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "sqlite":
+        s: Store = SQLiteStore(tmp_path / "readings.db")
+    else:
+        influx: LocalInfluxDB = request.getfixturevalue("influxdb")
+        s = InfluxV1Store(influx.url, request.getfixturevalue("database"))
+    yield s
+    await s.aclose()
+
+
+async def stored_traffic(store: Store, city: str) -> dict[str, list[tuple[int, float]]]:
+    out = {}
+    for dev in ("tfc-1", "tfc-2"):
+        out[dev] = await store.history(measurement="traffic", device=dev, field="intensity",
+                                       start_ns=0, stop_ns=(T0 + 10**6) * 10**9)
+    return out
+
+
+async def test_exact_counts_and_values(small_pack: CityPack, mosquitto: LocalMosquitto,
+                                       store: Store, tmp_path: Path) -> None:
+    n = 300
+    city = small_pack.city.id
+    ing = make_ingester(small_pack, mosquitto, store, tmp_path, f"ing-{uuid.uuid4().hex[:6]}")
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(ing.run())
+        await asyncio.wait_for(ing.connected.wait(), 30)
+        await publish(mosquitto, [(f"city/{city}/traffic/gw-a", traffic_pack(i))
+                                  for i in range(n)])
+        await until(lambda: ing.counters.acked == n, f"{n} acks")
+        task.cancel()
+    got = await stored_traffic(store, city)
+    assert got["tfc-1"] == [((T0 + i) * 10**9, float(i)) for i in range(n)]
+    assert got["tfc-2"] == [((T0 + i) * 10**9, float(1000 - i)) for i in range(n)]
+    assert ing.counters.stored_points == 2 * n
+    assert not ing.counters.dead_lettered
+    latest = {p.device: p for p in await store.latest(city=city)}
+    assert latest["tfc-1"].fields == {"intensity": n - 1.0, "averageVehicleSpeed":
+                                      30.0 + (n - 1) % 7, "congested": (n - 1) % 2 == 0}
+
+
+async def test_exact_count_via_influxql(small_pack: CityPack, mosquitto: LocalMosquitto,
+                                        influxdb: LocalInfluxDB, database: str,
+                                        tmp_path: Path) -> None:
+    n = 500
+    city = small_pack.city.id
+    store = InfluxV1Store(influxdb.url, database)
+    ing = make_ingester(small_pack, mosquitto, store, tmp_path, f"ing-{uuid.uuid4().hex[:6]}")
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(ing.run())
+        await asyncio.wait_for(ing.connected.wait(), 30)
+        # duplicates on the wire are stored once (idempotent points)
+        await publish(mosquitto, [(f"city/{city}/traffic/gw-a", traffic_pack(i))
+                                  for i in [*range(n), *range(0, n, 10)]])
+        await until(lambda: ing.counters.acked == n + n // 10, "all acks")
+        task.cancel()
+    await store.aclose()
+    res = influxdb.query(f"SELECT count(intensity), sum(intensity) FROM traffic "
+                         f"WHERE city = '{city}' GROUP BY device", database)
+    series = {s["tags"]["device"]: s["values"][0][1:]
+              for s in res["results"][0]["series"]}  # type: ignore[index]
+    assert series == {"tfc-1": [n, float(sum(range(n)))],
+                      "tfc-2": [n, float(sum(1000 - i for i in range(n)))]}
+
+
+async def test_hostile_messages_are_dead_lettered_and_good_ones_kept(
+        small_pack: CityPack, mosquitto: LocalMosquitto, tmp_path: Path) -> None:
+    city = small_pack.city.id
+    store = SQLiteStore(tmp_path / "r.db")
+    ing = make_ingester(small_pack, mosquitto, store, tmp_path, f"ing-{uuid.uuid4().hex[:6]}")
+    bad = [
+        (f"city/{city}/traffic/gw-a", b"\x00\xffgarbage"),
+        (f"city/{city}/traffic/gw-a", b"[" * 3000 + b"]" * 3000),
+        (f"city/{city}/traffic/gw-a", orjson.dumps([{"bn": "tfc-1:", "n": "intensity",
+                                                     "v": 1}])),
+        (f"city/{city}/traffic/gw-a", orjson.dumps([{"bn": "ghost:", "bt": T0,
+                                                     "n": "intensity", "v": 1}])),
+        (f"city/{city}/traffic/gw-a", orjson.dumps([{"bn": "tfc-1:", "bt": T0,
+                                                     "n": "intensity", "vs": "lots"}])),
+        (f"city/{city}/traffic/gw-a", orjson.dumps([{"bn": "tfc-1:", "bt": 4 * 10**9,
+                                                     "n": "intensity", "v": 1}])),
+        (f"city/{city}/traffic/gw-a", b"[" + b'{"bn":"tfc-1:","bt":1767225600,"n":"intensity",'
+                                      b'"v":1},' * 6000 + b"{}]"),
+    ]
+    good = [(f"city/{city}/traffic/gw-a", traffic_pack(i)) for i in range(20)]
+    mixed = [x for pair in zip(good, bad + [None] * 20, strict=False) for x in pair if x]
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(ing.run())
+        await asyncio.wait_for(ing.connected.wait(), 30)
+        await publish(mosquitto, mixed)
+        await until(lambda: ing.counters.acked == len(mixed), "all acks")
+        task.cancel()
+    got = await stored_traffic(store, city)
+    assert len(got["tfc-1"]) == 20 and len(got["tfc-2"]) == 20
+    assert dict(ing.counters.dead_lettered) == {"json": 2, "time": 1, "unknown_device": 1,
+                                                "value": 1, "too_large": 1, "future_time": 1}
+    kept = ing.deadletters.list(100)
+    assert len(kept) == len(bad)
+    assert {d.payload for d in kept} == {p for _, p in bad}
+    await store.aclose()
+
+
+async def test_readings_sent_while_ingester_is_down_arrive(
+        small_pack: CityPack, mosquitto: LocalMosquitto, tmp_path: Path) -> None:
+    """Persistent session + QoS 1: the broker keeps messages for a stopped ingester."""
+    city = small_pack.city.id
+    store = SQLiteStore(tmp_path / "r.db")
+    cid = f"ing-{uuid.uuid4().hex[:6]}"
+    first = make_ingester(small_pack, mosquitto, store, tmp_path, cid)
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(first.run())
+        await asyncio.wait_for(first.connected.wait(), 30)
+        await publish(mosquitto, [(f"city/{city}/traffic/gw-a", traffic_pack(i))
+                                  for i in range(50)])
+        await until(lambda: first.counters.acked == 50, "first acks")
+        task.cancel()
+    await publish(mosquitto, [(f"city/{city}/traffic/gw-a", traffic_pack(i))
+                              for i in range(50, 120)])
+    second = make_ingester(small_pack, mosquitto, store, tmp_path, cid)
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(second.run())
+        await until(lambda: second.counters.acked == 70, "backlog acks")
+        task.cancel()
+    got = await stored_traffic(store, city)
+    assert [v for _, v in got["tfc-1"]] == [float(i) for i in range(120)]
+    await store.aclose()
