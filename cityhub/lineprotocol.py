@@ -72,11 +72,11 @@ def encode_line(point: Point) -> str:
             raise ValueError("'time' cannot be a tag key")
         parts.append(f",{k.translate(_KEY)}={v.translate(_KEY)}")
     fields = []
-    for k, v in point.fields.items():
-        _check_name("field key", k)
-        if k == "time":
+    for key, value in point.fields.items():
+        _check_name("field key", key)
+        if key == "time":
             raise ValueError("'time' cannot be a field key")
-        fields.append(f"{k.translate(_KEY)}={_field_value(k, v)}")
+        fields.append(f"{key.translate(_KEY)}={_field_value(key, value)}")
     return f"{''.join(parts)} {','.join(fields)} {point.time_ns}"
 
 

@@ -21,7 +21,7 @@ def create_app(data: CityData, settings: DashboardSettings | None = None) -> Das
     app = Dash(
         __name__, use_pages=True, pages_folder=str(_HERE / "pages"),
         assets_folder=str(_HERE / "assets"), title=f"{data.pack.city.name} command centre",
-        suppress_callback_exceptions=True, update_title=None,
+        suppress_callback_exceptions=True, update_title=None,  # type: ignore[arg-type]
     )
     app.server.config["CITYHUB"] = Hub(data.pack, data, settings or DashboardSettings())
     app.layout = html.Div(className="shell", children=[

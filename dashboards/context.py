@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from flask import current_app
 
 from cityhub.config.pack import CityPack

@@ -74,7 +74,7 @@ class GatewayPublisher:
         by_domain: dict[Domain, list[Reading]] = defaultdict(list)
         for domain, r in self._pending:
             by_domain[domain].append(r)
-        out = []
+        out: list[tuple[str, bytes, int]] = []
         for domain, readings in by_domain.items():
             readings.sort(key=lambda r: r.device)
             topic = telemetry_topic(self.pack.city.id, domain, self.gateway.id)

@@ -74,7 +74,7 @@ class Ingester:
         v5 = b.protocol == "5"
         kwargs: dict[str, Any] = {}
         if v5:
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = SESSION_EXPIRY_S
             props.ReceiveMaximum = self.settings.max_inflight
             kwargs = {"clean_start": False, "properties": props}
@@ -128,7 +128,7 @@ class Ingester:
         half = max(1, self.settings.max_inflight // 2)
         async for msg in client.messages:
             self.counters.received += 1
-            topic, payload = str(msg.topic), bytes(msg.payload)  # type: ignore[arg-type]
+            topic, payload = str(msg.topic), bytes(msg.payload)
             try:
                 points = self.decoder.decode(topic, payload)
             except DecodeError as e:
@@ -152,7 +152,7 @@ class Ingester:
             if not len(batch):
                 return
             if batch.points and not await self._write(batch):
-                for mid, topic, payload in batch.messages:
+                for mid, _topic, _payload in batch.messages:
                     batch.dead_mids.append(mid)
                 batch.messages.clear()
             if batch.dead:

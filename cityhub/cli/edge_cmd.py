@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ def _gateway_id(path: Path) -> str:
         raise ConfigError([ConfigProblem(str(path), "", f"cannot read gateway: {e}")]) from e
     if not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
         raise ConfigError([ConfigProblem(str(path), "id", "a gateway file needs an id")])
-    return doc["id"]
+    return str(doc["id"])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,10 +47,8 @@ def run(args: argparse.Namespace) -> int:
                            broker, password=password, interval_scale=args.interval_scale)
     print(f"cityhub edge: gateway {gid} of {pack.city.name}, {len(gateway.sensors)} sensors, "
           f"broker {broker.host}:{broker.port}", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(pub.run())
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,13 +32,14 @@ async def _serve(settings: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ingest.settings import IngestSettings
 
+    if not args.config:
+        print("cityhub ingest: --config is required", file=sys.stderr)
+        return 2
     settings = load_settings(args.config, IngestSettings)
     if args.ingest_command == "deadletters":
         return _deadletters(settings, args)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(settings))
-    except KeyboardInterrupt:
-        pass
     return 0
 
 
@@ -64,7 +67,7 @@ def register(sub: Any) -> None:
         description="Consume a city's telemetry (QoS 1, persistent session, shared "
         "subscription) and write it to the store; a message is acknowledged only after it "
         "is stored or dead-lettered. See docs/ingest.md.")
-    p.add_argument("--config", required=True, help="ingest settings YAML (see docs/ingest.md)")
+    p.add_argument("--config", help="ingest settings YAML (required; see docs/ingest.md)")
     isub = p.add_subparsers(dest="ingest_command", metavar="SUBCOMMAND")
     d = isub.add_parser("deadletters", help="list refused messages, newest first",
                         description="List dead letters: topic, reason, detail, payload.")

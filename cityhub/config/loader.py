@@ -115,12 +115,12 @@ def _apply_profiles(src: Source, problems: list[ConfigProblem]) -> None:
                 own = s.get(key)
                 if key not in s:
                     s[key] = p[key]
-                    _inherit(src.where, there + (key,), here + (key,))
+                    _inherit(src.where, (*there, key), (*here, key))
                 elif isinstance(own, dict) and isinstance(p[key], dict):
                     s[key] = {**p[key], **own}
                     for k in p[key]:
                         if k not in own:
-                            _inherit(src.where, there + (key, k), here + (key, k))
+                            _inherit(src.where, (*there, key, k), (*here, key, k))
 
 
 def _inherit(where: dict[Loc, Where], frm: Loc, to: Loc) -> None:

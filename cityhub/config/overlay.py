@@ -45,9 +45,9 @@ def _merge(base: Any, over: Any, loc: Loc, where: dict[Loc, Where],
     if isinstance(base, dict) and isinstance(over, dict):
         out = dict(base)
         for k, v in over.items():
-            out[k] = _merge(base.get(k), v, loc + (k,), where, over_where, over_loc + (k,))
-            if (over_loc + (k,)) in over_where:
-                where[loc + (k,)] = over_where[over_loc + (k,)]
+            out[k] = _merge(base.get(k), v, (*loc, k), where, over_where, (*over_loc, k))
+            if ((*over_loc, k)) in over_where:
+                where[(*loc, k)] = over_where[(*over_loc, k)]
         return out
     if _by_id(base) and _by_id(over):
         items = list(base)
@@ -57,7 +57,7 @@ def _merge(base: Any, over: Any, loc: Loc, where: dict[Loc, Where],
             if i is None:
                 i = index[item["id"]] = len(items)
                 items.append({})
-            items[i] = _merge(items[i], item, loc + (i,), where, over_where, over_loc + (j,))
+            items[i] = _merge(items[i], item, (*loc, i), where, over_where, (*over_loc, j))
         return items
     _drop(where, loc)
     _rebase(over_where, over_loc, loc, where)

@@ -76,15 +76,15 @@ def _walk(node: yaml.Node, data: Any, loc: Loc, file: str, out: dict[Loc, Where]
         for k_node, v_node in node.value:
             key = k_node.value
             if key in seen:
-                problems.append(ConfigProblem(file, dotted(loc + (key,)),
+                problems.append(ConfigProblem(file, dotted((*loc, key)),
                                               "duplicate key", k_node.start_mark.line + 1))
             seen.add(key)
             if key in data:
-                _walk(v_node, data[key], loc + (key,), file, out, problems)
-                out[loc + (key,)] = Where(file, k_node.start_mark.line + 1, loc + (key,))
+                _walk(v_node, data[key], (*loc, key), file, out, problems)
+                out[(*loc, key)] = Where(file, k_node.start_mark.line + 1, (*loc, key))
     elif isinstance(node, yaml.SequenceNode) and isinstance(data, list):
         for i, (item_node, item) in enumerate(zip(node.value, data, strict=False)):
-            _walk(item_node, item, loc + (i,), file, out, problems)
+            _walk(item_node, item, (*loc, i), file, out, problems)
 
 
 def dotted(loc: Loc) -> str:

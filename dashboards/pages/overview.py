@@ -14,7 +14,8 @@ from dashboards.context import hub
 from dashboards.figures import city_map, kpis
 from dashboards.status import sensor_states
 
-dash.register_page(__name__, path="/", name="Overview", title="City overview")
+dash.register_page(  # type: ignore[no-untyped-call]
+    __name__, path="/", name="Overview", title="City overview")
 
 _KPI = [("reporting", "Sensors reporting"), ("congested", "Congested roads (LOS E/F)"),
         ("flood", "Highest flood status"), ("lamps_on", "Lamps lit"),

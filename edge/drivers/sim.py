@@ -107,7 +107,8 @@ class SensorSim:
     def _traffic(self, t: float, s: TrafficSensor) -> dict[str, Value]:
         h = self._hours(t)
         demand = (0.08 + 0.9 * math.exp(-((h - 7.5) ** 2) / 1.5)
-                  + 1.0 * math.exp(-((h - 17.5) ** 2) / 2.5) + 0.45 * math.exp(-((h - 12.5) ** 2) / 6))
+                  + 1.0 * math.exp(-((h - 17.5) ** 2) / 2.5)
+                  + 0.45 * math.exp(-((h - 12.5) ** 2) / 6))
         if self.weather.rate(t) > 10:  # heavy rain slows everything down
             demand *= 1.15
         peak = float(self.params.get("peak_intensity", 40))

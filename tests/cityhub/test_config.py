@@ -33,7 +33,8 @@ def test_bandung_pack() -> None:
 
 def test_bogor_overlay_inherits_and_adjusts() -> None:
     bandung, bogor = load_pack("bandung"), load_pack("bogor")
-    assert bogor.city.id == "bogor" and bogor.city.name == "Kota Bogor"
+    assert bogor.city.id == "bogor"
+    assert bogor.city.name == "Kota Bogor"
     assert bogor.city.timezone == bandung.city.timezone  # inherited
     assert {d.id for d in bogor.districts} == {
         "bogor-utara", "bogor-selatan", "bogor-timur", "bogor-barat", "bogor-tengah",
@@ -48,7 +49,8 @@ def test_bogor_overlay_inherits_and_adjusts() -> None:
     assert isinstance(katulampa, FloodSensor)
     assert katulampa.thresholds == FloodThresholds(siaga_3=0.8, siaga_2=1.5, siaga_1=2.0)
     _, loop = bogor.sensors["tfc-jalak-harupat-01"]
-    assert isinstance(loop, TrafficSensor) and loop.thresholds.free_flow_speed == 40
+    assert isinstance(loop, TrafficSensor)
+    assert loop.thresholds.free_flow_speed == 40
 
 
 def test_merge_by_id_and_replace(tmp_path: Path, small_pack_dir: Path) -> None:
@@ -65,7 +67,8 @@ def test_merge_by_id_and_replace(tmp_path: Path, small_pack_dir: Path) -> None:
     pack = load_pack(over)
     assert [d.id for d in pack.districts] == ["north", "south", "east"]
     north = pack.districts[0]
-    assert north.name == "North Renamed" and len(north.outline) == 4  # merged by id
+    assert north.name == "North Renamed"
+    assert len(north.outline) == 4
     assert pack.profiles["gauge"].thresholds == {}  # replaced whole
     assert pack.city.name == "Test City"
 
@@ -116,7 +119,9 @@ def test_cross_references(small_pack_dir: Path) -> None:
 def test_yaml_errors(small_pack_dir: Path, text: str, line: int, words: str) -> None:
     (small_pack_dir / "gateways" / "gw-z.yaml").write_text(text)
     ps = [p for p in problems(small_pack_dir) if p.file.endswith("gw-z.yaml")]
-    assert ps and ps[0].line == line and words in ps[0].message
+    assert ps
+    assert ps[0].line == line
+    assert words in ps[0].message
 
 
 def test_overlay_problems(tmp_path: Path, small_pack_dir: Path) -> None:
@@ -135,7 +140,8 @@ def test_unknown_profile_is_explained(small_pack_dir: Path) -> None:
     edit(small_pack_dir / "gateways" / "gw-a.yaml", "profile: gauge", "profile: gauje")
     ps = problems(small_pack_dir)
     p = next(p for p in ps if p.path == "sensors[2].profile")
-    assert "unknown profile 'gauje'" in p.message and "gauge" in p.message
+    assert "unknown profile 'gauje'" in p.message
+    assert "gauge" in p.message
 
 
 def test_settings_file_errors(tmp_path: Path) -> None:
@@ -150,8 +156,11 @@ def test_settings_file_errors(tmp_path: Path) -> None:
 def test_cli_config_check(capsys: pytest.CaptureFixture[str], small_pack_dir: Path) -> None:
     assert main(["config", "check", "bandung", "bogor"]) == 0
     out = capsys.readouterr().out
-    assert "bandung: OK" in out and "30 districts" in out and "bogor: OK" in out
+    assert "bandung: OK" in out
+    assert "30 districts" in out
+    assert "bogor: OK" in out
     edit(small_pack_dir / "city.yaml", "country: ID", "country: Indonesia")
     assert main(["config", "check", str(small_pack_dir)]) == 1
     out = capsys.readouterr().out
-    assert "INVALID, 1 problem(s)" in out and "city.yaml:5: city.country" in out
+    assert "INVALID, 1 problem(s)" in out
+    assert "city.yaml:5: city.country" in out

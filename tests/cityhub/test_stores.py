@@ -98,7 +98,8 @@ async def test_413_splits_batch_until_it_fits() -> None:
 
     store = _influx_with(httpx.MockTransport(handler))
     await store.write([pt("tfc-1", s, intensity=1.0) for s in range(7)])
-    assert sum(seen) == 7 and max(seen) <= 2
+    assert sum(seen) == 7
+    assert max(seen) <= 2
     await store.aclose()
 
 
@@ -115,6 +116,7 @@ async def test_real_server_refuses_type_conflict(influxdb: LocalInfluxDB, databa
     await store.write([pt("tfc-1", 0, intensity=1.0)])
     with pytest.raises(SinkError) as e:
         await store.write([pt("tfc-1", 1, intensity="high")])
-    assert not e.value.retryable and e.value.status == 400
+    assert not e.value.retryable
+    assert e.value.status == 400
     assert "field type conflict" in str(e.value)
     await store.aclose()

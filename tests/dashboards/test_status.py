@@ -31,8 +31,10 @@ def test_states_and_kpis(small_pack: CityPack) -> None:
         latest("rain-1", "rain", rainRate=25.0),
     ]
     states = {s.id: s for s in sensor_states(small_pack, rows, now_ns=NOW, stale_after_s=900)}
-    assert states["tfc-1"].label == "LOS F" and states["tfc-1"].severity == 3
-    assert states["tfc-2"].label == "no data" and states["tfc-2"].detail == "stale"
+    assert states["tfc-1"].label == "LOS F"
+    assert states["tfc-1"].severity == 3
+    assert states["tfc-2"].label == "no data"
+    assert states["tfc-2"].detail == "stale"
     assert states["tfc-b1"].detail == "silent"
     assert states["river-1"].label == "Siaga II"
     assert states["lamp-1"].label == "lamp fault"
@@ -50,4 +52,5 @@ def test_district_geojson_closes_rings(small_pack: CityPack) -> None:
     geo = districts_geojson(small_pack)
     [north] = geo["features"]  # south has no outline
     ring = north["geometry"]["coordinates"][0]
-    assert ring[0] == ring[-1] and len(ring) == 5
+    assert ring[0] == ring[-1]
+    assert len(ring) == 5

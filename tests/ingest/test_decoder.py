@@ -55,7 +55,8 @@ def test_single_device_topic(small_pack: CityPack) -> None:
     d = Decoder(small_pack, clock=lambda: NOW)
     [p] = d.decode(f"city/{small_pack.city.id}/flood/gw-a/river-1",
                    msg({"n": "currentLevel", "u": "m", "v": 1.5, "bt": NOW}))
-    assert p.tag["device"] == "river-1" and p.fields == {"currentLevel": 1.5}
+    assert p.tag["device"] == "river-1"
+    assert p.fields == {"currentLevel": 1.5}
     with pytest.raises(DecodeError, match="differs from the topic"):
         d.decode(f"city/{small_pack.city.id}/flood/gw-a/river-1",
                  msg({"bn": "tfc-1:", "n": "currentLevel", "v": 1.5, "bt": NOW}))

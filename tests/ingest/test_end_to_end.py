@@ -153,7 +153,8 @@ async def test_hostile_messages_are_dead_lettered_and_good_ones_kept(
         await until(lambda: ing.counters.acked == len(mixed), "all acks")
         task.cancel()
     got = await stored_traffic(store, city)
-    assert len(got["tfc-1"]) == 20 and len(got["tfc-2"]) == 20
+    assert len(got["tfc-1"]) == 20
+    assert len(got["tfc-2"]) == 20
     assert dict(ing.counters.dead_lettered) == {"json": 2, "time": 1, "unknown_device": 1,
                                                 "value": 1, "too_large": 1, "future_time": 1}
     kept = ing.deadletters.list(100)

@@ -1,0 +1,44 @@
+# The two commands of the README:
+#   make demo   set up, then run a simulated city end to end; dashboards at a printed URL
+#   make test   set up (Python packages + Debian packages), then lint, type-check and test
+# Both are safe to run again; each does only the set-up still missing.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+CITY   ?= bandung
+PORT   ?= 8050
+APT_TEST := mosquitto mosquitto-clients influxdb chromium chromium-driver docker-compose
+APT_DEMO := mosquitto
+
+.PHONY: demo test lint typecheck unit check-deps apt-test apt-demo clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Install Debian packages that are missing (needs root or sudo; skipped when present).
+apt-test:
+	@bash scripts/apt-ensure.sh $(APT_TEST)
+
+apt-demo:
+	@bash scripts/apt-ensure.sh --optional $(APT_DEMO)
+
+demo: $(STAMP) apt-demo
+	$(VENV)/bin/cityhub demo --city $(CITY) --port $(PORT)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: $(STAMP) apt-test lint
+	$(VENV)/bin/pytest
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest -m "not integration and not browser"
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,88 @@
+"""The README's demo command, run for real as a user would (shortened with --duration)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cityhub.cli import main
+from cityhub.config import load_pack
+from cityhub.services import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def run_demo(tmp_path: Path, *args: str, seconds: int = 20) -> tuple[str, int]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "cityhub", "demo", "--port", str(port), "--data-dir",
+           str(tmp_path), "--duration", str(seconds), *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    status = 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            r = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+            status = r.status_code
+            if status == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    out, _ = proc.communicate(timeout=seconds + 60)
+    assert proc.returncode == 0, out
+    return out, status
+
+
+def devices_stored(db: Path) -> set[str]:
+    with sqlite3.connect(db) as c:
+        return {r[0] for r in c.execute("SELECT DISTINCT s.device FROM readings r "
+                                        "JOIN series s ON s.id = r.series")}
+
+
+def test_demo_bandung_with_mosquitto(tmp_path: Path, mosquitto: object) -> None:
+    out, status = run_demo(tmp_path, "--fresh")
+    assert status == 200
+    assert "dashboard: http://127.0.0.1:" in out
+    assert "Mosquitto on" in out
+    pack = load_pack("bandung")
+    assert devices_stored(tmp_path / "bandung" / "readings.db") == set(pack.sensors)
+    assert "'dead_lettered': {}" in out
+
+
+def test_demo_bogor_with_embedded_broker(tmp_path: Path) -> None:
+    out, status = run_demo(tmp_path, "--city", "bogor", "--broker", "amqtt")
+    assert status == 200
+    assert "embedded amqtt" in out
+    assert devices_stored(tmp_path / "bogor" / "readings.db") == set(load_pack("bogor").sensors)
+
+
+def test_help_of_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["--help"], ["demo", "--help"], ["config", "check", "--help"],
+                 ["edge", "run", "--help"], ["ingest", "--help"], ["dashboard", "--help"]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 0
+        assert "usage: cityhub" in capsys.readouterr().out
+
+
+def test_ingest_deadletters_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                    ) -> None:
+    from ingest.deadletters import DeadLetters
+
+    dl = DeadLetters(tmp_path / "dl.db")
+    dl.add_many([("city/x/traffic/gw", b"\x00junk", "json", "pack is not JSON")])
+    dl.close()
+    cfg = tmp_path / "ingest.yaml"
+    cfg.write_text(f"pack: bandung\ndeadletter_path: {tmp_path / 'dl.db'}\n")
+    assert main(["ingest", "deadletters", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "1 dead letters" in out
+    assert "json" in out
+    assert "pack is not JSON" in out

@@ -1,0 +1,42 @@
+"""Deployment files: the compose file is valid, its configs load, the broker config keeps
+the limits the hub's promise depends on."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cityhub.config import load_settings
+from ingest.settings import IngestSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_compose_file_is_valid() -> None:
+    exe = shutil.which("docker-compose")
+    if exe is None:
+        pytest.fail("docker-compose is not installed: `make test` installs it")
+    r = subprocess.run([exe, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+                       capture_output=True, text=True, cwd=ROOT, check=False)
+    assert r.returncode == 0, r.stderr
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert {"mosquitto", "influxdb", "ingest", "dashboard"} <= set(services)
+    assert services["influxdb"]["image"] == "influxdb:2.7"
+
+
+def test_compose_ingest_settings_load() -> None:
+    s = load_settings(ROOT / "deploy" / "ingest.yaml", IngestSettings)
+    assert s.store.kind == "influxdb-v1"
+    assert s.store.token_env == "INFLUX_TOKEN"
+
+
+def test_broker_config_does_not_silently_drop() -> None:
+    conf = dict(
+        line.split(None, 1) for line in (ROOT / "deploy/mosquitto/mosquitto.conf").read_text()
+        .splitlines() if line.strip() and not line.startswith("#"))
+    assert int(conf["max_queued_messages"]) >= 100_000  # default 1000 drops silently
+    assert conf["persistence"] == "true"
