@@ -1,0 +1,2 @@
+"""The Dash command centre: app shell, one module per page, pure figure builders and
+one data-access module."""

@@ -1,0 +1,2 @@
+"""Ingester: MQTT telemetry into the store, acknowledging only durable readings.
+See docs/ingest.md."""
