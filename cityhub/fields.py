@@ -32,6 +32,9 @@ class Kind(StrEnum):
     BOOL = "vb"
 
 
+_LABELS = {k: k.value for k in Kind}
+
+
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
     """One reading a domain carries."""
@@ -43,6 +46,11 @@ class FieldSpec:
     maximum: float | None = None
     choices: tuple[str, ...] = ()
     description: str = ""
+
+    @property
+    def label(self) -> str:
+        """The SenML value label: ``v``, ``vs`` or ``vb``."""
+        return _LABELS[self.kind]
 
 
 def _catalogue(*specs: FieldSpec) -> dict[str, FieldSpec]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from functools import lru_cache
 
 from cityhub.point import Point
 
@@ -55,15 +56,14 @@ def _field_value(key: str, value: object) -> str:
     raise ValueError(f"field {key!r} has unsupported type {type(value).__name__}")
 
 
-def encode_line(point: Point) -> str:
-    """One line (without the trailing newline) for ``point``; time in nanoseconds."""
-    _check_name("measurement", point.measurement)
-    if point.measurement.startswith("#"):
-        raise ValueError(f"measurement {point.measurement!r} starts with '#' (a comment)")
-    if not point.fields:
-        raise ValueError(f"point of {point.measurement!r} has no fields")
-    parts = [point.measurement.translate(_MEAS)]
-    for k, v in point.tags:
+@lru_cache(maxsize=16384)
+def _series(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
+    """Escaped ``measurement,tag=value,...`` (cached: a city has few series)."""
+    _check_name("measurement", measurement)
+    if measurement.startswith("#"):
+        raise ValueError(f"measurement {measurement!r} starts with '#' (a comment)")
+    parts = [measurement.translate(_MEAS)]
+    for k, v in tags:
         if v == "":
             continue  # InfluxDB has no empty tag values: an empty tag is an absent tag
         _check_name("tag key", k)
@@ -71,13 +71,24 @@ def encode_line(point: Point) -> str:
         if k == "time":
             raise ValueError("'time' cannot be a tag key")
         parts.append(f",{k.translate(_KEY)}={v.translate(_KEY)}")
-    fields = []
-    for key, value in point.fields.items():
-        _check_name("field key", key)
-        if key == "time":
-            raise ValueError("'time' cannot be a field key")
-        fields.append(f"{key.translate(_KEY)}={_field_value(key, value)}")
-    return f"{''.join(parts)} {','.join(fields)} {point.time_ns}"
+    return "".join(parts)
+
+
+@lru_cache(maxsize=4096)
+def _field_key(key: str) -> str:
+    _check_name("field key", key)
+    if key == "time":
+        raise ValueError("'time' cannot be a field key")
+    return key.translate(_KEY)
+
+
+def encode_line(point: Point) -> str:
+    """One line (without the trailing newline) for ``point``; time in nanoseconds."""
+    series = _series(point.measurement, point.tags)
+    if not point.fields:
+        raise ValueError(f"point of {point.measurement!r} has no fields")
+    fields = ",".join(f"{_field_key(k)}={_field_value(k, v)}" for k, v in point.fields.items())
+    return f"{series} {fields} {point.time_ns}"
 
 
 def encode_lines(points: Iterable[Point]) -> bytes:

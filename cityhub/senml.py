@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from cityhub.errors import DecodeError
-from cityhub.fields import DOMAINS, Domain, Kind
+from cityhub.fields import DOMAINS, Domain, FieldSpec
 from cityhub.topics import SLUG
 
 __all__ = ["MAX_PACK_BYTES", "MAX_RECORDS", "Reading", "decode_pack", "encode_pack",
@@ -59,18 +59,14 @@ class Reading:
     seq: int | None = None
 
 
-def _seconds_to_ns(seconds: float) -> int:
-    return round(seconds * 1_000_000) * 1000
-
-
 def _fail(reason: str, where: str, message: str) -> DecodeError:
     return DecodeError(reason, f"{where}: {message}")
 
 
-def _number(rec: dict[str, Any], label: str, where: str) -> float | None:
-    if label not in rec:
-        return None
+def _number(rec: dict[str, Any], label: str, where: str) -> float:
     x = rec[label]
+    if type(x) is float and math.isfinite(x):
+        return x
     if isinstance(x, bool) or not isinstance(x, int | float):
         raise _fail("label", where, f"label {label!r} must be a number, got {type(x).__name__}")
     if not math.isfinite(x):
@@ -102,87 +98,121 @@ def decode_pack(
     if len(doc) > max_records:
         raise DecodeError("too_large", f"pack has {len(doc)} records, limit {max_records}")
     catalogue = DOMAINS[Domain(domain)]
-    bn, bt, bu = "", None, None
+    bn, base_dev, bt, bu = "", device, None, None
     out: list[Reading] = []
+    append = out.append
     for i, rec in enumerate(doc):
-        where = f"record {i}"
-        if not isinstance(rec, dict):
-            raise _fail("shape", where, f"must be a JSON object, got {type(rec).__name__}")
-        for label in rec:
-            if label in _UNSUPPORTED:
-                raise _fail("label", where, f"label {label!r}: {_UNSUPPORTED[label]} "
-                            "are not supported by this hub")
-            if label not in _KNOWN and label.endswith("_"):
-                raise _fail("label", where, f"must-understand label {label!r} is not known")
-        if "bver" in rec and (isinstance(rec["bver"], bool) or not isinstance(rec["bver"], int)):
-            raise _fail("label", where, "label 'bver' must be an integer")
-        if "bn" in rec:
-            if not isinstance(rec["bn"], str) or not _BN_RE.match(rec["bn"]):
-                raise _fail("name", where, f"label 'bn' must be '{{device}}:' with a slug "
-                            f"device id, got {rec['bn']!r:.80}")
-            bn = rec["bn"]
-        if "bt" in rec:
-            bt = _number(rec, "bt", where)
-        if "bu" in rec:
-            if not isinstance(rec["bu"], str):
-                raise _fail("label", where, "label 'bu' must be a string")
-            bu = rec["bu"]
+        if type(rec) is not dict:
+            raise _fail("shape", f"record {i}", f"must be a JSON object, got "
+                        f"{type(rec).__name__}")
+        if not _KNOWN.issuperset(rec):
+            _check_labels(rec, f"record {i}")
+        if "bn" in rec or "bt" in rec or "bu" in rec or "bver" in rec:
+            bn, base_dev, bt, bu = _base(rec, f"record {i}", bn, base_dev, bt, bu, device)
         n = rec.get("n", "")
-        if not isinstance(n, str):
-            raise _fail("label", where, "label 'n' must be a string")
-        name = bn + n
-        dev, sep, field = name.partition(":")
-        if not sep:
-            if device is None:
-                raise _fail("name", where, f"name {name!r:.80} has no device: a gateway pack "
-                            "must name each device with bn '{device}:'")
-            dev, field = device, name
-        if not _DEVICE_RE.match(dev):
-            raise _fail("name", where, f"device {dev!r:.80} is not a slug")
-        if device is not None and dev != device:
-            raise _fail("name", where, f"device {dev!r} differs from the topic's {device!r}")
+        if type(n) is not str:
+            raise _fail("label", f"record {i}", "label 'n' must be a string")
+        if bn and ":" not in n:
+            dev, field = base_dev, n
+        else:
+            dev, field = _split_name(bn + n, device, f"record {i}")
         spec = catalogue.get(field)
         if spec is None:
-            raise _fail("field", where, f"unknown field {field!r:.80} for domain {domain} "
-                        f"(known: {', '.join(catalogue)})")
-        where = f"record {i} ({dev}:{field})"
-        t = _number(rec, "t", where)
-        if t is None and bt is None:
-            raise _fail("time", where, "no time: labels 'bt' and 't' are both missing; "
-                        "readings must carry the device's own time")
-        when = (bt or 0.0) + (t or 0.0)
+            raise _fail("field", f"record {i}", f"unknown field {field!r:.80} for domain "
+                        f"{domain} (known: {', '.join(catalogue)})")
+        t = rec.get("t")
+        if t is None:
+            if bt is None:
+                raise _fail("time", f"record {i} ({dev}:{field})", "no time: labels 'bt' "
+                            "and 't' are both missing; readings must carry the device's "
+                            "own time")
+            when = bt
+        else:
+            when = (bt or 0.0) + _number(rec, "t", f"record {i} ({dev}:{field})")
         if when < RELATIVE_TIME_LIMIT:
-            raise _fail("time", where, f"time {when} is relative (< 2**28 s); "
-                        "send absolute UNIX time")
+            raise _fail("time", f"record {i} ({dev}:{field})", f"time {when} is relative "
+                        "(< 2**28 s); send absolute UNIX time")
         unit = rec.get("u", bu)
         if unit is not None and unit != spec.unit:
-            raise _fail("unit", where, f"label 'u': unit {unit!r:.40} is not "
-                        f"{spec.unit!r}, the unit of {field}")
+            raise _fail("unit", f"record {i} ({dev}:{field})", f"label 'u': unit "
+                        f"{unit!r:.40} is not {spec.unit!r}, the unit of {field}")
+        value = _value(rec, spec, f"record {i} ({dev}:{field})")
+        seq = rec.get("seq")
+        if seq is not None and (type(seq) is not int or seq < 0):
+            raise _fail("label", f"record {i} ({dev}:{field})",
+                        "label 'seq' must be a non-negative integer")
+        append(Reading(dev, field, value, round(when * 1_000_000) * 1000, seq))  # type: ignore[arg-type]
+    return out
+
+
+def _check_labels(rec: dict[str, Any], where: str) -> None:
+    for label in rec:
+        if label in _UNSUPPORTED:
+            raise _fail("label", where, f"label {label!r}: {_UNSUPPORTED[label]} "
+                        "are not supported by this hub")
+        if label not in _KNOWN and label.endswith("_"):
+            raise _fail("label", where, f"must-understand label {label!r} is not known")
+
+
+def _base(rec: dict[str, Any], where: str, bn: str, base_dev: str | None, bt: float | None,
+          bu: str | None, device: str | None
+          ) -> tuple[str, str | None, float | None, str | None]:
+    """Apply the base labels of ``rec``; return the new (bn, its device, bt, bu)."""
+    if "bver" in rec and type(rec["bver"]) is not int:
+        raise _fail("label", where, "label 'bver' must be an integer")
+    if "bn" in rec:
+        bn = rec["bn"]
+        if type(bn) is not str or not _BN_RE.match(bn):
+            raise _fail("name", where, f"label 'bn' must be '{{device}}:' with a slug "
+                        f"device id, got {bn!r:.80}")
+        base_dev = bn[:-1]
+        if device is not None and base_dev != device:
+            raise _fail("name", where, f"device {base_dev!r} differs from the topic's "
+                        f"{device!r}")
+    if "bt" in rec:
+        bt = _number(rec, "bt", where)
+    if "bu" in rec:
+        bu = rec["bu"]
+        if type(bu) is not str:
+            raise _fail("label", where, "label 'bu' must be a string")
+    return bn, base_dev, bt, bu
+
+
+def _split_name(name: str, device: str | None, where: str) -> tuple[str, str]:
+    dev, sep, field = name.partition(":")
+    if not sep:
+        if device is None:
+            raise _fail("name", where, f"name {name!r:.80} has no device: a gateway pack "
+                        "must name each device with bn '{device}:'")
+        return device, name
+    if not _DEVICE_RE.match(dev):
+        raise _fail("name", where, f"device {dev!r:.80} is not a slug")
+    if device is not None and dev != device:
+        raise _fail("name", where, f"device {dev!r} differs from the topic's {device!r}")
+    return dev, field
+
+
+def _value(rec: dict[str, Any], spec: FieldSpec, where: str) -> Value:
+    label = spec.label
+    if label not in rec or ("v" in rec) + ("vs" in rec) + ("vb" in rec) != 1:
         labels = [k for k in ("v", "vs", "vb") if k in rec]
         if len(labels) != 1:
             raise _fail("value", where, f"needs exactly one of 'v', 'vs', 'vb', got {labels}")
-        if labels[0] != spec.kind.value:
-            raise _fail("value", where, f"label {labels[0]!r}: {field} takes "
-                        f"{spec.kind.value!r} ({spec.kind.name.lower()})")
-        value: Value
-        if spec.kind is Kind.NUMBER:
-            value = _number(rec, "v", where)  # type: ignore[assignment]
-        elif spec.kind is Kind.STRING:
-            value = rec["vs"]
-            if not isinstance(value, str):
-                raise _fail("value", where, "label 'vs' must be a string")
-            if spec.choices and value not in spec.choices:
-                raise _fail("value", where, f"label 'vs': {value!r:.40} is not one of "
-                            f"{', '.join(spec.choices)}")
-        else:
-            value = rec["vb"]
-            if not isinstance(value, bool):
-                raise _fail("value", where, "label 'vb' must be true or false")
-        seq = rec.get("seq")
-        if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 0):
-            raise _fail("label", where, "label 'seq' must be a non-negative integer")
-        out.append(Reading(dev, field, value, _seconds_to_ns(when), seq))
-    return out
+        raise _fail("value", where, f"label {labels[0]!r}: {spec.name} takes "
+                    f"{label!r} ({spec.kind.name.lower()})")
+    if label == "v":
+        return _number(rec, "v", where)
+    value = rec[label]
+    if label == "vs":
+        if type(value) is not str:
+            raise _fail("value", where, "label 'vs' must be a string")
+        if spec.choices and value not in spec.choices:
+            raise _fail("value", where, f"label 'vs': {value!r:.40} is not one of "
+                        f"{', '.join(spec.choices)}")
+        return value
+    if type(value) is not bool:
+        raise _fail("value", where, "label 'vb' must be true or false")
+    return value
 
 
 def _records(readings: Sequence[Reading], domain: Domain) -> list[dict[str, Any]]:
