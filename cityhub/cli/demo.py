@@ -74,6 +74,9 @@ async def _run(args: argparse.Namespace) -> int:
                       "Open the dashboard in a browser. Ctrl-C stops.\n", flush=True)
                 async with asyncio.TaskGroup() as tg:
                     tasks = [tg.create_task(ingester.run())]
+                    # Subscribe before anything is published: a new session has no
+                    # queue yet, so earlier readings would have no one to go to.
+                    await asyncio.wait_for(ingester.connected.wait(), 60)
                     tasks += [tg.create_task(p.run()) for p in publishers]
                     tasks.append(tg.create_task(_report(ingester, publishers)))
                     if args.duration:
