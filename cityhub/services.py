@@ -8,6 +8,7 @@ broker and database as system services; nothing here is for that.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import shutil
 import socket
 import subprocess
@@ -65,8 +66,11 @@ class LocalMosquitto:
 
     def _conf(self) -> Path:
         conf = self.workdir / "mosquitto.conf"
+        # As root, Mosquitto would switch to user "mosquitto" and could not write its
+        # persistence file or log in our temp dir: stay the user who started it.
+        user = f"user {getpass.getuser()}\n"
         conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{user}"
             f"persistence true\npersistence_location {self.workdir}/\nautosave_interval 5\n"
             "max_queued_messages 1000000\nmax_queued_bytes 1073741824\n"
             "max_inflight_messages 1000\nmessage_size_limit 1048576\n"

@@ -1,11 +1,16 @@
-"""The ingester's counters (exposed in logs now; at /metrics with the Prometheus exporter)."""
+"""The ingester's counters: plain numbers the service updates, exported to Prometheus by a
+collector that reads them at scrape time (one source of truth, no double bookkeeping)."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-__all__ = ["IngestCounters"]
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+__all__ = ["IngestCollector", "IngestCounters"]
 
 
 @dataclass
@@ -15,9 +20,49 @@ class IngestCounters:
     acked: int = 0
     batches: int = 0
     retries: int = 0
+    spooled_batches: int = 0
+    spooled_points: int = 0
+    replayed_points: int = 0
     dead_lettered: Counter[str] = field(default_factory=Counter)
+    batch_seconds_sum: float = 0.0
+    spool_bytes: int = 0
+    spool_batches: int = 0
+    connected: bool = False
 
     def snapshot(self) -> dict[str, object]:
         return {"received": self.received, "stored_points": self.stored_points,
                 "acked": self.acked, "batches": self.batches, "retries": self.retries,
+                "spooled_points": self.spooled_points, "replayed_points": self.replayed_points,
                 "dead_lettered": dict(self.dead_lettered)}
+
+
+class IngestCollector(Collector):
+    """Exports :class:`IngestCounters` as ``cityhub_ingest_*`` metrics."""
+
+    def __init__(self, counters: IngestCounters) -> None:
+        self.c = counters
+
+    def collect(self) -> Iterator[Metric]:
+        c = self.c
+        for name, doc, value in (
+                ("messages_received", "MQTT messages received", c.received),
+                ("points_stored", "points written to the store (live and replayed)",
+                 c.stored_points),
+                ("messages_acked", "messages acknowledged after being made durable", c.acked),
+                ("batches_written", "batches written to the store", c.batches),
+                ("write_retries", "store writes retried", c.retries),
+                ("points_spooled", "points appended to the local spool", c.spooled_points),
+                ("points_replayed", "points replayed from the spool", c.replayed_points),
+                ("batch_seconds", "seconds spent writing batches", c.batch_seconds_sum)):
+            yield CounterMetricFamily(f"cityhub_ingest_{name}", doc, value=value)
+        dl = CounterMetricFamily("cityhub_ingest_dead_letters",
+                                 "messages dead-lettered, by reason", labels=["reason"])
+        for reason, n in sorted(c.dead_lettered.items()):
+            dl.add_metric([reason], n)
+        yield dl
+        yield GaugeMetricFamily("cityhub_ingest_spool_bytes", "bytes waiting in the spool",
+                                value=c.spool_bytes)
+        yield GaugeMetricFamily("cityhub_ingest_spool_batches", "batches waiting in the spool",
+                                value=c.spool_batches)
+        yield GaugeMetricFamily("cityhub_ingest_connected", "1 while connected to the broker",
+                                value=int(c.connected))

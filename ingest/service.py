@@ -16,6 +16,7 @@ messages in memory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,17 +25,21 @@ import aiomqtt
 import orjson
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from prometheus_client import CollectorRegistry
 
 from cityhub.backoff import backoff_delay
 from cityhub.config.pack import CityPack
-from cityhub.errors import DecodeError, SinkError
+from cityhub.errors import DecodeError
+from cityhub.metrics import serve_metrics
 from cityhub.point import Point
 from cityhub.store.base import Store
 from cityhub.topics import deadletter_topic, telemetry_filter
-from ingest.counters import IngestCounters
+from ingest.counters import IngestCollector, IngestCounters
 from ingest.deadletters import DeadLetters
 from ingest.decoder import Decoder
 from ingest.settings import IngestSettings
+from ingest.spool import Spool
+from ingest.writer import DurableWriter, Refused
 
 __all__ = ["Ingester"]
 
@@ -57,7 +62,8 @@ class Ingester:
     """Consumes telemetry of one city and stores it. Use :meth:`run` inside a TaskGroup."""
 
     def __init__(self, settings: IngestSettings, pack: CityPack, store: Store,
-                 deadletters: DeadLetters, *, password: str | None = None) -> None:
+                 deadletters: DeadLetters, spool: Spool, *, password: str | None = None
+                 ) -> None:
         self.settings = settings
         self.pack = pack
         self.store = store
@@ -65,9 +71,23 @@ class Ingester:
         self.password = password
         self.decoder = Decoder(pack, max_future_s=settings.max_future_s)
         self.counters = IngestCounters()
+        self.writer = DurableWriter(store, spool, self.counters)
+        self.registry = CollectorRegistry()
+        self.registry.register(IngestCollector(self.counters))
         self.connected = asyncio.Event()
+        self.metrics_port: int | None = None
         self._batch = _Batch()
         self._lock = asyncio.Lock()
+        self._refused: asyncio.Queue[tuple[list[Point], str]] = asyncio.Queue()
+
+    def health(self) -> tuple[bool, dict[str, object]]:
+        """Healthy while connected and the store or the spool takes batches."""
+        spool = self.writer.spool
+        full = spool.bytes >= spool.max_bytes * 0.95
+        ok = self.connected.is_set() and not (self.writer.store_down and full)
+        return ok, {"connected": self.connected.is_set(), "store_down": self.writer.store_down,
+                    "spool_bytes": spool.bytes, "spool_batches": spool.batches,
+                    **self.counters.snapshot()}
 
     def _client(self) -> aiomqtt.Client:
         b = self.settings.broker
@@ -100,7 +120,21 @@ class Ingester:
                 for f in telemetry_filter(self.pack.city.id)]
 
     async def run(self) -> None:
-        """Connect, consume and store until cancelled; reconnect with backoff."""
+        """Serve metrics, replay the spool, and consume until cancelled."""
+        s = self.settings
+        async with contextlib.AsyncExitStack() as stack:
+            if s.metrics_port is not None:
+                self.metrics_port = await stack.enter_async_context(
+                    serve_metrics(self.registry, self.health, host=s.metrics_host,
+                                  port=s.metrics_port))
+                log.info("ingest: metrics at http://%s:%d/metrics", s.metrics_host,
+                         self.metrics_port)
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.writer.replay(self._refused))
+                tg.create_task(self._consume_forever())
+
+    async def _consume_forever(self) -> None:
+        """Connect, consume and store; reconnect with backoff."""
         attempt = 0
         while True:
             try:
@@ -113,11 +147,14 @@ class Ingester:
                     log.info("ingest: connected to %s:%s, subscribed %s",
                              self.settings.broker.host, self.settings.broker.port,
                              ", ".join(self._filters()))
+                    self.counters.connected = True
                     async with asyncio.TaskGroup() as tg:
                         tg.create_task(self._consume(client))
                         tg.create_task(self._timer(client))
+                        tg.create_task(self._dead_letter_refused(client))
             except aiomqtt.MqttError as e:
                 self.connected.clear()
+                self.counters.connected = False
                 delay = backoff_delay(attempt, base=0.5, cap=30)
                 attempt += 1
                 log.warning("ingest: broker connection lost (%s); reconnecting in %.1fs",
@@ -151,40 +188,28 @@ class Ingester:
             batch, self._batch = self._batch, _Batch()
             if not len(batch):
                 return
-            if batch.points and not await self._write(batch):
-                for mid, _topic, _payload in batch.messages:
-                    batch.dead_mids.append(mid)
-                batch.messages.clear()
+            if batch.points:
+                try:
+                    await self.writer.persist(batch.points)
+                except Refused as e:
+                    log.error("ingest: store refused a batch of %d points: %s",
+                              len(batch.points), e)
+                    batch.dead.extend((t, p, "store_refused", e.reason)
+                                      for _, t, p in batch.messages)
             if batch.dead:
                 await self._dead_letter(client, batch.dead)
             for mid in [m for m, _, _ in batch.messages] + batch.dead_mids:
                 client._client.ack(mid, 1)
             self.counters.acked += len(batch)
 
-    async def _write(self, batch: _Batch) -> bool:
-        """Write with retries; False when the store refused the batch for good (the
-        batch's messages are then dead-lettered with the store's reason)."""
-        attempt = 0
+    async def _dead_letter_refused(self, client: aiomqtt.Client) -> None:
+        """Spooled batches the store refused on replay: kept as dead letters."""
         while True:
-            try:
-                await self.store.write(batch.points)
-            except SinkError as e:
-                if not e.retryable:
-                    log.error("ingest: store refused a batch of %d points: %s",
-                              len(batch.points), e)
-                    batch.dead.extend((t, p, "store_refused", str(e))
-                                      for _, t, p in batch.messages)
-                    return False
-                self.counters.retries += 1
-                delay = backoff_delay(attempt, base=0.5, cap=30, retry_after=e.retry_after)
-                attempt += 1
-                log.warning("ingest: store write failed (%s); retry %d in %.1fs",
-                            e, attempt, delay)
-                await asyncio.sleep(delay)
-            else:
-                self.counters.batches += 1
-                self.counters.stored_points += len(batch.points)
-                return True
+            points, reason = await self._refused.get()
+            rows = [[p.measurement, dict(p.tags), dict(p.fields), p.time_ns] for p in points]
+            log.error("ingest: store refused %d spooled points: %s", len(points), reason)
+            await self._dead_letter(client, [("(spool)", orjson.dumps(rows), "store_refused",
+                                              reason)])
 
     async def _dead_letter(self, client: aiomqtt.Client,
                            items: list[tuple[str, bytes, str, str]]) -> None:

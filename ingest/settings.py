@@ -30,3 +30,10 @@ class IngestSettings(BaseModel):
     max_future_s: float = Field(300.0, ge=0)
     deadletter_path: str = "var/deadletters.db"
     publish_deadletters: bool = True
+    spool_path: str = Field("var/spool.db", description="batches the store could not take")
+    spool_max_bytes: int = Field(1 << 30, ge=1 << 20, description="when full, the ingester "
+                                 "stops acknowledging and the broker keeps the backlog")
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="serve /metrics and /healthz here (0: any free "
+        "port, null: off)")

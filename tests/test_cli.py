@@ -60,6 +60,7 @@ def test_demo_bogor_with_embedded_broker(tmp_path: Path) -> None:
     out, status = run_demo(tmp_path, "--city", "bogor", "--broker", "amqtt")
     assert status == 200
     assert "embedded amqtt" in out
+    assert "'dead_lettered': {}" in out
     assert devices_stored(tmp_path / "bogor" / "readings.db") == set(load_pack("bogor").sensors)
 
 

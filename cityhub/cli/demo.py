@@ -31,6 +31,7 @@ async def _run(args: argparse.Namespace) -> int:
     from ingest.deadletters import DeadLetters
     from ingest.service import Ingester
     from ingest.settings import IngestSettings
+    from ingest.spool import Spool
 
     pack = load_pack(args.city)
     data_dir = Path(args.data_dir) / pack.city.id
@@ -45,10 +46,12 @@ async def _run(args: argparse.Namespace) -> int:
             pack=args.city, broker=broker, client_id=f"cityhub-demo-ingest-{pack.city.id}",
             shared_group=shared, flush_interval_s=1.0,
             store=StoreSettings(kind="sqlite", path=str(db_path)),
-            deadletter_path=str(data_dir / "deadletters.db"))
+            deadletter_path=str(data_dir / "deadletters.db"),
+            spool_path=str(data_dir / "spool.db"))
         store = SQLiteStore(db_path)
         deadletters = DeadLetters(settings.deadletter_path)
-        ingester = Ingester(settings, pack, store, deadletters)
+        spool = Spool(settings.spool_path, settings.spool_max_bytes)
+        ingester = Ingester(settings, pack, store, deadletters, spool)
 
         weather = Weather(pack.city.timezone, seed=args.seed)
         if not args.no_storm:
@@ -87,6 +90,7 @@ async def _run(args: argparse.Namespace) -> int:
             data.close()
             await store.aclose()
             deadletters.close()
+            spool.close()
         print(f"cityhub demo: stopped; {ingester.counters.snapshot()}", flush=True)
     return 0
 

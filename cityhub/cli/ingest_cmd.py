@@ -17,16 +17,19 @@ async def _serve(settings: Any) -> None:
     from cityhub.store import open_store
     from ingest.deadletters import DeadLetters
     from ingest.service import Ingester
+    from ingest.spool import Spool
 
     pack = load_pack(settings.pack)
     password = secret(settings.broker.password_env, what="MQTT password")
     store = await open_store(settings.store)
     dl = DeadLetters(settings.deadletter_path)
+    spool = Spool(settings.spool_path, settings.spool_max_bytes)
     try:
-        await Ingester(settings, pack, store, dl, password=password).run()
+        await Ingester(settings, pack, store, dl, spool, password=password).run()
     finally:
         await store.aclose()
         dl.close()
+        spool.close()
 
 
 def run(args: argparse.Namespace) -> int:

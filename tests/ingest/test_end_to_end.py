@@ -18,6 +18,7 @@ from cityhub.store import InfluxV1Store, SQLiteStore, Store, StoreSettings
 from ingest.deadletters import DeadLetters
 from ingest.service import Ingester
 from ingest.settings import IngestSettings
+from ingest.spool import Spool
 
 pytestmark = pytest.mark.integration
 T0 = 1_767_225_600
@@ -37,8 +38,10 @@ def make_ingester(pack: CityPack, mosquitto: LocalMosquitto, store: Store, tmp: 
     settings = IngestSettings(
         pack=str(tmp), client_id=client_id, flush_interval_s=0.2, batch_lines=500,
         broker=BrokerSettings(host="127.0.0.1", port=mosquitto.port),
-        store=StoreSettings(), deadletter_path=str(tmp / "dl.db"))
-    return Ingester(settings, pack, store, DeadLetters(settings.deadletter_path))
+        store=StoreSettings(), deadletter_path=str(tmp / "dl.db"),
+        spool_path=str(tmp / "spool.db"))
+    return Ingester(settings, pack, store, DeadLetters(settings.deadletter_path),
+                    Spool(settings.spool_path, settings.spool_max_bytes))
 
 
 def traffic_pack(i: int) -> bytes:
