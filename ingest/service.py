@@ -50,6 +50,7 @@ SESSION_EXPIRY_S = 7 * 24 * 3600
 @dataclass
 class _Batch:
     points: list[Point] = field(default_factory=list)
+    owner: list[int] = field(default_factory=list)  # points[i] came from messages[owner[i]]
     messages: list[tuple[int, str, bytes]] = field(default_factory=list)  # mid, topic, payload
     dead: list[tuple[str, bytes, str, str]] = field(default_factory=list)
     dead_mids: list[int] = field(default_factory=list)
@@ -172,8 +173,10 @@ class Ingester:
                 self._batch.dead.append((topic, payload, e.reason, str(e)))
                 self._batch.dead_mids.append(msg.mid)
             else:
-                self._batch.points.extend(points)
-                self._batch.messages.append((msg.mid, topic, payload))
+                b = self._batch
+                b.owner.extend([len(b.messages)] * len(points))
+                b.points.extend(points)
+                b.messages.append((msg.mid, topic, payload))
             if len(self._batch.points) >= self.settings.batch_lines or len(self._batch) >= half:
                 await self.flush(client)
 
@@ -192,10 +195,15 @@ class Ingester:
                 try:
                     await self.writer.persist(batch.points)
                 except Refused as e:
-                    log.error("ingest: store refused a batch of %d points: %s",
-                              len(batch.points), e)
-                    batch.dead.extend((t, p, "store_refused", e.reason)
-                                      for _, t, p in batch.messages)
+                    # The message of a refused point is kept whole as a dead letter; its
+                    # other points, and every other message's, are stored.
+                    reasons: dict[int, str] = {}
+                    for i, reason in e.bad:
+                        reasons.setdefault(batch.owner[i], reason)
+                    log.error("ingest: store refused %d point(s) of %d message(s): %s",
+                              len(e.bad), len(reasons), e)
+                    batch.dead.extend((batch.messages[m][1], batch.messages[m][2],
+                                       "store_refused", r) for m, r in reasons.items())
             if batch.dead:
                 await self._dead_letter(client, batch.dead)
             for mid in [m for m, _, _ in batch.messages] + batch.dead_mids:

@@ -27,11 +27,15 @@ log = logging.getLogger("cityhub.ingest")
 
 
 class Refused(Exception):
-    """The store refused the batch for good (e.g. HTTP 400); ``reason`` says why."""
+    """The store refused some points for good (e.g. HTTP 400, a field type conflict).
 
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
+    ``bad`` lists (index in the batch, the store's reason); every other point of the batch
+    was stored.
+    """
+
+    def __init__(self, bad: list[tuple[int, str]]) -> None:
+        self.bad = bad
+        super().__init__(f"{len(bad)} point(s) refused: {bad[0][1] if bad else ''}")
 
 
 class DurableWriter:
@@ -47,19 +51,43 @@ class DurableWriter:
         self.counters.spool_bytes = self.spool.bytes
         self.counters.spool_batches = self.spool.batches
 
+    async def _isolate(self, points: Sequence[Point], offset: int, reason: str
+                       ) -> list[tuple[int, str]]:
+        """Find the points the store refuses by halving the batch: the good halves are
+        written (points are idempotent, so lines a partial write already stored are
+        harmless to send again), single refused points are returned with the reason.
+        Works whatever the server's error format (1.x, 2.x and 3.x differ)."""
+        if len(points) == 1:
+            return [(offset, reason)]
+        half = len(points) // 2
+        bad: list[tuple[int, str]] = []
+        for part, at in ((points[:half], offset), (points[half:], offset + half)):
+            try:
+                await self.store.write(part)
+            except SinkError as e:
+                if e.retryable:
+                    raise
+                bad += await self._isolate(part, at, str(e))
+        return bad
+
     async def persist(self, points: Sequence[Point]) -> None:
-        """Return once ``points`` are durable; raise :class:`Refused` if the store refuses
-        them for good. Retries (and blocks, keeping messages unacknowledged) only when the
-        store is down and the spool is full."""
+        """Return once ``points`` are durable; raise :class:`Refused` naming the points the
+        store refuses for good (the others are stored). Retries (and blocks, keeping
+        messages unacknowledged) only when the store is down and the spool is full."""
         attempt = 0
         while True:
             if not self.store_down:
                 try:
                     start = time.perf_counter()
-                    await self.store.write(points)
+                    try:
+                        await self.store.write(points)
+                    except SinkError as e:
+                        if e.retryable:
+                            raise
+                        bad = await self._isolate(points, 0, str(e))
+                        self.counters.stored_points += len(points) - len(bad)
+                        raise Refused(bad) from e
                 except SinkError as e:
-                    if not e.retryable:
-                        raise Refused(str(e)) from e
                     self.counters.retries += 1
                     log.warning("ingest: store write failed (%s); spooling until it is back", e)
                     self.store_down = True
@@ -102,7 +130,9 @@ class DurableWriter:
                     attempt += 1
                     await asyncio.sleep(delay)
                     continue
-                await refused.put((points, str(e)))
+                bad = await self._isolate(points, 0, str(e))
+                self.counters.stored_points += len(points) - len(bad)
+                await refused.put(([points[i] for i, _ in bad], bad[0][1] if bad else str(e)))
             else:
                 attempt = 0
                 self.store_down = False  # it answers again: live batches go straight in

@@ -20,10 +20,13 @@ class StoreSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["sqlite", "influxdb-v1"] = "sqlite"
+    kind: Literal["sqlite", "influxdb-v1", "influxdb-v2"] = "sqlite"
     path: str = "var/cityhub.db"
     url: str = "http://localhost:8086"
-    database: str = "cityhub"
+    database: str = Field("cityhub", description="v1: database; v2: InfluxQL database "
+                          "(DBRP) for queries, defaults to the bucket")
+    org: str | None = Field(None, description="v2 only")
+    bucket: str | None = Field(None, description="v2 only")
     retention_policy: str | None = None
     username: str | None = None
     password_env: str | None = Field(None, pattern="^[A-Z_][A-Z0-9_]*$")
@@ -45,6 +48,16 @@ async def open_store(settings: StoreSettings) -> Store:
     """The store the settings describe, ready to use (database created if asked)."""
     if settings.kind == "sqlite":
         return SQLiteStore(settings.path)
+    if settings.kind == "influxdb-v2":
+        from cityhub.store.influx_v2 import InfluxV2Store  # needs cityhub[ingest]
+
+        token = _secret(settings.token_env)
+        if not (settings.org and settings.bucket and token):
+            raise ConfigError([ConfigProblem("store", "kind", "influxdb-v2 needs org, bucket "
+                                             "and token_env")])
+        return InfluxV2Store(settings.url, org=settings.org, bucket=settings.bucket,
+                             token=token, database=settings.bucket,
+                             batch_lines=settings.batch_lines)
     store = InfluxV1Store(
         settings.url, settings.database, retention_policy=settings.retention_policy,
         username=settings.username, password=_secret(settings.password_env),

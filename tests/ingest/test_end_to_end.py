@@ -190,3 +190,31 @@ async def test_readings_sent_while_ingester_is_down_arrive(
     got = await stored_traffic(store, city)
     assert [v for _, v in got["tfc-1"]] == [float(i) for i in range(120)]
     await store.aclose()
+
+
+async def test_two_ingesters_share_the_load(small_pack: CityPack, mosquitto: LocalMosquitto,
+                                            influxdb: LocalInfluxDB, database: str,
+                                            tmp_path: Path) -> None:
+    """$share/ingest: each message goes to one of the two; every reading stored once."""
+    n = 600
+    city = small_pack.city.id
+    stores = [InfluxV1Store(influxdb.url, database) for _ in range(2)]
+    ings = [make_ingester(small_pack, mosquitto, s, tmp_path / f"i{k}",
+                          f"ing-{k}-{uuid.uuid4().hex[:6]}") for k, s in enumerate(stores)]
+    async with asyncio.TaskGroup() as tg:
+        tasks = [tg.create_task(i.run()) for i in ings]
+        for i in ings:
+            await asyncio.wait_for(i.connected.wait(), 30)
+        await publish(mosquitto, [(f"city/{city}/traffic/gw-a", traffic_pack(i))
+                                  for i in range(n)])
+        await until(lambda: sum(i.counters.acked for i in ings) == n, "all acks")
+        for t in tasks:
+            t.cancel()
+    for s in stores:
+        await s.aclose()
+    assert all(i.counters.received > n // 10 for i in ings)  # both took a share
+    res = influxdb.query(f"SELECT count(intensity) FROM traffic WHERE city = '{city}' "
+                         "GROUP BY device", database)
+    counts = {s["tags"]["device"]: s["values"][0][1]
+              for s in res["results"][0]["series"]}  # type: ignore[index]
+    assert counts == {"tfc-1": n, "tfc-2": n}
