@@ -29,7 +29,7 @@ class Recorder(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     server: Recorder
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         url = urlsplit(self.path)
         self.server.requests.append({"path": url.path, "params": parse_qs(url.query),

@@ -32,8 +32,9 @@ async def test_type_conflict_keeps_the_rest(small_pack: CityPack, mosquitto: Loc
                                             influxdb: LocalInfluxDB, database: str,
                                             tmp_path: Path) -> None:
     # Another writer made 'occupancy' a string field in this shard.
-    r = httpx.post(f"{influxdb.url}/write", params={"db": database, "precision": "s"},
-                   content=f'traffic,device=foreign occupancy="high" {T0}'.encode())
+    async with httpx.AsyncClient() as http:
+        r = await http.post(f"{influxdb.url}/write", params={"db": database, "precision": "s"},
+                            content=f'traffic,device=foreign occupancy="high" {T0}'.encode())
     assert r.status_code == 204
     store = InfluxV1Store(influxdb.url, database)
     ing = make_ingester(small_pack, mosquitto, store, tmp_path, f"ing-{uuid.uuid4().hex[:6]}")
