@@ -1,0 +1,247 @@
+"""MQTT -> InfluxDB ingest throughput, the hub against its limits and a naive baseline.
+
+Starts its own Mosquitto and InfluxDB 1.x (Debian packages), then runs, in one run:
+
+- broker limit: Mosquitto's C subscriber (``mosquitto_sub -q 1``) draining the messages;
+- store limit: the same points, pre-encoded as line protocol, posted straight to InfluxDB
+  in gzip batches of 5,000 lines;
+- naive baseline: paho ``on_message`` sending each point in its own HTTP request (as the
+  common tutorials write it);
+- the hub's ingester (``cityhub ingest`` as its own process) on two workloads: one point
+  per message, and gateway-batched packs of 50 points per message.
+
+Messages are published by Mosquitto's C client, which respects flow control (QoS 1,
+bounded in-flight window), so the publisher is not the bottleneck. What is stored is
+counted with InfluxQL afterwards. Prints one final JSON line: points/s for each, lost,
+duplicates, the ingester's peak RSS and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import paho.mqtt.client as mqtt
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cityhub.config import load_pack
+from cityhub.services import LocalInfluxDB, LocalMosquitto, free_port
+
+T0 = 1_767_225_600
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def messages(pack_dir: str, per_msg: int, n_points: int) -> tuple[str, list[bytes]]:
+    """(topic, payloads) for n_points points of one gateway, per_msg points a message."""
+    pack = load_pack(pack_dir)
+    gw = max(pack.gateways, key=lambda g: sum(s.domain == "traffic" for s in g.sensors))
+    devices = [s.id for s in gw.sensors if s.domain == "traffic"]
+    out = []
+    for m in range(n_points // per_msg):
+        recs: list[dict[str, object]] = []
+        for k in range(per_msg):
+            i = m * per_msg + k
+            dev = devices[i % len(devices)]
+            rec: dict[str, object] = {"bn": f"{dev}:", "bt": T0 + i // len(devices),
+                                      "n": "intensity", "u": "1/min", "v": float(i % 1000),
+                                      "seq": i}
+            recs.append(rec)
+        out.append(orjson.dumps(recs))
+    return f"city/{pack.city.id}/traffic/{gw.id}", out
+
+
+def publish(port: int, topic: str, payloads: list[bytes], window: int = 1000) -> float:
+    """Publish with Mosquitto's C client (``mosquitto_pub -l``: one message per line, QoS 1,
+    at most ``window`` unacknowledged), so the publisher is not the bottleneck; seconds."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        ["mosquitto_pub", "-p", str(port), "-t", topic, "-q", "1", "-l", "-M", str(window),
+         "-i", f"bench-pub-{time.time_ns()}"],
+        input=b"\n".join(payloads) + b"\n", capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"mosquitto_pub failed: {proc.stderr.decode()[:300]}")
+    return time.perf_counter() - start
+
+
+def note(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def count(influx: LocalInfluxDB, db: str) -> int:
+    res = influx.query("SELECT count(intensity) FROM traffic", db)
+    series = res["results"][0].get("series")  # type: ignore[index]
+    return int(series[0]["values"][0][1]) if series else 0
+
+
+def broker_limit(mq: LocalMosquitto, topic: str, payloads: list[bytes]) -> float:
+    sub = subprocess.Popen(["mosquitto_sub", "-p", str(mq.port), "-q", "1", "-t", topic,
+                            "-C", str(len(payloads)), "-i", "bench-sub", "-c"],
+                           stdout=subprocess.DEVNULL)
+    time.sleep(0.5)
+    start = time.perf_counter()
+    publish(mq.port, topic, payloads)
+    sub.wait(600)
+    return len(payloads) / (time.perf_counter() - start)
+
+
+def store_limit(influx: LocalInfluxDB, topic: str, payloads: list[bytes]) -> float:
+    db = "store_limit"
+    influx.query(f'CREATE DATABASE "{db}"')
+    lines = []
+    for p in payloads:
+        for r in orjson.loads(p):
+            lines.append(f"traffic,device={r['bn'][:-1]} intensity={r['v']} "
+                         f"{int(r['bt'] * 1e9)}")
+    bodies = [gzip.compress(("\n".join(lines[i:i + 5000]) + "\n").encode(), 1)
+              for i in range(0, len(lines), 5000)]
+    start = time.perf_counter()
+    with httpx.Client() as http:
+        for b in bodies:
+            r = http.post(f"{influx.url}/write", params={"db": db, "precision": "ns"},
+                          content=b, headers={"Content-Encoding": "gzip"})
+            r.raise_for_status()
+    return len(lines) / (time.perf_counter() - start)
+
+
+def naive(mq: LocalMosquitto, influx: LocalInfluxDB, topic: str, payloads: list[bytes]
+          ) -> tuple[float, int]:
+    db = "naive"
+    influx.query(f'CREATE DATABASE "{db}"')
+    n_points = sum(len(orjson.loads(p)) for p in payloads)
+    http = httpx.Client()
+    stored = [0]
+    done = threading.Event()
+
+    def on_message(_c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+        for r in orjson.loads(msg.payload):
+            http.post(f"{influx.url}/write", params={"db": db, "precision": "ns"},
+                      content=f"traffic,device={r['bn'][:-1]} intensity={r['v']} "
+                              f"{int(r['bt'] * 1e9)}")
+            stored[0] += 1
+        if stored[0] >= n_points:
+            done.set()
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-naive")
+    c.on_message = on_message
+    c.connect("127.0.0.1", mq.port)
+    c.subscribe(topic, qos=1)
+    c.loop_start()
+    time.sleep(0.5)
+    start = time.perf_counter()
+    publish(mq.port, topic, payloads)
+    done.wait(900)
+    elapsed = time.perf_counter() - start
+    c.loop_stop()
+    http.close()
+    return n_points / elapsed, count(influx, db)
+
+
+def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
+        payloads: list[bytes], db: str, work: Path) -> tuple[float, int, float]:
+    influx.query(f'CREATE DATABASE "{db}"')
+    n_points = sum(len(orjson.loads(p)) for p in payloads)
+    port = free_port()
+    cfg = work / f"{db}.yaml"
+    cfg.write_text(
+        f"pack: {pack_dir}\nclient_id: bench-{db}\nshared_group: bench-{db}\n"
+        f"broker: {{host: 127.0.0.1, port: {mq.port}}}\n"
+        f"store: {{kind: influxdb-v1, url: '{influx.url}', database: {db}}}\n"
+        f"batch_lines: 5000\nflush_interval_s: 0.2\nmax_inflight: 1000\n"
+        f"deadletter_path: {work / (db + '-dl.db')}\nspool_path: {work / (db + '-sp.db')}\n"
+        f"metrics_port: {port}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "cityhub", "--log-level", "WARNING",
+                             "ingest", "--config", str(cfg)])
+    try:
+        while True:  # wait for its subscription
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        start = time.perf_counter()
+        publish(mq.port, topic, payloads)
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            h = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()
+            if h["stored_points"] >= n_points:
+                break
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - start
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        rss_mb = int(next(x for x in status.splitlines() if x.startswith("VmHWM")).split()[1])
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return n_points / elapsed, count(influx, db), rss_mb / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small workloads (about a minute)")
+    ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if not (shutil.which("mosquitto_sub") and shutil.which("influxd")):
+        sys.exit("needs mosquitto-clients and influxdb (make test installs them)")
+    single_n = 5_000 if args.quick else 30_000
+    batched_n = 50_000 if args.quick else 300_000
+    naive_n = 1_000 if args.quick else 3_000
+    if args.tiny:
+        single_n, batched_n, naive_n = 200, 1_000, 100
+    pack_dir = str(ROOT / "firmware_configs" / "bandung")
+    topic, singles = messages(pack_dir, 1, single_n)
+    _, packs = messages(pack_dir, 50, batched_n)
+    _, naive_msgs = messages(pack_dir, 1, naive_n)
+    with tempfile.TemporaryDirectory(prefix="cityhub-bench-") as d:
+        work = Path(d)
+        mq, influx = LocalMosquitto(work / "mq"), LocalInfluxDB(work / "influx")
+        mq.start()
+        influx.start()
+        try:
+            broker = broker_limit(mq, topic, singles)
+            note(f"broker limit {broker:.0f} msgs/s")
+            store = store_limit(influx, topic, packs)
+            note(f"store limit {store:.0f} points/s")
+            naive_rate, naive_stored = naive(mq, influx, topic, naive_msgs)
+            note(f"naive {naive_rate:.0f} points/s")
+            one_rate, one_stored, rss1 = hub(mq, influx, pack_dir, topic, singles, "hub_one",
+                                             work)
+            note(f"hub, one point per message: {one_rate:.0f} points/s")
+            batch_rate, batch_stored, rss2 = hub(mq, influx, pack_dir, topic, packs,
+                                                 "hub_batched", work)
+            note(f"hub, 50 points per message: {batch_rate:.0f} points/s")
+        finally:
+            mq.stop()
+            influx.stop()
+    lost = max(0, single_n - one_stored) + max(0, batched_n - batch_stored)
+    dups = max(0, one_stored - single_n) + max(0, batch_stored - batched_n)
+    result = {
+        "benchmark": "ingest", "quick": args.quick,
+        "broker_limit_msgs_per_s": round(broker),
+        "store_limit_points_per_s": round(store),
+        "naive_points_per_s": round(naive_rate), "naive_lost": naive_n - naive_stored,
+        "hub_one_point_per_msg_points_per_s": round(one_rate),
+        "hub_batched_points_per_s": round(batch_rate),
+        "lost": lost, "duplicates": dups,
+        "hub_rss_mb": round(max(rss1, rss2), 1),
+        "ratio_batched_vs_store_limit": round(batch_rate / store, 3),
+        "ratio_one_point_vs_broker_limit": round(one_rate / broker, 3),
+        "ratio_one_point_vs_naive": round(one_rate / naive_rate, 2),
+        "targets": {"batched_vs_store": 0.6, "one_point_vs_broker": 0.3, "vs_naive": 20,
+                    "rss_mb": 200},
+    }
+    print(orjson.dumps(result).decode(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
