@@ -12,9 +12,7 @@ import getpass
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,16 +89,6 @@ class LocalMosquitto:
             _stop(self.proc, kill=kill)
             self.proc = None
 
-    @classmethod
-    @contextlib.contextmanager
-    def running(cls) -> Iterator[LocalMosquitto]:
-        with tempfile.TemporaryDirectory(prefix="cityhub-mosquitto-") as d:
-            m = cls(Path(d))
-            m.start()
-            try:
-                yield m
-            finally:
-                m.stop()
 
 
 @dataclass
@@ -158,14 +146,3 @@ class LocalInfluxDB:
         resp.raise_for_status()
         result: dict[str, object] = resp.json()
         return result
-
-    @classmethod
-    @contextlib.contextmanager
-    def running(cls) -> Iterator[LocalInfluxDB]:
-        with tempfile.TemporaryDirectory(prefix="cityhub-influxd-") as d:
-            db = cls(Path(d))
-            db.start()
-            try:
-                yield db
-            finally:
-                db.stop()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from cityhub.sqlitedb import open_sqlite
 
 __all__ = ["DeadLetter", "DeadLetters"]
 
@@ -26,10 +27,7 @@ class DeadLetters:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_sqlite(self.path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS deadletters (id INTEGER PRIMARY KEY, time_ns INTEGER "
             "NOT NULL, topic TEXT NOT NULL, payload BLOB NOT NULL, reason TEXT NOT NULL, "

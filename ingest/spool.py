@@ -8,7 +8,6 @@ broker keeps the backlog (backpressure, never a silent drop).
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 import zlib
@@ -18,6 +17,7 @@ from pathlib import Path
 import orjson
 
 from cityhub.point import Point
+from cityhub.sqlitedb import open_sqlite
 
 __all__ = ["Spool"]
 
@@ -38,11 +38,7 @@ class Spool:
     def __init__(self, path: str | Path, max_bytes: int) -> None:
         self.path = str(path)
         self.max_bytes = max_bytes
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = open_sqlite(self.path, synchronous="FULL")
         self._db.execute("CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY, "
                          "created_ns INTEGER NOT NULL, points INTEGER NOT NULL, body BLOB)")
         self._lock = threading.Lock()

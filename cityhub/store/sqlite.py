@@ -18,6 +18,7 @@ import orjson
 from cityhub.errors import SinkError
 from cityhub.point import Point
 from cityhub.senml import Value
+from cityhub.sqlitedb import open_sqlite
 from cityhub.store.base import Latest
 
 __all__ = ["SQLiteStore"]
@@ -71,12 +72,7 @@ class SQLiteStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db = open_sqlite(self.path)
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
         self._series: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
