@@ -79,6 +79,9 @@ class Ingester:
         self.metrics_port: int | None = None
         self._batch = _Batch()
         self._lock = asyncio.Lock()
+        # Full batches wait here for the writer, so decoding the next batch overlaps with
+        # writing this one; bounded, so a slow store slows the consumer (backpressure).
+        self._full: asyncio.Queue[_Batch] = asyncio.Queue(maxsize=2)
         self._refused: asyncio.Queue[tuple[list[Point], str]] = asyncio.Queue()
 
     def health(self) -> tuple[bool, dict[str, object]]:
@@ -144,6 +147,7 @@ class Ingester:
                         await client.subscribe(f, qos=1)
                     attempt = 0
                     self._batch = _Batch()
+                    self._full = asyncio.Queue(maxsize=2)  # a lost connection's are void
                     self.connected.set()
                     log.info("ingest: connected to %s:%s, subscribed %s",
                              self.settings.broker.host, self.settings.broker.port,
@@ -152,6 +156,7 @@ class Ingester:
                     async with asyncio.TaskGroup() as tg:
                         tg.create_task(self._consume(client))
                         tg.create_task(self._timer(client))
+                        tg.create_task(self._write_batches(client))
                         tg.create_task(self._dead_letter_refused(client))
             except aiomqtt.MqttError as e:
                 self.connected.clear()
@@ -186,29 +191,36 @@ class Ingester:
             await self.flush(client)
 
     async def flush(self, client: aiomqtt.Client) -> None:
-        """Make the current batch durable, then acknowledge its messages."""
+        """Hand the current batch to the writer (waits while two are already queued)."""
         async with self._lock:
             batch, self._batch = self._batch, _Batch()
-            if not len(batch):
-                return
-            if batch.points:
-                try:
-                    await self.writer.persist(batch.points)
-                except Refused as e:
-                    # The message of a refused point is kept whole as a dead letter; its
-                    # other points, and every other message's, are stored.
-                    reasons: dict[int, str] = {}
-                    for i, reason in e.bad:
-                        reasons.setdefault(batch.owner[i], reason)
-                    log.error("ingest: store refused %d point(s) of %d message(s): %s",
-                              len(e.bad), len(reasons), e)
-                    batch.dead.extend((batch.messages[m][1], batch.messages[m][2],
-                                       "store_refused", r) for m, r in reasons.items())
-            if batch.dead:
-                await self._dead_letter(client, batch.dead)
-            for mid in [m for m, _, _ in batch.messages] + batch.dead_mids:
-                client._client.ack(mid, 1)
-            self.counters.acked += len(batch)
+            if len(batch):
+                await self._full.put(batch)
+
+    async def _write_batches(self, client: aiomqtt.Client) -> None:
+        """One writer per connection, in order: make each batch durable, then ack it."""
+        while True:
+            await self._persist_and_ack(client, await self._full.get())
+
+    async def _persist_and_ack(self, client: aiomqtt.Client, batch: _Batch) -> None:
+        if batch.points:
+            try:
+                await self.writer.persist(batch.points)
+            except Refused as e:
+                # The message of a refused point is kept whole as a dead letter; its
+                # other points, and every other message's, are stored.
+                reasons: dict[int, str] = {}
+                for i, reason in e.bad:
+                    reasons.setdefault(batch.owner[i], reason)
+                log.error("ingest: store refused %d point(s) of %d message(s): %s",
+                          len(e.bad), len(reasons), e)
+                batch.dead.extend((batch.messages[m][1], batch.messages[m][2],
+                                   "store_refused", r) for m, r in reasons.items())
+        if batch.dead:
+            await self._dead_letter(client, batch.dead)
+        for mid in [m for m, _, _ in batch.messages] + batch.dead_mids:
+            client._client.ack(mid, 1)
+        self.counters.acked += len(batch)
 
     async def _dead_letter_refused(self, client: aiomqtt.Client) -> None:
         """Spooled batches the store refused on replay: kept as dead letters."""
