@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ import pytest
 from cityhub.config import load_pack
 from cityhub.config.pack import CityPack
 from cityhub.services import LocalInfluxDB, LocalMosquitto
+from cityhub.store import InfluxV1Store, SQLiteStore, Store
 
 # -- services -------------------------------------------------------------------------------
 
@@ -53,6 +54,18 @@ def database(influxdb: LocalInfluxDB) -> str:
     name = f"t_{uuid.uuid4().hex[:12]}"
     influxdb.query(f'CREATE DATABASE "{name}"')
     return name
+
+
+@pytest.fixture(params=["sqlite", "influxdb"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """Each test that takes it runs twice: on SQLite and on the real InfluxDB."""
+    if request.param == "sqlite":
+        s: Store = SQLiteStore(tmp_path / "readings.db")
+    else:
+        influx: LocalInfluxDB = request.getfixturevalue("influxdb")
+        s = InfluxV1Store(influx.url, request.getfixturevalue("database"))
+    yield s
+    await s.aclose()
 
 
 # -- city packs -----------------------------------------------------------------------------

@@ -3,16 +3,13 @@ InfluxDB runs for real (influxd 1.6.7 from the fixtures)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import httpx
 import pytest
 
 from cityhub.errors import SinkError
 from cityhub.point import Point
 from cityhub.services import LocalInfluxDB
-from cityhub.store import InfluxV1Store, SQLiteStore, Store
+from cityhub.store import InfluxV1Store, Store
 
 T0 = 1_767_225_600 * 10**9
 
@@ -21,17 +18,6 @@ def pt(device: str, t_s: float, meas: str = "traffic", city: str = "c1", **field
        ) -> Point:
     tags = {"city": city, "district": "north", "gateway": "gw-a", "device": device}
     return Point(meas, tuple(sorted(tags.items())), fields, T0 + int(t_s * 1e9))  # type: ignore[arg-type]
-
-
-@pytest.fixture(params=["sqlite", "influxdb"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        s: Store = SQLiteStore(tmp_path / "s.db")
-    else:
-        influx: LocalInfluxDB = request.getfixturevalue("influxdb")
-        s = InfluxV1Store(influx.url, request.getfixturevalue("database"))
-    yield s
-    await s.aclose()
 
 
 async def test_write_is_idempotent_and_latest_is_newest(store: Store) -> None:

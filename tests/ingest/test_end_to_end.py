@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import aiomqtt
@@ -61,17 +61,6 @@ async def publish(mosquitto: LocalMosquitto, items: list[tuple[str, bytes]]) -> 
                               identifier=f"pub-{uuid.uuid4().hex[:6]}") as c:
         for topic, payload in items:
             await c.publish(topic, payload, qos=1)
-
-
-@pytest.fixture(params=["influxdb", "sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        s: Store = SQLiteStore(tmp_path / "readings.db")
-    else:
-        influx: LocalInfluxDB = request.getfixturevalue("influxdb")
-        s = InfluxV1Store(influx.url, request.getfixturevalue("database"))
-    yield s
-    await s.aclose()
 
 
 async def stored_traffic(store: Store, city: str) -> dict[str, list[tuple[int, float]]]:
