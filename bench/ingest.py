@@ -147,14 +147,15 @@ def naive(mq: LocalMosquitto, influx: LocalInfluxDB, topic: str, payloads: list[
 
 
 def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
-        payloads: list[bytes], db: str, work: Path) -> tuple[float, int, float]:
+        payloads: list[bytes], db: str, work: Path, protocol: str
+        ) -> tuple[float, int, float]:
     influx.query(f'CREATE DATABASE "{db}"')
     n_points = sum(len(orjson.loads(p)) for p in payloads)
     port = free_port()
     cfg = work / f"{db}.yaml"
     cfg.write_text(
         f"pack: {pack_dir}\nclient_id: bench-{db}\nshared_group: bench-{db}\n"
-        f"broker: {{host: 127.0.0.1, port: {mq.port}}}\n"
+        f"broker: {{host: 127.0.0.1, port: {mq.port}, protocol: '{protocol}'}}\n"
         f"store: {{kind: influxdb-v1, url: '{influx.url}', database: {db}}}\n"
         f"batch_lines: 5000\nflush_interval_s: 0.2\nmax_inflight: 1000\n"
         f"deadletter_path: {work / (db + '-dl.db')}\nspool_path: {work / (db + '-sp.db')}\n"
@@ -190,6 +191,8 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small workloads (about a minute)")
     ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--protocol", choices=["3.1.1", "5"], default="3.1.1",
+                    help="the ingester's MQTT version (default 3.1.1, the hub's default)")
     args = ap.parse_args()
     if not (shutil.which("mosquitto_sub") and shutil.which("influxd")):
         sys.exit("needs mosquitto-clients and influxdb (make test installs them)")
@@ -215,10 +218,10 @@ def main() -> None:
             naive_rate, naive_stored = naive(mq, influx, topic, naive_msgs)
             note(f"naive {naive_rate:.0f} points/s")
             one_rate, one_stored, rss1 = hub(mq, influx, pack_dir, topic, singles, "hub_one",
-                                             work)
+                                             work, args.protocol)
             note(f"hub, one point per message: {one_rate:.0f} points/s")
             batch_rate, batch_stored, rss2 = hub(mq, influx, pack_dir, topic, packs,
-                                                 "hub_batched", work)
+                                                 "hub_batched", work, args.protocol)
             note(f"hub, 50 points per message: {batch_rate:.0f} points/s")
         finally:
             mq.stop()
@@ -226,7 +229,7 @@ def main() -> None:
     lost = max(0, single_n - one_stored) + max(0, batched_n - batch_stored)
     dups = max(0, one_stored - single_n) + max(0, batch_stored - batched_n)
     result = {
-        "benchmark": "ingest", "quick": args.quick,
+        "benchmark": "ingest", "quick": args.quick, "ingester_mqtt": args.protocol,
         "broker_limit_msgs_per_s": round(broker),
         "store_limit_points_per_s": round(store),
         "naive_points_per_s": round(naive_rate), "naive_lost": naive_n - naive_stored,

@@ -8,9 +8,9 @@ after the dead-letter store kept them) are the messages acknowledged, so a crash
 point leaves them with the broker, which redelivers them; idempotent points make the
 redelivery harmless.
 
-The broker bounds the work in flight: with MQTT 5 the ingester announces Receive Maximum
-= ``max_inflight`` and acknowledges manually, so it never holds more than that many
-messages in memory.
+The broker bounds the work in flight, since the ingester acknowledges manually: with MQTT 5
+it announces Receive Maximum = ``max_inflight``; with MQTT 3.1.1 (the default, faster with
+paho) the broker's ``max_inflight_messages`` sets the window.
 """
 
 from __future__ import annotations

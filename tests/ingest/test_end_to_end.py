@@ -34,10 +34,11 @@ async def until(cond: Callable[[], bool], what: str, timeout_s: float = 60) -> N
 
 
 def make_ingester(pack: CityPack, mosquitto: LocalMosquitto, store: Store, tmp: Path,
-                  client_id: str) -> Ingester:
+                  client_id: str, protocol: str = "3.1.1") -> Ingester:
     settings = IngestSettings(
         pack=str(tmp), client_id=client_id, flush_interval_s=0.2, batch_lines=500,
-        broker=BrokerSettings(host="127.0.0.1", port=mosquitto.port),
+        broker=BrokerSettings(host="127.0.0.1", port=mosquitto.port,
+                              protocol=protocol),  # type: ignore[arg-type]
         store=StoreSettings(), deadletter_path=str(tmp / "dl.db"),
         spool_path=str(tmp / "spool.db"))
     return Ingester(settings, pack, store, DeadLetters(settings.deadletter_path),
@@ -71,11 +72,13 @@ async def stored_traffic(store: Store, city: str) -> dict[str, list[tuple[int, f
     return out
 
 
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
 async def test_exact_counts_and_values(small_pack: CityPack, mosquitto: LocalMosquitto,
-                                       store: Store, tmp_path: Path) -> None:
+                                       store: Store, tmp_path: Path, protocol: str) -> None:
     n = 300
     city = small_pack.city.id
-    ing = make_ingester(small_pack, mosquitto, store, tmp_path, f"ing-{uuid.uuid4().hex[:6]}")
+    ing = make_ingester(small_pack, mosquitto, store, tmp_path, f"ing-{uuid.uuid4().hex[:6]}",
+                        protocol)
     async with asyncio.TaskGroup() as tg:
         task = tg.create_task(ing.run())
         await asyncio.wait_for(ing.connected.wait(), 30)
@@ -155,13 +158,15 @@ async def test_hostile_messages_are_dead_lettered_and_good_ones_kept(
     await store.aclose()
 
 
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
 async def test_readings_sent_while_ingester_is_down_arrive(
-        small_pack: CityPack, mosquitto: LocalMosquitto, tmp_path: Path) -> None:
-    """Persistent session + QoS 1: the broker keeps messages for a stopped ingester."""
+        small_pack: CityPack, mosquitto: LocalMosquitto, tmp_path: Path, protocol: str) -> None:
+    """Persistent session + QoS 1: the broker keeps messages for a stopped ingester
+    (MQTT 3.1.1 clean_session=false; MQTT 5 clean_start=false + session expiry)."""
     city = small_pack.city.id
     store = SQLiteStore(tmp_path / "r.db")
     cid = f"ing-{uuid.uuid4().hex[:6]}"
-    first = make_ingester(small_pack, mosquitto, store, tmp_path, cid)
+    first = make_ingester(small_pack, mosquitto, store, tmp_path, cid, protocol)
     async with asyncio.TaskGroup() as tg:
         task = tg.create_task(first.run())
         await asyncio.wait_for(first.connected.wait(), 30)
@@ -171,7 +176,7 @@ async def test_readings_sent_while_ingester_is_down_arrive(
         task.cancel()
     await publish(mosquitto, [(f"city/{city}/traffic/gw-a", traffic_pack(i))
                               for i in range(50, 120)])
-    second = make_ingester(small_pack, mosquitto, store, tmp_path, cid)
+    second = make_ingester(small_pack, mosquitto, store, tmp_path, cid, protocol)
     async with asyncio.TaskGroup() as tg:
         task = tg.create_task(second.run())
         await until(lambda: second.counters.acked == 70, "backlog acks")
