@@ -1,9 +1,13 @@
-"""Publishes a gateway's readings as SenML packs over MQTT (QoS 1, one pack per domain
-per flush), with a retained birth message and a last will on the status topic.
+"""Publishes a gateway's readings as SenML packs over MQTT (QoS 1), store-and-forward.
 
-This is the foundation slice: readings wait in memory between flushes. The on-disk
-store-and-forward queue (nothing lost across outages and restarts) is the edge agent's
-job and replaces the in-memory buffer here.
+Every sampled reading goes to the on-disk :class:`~edge.queue.DiskQueue` first (numbered
+with the gateway's ``seq``), and leaves it only after the broker's PUBACK for the pack that
+carried it. Each flush publishes the live readings (this round's) first, then up to
+``replay_per_s * flush_interval_s`` readings of backlog, oldest first, so an outage's
+backlog drains at a bounded rate without delaying live data. Packs hold one domain of one
+gateway, many devices and timestamps, at most ``max_pack_bytes``.
+
+A retained birth message and a last will go to the status topic.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ from cityhub.backoff import backoff_delay
 from cityhub.config.pack import CityPack, Gateway
 from cityhub.fields import Domain
 from cityhub.mqtt import BrokerSettings
-from cityhub.senml import Reading, encode_packs
+from cityhub.senml import Reading, Value, encode_packs
 from cityhub.topics import status_topic, telemetry_topic
 from edge.drivers.sim import SensorSim
+from edge.queue import DiskQueue, Queued
 
 __all__ = ["GatewayPublisher"]
 
@@ -33,91 +38,121 @@ VERSION = "0.1.0"
 
 
 class GatewayPublisher:
-    """Samples a gateway's sensors when due and publishes them every flush interval.
+    """Samples a gateway's sensors when due, queues the readings on disk, and publishes.
 
     ``interval_scale`` shortens every sensor's sampling interval (the demo uses it to make
     a minute of city life visible in seconds); ``clock`` gives UNIX seconds.
     """
 
     def __init__(self, pack: CityPack, gateway: Gateway, sims: Iterable[SensorSim],
-                 broker: BrokerSettings, *, password: str | None = None,
+                 broker: BrokerSettings, queue: DiskQueue, *, password: str | None = None,
                  interval_scale: float = 1.0, flush_interval_s: float | None = None,
+                 replay_per_s: float = 5000.0, max_pack_bytes: int = 64 * 1024,
                  clock: Callable[[], float] = time.time) -> None:
         self.pack = pack
         self.gateway = gateway
         self.sims = list(sims)
         self.broker = broker
+        self.queue = queue
         self.password = password
         self.interval_scale = interval_scale
         self.flush_interval_s = flush_interval_s or gateway.flush_interval_s
+        self.replay_per_s = replay_per_s
+        self.max_pack_bytes = max_pack_bytes
         self.clock = clock
-        self.seq = 0
         self.published = 0
         self._next_due = {s.sensor.id: 0.0 for s in self.sims}
-        self._pending: list[tuple[Domain, Reading]] = []
+        self._live_from = queue.stats().next_seq
 
-    def sample_due(self) -> None:
-        """Sample every sensor whose interval has elapsed."""
+    def sample_due(self) -> list[Queued]:
+        """Sample every sensor whose interval has elapsed; queue the readings on disk."""
         now = self.clock()
+        t_ns = round(now * 1e6) * 1000
+        items: list[tuple[Domain, str, str, Value, int]] = []
         for sim in self.sims:
             sid = sim.sensor.id
             if now < self._next_due[sid]:
                 continue
             self._next_due[sid] = now + sim.sensor.interval_s * self.interval_scale
-            t_ns = round(now * 1e6) * 1000
-            for name, value in sim.sample(now).items():
-                self.seq += 1
-                self._pending.append((sim.sensor.domain, Reading(sid, name, value, t_ns,
-                                                                  self.seq)))
+            items += [(sim.sensor.domain, sid, name, value, t_ns)
+                      for name, value in sim.sample(now).items()]
+        return self.queue.put(items) if items else []
 
-    def _packs(self) -> list[tuple[str, bytes, int]]:
+    def packs(self, queued: list[Queued]) -> list[tuple[str, bytes, list[int]]]:
+        """(topic, SenML pack, seqs it carries) per domain, each pack under the size bound."""
         by_domain: dict[Domain, list[Reading]] = defaultdict(list)
-        for domain, r in self._pending:
-            by_domain[domain].append(r)
-        out: list[tuple[str, bytes, int]] = []
+        for q in queued:
+            by_domain[q.domain].append(q.reading)
+        out = []
         for domain, readings in by_domain.items():
-            readings.sort(key=lambda r: r.device)
+            readings.sort(key=lambda r: (r.device, r.time_ns))
             topic = telemetry_topic(self.pack.city.id, domain, self.gateway.id)
-            out.extend((topic, p, len(readings)) for p in encode_packs(readings, domain=domain))
+            for pack in encode_packs(readings, domain=domain, max_bytes=self.max_pack_bytes):
+                out.append((topic, pack, _seqs(pack)))
         return out
 
     def _status(self, state: str) -> bytes:
+        s = self.queue.stats()
         return orjson.dumps({"state": state, "gateway": self.gateway.id, "version": VERSION,
-                             "backlog": len(self._pending), "time": self.clock()})
+                             "backlog": s.depth, "dropped": s.dropped, "time": self.clock()})
 
     def _client(self) -> aiomqtt.Client:
         b = self.broker
         will = aiomqtt.Will(status_topic(self.pack.city.id, self.gateway.id),
                             self._status("offline"), qos=1, retain=True)
-        kwargs: dict[str, Any] = {}
-        if b.protocol == "3.1.1":
-            kwargs["protocol"] = aiomqtt.ProtocolVersion.V311
-        else:
-            kwargs["protocol"] = aiomqtt.ProtocolVersion.V5
+        kwargs: dict[str, Any] = {"protocol": aiomqtt.ProtocolVersion.V311
+                                  if b.protocol == "3.1.1" else aiomqtt.ProtocolVersion.V5}
         return aiomqtt.Client(b.host, b.port, identifier=f"cityhub-edge-{self.gateway.id}",
                               username=b.username, password=self.password, will=will,
                               keepalive=b.keepalive_s, **kwargs)
 
+    async def _send(self, client: aiomqtt.Client, queued: list[Queued]) -> None:
+        for topic, payload, seqs in self.packs(queued):
+            await client.publish(topic, payload, qos=1)  # returns after the PUBACK
+            await asyncio.to_thread(self.queue.delete, seqs)
+            self.published += len(seqs)
+
+    async def flush(self, client: aiomqtt.Client) -> None:
+        """Publish what was sampled since the last flush, then a bounded slice of backlog
+        (anything older still queued: an outage's, or a previous run's), oldest first."""
+        boundary = self._live_from
+        self._live_from = (await asyncio.to_thread(self.queue.stats)).next_seq
+        live = await asyncio.to_thread(self.queue.since, boundary, 1_000_000)
+        await self._send(client, live)
+        budget = max(1, int(self.replay_per_s * self.flush_interval_s))
+        backlog = await asyncio.to_thread(self.queue.oldest, budget, below=boundary)
+        await self._send(client, backlog)
+
     async def run(self) -> None:
-        """Sample and publish until cancelled; reconnect with backoff."""
+        """Sample, queue and publish until cancelled; reconnect with backoff. Sampling
+        goes on while the broker is unreachable: readings wait in the queue."""
+        sampler = asyncio.create_task(self._sample_forever())
         attempt = 0
+        try:
+            while True:
+                try:
+                    async with self._client() as client:
+                        attempt = 0
+                        await client.publish(status_topic(self.pack.city.id, self.gateway.id),
+                                             self._status("online"), qos=1, retain=True)
+                        while True:
+                            await self.flush(client)
+                            await asyncio.sleep(self.flush_interval_s)
+                except aiomqtt.MqttError as e:
+                    delay = backoff_delay(attempt, base=0.5, cap=30)
+                    attempt += 1
+                    log.warning("edge %s: broker unreachable (%s); %d readings queued; "
+                                "reconnecting in %.1fs", self.gateway.id, e,
+                                self.queue.stats().depth, delay)
+                    await asyncio.sleep(delay)
+        finally:
+            sampler.cancel()
+
+    async def _sample_forever(self) -> None:
         while True:
-            try:
-                async with self._client() as client:
-                    attempt = 0
-                    await client.publish(status_topic(self.pack.city.id, self.gateway.id),
-                                         self._status("online"), qos=1, retain=True)
-                    while True:
-                        self.sample_due()
-                        if self._pending:
-                            for topic, payload, _ in self._packs():
-                                await client.publish(topic, payload, qos=1)
-                            self.published += len(self._pending)
-                            self._pending.clear()
-                        await asyncio.sleep(self.flush_interval_s)
-            except aiomqtt.MqttError as e:
-                delay = backoff_delay(attempt, base=0.5, cap=30)
-                attempt += 1
-                log.warning("edge %s: broker connection lost (%s); reconnecting in %.1fs",
-                            self.gateway.id, e, delay)
-                await asyncio.sleep(delay)
+            await asyncio.to_thread(self.sample_due)
+            await asyncio.sleep(min(1.0, self.flush_interval_s))
+
+
+def _seqs(pack: bytes) -> list[int]:
+    return [int(r["seq"]) for r in orjson.loads(pack)]

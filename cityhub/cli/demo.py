@@ -28,6 +28,7 @@ async def _run(args: argparse.Namespace) -> int:
     from dashboards.data import CityData
     from edge.drivers.sim import Weather, make_sim
     from edge.publisher import GatewayPublisher
+    from edge.queue import DiskQueue
     from ingest.deadletters import DeadLetters
     from ingest.service import Ingester
     from ingest.settings import IngestSettings
@@ -56,11 +57,13 @@ async def _run(args: argparse.Namespace) -> int:
         weather = Weather(pack.city.timezone, seed=args.seed)
         if not args.no_storm:
             weather.add_storm(time.time() + 20, 15 * 60, 70.0)
+        queues = [DiskQueue(data_dir / f"edge-{gw.id}.db") for gw in pack.gateways]
         publishers = [
             GatewayPublisher(pack, gw, [make_sim(s, pack, weather, args.seed, args.time_scale)
                                         for s in gw.sensors],
-                             broker, interval_scale=args.interval_scale, flush_interval_s=2.0)
-            for gw in pack.gateways]
+                             broker, q, interval_scale=args.interval_scale,
+                             flush_interval_s=2.0)
+            for gw, q in zip(pack.gateways, queues, strict=True)]
 
         async def open_store() -> SQLiteStore:
             return SQLiteStore(db_path)
@@ -91,6 +94,8 @@ async def _run(args: argparse.Namespace) -> int:
             await store.aclose()
             deadletters.close()
             spool.close()
+            for q in queues:
+                q.close()
         print(f"cityhub demo: stopped; {ingester.counters.snapshot()}", flush=True)
     return 0
 

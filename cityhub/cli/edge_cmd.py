@@ -29,6 +29,7 @@ def _gateway_id(path: Path) -> str:
 def run(args: argparse.Namespace) -> int:
     from edge.drivers.sim import Weather, make_sim
     from edge.publisher import GatewayPublisher
+    from edge.queue import DiskQueue
 
     gw_file = Path(args.gateway)
     pack = load_pack(gw_file.resolve().parent.parent)
@@ -42,13 +43,22 @@ def run(args: argparse.Namespace) -> int:
                             username=creds.username if creds else None,
                             keepalive_s=pack.broker.keepalive_s)
     weather = Weather(pack.city.timezone, seed=args.seed)
+    queue = DiskQueue(args.queue or f"var/edge-{gid}.db",
+                      max_bytes=int(args.queue_max_mb * 1024 * 1024))
     pub = GatewayPublisher(pack, gateway,
                            [make_sim(s, pack, weather, args.seed) for s in gateway.sensors],
-                           broker, password=password, interval_scale=args.interval_scale)
+                           broker, queue, password=password,
+                           interval_scale=args.interval_scale,
+                           flush_interval_s=args.flush_interval, replay_per_s=args.replay_rate)
+    s = queue.stats()
     print(f"cityhub edge: gateway {gid} of {pack.city.name}, {len(gateway.sensors)} sensors, "
-          f"broker {broker.host}:{broker.port}", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(pub.run())
+          f"broker {broker.host}:{broker.port}, queue {queue.path} ({s.depth} waiting, "
+          f"next seq {s.next_seq})", flush=True)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(pub.run())
+    finally:
+        queue.close()
     return 0
 
 
@@ -59,7 +69,10 @@ def register(sub: Any) -> None:
     r = esub.add_parser(
         "run", help="run one gateway",
         description="Sample the gateway's sensors and publish SenML packs over MQTT "
-        "(QoS 1, retained birth and last will). The gateway file is one of a city pack's "
+        "(QoS 1, retained birth and last will), store-and-forward: every reading is queued "
+        "on disk first and leaves the queue only after its PUBACK; after an outage the "
+        "backlog replays oldest first at --replay-rate while live readings go first. "
+        "The gateway file is one of a city pack's "
         "gateways/*.yaml; the pack around it is loaded and validated. The MQTT password "
         "comes from the environment variable or file its credentials name. "
         "Drivers: sim (simulated sensors).")
@@ -69,4 +82,12 @@ def register(sub: Any) -> None:
     r.add_argument("--interval-scale", type=float, default=1.0,
                    help="multiply every sampling interval (testing); default 1")
     r.add_argument("--seed", type=int, default=0, help="simulation seed; default 0")
+    r.add_argument("--queue", help="on-disk queue file; default var/edge-GATEWAY.db")
+    r.add_argument("--queue-max-mb", type=float, default=64,
+                   help="queue bound; when full the oldest readings are dropped (counted); "
+                   "default 64")
+    r.add_argument("--flush-interval", type=float, help="seconds between publishes; "
+                   "default: the gateway's flush_interval_s")
+    r.add_argument("--replay-rate", type=float, default=5000,
+                   help="backlog readings per second after an outage; default 5000")
     r.set_defaults(handler=run)

@@ -63,5 +63,6 @@ def test_overview_shows_live_city(dash_duo: Any, small_pack: CityPack, tmp_path:
         logs = dash_duo.get_logs()
         assert logs == []
     finally:
+        dash_duo.driver.get("about:blank")  # stop the page polling before the store closes
         data.close()
         writer.write_sync([])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from cityhub.config import load_pack
@@ -12,6 +13,7 @@ from cityhub.senml import decode_pack, encode_pack
 from cityhub.solar import sun_elevation
 from edge.drivers.sim import Weather, make_sim
 from edge.publisher import GatewayPublisher
+from edge.queue import DiskQueue
 
 JKT = ZoneInfo("Asia/Jakarta")
 
@@ -64,18 +66,21 @@ def test_traffic_peaks_and_rivers_rise_with_rain(small_pack: CityPack) -> None:
     assert max(during) > max(before) + 0.5  # type: ignore[operator]
 
 
-def test_publisher_packs_are_valid_senml(small_pack: CityPack) -> None:
+def test_publisher_packs_are_valid_senml(small_pack: CityPack, tmp_path: Path) -> None:
     gw = small_pack.gateways[0]
     w = Weather("Asia/Jakarta")
     now = at(8)
+    queue = DiskQueue(tmp_path / "q.db")
     pub = GatewayPublisher(small_pack, gw, [make_sim(s, small_pack, w) for s in gw.sensors],
-                           BrokerSettings(), clock=lambda: now)
-    pub.sample_due()
-    packs = pub._packs()
+                           BrokerSettings(), queue, clock=lambda: now)
+    queued = pub.sample_due()
+    assert pub.sample_due() == []  # nothing is due again at the same instant
+    packs = pub.packs(queued)
     topics = {t for t, _, _ in packs}
     assert topics == {f"city/{small_pack.city.id}/{d}/gw-a"
                       for d in ("traffic", "flood", "lighting", "rain")}
     readings = [r for t, p, _ in packs for r in decode_pack(p, domain=t.split("/")[2])]
-    assert len(readings) == pub.seq
-    assert sorted(r.seq or 0 for r in readings) == list(range(1, pub.seq + 1))
+    assert sorted(r.seq or 0 for r in readings) == list(range(1, len(queued) + 1))
+    assert sorted(s for _, _, seqs in packs for s in seqs) == list(range(1, len(queued) + 1))
     assert encode_pack(readings[:1], domain="traffic")  # round trip of one
+    queue.close()
