@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -23,12 +24,12 @@ import aiomqtt
 import orjson
 
 from cityhub.backoff import backoff_delay
-from cityhub.config.pack import CityPack, Gateway
-from cityhub.fields import Domain
+from cityhub.config.pack import AnySensor, CityPack, Gateway
+from cityhub.fields import DOMAINS, Domain, Kind
 from cityhub.mqtt import BrokerSettings
 from cityhub.senml import Reading, Value, encode_packs
 from cityhub.topics import status_topic, telemetry_topic
-from edge.drivers.sim import SensorSim
+from edge.drivers.base import Driver, DriverError
 from edge.queue import DiskQueue, Queued
 
 __all__ = ["GatewayPublisher"]
@@ -44,14 +45,15 @@ class GatewayPublisher:
     a minute of city life visible in seconds); ``clock`` gives UNIX seconds.
     """
 
-    def __init__(self, pack: CityPack, gateway: Gateway, sims: Iterable[SensorSim],
+    def __init__(self, pack: CityPack, gateway: Gateway,
+                 sensors: Iterable[tuple[AnySensor, Driver]],
                  broker: BrokerSettings, queue: DiskQueue, *, password: str | None = None,
                  interval_scale: float = 1.0, flush_interval_s: float | None = None,
                  replay_per_s: float = 5000.0, max_pack_bytes: int = 64 * 1024,
                  clock: Callable[[], float] = time.time) -> None:
         self.pack = pack
         self.gateway = gateway
-        self.sims = list(sims)
+        self.sensors = list(sensors)
         self.broker = broker
         self.queue = queue
         self.password = password
@@ -61,22 +63,48 @@ class GatewayPublisher:
         self.max_pack_bytes = max_pack_bytes
         self.clock = clock
         self.published = 0
-        self._next_due = {s.sensor.id: 0.0 for s in self.sims}
+        self.invalid = 0
+        self.health: dict[str, dict[str, object]] = {
+            s.id: {"ok": True, "failures": 0, "error": None, "last_ok": None}
+            for s, _ in self.sensors}
+        self._next_due = {s.id: 0.0 for s, _ in self.sensors}
         self._live_from = queue.stats().next_seq
 
-    def sample_due(self) -> list[Queued]:
-        """Sample every sensor whose interval has elapsed; queue the readings on disk."""
-        now = self.clock()
+    async def _read(self, sensor: AnySensor, driver: Driver, now: float
+                    ) -> list[tuple[Domain, str, str, Value, int]]:
+        """One sensor's readings; a failing driver marks only its own sensor faulty."""
+        h = self.health[sensor.id]
+        try:
+            fields = await asyncio.wait_for(driver.read(now), 60)
+        except (DriverError, TimeoutError, OSError) as e:
+            h.update(ok=False, error=str(e) or type(e).__name__,
+                     failures=int(h["failures"]) + 1)  # type: ignore[call-overload]
+            log.warning("edge %s: sensor %s: %s", self.gateway.id, sensor.id, h["error"])
+            return []
+        h.update(ok=True, error=None, last_ok=now)
         t_ns = round(now * 1e6) * 1000
-        items: list[tuple[Domain, str, str, Value, int]] = []
-        for sim in self.sims:
-            sid = sim.sensor.id
-            if now < self._next_due[sid]:
+        out = []
+        for name, value in fields.items():
+            problem = _check(sensor.domain, name, value)
+            if problem:
+                self.invalid += 1
+                log.warning("edge %s: sensor %s returned %s; skipped", self.gateway.id,
+                            sensor.id, problem)
                 continue
-            self._next_due[sid] = now + sim.sensor.interval_s * self.interval_scale
-            items += [(sim.sensor.domain, sid, name, value, t_ns)
-                      for name, value in sim.sample(now).items()]
-        return self.queue.put(items) if items else []
+            out.append((sensor.domain, sensor.id, name, value, t_ns))
+        return out
+
+    async def sample_due(self) -> list[Queued]:
+        """Read every sensor whose interval has elapsed (concurrently) and queue the
+        readings on disk in one transaction."""
+        now = self.clock()
+        due = []
+        for sensor, driver in self.sensors:
+            if now >= self._next_due[sensor.id]:
+                self._next_due[sensor.id] = now + sensor.interval_s * self.interval_scale
+                due.append(self._read(sensor, driver, now))
+        items = [x for batch in await asyncio.gather(*due) for x in batch]
+        return await asyncio.to_thread(self.queue.put, items) if items else []
 
     def packs(self, queued: list[Queued]) -> list[tuple[str, bytes, list[int]]]:
         """(topic, SenML pack, seqs it carries) per domain, each pack under the size bound."""
@@ -93,8 +121,10 @@ class GatewayPublisher:
 
     def _status(self, state: str) -> bytes:
         s = self.queue.stats()
+        faulty = sorted(k for k, h in self.health.items() if not h["ok"])
         return orjson.dumps({"state": state, "gateway": self.gateway.id, "version": VERSION,
-                             "backlog": s.depth, "dropped": s.dropped, "time": self.clock()})
+                             "backlog": s.depth, "dropped": s.dropped, "invalid": self.invalid,
+                             "faulty_sensors": faulty, "time": self.clock()})
 
     def _client(self) -> aiomqtt.Client:
         b = self.broker
@@ -150,8 +180,23 @@ class GatewayPublisher:
 
     async def _sample_forever(self) -> None:
         while True:
-            await asyncio.to_thread(self.sample_due)
+            await self.sample_due()
             await asyncio.sleep(min(1.0, self.flush_interval_s))
+
+
+def _check(domain: Domain, name: str, value: object) -> str | None:
+    """Why a driver's field is not a valid reading of ``domain``, or None."""
+    spec = DOMAINS[domain].get(name)
+    if spec is None:
+        return f"unknown field {name!r:.60}"
+    if spec.kind is Kind.NUMBER:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) \
+            and math.isfinite(value)
+    elif spec.kind is Kind.STRING:
+        ok = isinstance(value, str) and (not spec.choices or value in spec.choices)
+    else:
+        ok = isinstance(value, bool)
+    return None if ok else f"{name}={value!r:.60} (expected {spec.kind.name.lower()})"
 
 
 def _seqs(pack: bytes) -> list[int]:

@@ -26,7 +26,7 @@ async def _run(args: argparse.Namespace) -> int:
     from dashboards.app import create_app
     from dashboards.context import DashboardSettings
     from dashboards.data import CityData
-    from edge.drivers.sim import Weather, make_sim
+    from edge.drivers.sim import SimDriver, Weather
     from edge.publisher import GatewayPublisher
     from edge.queue import DiskQueue
     from ingest.deadletters import DeadLetters
@@ -59,8 +59,8 @@ async def _run(args: argparse.Namespace) -> int:
             weather.add_storm(time.time() + 20, 15 * 60, 70.0)
         queues = [DiskQueue(data_dir / f"edge-{gw.id}.db") for gw in pack.gateways]
         publishers = [
-            GatewayPublisher(pack, gw, [make_sim(s, pack, weather, args.seed, args.time_scale)
-                                        for s in gw.sensors],
+            GatewayPublisher(pack, gw, [(s, SimDriver(s, pack, weather, args.seed,
+                                                      args.time_scale)) for s in gw.sensors],
                              broker, q, interval_scale=args.interval_scale,
                              flush_interval_s=2.0)
             for gw, q in zip(pack.gateways, queues, strict=True)]

@@ -27,7 +27,8 @@ def _gateway_id(path: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.drivers.sim import Weather, make_sim
+    from edge.drivers import DriverError, make_driver
+    from edge.drivers.sim import Weather
     from edge.publisher import GatewayPublisher
     from edge.queue import DiskQueue
 
@@ -43,11 +44,18 @@ def run(args: argparse.Namespace) -> int:
                             username=creds.username if creds else None,
                             keepalive_s=pack.broker.keepalive_s)
     weather = Weather(pack.city.timezone, seed=args.seed)
+    sensors: list[tuple[Any, Any]] = []
+    problems: list[ConfigProblem] = []
+    for i, sensor in enumerate(gateway.sensors):
+        try:
+            sensors.append((sensor, make_driver(sensor, pack, weather, args.seed)))
+        except DriverError as e:
+            problems.append(ConfigProblem(str(gw_file), f"sensors[{i}]", str(e)))
+    if problems:
+        raise ConfigError(problems)
     queue = DiskQueue(args.queue or f"var/edge-{gid}.db",
                       max_bytes=int(args.queue_max_mb * 1024 * 1024))
-    pub = GatewayPublisher(pack, gateway,
-                           [make_sim(s, pack, weather, args.seed) for s in gateway.sensors],
-                           broker, queue, password=password,
+    pub = GatewayPublisher(pack, gateway, sensors, broker, queue, password=password,
                            interval_scale=args.interval_scale,
                            flush_interval_s=args.flush_interval, replay_per_s=args.replay_rate)
     s = queue.stats()
@@ -75,7 +83,9 @@ def register(sub: Any) -> None:
         "The gateway file is one of a city pack's "
         "gateways/*.yaml; the pack around it is loaded and validated. The MQTT password "
         "comes from the environment variable or file its credentials name. "
-        "Drivers: sim (simulated sensors).")
+        "Drivers: sim (simulated sensors), command (a program's JSON or SenML output). "
+        "A driver that fails or times out marks its sensor faulty (in the status message) "
+        "and never stops the others.")
     r.add_argument("--gateway", required=True, help="path to the gateway's YAML in a city pack")
     r.add_argument("--broker-host", help="override the pack's broker host")
     r.add_argument("--broker-port", type=int, help="override the pack's broker port")

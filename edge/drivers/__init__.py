@@ -1,1 +1,29 @@
-"""Drivers turn a sensor's configuration into readings. One module per driver."""
+"""Drivers turn a sensor's configuration into readings: one module per driver, listed in
+one explicit registry. ``make_driver`` builds the driver a sensor's ``driver:`` names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from cityhub.config.pack import AnySensor, CityPack
+from edge.drivers.base import Driver, DriverError
+from edge.drivers.command import CommandDriver
+from edge.drivers.sim import SimDriver, Weather
+
+__all__ = ["REGISTRY", "Driver", "DriverError", "make_driver"]
+
+Factory = Callable[[AnySensor, CityPack, Weather, int], Driver]
+
+REGISTRY: dict[str, Factory] = {
+    "sim": lambda s, pack, weather, seed: SimDriver(s, pack, weather, seed),
+    "command": lambda s, pack, weather, seed: CommandDriver(s),
+}
+
+
+def make_driver(sensor: AnySensor, pack: CityPack, weather: Weather, seed: int = 0) -> Driver:
+    """The driver for ``sensor``; :class:`DriverError` names an unknown driver."""
+    factory = REGISTRY.get(sensor.driver)
+    if factory is None:
+        raise DriverError(f"sensor {sensor.id}: unknown driver {sensor.driver!r} "
+                          f"(known: {', '.join(REGISTRY)})")
+    return factory(sensor, pack, weather, seed)

@@ -26,7 +26,7 @@ from cityhub.config.pack import (
 from cityhub.senml import Value
 from cityhub.solar import sun_elevation
 
-__all__ = ["SensorSim", "Weather", "make_sim"]
+__all__ = ["SensorSim", "SimDriver", "Weather", "make_sim"]
 
 
 @dataclass
@@ -152,3 +152,17 @@ def make_sim(sensor: AnySensor, pack: CityPack, weather: Weather, seed: int = 0,
     """The simulator for ``sensor`` (same seed, same readings). ``time_scale`` > 1 makes
     rivers respond faster than real time (for demos); timestamps stay real."""
     return SensorSim(sensor, pack, weather, seed, time_scale)
+
+
+class SimDriver:
+    """The ``sim`` driver: a :class:`SensorSim` behind the async driver interface."""
+
+    def __init__(self, sensor: AnySensor, pack: CityPack, weather: Weather, seed: int = 0,
+                 time_scale: float = 1.0) -> None:
+        self.sim = SensorSim(sensor, pack, weather, seed, time_scale)
+
+    async def read(self, t: float) -> dict[str, Value]:
+        return self.sim.sample(t)
+
+    async def aclose(self) -> None:
+        pass

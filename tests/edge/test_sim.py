@@ -11,7 +11,7 @@ from cityhub.config.pack import CityPack
 from cityhub.mqtt import BrokerSettings
 from cityhub.senml import decode_pack, encode_pack
 from cityhub.solar import sun_elevation
-from edge.drivers.sim import Weather, make_sim
+from edge.drivers.sim import SimDriver, Weather, make_sim
 from edge.publisher import GatewayPublisher
 from edge.queue import DiskQueue
 
@@ -66,15 +66,16 @@ def test_traffic_peaks_and_rivers_rise_with_rain(small_pack: CityPack) -> None:
     assert max(during) > max(before) + 0.5  # type: ignore[operator]
 
 
-def test_publisher_packs_are_valid_senml(small_pack: CityPack, tmp_path: Path) -> None:
+async def test_publisher_packs_are_valid_senml(small_pack: CityPack, tmp_path: Path) -> None:
     gw = small_pack.gateways[0]
     w = Weather("Asia/Jakarta")
     now = at(8)
     queue = DiskQueue(tmp_path / "q.db")
-    pub = GatewayPublisher(small_pack, gw, [make_sim(s, small_pack, w) for s in gw.sensors],
+    pub = GatewayPublisher(small_pack, gw,
+                           [(s, SimDriver(s, small_pack, w)) for s in gw.sensors],
                            BrokerSettings(), queue, clock=lambda: now)
-    queued = pub.sample_due()
-    assert pub.sample_due() == []  # nothing is due again at the same instant
+    queued = await pub.sample_due()
+    assert await pub.sample_due() == []  # nothing is due again at the same instant
     packs = pub.packs(queued)
     topics = {t for t, _, _ in packs}
     assert topics == {f"city/{small_pack.city.id}/{d}/gw-a"

@@ -19,7 +19,7 @@ from cityhub.config.pack import CityPack
 from cityhub.mqtt import BrokerSettings
 from cityhub.services import LocalMosquitto
 from cityhub.topics import telemetry_filter
-from edge.drivers.sim import Weather, make_sim
+from edge.drivers.sim import SimDriver, Weather
 from edge.publisher import GatewayPublisher
 from edge.queue import DiskQueue
 from tests.ingest.test_end_to_end import until
@@ -51,7 +51,7 @@ async def test_broker_outage_loses_nothing(small_pack: CityPack, tmp_path: Path)
     queue = DiskQueue(tmp_path / "edge.db")
     gw = small_pack.gateways[0]
     w = Weather("Asia/Jakarta")
-    pub = GatewayPublisher(small_pack, gw, [make_sim(s, small_pack, w) for s in gw.sensors],
+    pub = GatewayPublisher(small_pack, gw, [(s, SimDriver(s, small_pack, w)) for s in gw.sensors],
                            BrokerSettings(host="127.0.0.1", port=broker.port), queue,
                            interval_scale=0.01, flush_interval_s=0.3)
     seqs: list[int] = []
@@ -67,7 +67,7 @@ async def test_broker_outage_loses_nothing(small_pack: CityPack, tmp_path: Path)
             backlog = queue.stats().depth
             await asyncio.to_thread(broker.start)  # same port, same persistence
             await asyncio.sleep(1.0)
-            pub.sims.clear()  # stop sampling: what is queued must now all arrive
+            pub.sensors.clear()  # stop sampling: what is queued must now all arrive
             await until(lambda: queue.stats().depth == 0, "the queue to drain", 60)
             last = queue.stats().next_seq - 1
             await until(lambda: set(range(1, last + 1)) <= set(seqs), "every seq", 30)
