@@ -18,6 +18,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -50,7 +51,7 @@ class GatewayPublisher:
                  broker: BrokerSettings, queue: DiskQueue, *, password: str | None = None,
                  interval_scale: float = 1.0, flush_interval_s: float | None = None,
                  replay_per_s: float = 5000.0, max_pack_bytes: int = 64 * 1024,
-                 clock: Callable[[], float] = time.time) -> None:
+                 heartbeat_s: float = 60.0, clock: Callable[[], float] = time.time) -> None:
         self.pack = pack
         self.gateway = gateway
         self.sensors = list(sensors)
@@ -67,6 +68,11 @@ class GatewayPublisher:
         self.health: dict[str, dict[str, object]] = {
             s.id: {"ok": True, "failures": 0, "error": None, "last_ok": None}
             for s, _ in self.sensors}
+        self.heartbeat_s = heartbeat_s
+        self.started = clock()
+        self.last_puback: float | None = None
+        self.status_file = Path(f"{queue.path}.status.json") if queue.path != ":memory:" \
+            else None
         self._next_due = {s.id: 0.0 for s, _ in self.sensors}
         self._live_from = queue.stats().next_seq
 
@@ -119,12 +125,28 @@ class GatewayPublisher:
                 out.append((topic, pack, _seqs(pack)))
         return out
 
-    def _status(self, state: str) -> bytes:
+    def status(self, state: str) -> dict[str, object]:
+        """The agent's status: what the heartbeat publishes and ``cityhub edge status``
+        shows."""
         s = self.queue.stats()
-        faulty = sorted(k for k, h in self.health.items() if not h["ok"])
-        return orjson.dumps({"state": state, "gateway": self.gateway.id, "version": VERSION,
-                             "backlog": s.depth, "dropped": s.dropped, "invalid": self.invalid,
-                             "faulty_sensors": faulty, "time": self.clock()})
+        now = self.clock()
+        return {"state": state, "gateway": self.gateway.id, "version": VERSION,
+                "backlog": s.depth, "oldest_age_s": s.oldest_age_s, "dropped": s.dropped,
+                "invalid": self.invalid, "published": self.published,
+                "last_puback": self.last_puback, "uptime_s": round(now - self.started, 1),
+                "faulty_sensors": sorted(k for k, h in self.health.items() if not h["ok"]),
+                "sensors": self.health, "time": now}
+
+    def _status(self, state: str) -> bytes:
+        return orjson.dumps({k: v for k, v in self.status(state).items() if k != "sensors"})
+
+    def write_status_file(self, state: str) -> None:
+        """Write the status next to the queue (atomically), for ``cityhub edge status``."""
+        if self.status_file is None:
+            return
+        tmp = self.status_file.with_suffix(".tmp")
+        tmp.write_bytes(orjson.dumps(self.status(state), option=orjson.OPT_INDENT_2))
+        tmp.replace(self.status_file)
 
     def _client(self) -> aiomqtt.Client:
         b = self.broker
@@ -141,6 +163,7 @@ class GatewayPublisher:
             await client.publish(topic, payload, qos=1)  # returns after the PUBACK
             await asyncio.to_thread(self.queue.delete, seqs)
             self.published += len(seqs)
+            self.last_puback = self.clock()
 
     async def flush(self, client: aiomqtt.Client) -> None:
         """Publish what was sampled since the last flush, then a bounded slice of backlog
@@ -163,12 +186,19 @@ class GatewayPublisher:
                 try:
                     async with self._client() as client:
                         attempt = 0
-                        await client.publish(status_topic(self.pack.city.id, self.gateway.id),
-                                             self._status("online"), qos=1, retain=True)
+                        topic = status_topic(self.pack.city.id, self.gateway.id)
+                        await client.publish(topic, self._status("online"), qos=1, retain=True)
+                        beat = self.clock()
                         while True:
                             await self.flush(client)
+                            await asyncio.to_thread(self.write_status_file, "online")
+                            if self.clock() - beat >= self.heartbeat_s:
+                                beat = self.clock()
+                                await client.publish(topic, self._status("online"), qos=1,
+                                                     retain=True)
                             await asyncio.sleep(self.flush_interval_s)
                 except aiomqtt.MqttError as e:
+                    await asyncio.to_thread(self.write_status_file, "offline")
                     delay = backoff_delay(attempt, base=0.5, cap=30)
                     attempt += 1
                     log.warning("edge %s: broker unreachable (%s); %d readings queued; "

@@ -66,7 +66,8 @@ def test_demo_bogor_with_embedded_broker(tmp_path: Path) -> None:
 
 def test_help_of_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (["--help"], ["demo", "--help"], ["config", "check", "--help"],
-                 ["edge", "run", "--help"], ["ingest", "--help"], ["dashboard", "--help"]):
+                 ["edge", "run", "--help"], ["edge", "status", "--help"], ["ingest", "--help"],
+                 ["dashboard", "--help"]):
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 0

@@ -40,3 +40,20 @@ def test_broker_config_does_not_silently_drop() -> None:
         .splitlines() if line.strip() and not line.startswith("#"))
     assert int(conf["max_queued_messages"]) >= 100_000  # default 1000 drops silently
     assert conf["persistence"] == "true"
+
+
+def test_edge_systemd_unit_runs_a_real_command() -> None:
+    """The unit's ExecStart parses with the CLI's own parser (no stale flags)."""
+    import configparser
+    import shlex
+
+    from cityhub.cli import _parser
+
+    unit = configparser.ConfigParser(interpolation=None, strict=False)
+    unit.read(ROOT / "edge" / "deploy" / "cityhub-edge@.service")
+    argv = shlex.split(unit["Service"]["ExecStart"].replace("%i", "gw-dago"))
+    assert argv[0].endswith("/cityhub")
+    args = _parser().parse_args(argv[1:])
+    assert args.command == "edge" and args.edge_command == "run"
+    assert args.queue == "/var/lib/cityhub/edge-gw-dago.db"
+    assert unit["Service"]["Restart"] == "always"

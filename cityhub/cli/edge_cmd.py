@@ -70,6 +70,43 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def status(args: argparse.Namespace) -> int:
+    """Print the queue's state (from its file) and the agent's last status file."""
+    import time
+
+    import orjson
+
+    from edge.queue import DiskQueue
+
+    path = Path(args.queue)
+    if not path.exists():
+        raise ConfigError([ConfigProblem(str(path), "", "no such queue file (the agent "
+                                         "creates it on its first run; see --queue)")])
+    q = DiskQueue(path)
+    try:
+        s = q.stats()
+    finally:
+        q.close()
+    age = "-" if s.oldest_age_s is None else f"{s.oldest_age_s:.0f} s"
+    print(f"queue {path}: {s.depth} readings waiting ({s.bytes} bytes), oldest {age}, "
+          f"{s.dropped} dropped, next seq {s.next_seq}")
+    status_file = Path(f"{path}.status.json")
+    if not status_file.exists():
+        print("agent status: none written yet")
+        return 0
+    st = orjson.loads(status_file.read_bytes())
+    ago = time.time() - float(st.get("time") or 0)
+    last = st.get("last_puback")
+    last_s = "never" if last is None else f"{time.time() - float(last):.0f} s ago"
+    print(f"agent {st['gateway']} {st['version']}: {st['state']} ({ago:.0f} s ago), uptime "
+          f"{st['uptime_s']:.0f} s, published {st['published']}, last PUBACK {last_s}, "
+          f"invalid fields {st['invalid']}")
+    for sid, h in sorted(st.get("sensors", {}).items()):
+        state = "ok" if h["ok"] else f"FAULTY ({h['failures']} failures): {h['error']}"
+        print(f"  {sid}: {state}")
+    return 1 if st.get("faulty_sensors") else 0
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser("edge", help="edge agent (runs on a gateway)",
                        description="Edge agent commands.")
@@ -101,3 +138,10 @@ def register(sub: Any) -> None:
     r.add_argument("--replay-rate", type=float, default=5000,
                    help="backlog readings per second after an outage; default 5000")
     r.set_defaults(handler=run)
+    st = esub.add_parser(
+        "status", help="queue depth, oldest reading, last PUBACK, driver health",
+        description="Show a gateway's queue (depth, bytes, oldest reading's age, dropped "
+        "count, next seq) and the status its running agent last wrote (state, uptime, "
+        "last PUBACK, each sensor's driver health). Exit status 1 if a sensor is faulty.")
+    st.add_argument("--queue", required=True, help="the agent's queue file (its --queue)")
+    st.set_defaults(handler=status)

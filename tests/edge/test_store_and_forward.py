@@ -114,3 +114,12 @@ async def test_kill_9_loses_nothing_and_seq_continues(
     # every reading that reached the queue was either delivered or is still queued
     assert set(seqs) | queued == set(range(1, last + 1))
     assert runs == sorted(runs) and len(set(runs)) == 3  # seq went on across restarts
+
+    # what an engineer sees on the gateway afterwards
+    status = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cityhub", "edge", "status", "--queue", str(qpath),
+        stdout=asyncio.subprocess.PIPE)
+    out = (await status.communicate())[0].decode()
+    assert status.returncode == 0, out
+    assert "readings waiting" in out and f"next seq {last + 1}" in out
+    assert "agent gw-a" in out and "tfc-1: ok" in out and "last PUBACK" in out
