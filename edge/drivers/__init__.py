@@ -14,9 +14,16 @@ __all__ = ["REGISTRY", "Driver", "DriverError", "make_driver"]
 
 Factory = Callable[[AnySensor, CityPack, Weather, int], Driver]
 
+def _modbus(sensor: AnySensor, pack: CityPack, weather: Weather, seed: int) -> Driver:
+    from edge.drivers.modbus import ModbusDriver  # pymodbus only where a pack uses it
+
+    return ModbusDriver(sensor)
+
+
 REGISTRY: dict[str, Factory] = {
     "sim": lambda s, pack, weather, seed: SimDriver(s, pack, weather, seed),
     "command": lambda s, pack, weather, seed: CommandDriver(s),
+    "modbus": _modbus,
 }
 
 
