@@ -62,9 +62,31 @@ def run(args: argparse.Namespace) -> int:
     print(f"cityhub edge: gateway {gid} of {pack.city.name}, {len(gateway.sensors)} sensors, "
           f"broker {broker.host}:{broker.port}, queue {queue.path} ({s.depth} waiting, "
           f"next seq {s.next_seq})", flush=True)
+    async def serve() -> None:
+        if args.metrics_port is None:
+            await pub.run()
+            return
+        from prometheus_client import CollectorRegistry
+
+        from cityhub.metrics import serve_metrics
+        from edge.metrics import EdgeCollector
+
+        registry = CollectorRegistry()
+        registry.register(EdgeCollector(pub))
+
+        def health() -> tuple[bool, dict[str, object]]:
+            st = pub.status("online")
+            return not st["faulty_sensors"], {k: v for k, v in st.items() if k != "sensors"}
+
+        async with serve_metrics(registry, health, host=args.metrics_host,
+                                 port=args.metrics_port) as port:
+            print(f"cityhub edge: metrics at http://{args.metrics_host}:{port}/metrics",
+                  flush=True)
+            await pub.run()
+
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(pub.run())
+            asyncio.run(serve())
     finally:
         queue.close()
     return 0
@@ -137,6 +159,9 @@ def register(sub: Any) -> None:
                    "default: the gateway's flush_interval_s")
     r.add_argument("--replay-rate", type=float, default=5000,
                    help="backlog readings per second after an outage; default 5000")
+    r.add_argument("--metrics-port", type=int, help="serve /metrics and /healthz on this "
+                   "port (0: any free port); default off")
+    r.add_argument("--metrics-host", default="127.0.0.1", help="default 127.0.0.1")
     r.set_defaults(handler=run)
     st = esub.add_parser(
         "status", help="queue depth, oldest reading, last PUBACK, driver health",

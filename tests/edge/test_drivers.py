@@ -7,12 +7,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from cityhub.config.pack import CityPack, TrafficSensor
 from cityhub.mqtt import BrokerSettings
 from edge.drivers import REGISTRY, DriverError, make_driver
 from edge.drivers.command import CommandDriver
 from edge.drivers.sim import SimDriver, Weather
+from edge.metrics import EdgeCollector
 from edge.publisher import GatewayPublisher
 from edge.queue import DiskQueue
 
@@ -86,4 +88,11 @@ async def test_failing_driver_never_stops_the_others(small_pack: CityPack,
     assert pub.health["river-1"]["ok"] is True
     status = pub._status("online")
     assert b'"faulty_sensors":["tfc-1"]' in status and b'"invalid":1' in status
+    registry = CollectorRegistry()
+    registry.register(EdgeCollector(pub))
+    text = generate_latest(registry).decode()
+    assert 'cityhub_edge_sensor_faulty{sensor="tfc-1"} 1.0' in text
+    assert 'cityhub_edge_sensor_faulty{sensor="river-1"} 0.0' in text
+    assert f"cityhub_edge_queue_readings {float(len(queued))}" in text
+    assert "cityhub_edge_fields_invalid_total 1.0" in text
     queue.close()
