@@ -1,4 +1,8 @@
-"""Opening the hub's SQLite files the one way they are all opened."""
+"""The hub's SQLite files: opened one way, readings' values stored one way.
+
+SQLite would store a bool as an integer; a ``kind`` column beside each value (``f`` float,
+``s`` string, ``b`` bool) gives the reading back with the type it had.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,9 @@ import sqlite3
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["open_sqlite"]
+from cityhub.senml import Value
+
+__all__ = ["open_sqlite", "typed_value", "value_kind"]
 
 
 def open_sqlite(path: str | Path, *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
@@ -21,3 +27,13 @@ def open_sqlite(path: str | Path, *, synchronous: Literal["NORMAL", "FULL"] = "N
     db.execute(f"PRAGMA synchronous={synchronous}")
     db.execute("PRAGMA busy_timeout=5000")
     return db
+
+
+def value_kind(v: Value) -> str:
+    """The ``kind`` column for a reading's value."""
+    return "b" if isinstance(v, bool) else "s" if isinstance(v, str) else "f"
+
+
+def typed_value(kind: str, v: object) -> Value:
+    """A stored value back with its type."""
+    return bool(v) if kind == "b" else str(v) if kind == "s" else float(v)  # type: ignore[arg-type]

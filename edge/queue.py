@@ -21,7 +21,7 @@ from pathlib import Path
 
 from cityhub.fields import Domain
 from cityhub.senml import Reading, Value
-from cityhub.sqlitedb import open_sqlite
+from cityhub.sqlitedb import open_sqlite, typed_value, value_kind
 
 __all__ = ["DiskQueue", "QueueStats", "Queued"]
 
@@ -52,14 +52,6 @@ class QueueStats:
     next_seq: int
 
 
-def _kind(v: Value) -> str:
-    return "b" if isinstance(v, bool) else "s" if isinstance(v, str) else "f"
-
-
-def _value(kind: str, v: object) -> Value:
-    return bool(v) if kind == "b" else str(v) if kind == "s" else float(v)  # type: ignore[arg-type]
-
-
 class DiskQueue:
     """A bounded FIFO of readings on disk, numbered by the gateway's ``seq``."""
 
@@ -86,7 +78,7 @@ class DiskQueue:
                     cur = self._db.execute(
                         "INSERT INTO queue (domain, device, field, kind, value, time_ns, "
                         "enqueued_ns, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (domain.value, device, field, _kind(value), value, t, now, size))
+                        (domain.value, device, field, value_kind(value), value, t, now, size))
                     out.append(Queued(domain, Reading(device, field, value, t,
                                                       int(cur.lastrowid or 0))))
                     self._depth += 1
@@ -129,7 +121,7 @@ class DiskQueue:
     def _rows(self, sql: str, args: Sequence[object]) -> list[Queued]:
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
-        return [Queued(Domain(d), Reading(dev, f, _value(k, v), t, seq))
+        return [Queued(Domain(d), Reading(dev, f, typed_value(k, v), t, seq))
                 for seq, d, dev, f, k, v, t in rows]
 
     def oldest(self, limit: int, *, below: int | None = None) -> list[Queued]:

@@ -18,7 +18,7 @@ import orjson
 from cityhub.errors import SinkError
 from cityhub.point import Point
 from cityhub.senml import Value
-from cityhub.sqlitedb import open_sqlite
+from cityhub.sqlitedb import open_sqlite, typed_value, value_kind
 from cityhub.store.base import Latest
 
 __all__ = ["SQLiteStore"]
@@ -50,18 +50,6 @@ CREATE TABLE IF NOT EXISTS latest (
     PRIMARY KEY (series, field)
 ) WITHOUT ROWID;
 """
-
-
-def _kind(v: Value) -> str:
-    return "b" if isinstance(v, bool) else "s" if isinstance(v, str) else "f"
-
-
-def _value(kind: str, v: object) -> Value:
-    if kind == "b":
-        return bool(v)
-    if kind == "s":
-        return str(v)
-    return float(v)  # type: ignore[arg-type]
 
 
 class SQLiteStore:
@@ -103,7 +91,7 @@ class SQLiteStore:
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                rows = [(self._series_id(p), k, p.time_ns, _kind(v), v)
+                rows = [(self._series_id(p), k, p.time_ns, value_kind(v), v)
                         for p in points for k, v in p.fields.items()]
                 self._db.executemany(
                     "INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?, ?)", rows)
@@ -132,7 +120,7 @@ class SQLiteStore:
         by_series: dict[int, tuple[str, str, dict[str, Value], int]] = {}
         for sid, meas, tags, field, t, kind, value in rows:
             _, _, fields, newest = by_series.setdefault(sid, (meas, tags, {}, t))
-            fields[field] = _value(kind, value)
+            fields[field] = typed_value(kind, value)
             if t > newest:
                 by_series[sid] = (meas, tags, fields, t)
         # Like InfluxDB's "last point": keep only the fields written at the newest time.
