@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-__all__ = ["backoff_delay"]
+__all__ = ["backoff_delay", "retry_after_seconds"]
 
 
 def backoff_delay(
@@ -25,3 +25,12 @@ def backoff_delay(
     ceiling = min(cap, base * (2 ** min(attempt, 62)))
     delay = (rng or random).uniform(0.0, ceiling)
     return max(delay, retry_after or 0.0)
+
+
+def retry_after_seconds(header: str | None) -> float | None:
+    """An HTTP ``Retry-After`` header in seconds (the delay form), or None when absent
+    or not a number."""
+    try:
+        return max(0.0, float(header)) if header is not None else None
+    except ValueError:
+        return None

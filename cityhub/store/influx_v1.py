@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import orjson
 
+from cityhub.backoff import retry_after_seconds
 from cityhub.errors import SinkError
 from cityhub.lineprotocol import encode_lines
 from cityhub.point import Point
@@ -29,14 +30,6 @@ from cityhub.store.influxql import ident, literal
 __all__ = ["InfluxV1Store"]
 
 _DOMAINS = ("traffic", "flood", "lighting", "rain")
-
-
-def _retry_after(resp: httpx.Response) -> float | None:
-    raw = resp.headers.get("Retry-After")
-    try:
-        return max(0.0, float(raw)) if raw is not None else None
-    except ValueError:
-        return None
 
 
 class InfluxV1Store:
@@ -118,7 +111,8 @@ class InfluxV1Store:
         code = resp.status_code
         retryable = code == 429 or code >= 500
         return SinkError(f"influxdb {self.url}: HTTP {code}: {detail[:500]}",
-                         retryable=retryable, retry_after=_retry_after(resp), status=code)
+                         retryable=retryable, status=code,
+                         retry_after=retry_after_seconds(resp.headers.get("Retry-After")))
 
     # -- querying -----------------------------------------------------------------------
     async def query(self, q: str) -> list[dict[str, Any]]:

@@ -18,20 +18,13 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
+from cityhub.backoff import retry_after_seconds
 from cityhub.errors import SinkError
 from cityhub.lineprotocol import encode_lines
 from cityhub.point import Point
 from cityhub.store.influx_v1 import InfluxV1Store
 
 __all__ = ["InfluxV2Store"]
-
-
-def _retry_after(e: ApiException) -> float | None:
-    raw = (e.headers or {}).get("Retry-After")
-    try:
-        return max(0.0, float(raw)) if raw is not None else None
-    except ValueError:
-        return None
 
 
 class InfluxV2Store(InfluxV1Store):
@@ -56,7 +49,8 @@ class InfluxV2Store(InfluxV1Store):
             code = int(e.status or 0)
             raise SinkError(f"influxdb v2 {self.url}: HTTP {code}: {str(e.body)[:500]}",
                             retryable=code == 429 or code >= 500,
-                            retry_after=_retry_after(e), status=code) from e
+                            status=code, retry_after=retry_after_seconds(
+                                (e.headers or {}).get("Retry-After"))) from e
         except (Urllib3Error, OSError) as e:
             raise SinkError(f"influxdb v2 {self.url}: {type(e).__name__}: {e}",
                             retryable=True) from e
