@@ -21,7 +21,9 @@ async def _serve(settings: Any) -> None:
 
     pack = load_pack(settings.pack)
     password = secret(settings.broker.password_env, what="MQTT password")
-    store = await open_store(settings.store)
+    store = await open_store(
+        settings.store, password=secret(settings.store.password_env, what="InfluxDB password"),
+        token=secret(settings.store.token_env, what="InfluxDB token"))
     dl = DeadLetters(settings.deadletter_path)
     spool = Spool(settings.spool_path, settings.spool_max_bytes)
     try:

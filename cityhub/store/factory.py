@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,23 +34,18 @@ class StoreSettings(BaseModel):
     create_database: bool = False
 
 
-def _secret(var: str | None) -> str | None:
-    if var is None:
-        return None
-    value = os.environ.get(var)
-    if value is None:
-        raise ConfigError([ConfigProblem("environment", var, "is not set")])
-    return value
+async def open_store(settings: StoreSettings, *, password: str | None = None,
+                     token: str | None = None) -> Store:
+    """The store the settings describe, ready to use (database created if asked).
 
-
-async def open_store(settings: StoreSettings) -> Store:
-    """The store the settings describe, ready to use (database created if asked)."""
+    ``password`` and ``token`` are the secrets ``password_env`` and ``token_env`` name,
+    resolved by the caller at the edge of the process (this module reads no environment).
+    """
     if settings.kind == "sqlite":
         return SQLiteStore(settings.path)
     if settings.kind == "influxdb-v2":
         from cityhub.store.influx_v2 import InfluxV2Store  # needs cityhub[ingest]
 
-        token = _secret(settings.token_env)
         if not (settings.org and settings.bucket and token):
             raise ConfigError([ConfigProblem("store", "kind", "influxdb-v2 needs org, bucket "
                                              "and token_env")])
@@ -60,8 +54,8 @@ async def open_store(settings: StoreSettings) -> Store:
                              batch_lines=settings.batch_lines)
     store = InfluxV1Store(
         settings.url, settings.database, retention_policy=settings.retention_policy,
-        username=settings.username, password=_secret(settings.password_env),
-        token=_secret(settings.token_env), batch_lines=settings.batch_lines)
+        username=settings.username, password=password, token=token,
+        batch_lines=settings.batch_lines)
     if settings.create_database:
         await store.create_database()
     return store
