@@ -35,7 +35,7 @@ from cityhub.fields import DOMAINS, Domain, FieldSpec
 from cityhub.topics import SLUG
 
 __all__ = ["MAX_PACK_BYTES", "MAX_RECORDS", "Reading", "decode_pack", "encode_pack",
-           "encode_packs"]
+           "encode_pack_groups", "encode_packs"]
 
 MAX_PACK_BYTES = 256 * 1024
 MAX_RECORDS = 10_000
@@ -247,17 +247,24 @@ def encode_pack(readings: Sequence[Reading], *, domain: Domain | str) -> bytes:
     return orjson.dumps(_records(readings, Domain(domain)))
 
 
-def encode_packs(readings: Iterable[Reading], *, domain: Domain | str,
-                 max_bytes: int = MAX_PACK_BYTES) -> list[bytes]:
-    """Encode readings as as few packs as fit under ``max_bytes`` each, in order."""
+def encode_pack_groups(readings: Iterable[Reading], *, domain: Domain | str,
+                       max_bytes: int = MAX_PACK_BYTES) -> list[tuple[bytes, list[Reading]]]:
+    """Readings encoded as as few packs as fit under ``max_bytes`` each, in order; each
+    pack with the readings it carries."""
     items = list(readings)
     if not items:
         return []
     pack = encode_pack(items, domain=domain)
     if len(pack) <= max_bytes:
-        return [pack]
+        return [(pack, items)]
     if len(items) == 1:
         raise ValueError(f"one reading encodes to {len(pack)} bytes, over {max_bytes}")
     half = len(items) // 2
-    return (encode_packs(items[:half], domain=domain, max_bytes=max_bytes)
-            + encode_packs(items[half:], domain=domain, max_bytes=max_bytes))
+    return (encode_pack_groups(items[:half], domain=domain, max_bytes=max_bytes)
+            + encode_pack_groups(items[half:], domain=domain, max_bytes=max_bytes))
+
+
+def encode_packs(readings: Iterable[Reading], *, domain: Domain | str,
+                 max_bytes: int = MAX_PACK_BYTES) -> list[bytes]:
+    """Encode readings as as few packs as fit under ``max_bytes`` each, in order."""
+    return [p for p, _ in encode_pack_groups(readings, domain=domain, max_bytes=max_bytes)]

@@ -28,7 +28,7 @@ from cityhub.backoff import backoff_delay
 from cityhub.config.pack import AnySensor, CityPack, Gateway
 from cityhub.fields import DOMAINS, Domain, Kind
 from cityhub.mqtt import BrokerSettings
-from cityhub.senml import Reading, Value, encode_packs
+from cityhub.senml import Reading, Value, encode_pack_groups
 from cityhub.topics import status_topic, telemetry_topic
 from edge.drivers.base import Driver, DriverError
 from edge.queue import DiskQueue, Queued
@@ -121,8 +121,9 @@ class GatewayPublisher:
         for domain, readings in by_domain.items():
             readings.sort(key=lambda r: (r.device, r.time_ns))
             topic = telemetry_topic(self.pack.city.id, domain, self.gateway.id)
-            for pack in encode_packs(readings, domain=domain, max_bytes=self.max_pack_bytes):
-                out.append((topic, pack, _seqs(pack)))
+            for pack, carried in encode_pack_groups(readings, domain=domain,
+                                                    max_bytes=self.max_pack_bytes):
+                out.append((topic, pack, [r.seq or 0 for r in carried]))
         return out
 
     def status(self, state: str) -> dict[str, object]:
@@ -227,7 +228,3 @@ def _check(domain: Domain, name: str, value: object) -> str | None:
     else:
         ok = isinstance(value, bool)
     return None if ok else f"{name}={value!r:.60} (expected {spec.kind.name.lower()})"
-
-
-def _seqs(pack: bytes) -> list[int]:
-    return [int(r["seq"]) for r in orjson.loads(pack)]
