@@ -132,18 +132,11 @@ def _inherit(where: dict[Loc, Where], frm: Loc, to: Loc) -> None:
 
 
 def _problem(src: Source, loc: Loc, message: str) -> ConfigProblem:
-    w: Where | None = src.locate(loc)
-    if w is None:
+    found = src.locate(loc)
+    if found is None:
         return ConfigProblem("?", dotted(loc), message)
-    extra = loc[len(_known_prefix(src, loc)):]
-    return ConfigProblem(w.file, dotted(w.local + extra), message, w.line)
-
-
-def _known_prefix(src: Source, loc: Loc) -> Loc:
-    for n in range(len(loc), -1, -1):
-        if loc[:n] in src.where:
-            return loc[:n]
-    return ()
+    w, below = found
+    return ConfigProblem(w.file, dotted(w.local + below), message, w.line)
 
 
 def _data_loc(data: Any, loc: tuple[Any, ...]) -> Loc:

@@ -42,12 +42,13 @@ class Source:
     data: Any
     where: dict[Loc, Where] = field(default_factory=dict)
 
-    def locate(self, loc: Loc) -> Where | None:
-        """The most specific known place for ``loc`` (walking up to its parents)."""
+    def locate(self, loc: Loc) -> tuple[Where, Loc] | None:
+        """The most specific known place for ``loc`` (walking up to its parents), with the
+        part of ``loc`` below that place."""
         for n in range(len(loc), -1, -1):
             w = self.where.get(loc[:n])
             if w is not None:
-                return w
+                return w, loc[n:]
         return None
 
 
