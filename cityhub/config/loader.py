@@ -95,6 +95,12 @@ def _add_gateways(src: Source, directory: Path, problems: list[ConfigProblem]) -
 
 def _apply_profiles(src: Source, problems: list[ConfigProblem]) -> None:
     profiles = src.data.get("profiles") or {}
+    # Each profile's source positions, gathered once (not a scan of the whole pack per
+    # inherited key): (path below the profile, place).
+    placed: dict[object, list[tuple[Loc, Where]]] = {}
+    for loc, w in src.where.items():
+        if len(loc) >= 2 and loc[0] == "profiles":
+            placed.setdefault(loc[1], []).append((loc[2:], w))
     for g, gw in enumerate(src.data.get("gateways") or []):
         if not isinstance(gw, dict) or not isinstance(gw.get("sensors"), list):
             continue
@@ -108,25 +114,26 @@ def _apply_profiles(src: Source, problems: list[ConfigProblem]) -> None:
                                          f"the pack defines {', '.join(profiles) or 'none'}"))
                 continue
             here: Loc = ("gateways", g, "sensors", j)
-            there: Loc = ("profiles", s["profile"])
+            there = placed.get(s["profile"], [])
             for key in ("domain", "driver", "interval_s", "params", "thresholds"):
                 if key not in p:
                     continue
                 own = s.get(key)
                 if key not in s:
                     s[key] = p[key]
-                    _inherit(src.where, (*there, key), (*here, key))
+                    _inherit(src.where, there, (key,), (*here, key))
                 elif isinstance(own, dict) and isinstance(p[key], dict):
                     s[key] = {**p[key], **own}
                     for k in p[key]:
                         if k not in own:
-                            _inherit(src.where, (*there, key, k), (*here, key, k))
+                            _inherit(src.where, there, (key, k), (*here, key, k))
 
 
-def _inherit(where: dict[Loc, Where], frm: Loc, to: Loc) -> None:
-    """Point ``to`` (and below) at the profile it was inherited from."""
+def _inherit(where: dict[Loc, Where], profile: list[tuple[Loc, Where]], frm: Loc,
+             to: Loc) -> None:
+    """Point ``to`` (and below) at the profile's ``frm`` it was inherited from."""
     n = len(frm)
-    for loc, w in list(where.items()):
+    for loc, w in profile:
         if loc[:n] == frm:
             where[to + loc[n:]] = w
 
