@@ -31,6 +31,7 @@ from cityhub.backoff import backoff_delay
 from cityhub.config.pack import CityPack
 from cityhub.errors import DecodeError
 from cityhub.metrics import serve_metrics
+from cityhub.mqtt import tls_context
 from cityhub.point import Point
 from cityhub.store.base import Store
 from cityhub.topics import deadletter_topic, telemetry_filter
@@ -104,13 +105,9 @@ class Ingester:
             kwargs = {"clean_start": False, "properties": props}
         else:
             kwargs = {"clean_session": False}
-        tls = None
-        if b.tls_ca_file:
-            tls = aiomqtt.TLSParameters(ca_certs=b.tls_ca_file, certfile=b.tls_cert_file,
-                                        keyfile=b.tls_key_file)
         client = aiomqtt.Client(
             b.host, b.port, identifier=self.settings.client_id, username=b.username,
-            password=self.password, keepalive=b.keepalive_s, tls_params=tls,
+            password=self.password, keepalive=b.keepalive_s, tls_context=tls_context(b),
             protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
             **kwargs)
         # aiomqtt has no manual-ack switch of its own: ask its paho client directly, so a

@@ -129,6 +129,26 @@ def _apply_profiles(src: Source, problems: list[ConfigProblem]) -> None:
                             _inherit(src.where, there, (key, k), (*here, key, k))
 
 
+_PATHS: tuple[Loc, ...] = (("broker", "tls", "ca_file"), ("broker", "tls", "cert_file"),
+                           ("broker", "tls", "key_file"))
+
+
+def _resolve_paths(src: Source) -> None:
+    """Make the pack's relative file paths absolute, against the directory of the YAML
+    file that wrote each one (an overlay's own, or its base pack's)."""
+    for loc in _PATHS:
+        parent: Any = src.data
+        for key in loc[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        value = parent.get(loc[-1]) if isinstance(parent, dict) else None
+        w = src.where.get(loc)
+        if not isinstance(value, str) or not value or w is None:
+            continue
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            parent[loc[-1]] = str((Path(w.file).parent / path).resolve())
+
+
 def _inherit(where: dict[Loc, Where], profile: list[tuple[Loc, Where]], frm: Loc,
              to: Loc) -> None:
     """Point ``to`` (and below) at the profile's ``frm`` it was inherited from."""
@@ -196,6 +216,7 @@ def load_pack(name_or_path: str | Path) -> CityPack:
         raise ConfigError(e.problems) from None
     _add_gateways(src, directory, problems)
     _apply_profiles(src, problems)
+    _resolve_paths(src)
     try:
         pack = _validate(CityPack, src)
     except ConfigError as e:

@@ -165,10 +165,21 @@ class Profile(_Model):
 
 
 class Tls(_Model):
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    insecure: bool = False
+    """TLS to the broker (the section's presence turns it on). Relative paths are resolved
+    against the directory of the YAML file that names them, when the pack is loaded."""
+
+    ca_file: str | None = Field(None, description="CA certificate(s) (PEM) that verify the "
+                                "broker; default: the system's trusted CAs")
+    cert_file: str | None = Field(None, description="client certificate (PEM)")
+    key_file: str | None = Field(None, description="its private key; default: in cert_file")
+    insecure: bool = Field(False, description="skip the broker's host name check (the "
+                           "certificate chain is still verified)")
+
+    @model_validator(mode="after")
+    def _key_needs_cert(self) -> Tls:
+        if self.key_file and not self.cert_file:
+            raise ValueError("key_file needs cert_file (the client certificate)")
+        return self
 
 
 class Broker(_Model):
