@@ -7,14 +7,19 @@ carried it. Each flush publishes the live readings (this round's) first, then up
 backlog drains at a bounded rate without delaying live data. Packs hold one domain of one
 gateway, many devices and timestamps, at most ``max_pack_bytes``.
 
-A retained birth message and a last will go to the status topic.
+A retained birth message and a last will go to the status topic. :meth:`request_stop`
+(the CLI calls it on SIGTERM/SIGINT) shuts down gracefully: sampling stops, what is queued
+is published while the broker is connected (bounded by ``shutdown_timeout_s``), the
+retained status says ``offline``, and the status file ``stopped``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
+import ssl
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -27,7 +32,7 @@ import orjson
 from cityhub.backoff import backoff_delay
 from cityhub.config.pack import AnySensor, CityPack, Gateway
 from cityhub.fields import DOMAINS, Domain, Kind
-from cityhub.mqtt import BrokerSettings
+from cityhub.mqtt import BrokerSettings, tls_context
 from cityhub.senml import Reading, Value, encode_pack_groups
 from cityhub.topics import status_topic, telemetry_topic
 from edge.drivers.base import Driver, DriverError
@@ -43,7 +48,9 @@ class GatewayPublisher:
     """Samples a gateway's sensors when due, queues the readings on disk, and publishes.
 
     ``interval_scale`` shortens every sensor's sampling interval (the demo uses it to make
-    a minute of city life visible in seconds); ``clock`` gives UNIX seconds.
+    a minute of city life visible in seconds); ``clock`` gives UNIX seconds. The broker's
+    TLS context is built here, once: an unreadable certificate is a
+    :class:`~cityhub.errors.ConfigError` at start-up.
     """
 
     def __init__(self, pack: CityPack, gateway: Gateway,
@@ -51,7 +58,8 @@ class GatewayPublisher:
                  broker: BrokerSettings, queue: DiskQueue, *, password: str | None = None,
                  interval_scale: float = 1.0, flush_interval_s: float | None = None,
                  replay_per_s: float = 5000.0, max_pack_bytes: int = 64 * 1024,
-                 heartbeat_s: float = 60.0, clock: Callable[[], float] = time.time) -> None:
+                 heartbeat_s: float = 60.0, shutdown_timeout_s: float = 5.0,
+                 clock: Callable[[], float] = time.time) -> None:
         self.pack = pack
         self.gateway = gateway
         self.sensors = list(sensors)
@@ -69,6 +77,11 @@ class GatewayPublisher:
             s.id: {"ok": True, "failures": 0, "error": None, "last_ok": None}
             for s, _ in self.sensors}
         self.heartbeat_s = heartbeat_s
+        self.shutdown_timeout_s = shutdown_timeout_s
+        self.broker_error: str | None = None
+        self._tls = tls_context(broker)
+        self._stopping = asyncio.Event()
+        self._stop_by = math.inf  # time.monotonic() deadline of a graceful stop
         self.started = clock()
         self.last_puback: float | None = None
         self.status_file = Path(f"{queue.path}.status.json") if queue.path != ":memory:" \
@@ -134,7 +147,8 @@ class GatewayPublisher:
         return {"state": state, "gateway": self.gateway.id, "version": VERSION,
                 "backlog": s.depth, "oldest_age_s": s.oldest_age_s, "dropped": s.dropped,
                 "invalid": self.invalid, "published": self.published,
-                "last_puback": self.last_puback, "uptime_s": round(now - self.started, 1),
+                "last_puback": self.last_puback, "broker_error": self.broker_error,
+                "uptime_s": round(now - self.started, 1),
                 "faulty_sensors": sorted(k for k, h in self.health.items() if not h["ok"]),
                 "sensors": self.health, "time": now}
 
@@ -157,7 +171,7 @@ class GatewayPublisher:
                                   if b.protocol == "3.1.1" else aiomqtt.ProtocolVersion.V5}
         return aiomqtt.Client(b.host, b.port, identifier=f"cityhub-edge-{self.gateway.id}",
                               username=b.username, password=self.password, will=will,
-                              keepalive=b.keepalive_s, **kwargs)
+                              keepalive=b.keepalive_s, tls_context=self._tls, **kwargs)
 
     async def _send(self, client: aiomqtt.Client, queued: list[Queued]) -> None:
         for topic, payload, seqs in self.packs(queued):
@@ -177,42 +191,128 @@ class GatewayPublisher:
         backlog = await asyncio.to_thread(self.queue.oldest, budget, below=boundary)
         await self._send(client, backlog)
 
+    def request_stop(self) -> None:
+        """Shut down gracefully (call from the event loop, e.g. a signal handler): stop
+        sampling, publish what is queued if connected (within ``shutdown_timeout_s``),
+        publish the retained status ``offline``, write the status file ``stopped``; then
+        :meth:`run` returns. Whatever is not published stays queued for the next run."""
+        if not self._stopping.is_set():
+            self._stop_by = time.monotonic() + self.shutdown_timeout_s
+            self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def _left(self) -> float:
+        return max(0.0, self._stop_by - time.monotonic())
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, waking at once when a stop is requested."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
     async def run(self) -> None:
-        """Sample, queue and publish until cancelled; reconnect with backoff. Sampling
-        goes on while the broker is unreachable: readings wait in the queue."""
+        """Sample, queue and publish until cancelled or :meth:`request_stop`; reconnect
+        with backoff. Sampling goes on while the broker is unreachable: readings wait in
+        the queue."""
         sampler = asyncio.create_task(self._sample_forever())
         attempt = 0
+        topic = status_topic(self.pack.city.id, self.gateway.id)
         try:
-            while True:
+            while not self.stopping:
                 try:
                     async with self._client() as client:
                         attempt = 0
-                        topic = status_topic(self.pack.city.id, self.gateway.id)
+                        self.broker_error = None
                         await client.publish(topic, self._status("online"), qos=1, retain=True)
                         beat = self.clock()
-                        while True:
+                        while not self.stopping:
                             await self.flush(client)
                             await asyncio.to_thread(self.write_status_file, "online")
                             if self.clock() - beat >= self.heartbeat_s:
                                 beat = self.clock()
                                 await client.publish(topic, self._status("online"), qos=1,
                                                      retain=True)
-                            await asyncio.sleep(self.flush_interval_s)
+                            await self._pause(self.flush_interval_s)
+                        await self._stop_sampling(sampler)
+                        await self._drain(client)
+                        await self._say_offline(client, topic)
                 except aiomqtt.MqttError as e:
+                    self.broker_error = _describe(e)
+                    if self.stopping:
+                        log.warning("edge %s: broker lost while stopping (%s); what is not "
+                                    "published stays queued", self.gateway.id,
+                                    self.broker_error)
+                        break
                     await asyncio.to_thread(self.write_status_file, "offline")
                     delay = backoff_delay(attempt, base=0.5, cap=30)
                     attempt += 1
-                    log.warning("edge %s: broker unreachable (%s); %d readings queued; "
-                                "reconnecting in %.1fs", self.gateway.id, e,
-                                self.queue.stats().depth, delay)
-                    await asyncio.sleep(delay)
+                    self._log_broker_error(e, delay)
+                    await self._pause(delay)
+            await self._stop_sampling(sampler)
         finally:
             sampler.cancel()
+            if self.stopping:
+                self.write_status_file("stopped")
+
+    def _log_broker_error(self, e: aiomqtt.MqttError, delay: float) -> None:
+        b, depth = self.broker, self.queue.stats().depth
+        if isinstance(e.__context__, ssl.SSLError):
+            # A certificate problem does not mend itself: say what to check, loudly.
+            log.error("edge %s: TLS to broker %s:%d failed: %s. Check the pack's broker.tls "
+                      "(ca_file must hold the CA that signed the broker's certificate; "
+                      "cert_file/key_file if the broker requires a client certificate); "
+                      "%d readings queued; retrying in %.1fs", self.gateway.id, b.host,
+                      b.port, self.broker_error, depth, delay)
+        else:
+            log.warning("edge %s: broker unreachable (%s); %d readings queued; "
+                        "reconnecting in %.1fs", self.gateway.id, self.broker_error, depth,
+                        delay)
+
+    async def _stop_sampling(self, sampler: asyncio.Task[None]) -> None:
+        """Let the sampling round under way finish (its readings reach the queue), within
+        the shutdown deadline; cancel it after that."""
+        if sampler.done():
+            return
+        await asyncio.wait({sampler}, timeout=self._left())
+        if not sampler.done():
+            log.warning("edge %s: a sampling round did not finish in time; cancelled",
+                        self.gateway.id)
+            sampler.cancel()
+            await asyncio.wait({sampler})
+
+    async def _drain(self, client: aiomqtt.Client) -> None:
+        """Publish everything queued, oldest first, until the shutdown deadline."""
+        try:
+            async with asyncio.timeout(self._left()):
+                while batch := await asyncio.to_thread(self.queue.oldest, 5000):
+                    await self._send(client, batch)
+        except TimeoutError:
+            log.warning("edge %s: shutdown deadline (%.0fs) reached while publishing the "
+                        "queue", self.gateway.id, self.shutdown_timeout_s)
+
+    async def _say_offline(self, client: aiomqtt.Client, topic: str) -> None:
+        """The retained status ``offline``, now (a clean disconnect sends no last will)."""
+        try:
+            await asyncio.wait_for(client.publish(topic, self._status("offline"), qos=1,
+                                                  retain=True), 2.0)
+        except TimeoutError:
+            log.warning("edge %s: no PUBACK for the offline status", self.gateway.id)
 
     async def _sample_forever(self) -> None:
-        while True:
+        while not self.stopping:
             await self.sample_due()
-            await asyncio.sleep(min(1.0, self.flush_interval_s))
+            await self._pause(min(1.0, self.flush_interval_s))
+
+
+def _describe(e: aiomqtt.MqttError) -> str:
+    """The broker error with its cause (aiomqtt keeps e.g. an ssl error as the context)."""
+    cause = e.__context__
+    text = str(e) or type(e).__name__
+    if isinstance(cause, OSError) and str(cause) and str(cause) not in text:
+        text = f"{text}: {cause}"
+    return text
 
 
 def _check(domain: Domain, name: str, value: object) -> str | None:

@@ -57,3 +57,7 @@ def test_edge_systemd_unit_runs_a_real_command() -> None:
     assert args.command == "edge" and args.edge_command == "run"
     assert args.queue == "/var/lib/cityhub/edge-gw-dago.db"
     assert unit["Service"]["Restart"] == "always"
+    # a graceful stop (queue published, retained offline) fits before systemd kills it:
+    # --stop-timeout, 2 s for the offline status, 5 s grace before the agent cuts it short
+    assert unit["Service"]["KillSignal"] == "SIGTERM"
+    assert float(unit["Service"]["TimeoutStopSec"]) > args.stop_timeout + 2 + 5

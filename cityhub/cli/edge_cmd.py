@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -14,6 +15,9 @@ from cityhub.cli.secrets import secret
 from cityhub.config import load_pack
 from cityhub.errors import ConfigError, ConfigProblem
 from cityhub.mqtt import BrokerSettings
+
+if TYPE_CHECKING:
+    from edge.publisher import GatewayPublisher
 
 
 def _gateway_id(path: Path) -> str:
@@ -39,10 +43,16 @@ def run(args: argparse.Namespace) -> int:
     creds = gateway.credentials
     password = secret(creds.password_env, creds.password_file,
                       what=f"MQTT password of {gid}") if creds else None
+    tls = pack.broker.tls  # its relative paths were resolved against the pack
     broker = BrokerSettings(host=args.broker_host or pack.broker.host,
                             port=args.broker_port or pack.broker.port,
                             username=creds.username if creds else None,
-                            keepalive_s=pack.broker.keepalive_s)
+                            keepalive_s=pack.broker.keepalive_s,
+                            tls=tls is not None or args.broker_ca is not None,
+                            tls_ca_file=args.broker_ca or (tls.ca_file if tls else None),
+                            tls_cert_file=tls.cert_file if tls else None,
+                            tls_key_file=tls.key_file if tls else None,
+                            tls_insecure=tls.insecure if tls else False)
     weather = Weather(pack.city.timezone, seed=args.seed)
     sensors: list[tuple[Any, Any]] = []
     problems: list[ConfigProblem] = []
@@ -55,16 +65,30 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(problems)
     queue = DiskQueue(args.queue or f"var/edge-{gid}.db",
                       max_bytes=int(args.queue_max_mb * 1024 * 1024))
-    pub = GatewayPublisher(pack, gateway, sensors, broker, queue, password=password,
-                           interval_scale=args.interval_scale,
-                           flush_interval_s=args.flush_interval, replay_per_s=args.replay_rate)
-    s = queue.stats()
-    print(f"cityhub edge: gateway {gid} of {pack.city.name}, {len(gateway.sensors)} sensors, "
-          f"broker {broker.host}:{broker.port}, queue {queue.path} ({s.depth} waiting, "
-          f"next seq {s.next_seq})", flush=True)
-    async def serve() -> None:
+    try:
+        pub = GatewayPublisher(pack, gateway, sensors, broker, queue, password=password,
+                               interval_scale=args.interval_scale,
+                               flush_interval_s=args.flush_interval,
+                               replay_per_s=args.replay_rate,
+                               shutdown_timeout_s=args.stop_timeout)
+        s = queue.stats()
+        print(f"cityhub edge: gateway {gid} of {pack.city.name}, {len(gateway.sensors)} "
+              f"sensors, broker {broker.host}:{broker.port}"
+              f"{' (TLS)' if broker.uses_tls else ''}, queue {queue.path} ({s.depth} "
+              f"waiting, next seq {s.next_seq})", flush=True)
+        asyncio.run(_serve(args, pub))
+        print(f"cityhub edge: stopped, {queue.stats().depth} readings queued for the next "
+              "run", flush=True)
+    finally:
+        queue.close()
+    return 0
+
+
+async def _serve(args: argparse.Namespace, pub: GatewayPublisher) -> None:
+    """Run the publisher (and the metrics endpoint) until SIGTERM or SIGINT."""
+    try:
         if args.metrics_port is None:
-            await pub.run()
+            await _until_signalled(pub)
             return
         from prometheus_client import CollectorRegistry
 
@@ -82,14 +106,45 @@ def run(args: argparse.Namespace) -> int:
                                  port=args.metrics_port) as port:
             print(f"cityhub edge: metrics at http://{args.metrics_host}:{port}/metrics",
                   flush=True)
-            await pub.run()
-
-    try:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve())
+            await _until_signalled(pub)
     finally:
-        queue.close()
-    return 0
+        for _, driver in pub.sensors:
+            with contextlib.suppress(Exception):
+                await driver.aclose()
+
+
+async def _until_signalled(pub: GatewayPublisher) -> None:
+    """Run the publisher; the first SIGTERM or SIGINT stops it gracefully
+    (:meth:`GatewayPublisher.request_stop`), a second one, or a stop that overruns its
+    deadline by 5 s, cancels it (every reading is still on disk)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(pub.run())
+
+    def on_signal(sig: signal.Signals) -> None:
+        if pub.stopping:
+            print(f"cityhub edge: {sig.name} again: stopping now", flush=True)
+            task.cancel()
+            return
+        print(f"cityhub edge: {sig.name}: stopping (publishing the queue for up to "
+              f"{pub.shutdown_timeout_s:g} s)", flush=True)
+        pub.request_stop()
+        loop.call_later(pub.shutdown_timeout_s + 5, task.cancel)
+
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        await asyncio.wait({task})
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
+    if task.cancelled():
+        print("cityhub edge: stop cut short; unpublished readings stay queued", flush=True)
+    else:
+        task.result()
 
 
 def status(args: argparse.Namespace) -> int:
@@ -123,6 +178,8 @@ def status(args: argparse.Namespace) -> int:
     print(f"agent {st['gateway']} {st['version']}: {st['state']} ({ago:.0f} s ago), uptime "
           f"{st['uptime_s']:.0f} s, published {st['published']}, last PUBACK {last_s}, "
           f"invalid fields {st['invalid']}")
+    if st.get("broker_error"):
+        print(f"  broker: {st['broker_error']}")
     for sid, h in sorted(st.get("sensors", {}).items()):
         state = "ok" if h["ok"] else f"FAULTY ({h['failures']} failures): {h['error']}"
         print(f"  {sid}: {state}")
@@ -142,12 +199,17 @@ def register(sub: Any) -> None:
         "The gateway file is one of a city pack's "
         "gateways/*.yaml; the pack around it is loaded and validated. The MQTT password "
         "comes from the environment variable or file its credentials name. "
-        "Drivers: sim (simulated sensors), command (a program's JSON or SenML output). "
+        "Drivers: sim (simulated sensors), command (a program's JSON or SenML output), "
+        "modbus (Modbus TCP, RTU on a serial port, or RTU over TCP). "
         "A driver that fails or times out marks its sensor faulty (in the status message) "
-        "and never stops the others.")
+        "and never stops the others. TLS to the broker follows the pack's broker.tls. "
+        "SIGTERM or SIGINT stops it gracefully: sampling stops, the queue is published "
+        "for up to --stop-timeout seconds, the retained status says offline, exit 0.")
     r.add_argument("--gateway", required=True, help="path to the gateway's YAML in a city pack")
     r.add_argument("--broker-host", help="override the pack's broker host")
     r.add_argument("--broker-port", type=int, help="override the pack's broker port")
+    r.add_argument("--broker-ca", metavar="FILE", help="CA certificate (PEM) that verifies "
+                   "the broker: override the pack's broker.tls.ca_file; turns TLS on")
     r.add_argument("--interval-scale", type=float, default=1.0,
                    help="multiply every sampling interval (testing); default 1")
     r.add_argument("--seed", type=int, default=0, help="simulation seed; default 0")
@@ -162,6 +224,9 @@ def register(sub: Any) -> None:
     r.add_argument("--metrics-port", type=int, help="serve /metrics and /healthz on this "
                    "port (0: any free port); default off")
     r.add_argument("--metrics-host", default="127.0.0.1", help="default 127.0.0.1")
+    r.add_argument("--stop-timeout", type=float, default=5.0, metavar="S",
+                   help="on SIGTERM/SIGINT, publish what is queued for at most S seconds "
+                   "before the offline status and exit; default 5")
     r.set_defaults(handler=run)
     st = esub.add_parser(
         "status", help="queue depth, oldest reading, last PUBACK, driver health",
