@@ -23,7 +23,7 @@ from functools import lru_cache
 
 from cityhub.point import Point
 
-__all__ = ["encode_line", "encode_lines"]
+__all__ = ["encode_field_key", "encode_line", "encode_lines", "encode_series"]
 
 _MEAS = str.maketrans({",": "\\,", " ": "\\ "})
 _KEY = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
@@ -57,7 +57,7 @@ def _field_value(key: str, value: object) -> str:
 
 
 @lru_cache(maxsize=16384)
-def _series(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
+def encode_series(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
     """Escaped ``measurement,tag=value,...`` (cached: a city has few series)."""
     _check_name("measurement", measurement)
     if measurement.startswith("#"):
@@ -75,7 +75,7 @@ def _series(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _field_key(key: str) -> str:
+def encode_field_key(key: str) -> str:
     _check_name("field key", key)
     if key == "time":
         raise ValueError("'time' cannot be a field key")
@@ -84,13 +84,16 @@ def _field_key(key: str) -> str:
 
 def encode_line(point: Point) -> str:
     """One line (without the trailing newline) for ``point``; time in nanoseconds."""
-    series = _series(point.measurement, point.tags)
+    series = encode_series(point.measurement, point.tags)
     if not point.fields:
         raise ValueError(f"point of {point.measurement!r} has no fields")
-    fields = ",".join(f"{_field_key(k)}={_field_value(k, v)}" for k, v in point.fields.items())
+    fields = ",".join(f"{encode_field_key(k)}={_field_value(k, v)}"
+                      for k, v in point.fields.items())
     return f"{series} {fields} {point.time_ns}"
 
 
 def encode_lines(points: Iterable[Point]) -> bytes:
-    """Newline-terminated line protocol for ``points``, UTF-8."""
-    return "".join(f"{encode_line(p)}\n" for p in points).encode()
+    """Newline-terminated line protocol for ``points``, UTF-8 (a point's own ``line`` when
+    it has one)."""
+    body = "\n".join([p.line or encode_line(p) for p in points])
+    return f"{body}\n".encode() if body else b""

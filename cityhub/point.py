@@ -10,21 +10,28 @@ so a redelivered message is stored once.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cityhub.senml import Reading, Value
 
 __all__ = ["Point", "points_from_readings"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Point:
-    """One row of the storage schema. ``tags`` are kept sorted by key."""
+    """One row of the storage schema. ``tags`` are kept sorted by key.
+
+    Treat it as immutable. (Not a frozen dataclass: a frozen one costs four times as much
+    to build, and the ingester builds one per device and time of every message.)
+    ``line`` is the point's line protocol when whoever built it already had it (the
+    ingester's decoder does); it is not part of the point's value.
+    """
 
     measurement: str
     tags: tuple[tuple[str, str], ...]
     fields: Mapping[str, Value]
     time_ns: int
+    line: str = field(default="", compare=False, repr=False)
 
     @property
     def tag(self) -> dict[str, str]:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+
 import orjson
 import pytest
+from hypothesis import event, example, given, settings
+from hypothesis import strategies as st
 
+from cityhub.config import load_pack
 from cityhub.config.pack import CityPack
 from cityhub.errors import ContractError, DecodeError
+from cityhub.lineprotocol import encode_line, encode_lines
+from cityhub.point import Point
+from cityhub.senml import Reading, encode_pack
 from ingest.decoder import Decoder
+from tests.conftest import write_small_pack
 
 NOW = 1_767_225_600.0
 
@@ -60,3 +70,141 @@ def test_single_device_topic(small_pack: CityPack) -> None:
     with pytest.raises(DecodeError, match="differs from the topic"):
         d.decode(f"city/{small_pack.city.id}/flood/gw-a/river-1",
                  msg({"bn": "tfc-1:", "n": "currentLevel", "v": 1.5, "bt": NOW}))
+
+
+# -- the fused kernel against the reference -------------------------------------------------
+
+_ANY = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1),
+                 st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=6),
+                 st.lists(st.integers(-5, 5), max_size=1))
+# Per label, values a mutation may set: the interesting wrong ones and some right ones.
+_MUTANTS: dict[str, st.SearchStrategy[object]] = {
+    "bn": st.sampled_from(["tfc-1:", "tfc-2:", "river-1:", "lamp-1:", "tfc-b1:", "nope:",
+                           "Bad Id:", "tfc-1", ""]),
+    "bt": st.sampled_from([NOW, NOW + 3600, 1000, 0, NOW - 1e6, int(NOW)]),
+    "n": st.sampled_from(["intensity", "congested", "currentLevel", "powerState",
+                          "precipitation", "x", "", "tfc-1:intensity", "river-1:currentLevel"]),
+    "u": st.sampled_from(["1/min", "km/h", "m", "mm", "W", "/", "s", None]),
+    "v": st.sampled_from([1.5, 3, -2, True, "1"]),
+    "vs": st.sampled_from(["on", "off", "ok", "dim", 'a"b', "a\\b"]),
+    "vb": st.sampled_from([True, False, 1, "true"]),
+    "t": st.sampled_from([0, -30.5, 4000, -NOW, 1e-7, None]),
+    "seq": st.sampled_from([0, 7, -1, 2**40, True, 1.5, None]),
+    "bu": st.sampled_from(["m", "km/h"]),
+    "bver": st.sampled_from([10, "10"]),
+    "extra": _ANY,
+    "must_": _ANY,
+}
+_VALID = {  # topic -> devices, (field, label, values, unit)
+    "traffic/gw-a": (["tfc-1", "tfc-2"], [("intensity", "v", st.floats(0, 200), "1/min"),
+                                          ("congested", "vb", st.booleans(), None)]),
+    "flood/gw-a": (["river-1"], [("currentLevel", "v", st.integers(0, 5), "m")]),
+    "lighting/gw-a": (["lamp-1"], [("powerState", "vs", st.sampled_from(["on", "off"]), None),
+                                   ("activePower", "v", st.floats(0, 90), "W")]),
+    "rain/gw-a": (["rain-1"], [("precipitation", "v", st.floats(0, 50), "mm")]),
+    "traffic/gw-a/tfc-1": (["tfc-1"], [("intensity", "v", st.floats(0, 200), "1/min")]),
+    "flood/gw-a/river-1": (["river-1"], [("currentLevel", "v", st.floats(0, 5), "m")]),
+}
+_ODD_TOPICS = ["traffic/gw-b", "traffic/gw-a/river-1", "traffic/gw-a/nope", "parking/gw-a"]
+
+
+@st.composite
+def near_valid(draw: st.DrawFn) -> tuple[str, list[dict[str, object]]]:
+    """A pack as an edge agent (or a single-device publisher) sends it, then up to three
+    mutations: a label set to an odd value, or removed."""
+    topic = draw(st.sampled_from(sorted(_VALID)))
+    devices, fields = _VALID[topic]
+    single = topic.count("/") == 2
+    records: list[dict[str, object]] = []
+    for i in range(draw(st.integers(1, 6))):
+        name, label, values, unit = draw(st.sampled_from(fields))
+        rec: dict[str, object] = {}
+        if (i == 0 and not single) or draw(st.booleans()):
+            rec["bn"] = f"{draw(st.sampled_from(devices))}:"
+        if i == 0:
+            rec["bt"] = draw(st.floats(NOW - 1e5, NOW))
+        rec["n"] = name
+        rec[label] = draw(values)
+        if unit and draw(st.booleans()):
+            rec["u"] = unit
+        if draw(st.booleans()):
+            rec["t"] = draw(st.floats(-100, 0))
+        if draw(st.booleans()):
+            rec["seq"] = draw(st.integers(0, 2**40))
+        records.append(rec)
+    for _ in range(draw(st.integers(0, 3))):
+        rec = draw(st.sampled_from(records))
+        label = draw(st.sampled_from(sorted(_MUTANTS)))
+        if draw(st.booleans()):
+            rec[label] = draw(_MUTANTS[label])
+        else:
+            rec.pop(label, None)
+    if draw(st.integers(0, 9)) == 0:
+        topic = draw(st.sampled_from(_ODD_TOPICS))
+    return topic, records
+
+
+@pytest.fixture(scope="module")
+def kernel_pack(tmp_path_factory: pytest.TempPathFactory) -> CityPack:
+    return load_pack(write_small_pack(tmp_path_factory.mktemp("kernel"), "kernel"))
+
+
+def _outcome(fn: Callable[[], list[Point]]) -> tuple[str, object]:
+    try:
+        return "ok", fn()
+    except DecodeError as e:
+        return e.reason, str(e)
+
+
+def _one(topic: str = "traffic/gw-a", **labels: object) -> tuple[str, object]:
+    return topic, [{"bn": "tfc-1:", "bt": NOW, "n": "intensity", "v": 1.0, **labels}]
+
+
+@settings(max_examples=500, deadline=None)
+@example(_one(seq=-1)).via("negative seq")
+@example(_one(seq=True)).via("boolean seq")
+@example(_one(bt=NOW + 3600)).via("future time")
+@example(_one(t=-NOW)).via("relative time")
+@example(_one(u="km/h")).via("wrong unit")
+@example(_one(vb=True)).via("two value labels")
+@example(_one(v="1")).via("string for a number")
+@example(_one(bu="1/min")).via("base unit: the reference's")
+@example(_one(must_=1)).via("must-understand label")
+@example(_one(bn="tfc-b1:")).via("another gateway's device")
+@example(_one(n="tfc-1:intensity")).via("full name in n: the reference's")
+@example(("lighting/gw-a", [{"bn": "lamp-1:", "bt": NOW, "n": "powerState", "vs": "dim"}])
+         ).via("string not among the choices")
+@example(("lighting/gw-a", [{"bn": "lamp-1:", "bt": NOW, "n": "powerState", "vs": "on"},
+                            {"n": "powerState", "vs": "off"}])).via("a later value wins")
+@given(case=st.one_of(near_valid(), st.tuples(st.sampled_from(sorted(_VALID)), _ANY)))
+def test_kernel_matches_the_reference(kernel_pack: CityPack,
+                                      case: tuple[str, object]) -> None:
+    topic, records = case
+    d = Decoder(kernel_pack, clock=lambda: NOW)
+    full_topic = f"city/kernel/{topic}"
+    payload = orjson.dumps(records)
+    reference = _outcome(lambda: d.strict(full_topic, payload))
+    fast = d._kernel(full_topic, payload)
+    event(f"reference: {reference[0]}; kernel: {'took it' if fast is not None else 'passed'}")
+    if fast is not None:  # the kernel accepts only what the reference accepts, identically
+        assert reference == ("ok", fast)
+        assert all(p.line == encode_line(p) for p in fast)
+    assert _outcome(lambda: d.decode(full_topic, payload)) == reference
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["tfc-1", "tfc-2"]),
+                          st.sampled_from(["intensity", "averageVehicleSpeed", "congested"]),
+                          st.floats(0, 200), st.integers(-50, 0), st.integers(0, 2**31)),
+                min_size=1, max_size=40))
+def test_kernel_takes_what_edge_agents_send(
+        kernel_pack: CityPack, rows: list[tuple[str, str, float, int, int]]) -> None:
+    """Packs as the edge publisher encodes them never need the reference path."""
+    readings = [Reading(dev, f, v > 100 if f == "congested" else v,
+                        int((NOW + dt) * 1e9), seq) for dev, f, v, dt, seq in rows]
+    payload = encode_pack(readings, domain="traffic")
+    d = Decoder(kernel_pack, clock=lambda: NOW)
+    points = d.decode("city/kernel/traffic/gw-a", payload)
+    assert (d.fast, d.fallbacks) == (1, 0)
+    assert points == d.strict("city/kernel/traffic/gw-a", payload)
+    assert encode_lines(points) == encode_lines([replace(p, line="") for p in points])
