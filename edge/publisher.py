@@ -2,10 +2,13 @@
 
 Every sampled reading goes to the on-disk :class:`~edge.queue.DiskQueue` first (numbered
 with the gateway's ``seq``), and leaves it only after the broker's PUBACK for the pack that
-carried it. Each flush publishes the live readings (this round's) first, then up to
-``replay_per_s * flush_interval_s`` readings of backlog, oldest first, so an outage's
-backlog drains at a bounded rate without delaying live data. Packs hold one domain of one
-gateway, many devices and timestamps, at most ``max_pack_bytes``.
+carried it. Each flush publishes the live readings (sampled since the previous flush)
+first, then backlog, oldest first, at ``replay_per_s`` readings a second on average, in
+slices of ``replay_slice`` readings with whatever was sampled meanwhile sent before the
+next slice: an outage's backlog drains at a bounded rate without delaying live data. What
+was sampled while the broker was unreachable is backlog: on a new connection only the
+latest sampling round is live. Packs hold one domain of one gateway, many devices and
+timestamps, at most ``max_pack_bytes``.
 
 A retained birth message and a last will go to the status topic. :meth:`request_stop`
 (the CLI calls it on SIGTERM/SIGINT) shuts down gracefully: sampling stops, what is queued
@@ -58,6 +61,7 @@ class GatewayPublisher:
                  broker: BrokerSettings, queue: DiskQueue, *, password: str | None = None,
                  interval_scale: float = 1.0, flush_interval_s: float | None = None,
                  replay_per_s: float = 5000.0, max_pack_bytes: int = 64 * 1024,
+                 replay_slice: int = 5000,
                  heartbeat_s: float = 60.0, shutdown_timeout_s: float = 5.0,
                  clock: Callable[[], float] = time.time) -> None:
         self.pack = pack
@@ -70,6 +74,7 @@ class GatewayPublisher:
         self.flush_interval_s = flush_interval_s or gateway.flush_interval_s
         self.replay_per_s = replay_per_s
         self.max_pack_bytes = max_pack_bytes
+        self.replay_slice = replay_slice
         self.clock = clock
         self.published = 0
         self.invalid = 0
@@ -87,7 +92,12 @@ class GatewayPublisher:
         self.status_file = Path(f"{queue.path}.status.json") if queue.path != ":memory:" \
             else None
         self._next_due = {s.id: 0.0 for s, _ in self.sensors}
-        self._live_from = queue.stats().next_seq
+        self._live_from = queue.stats().next_seq  # readings from here on are live
+        self._round_from = self._live_from  # the first seq of the latest sampling round
+        self._connection: object | None = None  # the client of the previous flush
+        self._replay_budget = 0.0  # backlog readings the replay rate allows now
+        self._replay_at = 0.0  # clock() of the budget's last top-up
+        self._reading_bytes: dict[Domain, float] = {}  # in the latest pack of each domain
 
     async def _read(self, sensor: AnySensor, driver: Driver, now: float
                     ) -> list[tuple[Domain, str, str, Value, int]]:
@@ -123,7 +133,11 @@ class GatewayPublisher:
                 self._next_due[sensor.id] = now + sensor.interval_s * self.interval_scale
                 due.append(self._read(sensor, driver, now))
         items = [x for batch in await asyncio.gather(*due) for x in batch]
-        return await asyncio.to_thread(self.queue.put, items) if items else []
+        if not items:
+            return []
+        queued = await asyncio.to_thread(self.queue.put, items)
+        self._round_from = queued[0].reading.seq or 0
+        return queued
 
     def packs(self, queued: list[Queued]) -> list[tuple[str, bytes, list[int]]]:
         """(topic, SenML pack, seqs it carries) per domain, each pack under the size bound."""
@@ -134,9 +148,18 @@ class GatewayPublisher:
         for domain, readings in by_domain.items():
             readings.sort(key=lambda r: (r.device, r.time_ns))
             topic = telemetry_topic(self.pack.city.id, domain, self.gateway.id)
-            for pack, carried in encode_pack_groups(readings, domain=domain,
-                                                    max_bytes=self.max_pack_bytes):
-                out.append((topic, pack, [r.seq or 0 for r in carried]))
+            # Cut a large batch (a backlog slice) into pieces that should fit, from the
+            # bytes per reading of this domain's previous packs: encode_pack_groups
+            # encodes a batch whole, then halves it until the packs fit, which for a batch
+            # of many packs would encode every reading many times over.
+            per = self._reading_bytes.get(domain)
+            step = len(readings) if per is None else \
+                max(1, int(0.8 * self.max_pack_bytes / per))
+            for i in range(0, len(readings), step):
+                for pack, carried in encode_pack_groups(readings[i:i + step], domain=domain,
+                                                        max_bytes=self.max_pack_bytes):
+                    out.append((topic, pack, [r.seq or 0 for r in carried]))
+                    self._reading_bytes[domain] = len(pack) / len(carried)
         return out
 
     def status(self, state: str) -> dict[str, object]:
@@ -180,16 +203,43 @@ class GatewayPublisher:
             self.published += len(seqs)
             self.last_puback = self.clock()
 
+    async def _send_live(self, client: aiomqtt.Client) -> None:
+        """Publish what was sampled since the live readings were last sent."""
+        while live := await asyncio.to_thread(self.queue.since, self._live_from,
+                                              self.replay_slice):
+            self._live_from = (live[-1].reading.seq or 0) + 1
+            await self._send(client, live)
+
     async def flush(self, client: aiomqtt.Client) -> None:
-        """Publish what was sampled since the last flush, then a bounded slice of backlog
-        (anything older still queued: an outage's, or a previous run's), oldest first."""
-        boundary = self._live_from
-        self._live_from = (await asyncio.to_thread(self.queue.stats)).next_seq
-        live = await asyncio.to_thread(self.queue.since, boundary, 1_000_000)
-        await self._send(client, live)
-        budget = max(1, int(self.replay_per_s * self.flush_interval_s))
-        backlog = await asyncio.to_thread(self.queue.oldest, budget, below=boundary)
-        await self._send(client, backlog)
+        """Publish what was sampled since the last flush, then backlog (anything older
+        still queued: an outage's, or a previous run's), oldest first, as much as
+        ``replay_per_s`` allows since the previous flush, in slices of ``replay_slice``
+        readings; readings sampled while a slice was out go before the next slice.
+
+        The first flush on a connection treats only the latest sampling round as live:
+        what was sampled while the broker was unreachable waits its turn as backlog
+        instead of going out at once, whatever its size."""
+        now = self.clock()
+        if client is not self._connection:
+            self._connection = client
+            self._live_from = max(self._live_from, self._round_from)
+            self._replay_budget, self._replay_at = 0.0, now - self.flush_interval_s
+        await self._send_live(client)
+        # A token bucket: the budget grows at replay_per_s, up to two flush intervals'
+        # worth (a slow link does not build up a burst).
+        cap = max(1.0, 2 * self.replay_per_s * self.flush_interval_s)
+        self._replay_budget = min(cap, self._replay_budget
+                                  + self.replay_per_s * max(0.0, now - self._replay_at))
+        self._replay_at = now
+        while self._replay_budget >= 1:
+            limit = min(int(self._replay_budget), self.replay_slice)
+            backlog = await asyncio.to_thread(self.queue.oldest, limit, below=self._live_from)
+            if not backlog:
+                self._replay_budget = 0.0  # no backlog: nothing to save up for
+                break
+            await self._send(client, backlog)
+            self._replay_budget -= len(backlog)
+            await self._send_live(client)
 
     def request_stop(self) -> None:
         """Shut down gracefully (call from the event loop, e.g. a signal handler): stop

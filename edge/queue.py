@@ -26,6 +26,7 @@ from cityhub.sqlitedb import open_sqlite, typed_value, value_kind
 __all__ = ["DiskQueue", "QueueStats", "Queued"]
 
 log = logging.getLogger("cityhub.edge")
+_IN_CHUNK = 500  # seqs per "IN (...)": under SQLite's oldest bound of 999 parameters
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -135,18 +136,37 @@ class DiskQueue:
         return self._rows("SELECT seq, domain, device, field, kind, value, time_ns FROM "
                           "queue WHERE seq >= ? ORDER BY seq LIMIT ?", (seq, limit))
 
-    def delete(self, seqs: Iterable[int]) -> None:
-        """Remove readings whose PUBACK arrived."""
-        ids = [(s,) for s in seqs]
+    def delete(self, seqs: Iterable[int]) -> int:
+        """Remove readings whose PUBACK arrived, in one transaction; how many were still
+        queued. The depth and size are updated from the rows removed (never a scan of the
+        whole queue: after an outage it holds hundreds of thousands)."""
+        ids = list(seqs)
+        removed = freed = 0
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("DELETE FROM queue WHERE seq = ?", ids)
-            self._db.execute("COMMIT")
-            self._reload()
+            try:
+                for i in range(0, len(ids), _IN_CHUNK):
+                    part = ids[i:i + _IN_CHUNK]
+                    marks = ",".join("?" * len(part))
+                    n, size = self._db.execute(
+                        f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM queue WHERE seq IN "
+                        f"({marks})", part).fetchone()
+                    self._db.execute(f"DELETE FROM queue WHERE seq IN ({marks})", part)
+                    removed += int(n)
+                    freed += int(size)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._depth -= removed
+            self._bytes -= freed
+        return removed
 
     def stats(self) -> QueueStats:
         with self._lock:
-            oldest = self._db.execute("SELECT MIN(enqueued_ns) FROM queue").fetchone()[0]
+            row = self._db.execute("SELECT enqueued_ns FROM queue ORDER BY seq LIMIT 1"
+                                   ).fetchone()
+            oldest = row[0] if row else None
             dropped = self._db.execute("SELECT value FROM meta WHERE key = 'dropped'"
                                        ).fetchone()
             seq = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'queue'"
