@@ -353,7 +353,11 @@ class GatewayPublisher:
     async def _sample_forever(self) -> None:
         while not self.stopping:
             await self.sample_due()
-            await self._pause(min(1.0, self.flush_interval_s))
+            # Wake when the next sensor is due (checking at least every second or flush
+            # interval), so a sensor's interval is its interval, not its interval plus the
+            # time the round took.
+            due = min(self._next_due.values(), default=math.inf) - self.clock()
+            await self._pause(max(0.0, min(due, 1.0, self.flush_interval_s)))
 
 
 def _describe(e: aiomqtt.MqttError) -> str:

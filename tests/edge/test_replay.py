@@ -5,6 +5,8 @@ queue's bookkeeping stays exact without rescanning it."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import orjson
 from cityhub.config.pack import CityPack
 from cityhub.fields import Domain
 from cityhub.mqtt import BrokerSettings
+from cityhub.senml import Value
 from edge.drivers.sim import SimDriver, Weather
 from edge.publisher import GatewayPublisher
 from edge.queue import DiskQueue
@@ -138,3 +141,31 @@ def test_delete_keeps_depth_and_bytes_exact(tmp_path: Path) -> None:
         300, again.stats().bytes)
     assert [q.reading.seq for q in again.oldest(1)] == [1201]
     again.close()
+
+
+class SlowDriver:
+    """A sensor whose read takes half a second."""
+
+    async def read(self, t: float) -> dict[str, Value]:
+        await asyncio.sleep(0.5)
+        return {"intensity": 1.0}
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_sensors_are_sampled_at_their_interval(small_pack: CityPack,
+                                                     tmp_path: Path) -> None:
+    queue = DiskQueue(tmp_path / "q.db")
+    gw = small_pack.gateways[0]
+    sensor = gw.sensors[0].model_copy(update={"interval_s": 1.0})
+    pub = GatewayPublisher(small_pack, gw, [(sensor, SlowDriver())], BrokerSettings(), queue,
+                           flush_interval_s=1.0)
+    task = asyncio.create_task(pub._sample_forever())
+    await asyncio.sleep(3.8)
+    task.cancel()
+    times = [q.reading.time_ns / 1e9 for q in queue.oldest(100)]
+    # every second, not every 1.5 s (the interval plus the half-second read)
+    assert len(times) == 4
+    assert all(0.9 < b - a < 1.2 for a, b in itertools.pairwise(times))
+    queue.close()
