@@ -19,7 +19,7 @@ readings/s, a reading being one field of one sensor, one ``seq``), checked with
   broker up and ``--replay-rate`` high enough not to be the limit. Replay rate = 100,000
   / (time from the first message received to the last backlog seq received). Live
   latency = receive time minus the reading's SenML time, for the live readings sampled
-  while the backlog drained (max and p99).
+  while the backlog drained (max and p99), and the agent's peak RSS (``VmHWM``).
 
 A QoS 1 subscriber in this process (paho, its network thread only stores what arrives;
 the main thread decodes with ``cityhub.senml.decode_pack``) counts every ``seq``: lost =
