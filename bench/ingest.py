@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -71,6 +73,12 @@ def publish(port: int, topic: str, payloads: list[bytes], window: int = 1000) ->
     if proc.returncode != 0:
         raise RuntimeError(f"mosquitto_pub failed: {proc.stderr.decode()[:300]}")
     return time.perf_counter() - start
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def note(msg: str) -> None:
@@ -147,8 +155,8 @@ def naive(mq: LocalMosquitto, influx: LocalInfluxDB, topic: str, payloads: list[
 
 
 def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
-        payloads: list[bytes], db: str, work: Path, protocol: str
-        ) -> tuple[float, int, float]:
+        payloads: list[bytes], db: str, work: Path, protocol: str,
+        profile: Path | None = None) -> tuple[float, int, float]:
     influx.query(f'CREATE DATABASE "{db}"')
     n_points = sum(len(orjson.loads(p)) for p in payloads)
     port = free_port()
@@ -160,8 +168,12 @@ def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
         f"batch_lines: 5000\nflush_interval_s: 0.2\nmax_inflight: 1000\n"
         f"deadletter_path: {work / (db + '-dl.db')}\nspool_path: {work / (db + '-sp.db')}\n"
         f"metrics_port: {port}\n")
-    proc = subprocess.Popen([sys.executable, "-m", "cityhub", "--log-level", "WARNING",
+    spy = shutil.which("py-spy")
+    prof = ["-m", "cProfile", "-o", str(profile / f"{db}.prof")] if profile and not spy else []
+    proc = subprocess.Popen([sys.executable, *prof, "-m", "cityhub", "--log-level", "WARNING",
                              "ingest", "--config", str(cfg)])
+    pids = {"ingester": proc.pid, "mosquitto": mq.proc.pid if mq.proc else 0,
+            "influxd": influx.proc.pid if influx.proc else 0}
     try:
         while True:  # wait for its subscription
             try:
@@ -170,6 +182,11 @@ def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
             except httpx.HTTPError:
                 time.sleep(0.1)
         start = time.perf_counter()
+        cpu0 = {n: cpu_seconds(pid) for n, pid in pids.items()}
+        sampler = subprocess.Popen(
+            [spy, "record", "--pid", str(proc.pid), "--rate", "250", "--format", "raw",
+             "--output", str(profile / f"{db}.txt")], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL) if profile and spy else None
         publish(mq.port, topic, payloads)
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
@@ -178,10 +195,16 @@ def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
                 break
             time.sleep(0.02)
         elapsed = time.perf_counter() - start
+        if sampler is not None:
+            sampler.send_signal(signal.SIGINT)
+            sampler.wait(30)
+        note(f"{db}: CPU seconds over the run: " + ", ".join(
+            f"{n} {cpu_seconds(pid) - cpu0[n]:.2f}" for n, pid in pids.items())
+            + f" (wall {elapsed:.2f})")
         status = Path(f"/proc/{proc.pid}/status").read_text()
         rss_mb = int(next(x for x in status.splitlines() if x.startswith("VmHWM")).split()[1])
     finally:
-        proc.terminate()
+        proc.send_signal(signal.SIGINT)  # SIGINT lets cProfile write its file
         proc.wait(30)
     return n_points / elapsed, count(influx, db), rss_mb / 1024
 
@@ -193,6 +216,9 @@ def main() -> None:
     ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--protocol", choices=["3.1.1", "5"], default="3.1.1",
                     help="the ingester's MQTT version (default 3.1.1, the hub's default)")
+    ap.add_argument("--profile", type=Path, metavar="DIR",
+                    help="profile the ingester while it works: py-spy's samples in "
+                    "DIR/hub_*.txt if py-spy is on PATH, else cProfile's DIR/hub_*.prof")
     args = ap.parse_args()
     if not (shutil.which("mosquitto_sub") and shutil.which("influxd")):
         sys.exit("needs mosquitto-clients and influxdb (make test installs them)")
@@ -218,10 +244,10 @@ def main() -> None:
             naive_rate, naive_stored = naive(mq, influx, topic, naive_msgs)
             note(f"naive {naive_rate:.0f} points/s")
             one_rate, one_stored, rss1 = hub(mq, influx, pack_dir, topic, singles, "hub_one",
-                                             work, args.protocol)
+                                             work, args.protocol, args.profile)
             note(f"hub, one point per message: {one_rate:.0f} points/s")
             batch_rate, batch_stored, rss2 = hub(mq, influx, pack_dir, topic, packs,
-                                                 "hub_batched", work, args.protocol)
+                                                 "hub_batched", work, args.protocol, args.profile)
             note(f"hub, 50 points per message: {batch_rate:.0f} points/s")
         finally:
             mq.stop()

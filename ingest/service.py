@@ -1,12 +1,15 @@
 """The ingester: MQTT in, the store out, a PUBACK only once a reading is durable.
 
-One connection, one TaskGroup: a consumer loop and a flush timer. Messages are decoded as
-they arrive and batched; a batch is written when it reaches ``batch_lines`` points, when
-the unacknowledged messages reach half the in-flight window, or every
-``flush_interval_s``. Only after the store accepted the batch (or, for refused messages,
+One connection, one TaskGroup: the connection watch, a flush timer and the writer.
+Messages are decoded as they arrive and batched; a batch is written when it reaches
+``batch_lines`` points, when the unacknowledged messages reach half the in-flight window,
+or every ``flush_interval_s``. Only after the store accepted the batch (or, for refused messages,
 after the dead-letter store kept them) are the messages acknowledged, so a crash at any
 point leaves them with the broker, which redelivers them; idempotent points make the
 redelivery harmless.
+
+Messages are decoded in paho's read loop (a callback on the aiomqtt client's paho client),
+not through aiomqtt's message iterator, which costs a task per message.
 
 The broker bounds the work in flight, since the ingester acknowledges manually: with MQTT 5
 it announces Receive Maximum = ``max_inflight``; with MQTT 3.1.1 (the default, faster with
@@ -23,6 +26,7 @@ from typing import Any
 
 import aiomqtt
 import orjson
+from paho.mqtt.client import MQTTMessage
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from prometheus_client import CollectorRegistry
@@ -79,10 +83,11 @@ class Ingester:
         self.connected = asyncio.Event()
         self.metrics_port: int | None = None
         self._batch = _Batch()
-        self._lock = asyncio.Lock()
+        self._half_window = max(1, settings.max_inflight // 2)
         # Full batches wait here for the writer, so decoding the next batch overlaps with
-        # writing this one; bounded, so a slow store slows the consumer (backpressure).
-        self._full: asyncio.Queue[_Batch] = asyncio.Queue(maxsize=2)
+        # writing this one. Not bounded here: the broker sends at most its in-flight window
+        # of unacknowledged messages, which bounds every batch in memory (backpressure).
+        self._full: asyncio.Queue[_Batch] = asyncio.Queue()
         self._refused: asyncio.Queue[tuple[list[Point], str]] = asyncio.Queue()
 
     def health(self) -> tuple[bool, dict[str, object]]:
@@ -113,6 +118,8 @@ class Ingester:
         # aiomqtt has no manual-ack switch of its own: ask its paho client directly, so a
         # PUBACK is sent only when we call ack() after the write.
         client._client.manual_ack_set(True)
+        # Decode in paho's read loop instead of aiomqtt's per-message queue and task.
+        client._client.on_message = self._on_message
         return client
 
     def _filters(self) -> list[str]:
@@ -138,21 +145,24 @@ class Ingester:
         """Connect, consume and store; reconnect with backoff."""
         attempt = 0
         while True:
+            # A lost connection's batches are void (the broker redelivers them). Reset
+            # before connecting: a persistent session's messages arrive right after the
+            # CONNACK, before the subscriptions below are confirmed.
+            self._batch = _Batch()
+            self._full = asyncio.Queue()
             try:
                 async with self._client() as client:
                     for f in self._filters():
                         await client.subscribe(f, qos=1)
                     attempt = 0
-                    self._batch = _Batch()
-                    self._full = asyncio.Queue(maxsize=2)  # a lost connection's are void
                     self.connected.set()
                     log.info("ingest: connected to %s:%s, subscribed %s",
                              self.settings.broker.host, self.settings.broker.port,
                              ", ".join(self._filters()))
                     self.counters.connected = True
                     async with asyncio.TaskGroup() as tg:
-                        tg.create_task(self._consume(client))
-                        tg.create_task(self._timer(client))
+                        tg.create_task(self._until_disconnected(client))
+                        tg.create_task(self._timer())
                         tg.create_task(self._write_batches(client))
                         tg.create_task(self._dead_letter_refused(client))
             except aiomqtt.MqttError as e:
@@ -164,35 +174,51 @@ class Ingester:
                             e, delay)
                 await asyncio.sleep(delay)
 
-    async def _consume(self, client: aiomqtt.Client) -> None:
-        half = max(1, self.settings.max_inflight // 2)
-        async for msg in client.messages:
-            self.counters.received += 1
-            topic, payload = str(msg.topic), bytes(msg.payload)
-            try:
-                points = self.decoder.decode(topic, payload)
-            except DecodeError as e:
-                self._batch.dead.append((topic, payload, e.reason, str(e)))
-                self._batch.dead_mids.append(msg.mid)
-            else:
-                b = self._batch
-                b.owner.extend([len(b.messages)] * len(points))
-                b.points.extend(points)
-                b.messages.append((msg.mid, topic, payload))
-            if len(self._batch.points) >= self.settings.batch_lines or len(self._batch) >= half:
-                await self.flush(client)
+    def _on_message(self, _client: object, _userdata: object, msg: MQTTMessage) -> None:
+        """paho's message callback, run inside its read loop: decode and batch at once.
 
-    async def _timer(self, client: aiomqtt.Client) -> None:
+        Installed on the aiomqtt client's paho client instead of aiomqtt's own queueing
+        callback (see :meth:`_client`), which costs a task and an ``asyncio.wait`` per
+        message. Synchronous, so it never waits: memory is bounded by the broker's
+        in-flight window instead, since nothing is acknowledged before it is durable.
+        """
+        self.counters.received += 1
+        payload = bytes(msg.payload)  # the same object when it is bytes already
+        try:
+            topic = msg.topic
+            points = self.decoder.decode(topic, payload)
+        except DecodeError as e:
+            self._batch.dead.append((topic, payload, e.reason, str(e)))
+            self._batch.dead_mids.append(msg.mid)
+        except UnicodeDecodeError as e:
+            topic = bytes(msg._topic).decode("utf-8", "replace")
+            self._batch.dead.append((topic, payload, "topic", f"topic is not UTF-8: {e}"))
+            self._batch.dead_mids.append(msg.mid)
+        else:
+            b = self._batch
+            b.owner.extend([len(b.messages)] * len(points))
+            b.points.extend(points)
+            b.messages.append((msg.mid, topic, payload))
+        if len(self._batch.points) >= self.settings.batch_lines \
+                or len(self._batch) >= self._half_window:
+            self.flush()
+
+    async def _until_disconnected(self, client: aiomqtt.Client) -> None:
+        """Messages arrive through :meth:`_on_message`, so aiomqtt's iterator yields
+        none; it raises :class:`aiomqtt.MqttError` when the connection drops."""
+        async for _ in client.messages:
+            log.error("ingest: a message bypassed the decoder callback")
+
+    async def _timer(self) -> None:
         while True:
             await asyncio.sleep(self.settings.flush_interval_s)
-            await self.flush(client)
+            self.flush()
 
-    async def flush(self, client: aiomqtt.Client) -> None:
-        """Hand the current batch to the writer (waits while two are already queued)."""
-        async with self._lock:
-            batch, self._batch = self._batch, _Batch()
-            if len(batch):
-                await self._full.put(batch)
+    def flush(self) -> None:
+        """Hand the current batch to the writer."""
+        batch, self._batch = self._batch, _Batch()
+        if len(batch):
+            self._full.put_nowait(batch)
 
     async def _write_batches(self, client: aiomqtt.Client) -> None:
         """One writer per connection, in order: make each batch durable, then ack it."""
