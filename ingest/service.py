@@ -99,17 +99,19 @@ class Ingester:
                     "spool_bytes": spool.bytes, "spool_batches": spool.batches,
                     **self.counters.snapshot()}
 
-    def _client(self) -> aiomqtt.Client:
+    def _client(self, *, clean: bool = False) -> aiomqtt.Client:
+        """A client on this ingester's persistent session; ``clean`` ends the session
+        instead (the broker discards it and everything queued for it)."""
         b = self.settings.broker
         v5 = b.protocol == "5"
         kwargs: dict[str, Any] = {}
         if v5:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            props.SessionExpiryInterval = 0 if clean else SESSION_EXPIRY_S
             props.ReceiveMaximum = self.settings.max_inflight
-            kwargs = {"clean_start": False, "properties": props}
+            kwargs = {"clean_start": clean, "properties": props}
         else:
-            kwargs = {"clean_session": False}
+            kwargs = {"clean_session": clean}
         client = aiomqtt.Client(
             b.host, b.port, identifier=self.settings.client_id, username=b.username,
             password=self.password, keepalive=b.keepalive_s, tls_context=tls_context(b),
@@ -140,6 +142,47 @@ class Ingester:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.writer.replay(self._refused))
                 tg.create_task(self._consume_forever())
+
+    async def retire(self, *, idle_s: float = 3.0) -> None:
+        """Leave the shared group for good (scaling down): resume this ingester's
+        session, unsubscribe, store what the broker still holds for it and what its spool
+        holds, then end the session.
+
+        A stopped member's persistent session stays in the group, and Mosquitto keeps
+        routing that member's share to it, to wait there until it comes back. Retiring
+        hands the remaining members the whole stream and leaves nothing behind. Done when
+        no message came for ``idle_s``, every received one is acknowledged and the spool
+        is empty.
+        """
+        self._batch = _Batch()
+        self._full = asyncio.Queue()
+        async with self._client() as client:
+            for f in self._filters():
+                await client.unsubscribe(f)
+            log.info("ingest: retiring %s: unsubscribed; storing what its session holds",
+                     self.settings.client_id)
+            async with asyncio.TaskGroup() as tg:
+                tasks = [tg.create_task(self._until_disconnected(client)),
+                         tg.create_task(self._timer()),
+                         tg.create_task(self._write_batches(client)),
+                         tg.create_task(self._dead_letter_refused(client)),
+                         tg.create_task(self.writer.replay(self._refused))]
+                seen, quiet_since = -1, asyncio.get_running_loop().time()
+                while True:
+                    await asyncio.sleep(0.1)
+                    now = asyncio.get_running_loop().time()
+                    c = self.counters
+                    if c.received != seen:
+                        seen, quiet_since = c.received, now
+                    elif (now - quiet_since >= idle_s and c.acked == c.received
+                          and self.writer.spool.batches == 0 and self._refused.empty()):
+                        break
+                for t in tasks:
+                    t.cancel()
+        async with self._client(clean=True):
+            pass
+        log.info("ingest: retired %s: %d messages stored or dead-lettered; session ended",
+                 self.settings.client_id, self.counters.acked)
 
     async def _consume_forever(self) -> None:
         """Connect, consume and store; reconnect with backoff."""

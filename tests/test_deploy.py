@@ -61,3 +61,13 @@ def test_edge_systemd_unit_runs_a_real_command() -> None:
     # --stop-timeout, 2 s for the offline status, 5 s grace before the agent cuts it short
     assert unit["Service"]["KillSignal"] == "SIGTERM"
     assert float(unit["Service"]["TimeoutStopSec"]) > args.stop_timeout + 2 + 5
+
+
+def test_ingest_settings_example_in_the_docs_loads(tmp_path: Path) -> None:
+    """The settings example in docs/ingest.md is a valid settings file."""
+    doc = (ROOT / "docs" / "ingest.md").read_text()
+    example = doc.split("## Settings", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "ingest.yaml"
+    path.write_text(example)
+    settings = load_settings(path, IngestSettings)
+    assert settings.shared_group == "ingest" and settings.store.kind == "influxdb-v1"

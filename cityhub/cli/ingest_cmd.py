@@ -13,7 +13,7 @@ from cityhub.cli.secrets import secret
 from cityhub.config import load_pack, load_settings
 
 
-async def _serve(settings: Any) -> None:
+async def _serve(settings: Any, retire_idle_s: float | None = None) -> None:
     from cityhub.store import open_store
     from ingest.deadletters import DeadLetters
     from ingest.service import Ingester
@@ -27,7 +27,14 @@ async def _serve(settings: Any) -> None:
     dl = DeadLetters(settings.deadletter_path)
     spool = Spool(settings.spool_path, settings.spool_max_bytes)
     try:
-        await Ingester(settings, pack, store, dl, spool, password=password).run()
+        ingester = Ingester(settings, pack, store, dl, spool, password=password)
+        if retire_idle_s is None:
+            await ingester.run()
+        else:
+            await ingester.retire(idle_s=retire_idle_s)
+            print(f"cityhub ingest retire: {settings.client_id} left group "
+                  f"{settings.shared_group!r}; {ingester.counters.acked} messages stored or "
+                  f"dead-lettered; spool empty; session ended", flush=True)
     finally:
         await store.aclose()
         dl.close()
@@ -43,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, IngestSettings)
     if args.ingest_command == "deadletters":
         return _deadletters(settings, args)
+    if args.ingest_command == "retire":
+        asyncio.run(_serve(settings, retire_idle_s=args.idle))
+        return 0
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(settings))
     return 0
@@ -79,4 +89,14 @@ def register(sub: Any) -> None:
     d.add_argument("--config", required=True, help="ingest settings YAML")
     d.add_argument("--limit", type=int, default=20, help="how many; default 20")
     d.add_argument("--reason", help="only this reason (e.g. unknown_device)")
+    r = isub.add_parser(
+        "retire", help="scale down: leave the shared group for good",
+        description="Take this ingester (its client_id) out of the shared subscription for "
+        "good: resume its session, unsubscribe, store what the broker still holds for it "
+        "and what its spool holds, then end the session. Run it, with the same settings "
+        "file, after stopping an ingester you will not start again; otherwise the broker "
+        "keeps routing that ingester's share to its session. See docs/ingest.md.")
+    r.add_argument("--config", required=True, help="the retired ingester's settings YAML")
+    r.add_argument("--idle", type=float, default=3.0, metavar="S",
+                   help="done after S seconds without a message (default 3)")
     p.set_defaults(handler=run, ingest_command=None)

@@ -212,3 +212,45 @@ async def test_two_ingesters_share_the_load(small_pack: CityPack, mosquitto: Loc
     counts = {s["tags"]["device"]: s["values"][0][1]
               for s in res["results"][0]["series"]}  # type: ignore[index]
     assert counts == {"tfc-1": n, "tfc-2": n}
+
+
+async def test_retire_hands_a_stopped_members_share_back(
+        small_pack: CityPack, mosquitto: LocalMosquitto, influxdb: LocalInfluxDB,
+        database: str, tmp_path: Path) -> None:
+    """Scaling down: the broker keeps routing a stopped member's share to its persistent
+    session; `retire` stores that share and ends the session, so the remaining member
+    gets the whole stream from then on."""
+    city = small_pack.city.id
+    topic = f"city/{city}/traffic/gw-a"
+    tag = uuid.uuid4().hex[:6]
+    stores = [InfluxV1Store(influxdb.url, database) for _ in range(3)]
+    keep = make_ingester(small_pack, mosquitto, stores[0], tmp_path / "a", f"keep-{tag}")
+    gone = make_ingester(small_pack, mosquitto, stores[1], tmp_path / "b", f"gone-{tag}")
+    async with asyncio.TaskGroup() as tg:
+        gone_task = tg.create_task(gone.run())
+        await asyncio.wait_for(gone.connected.wait(), 30)
+        gone_task.cancel()  # stopped for good, its session left behind
+    async with asyncio.TaskGroup() as tg:
+        keep_task = tg.create_task(keep.run())
+        await asyncio.wait_for(keep.connected.wait(), 30)
+        await publish(mosquitto, [(topic, traffic_pack(i)) for i in range(200)])
+        await until(lambda: keep.counters.acked > 0, "the kept member's share")
+        await asyncio.sleep(1.0)
+        stuck = 200 - keep.counters.acked
+        assert stuck > 0  # the broker parked the stopped member's share in its session
+
+        retired = make_ingester(small_pack, mosquitto, stores[2], tmp_path / "b",
+                                f"gone-{tag}")
+        await retired.retire(idle_s=1.0)
+        assert retired.counters.acked == stuck
+
+        await publish(mosquitto, [(topic, traffic_pack(i)) for i in range(200, 300)])
+        await until(lambda: keep.counters.acked == 200 - stuck + 100, "the whole stream")
+        keep_task.cancel()
+    for s in stores:
+        await s.aclose()
+    res = influxdb.query(f"SELECT count(intensity) FROM traffic WHERE city = '{city}' "
+                         "GROUP BY device", database)
+    counts = {s["tags"]["device"]: s["values"][0][1]
+              for s in res["results"][0]["series"]}  # type: ignore[index]
+    assert counts == {"tfc-1": 300, "tfc-2": 300}
