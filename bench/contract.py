@@ -2,8 +2,9 @@
 
 Workloads: one gateway pack of 50 readings (10 devices x 5 fields ... as edge agents
 send) and a one-reading pack. For each, the hub's path (``Decoder.decode`` then
-``encode_lines``: strict SenML, city-pack checks, exact line protocol) runs beside two
-baselines in the same process: ``orjson.loads`` alone (the floor: parsing only), and a
+``encode_lines``: the fused kernel; contract and city-pack checks, exact line protocol)
+runs beside its strict reference (``Decoder.strict``) and two baselines in the same
+process: ``orjson.loads`` alone (the floor: parsing only), and a
 naive path that parses and formats lines with f-strings and no validation. Prints one
 final JSON line with messages/s, readings/s and the ratios.
 """
@@ -81,11 +82,14 @@ def main() -> None:
             ("gateway_pack", gateway_pack(devices, 4), len(devices) * 4),
             ("one_reading", gateway_pack(devices[:1], 1), 1)):
         hub = rate(lambda p=payload: encode_lines(dec.decode(topic, p)), secs)
+        strict = rate(lambda p=payload: encode_lines(dec.strict(topic, p)), secs)
         floor = rate(lambda p=payload: orjson.loads(p), secs)
         unchecked = rate(lambda p=payload: naive(topic, p), secs)
         result[name] = {
             "readings_per_msg": readings,
             "hub_msgs_per_s": round(hub), "hub_readings_per_s": round(hub * readings),
+            "strict_reference_msgs_per_s": round(strict),
+            "ratio_kernel_vs_strict": round(hub / strict, 2),
             "orjson_only_msgs_per_s": round(floor), "naive_msgs_per_s": round(unchecked),
             "ratio_vs_orjson_only": round(hub / floor, 3),
             "ratio_vs_naive": round(hub / unchecked, 3),

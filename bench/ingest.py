@@ -8,7 +8,8 @@ Starts its own Mosquitto and InfluxDB 1.x (Debian packages), then runs, in one r
 - naive baseline: paho ``on_message`` sending each point in its own HTTP request (as the
   common tutorials write it);
 - the hub's ingester (``cityhub ingest`` as its own process) on two workloads: one point
-  per message, and gateway-batched packs of 50 points per message.
+  per message, and gateway-batched packs of 50 points per message; then the same two with
+  two ingesters in one shared-subscription group (scaling out on this machine).
 
 Messages are published by Mosquitto's C client, which respects flow control (QoS 1,
 bounded in-flight window), so the publisher is not the bottleneck. What is stored is
@@ -156,43 +157,54 @@ def naive(mq: LocalMosquitto, influx: LocalInfluxDB, topic: str, payloads: list[
 
 def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
         payloads: list[bytes], db: str, work: Path, protocol: str,
-        profile: Path | None = None) -> tuple[float, int, float]:
+        profile: Path | None = None, ingesters: int = 1) -> tuple[float, int, float]:
+    """The hub's ingester (``ingesters`` processes in one shared-subscription group):
+    points/s, points stored, peak RSS (MB) of the largest process."""
     influx.query(f'CREATE DATABASE "{db}"')
     n_points = sum(len(orjson.loads(p)) for p in payloads)
-    port = free_port()
-    cfg = work / f"{db}.yaml"
-    cfg.write_text(
-        f"pack: {pack_dir}\nclient_id: bench-{db}\nshared_group: bench-{db}\n"
-        f"broker: {{host: 127.0.0.1, port: {mq.port}, protocol: '{protocol}'}}\n"
-        f"store: {{kind: influxdb-v1, url: '{influx.url}', database: {db}}}\n"
-        f"batch_lines: 5000\nflush_interval_s: 0.2\nmax_inflight: 1000\n"
-        f"deadletter_path: {work / (db + '-dl.db')}\nspool_path: {work / (db + '-sp.db')}\n"
-        f"metrics_port: {port}\n")
     spy = shutil.which("py-spy")
-    prof = ["-m", "cProfile", "-o", str(profile / f"{db}.prof")] if profile and not spy else []
-    proc = subprocess.Popen([sys.executable, *prof, "-m", "cityhub", "--log-level", "WARNING",
-                             "ingest", "--config", str(cfg)])
-    pids = {"ingester": proc.pid, "mosquitto": mq.proc.pid if mq.proc else 0,
-            "influxd": influx.proc.pid if influx.proc else 0}
+    procs, ports = [], []
+    for k in range(ingesters):
+        port = free_port()
+        cfg = work / f"{db}-{k}.yaml"
+        cfg.write_text(
+            f"pack: {pack_dir}\nclient_id: bench-{db}-{k}\nshared_group: bench-{db}\n"
+            f"broker: {{host: 127.0.0.1, port: {mq.port}, protocol: '{protocol}'}}\n"
+            f"store: {{kind: influxdb-v1, url: '{influx.url}', database: {db}}}\n"
+            f"batch_lines: 5000\nflush_interval_s: 0.2\nmax_inflight: 1000\n"
+            f"deadletter_path: {work / f'{db}-{k}-dl.db'}\n"
+            f"spool_path: {work / f'{db}-{k}-sp.db'}\nmetrics_port: {port}\n")
+        prof = ["-m", "cProfile", "-o", str(profile / f"{db}.prof")] \
+            if profile and not spy and k == 0 else []
+        procs.append(subprocess.Popen([sys.executable, *prof, "-m", "cityhub", "--log-level",
+                                       "WARNING", "ingest", "--config", str(cfg)]))
+        ports.append(port)
+    pids = {f"ingester{k or ''}": p.pid for k, p in enumerate(procs)}
+    pids |= {"mosquitto": mq.proc.pid if mq.proc else 0,
+             "influxd": influx.proc.pid if influx.proc else 0}
+
+    def stored() -> int:
+        return sum(int(httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5
+                                 ).json()["stored_points"]) for port in ports)
     try:
-        while True:  # wait for its subscription
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
+        for port in ports:  # wait for every subscription
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz",
+                                 timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
                 time.sleep(0.1)
         start = time.perf_counter()
         cpu0 = {n: cpu_seconds(pid) for n, pid in pids.items()}
         sampler = subprocess.Popen(
-            [spy, "record", "--pid", str(proc.pid), "--rate", "250", "--format", "raw",
+            [spy, "record", "--pid", str(procs[0].pid), "--rate", "250", "--format", "raw",
              "--output", str(profile / f"{db}.txt")], stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL) if profile and spy else None
         publish(mq.port, topic, payloads)
         deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            h = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()
-            if h["stored_points"] >= n_points:
-                break
+        while time.monotonic() < deadline and stored() < n_points:
             time.sleep(0.02)
         elapsed = time.perf_counter() - start
         if sampler is not None:
@@ -201,12 +213,18 @@ def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
         note(f"{db}: CPU seconds over the run: " + ", ".join(
             f"{n} {cpu_seconds(pid) - cpu0[n]:.2f}" for n, pid in pids.items())
             + f" (wall {elapsed:.2f})")
-        status = Path(f"/proc/{proc.pid}/status").read_text()
-        rss_mb = int(next(x for x in status.splitlines() if x.startswith("VmHWM")).split()[1])
+        rss_mb = max(peak_rss_mb(p.pid) for p in procs)
     finally:
-        proc.send_signal(signal.SIGINT)  # SIGINT lets cProfile write its file
-        proc.wait(30)
-    return n_points / elapsed, count(influx, db), rss_mb / 1024
+        for p in procs:
+            p.send_signal(signal.SIGINT)  # SIGINT lets cProfile write its file
+        for p in procs:
+            p.wait(30)
+    return n_points / elapsed, count(influx, db), rss_mb
+
+
+def peak_rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(x for x in status.splitlines() if x.startswith("VmHWM")).split()[1]) / 1024
 
 
 def main() -> None:
@@ -249,11 +267,20 @@ def main() -> None:
             batch_rate, batch_stored, rss2 = hub(mq, influx, pack_dir, topic, packs,
                                                  "hub_batched", work, args.protocol, args.profile)
             note(f"hub, 50 points per message: {batch_rate:.0f} points/s")
+            # Scaling out on the same machine: two ingesters in one shared group.
+            one2, one2_stored, _ = hub(mq, influx, pack_dir, topic, singles, "hub2_one",
+                                       work, args.protocol, ingesters=2)
+            note(f"2 ingesters, one point per message: {one2:.0f} points/s")
+            batch2, batch2_stored, _ = hub(mq, influx, pack_dir, topic, packs, "hub2_batched",
+                                           work, args.protocol, ingesters=2)
+            note(f"2 ingesters, 50 points per message: {batch2:.0f} points/s")
         finally:
             mq.stop()
             influx.stop()
-    lost = max(0, single_n - one_stored) + max(0, batched_n - batch_stored)
-    dups = max(0, one_stored - single_n) + max(0, batch_stored - batched_n)
+    runs = [(single_n, one_stored), (batched_n, batch_stored), (single_n, one2_stored),
+            (batched_n, batch2_stored)]
+    lost = sum(max(0, want - got) for want, got in runs)
+    dups = sum(max(0, got - want) for want, got in runs)
     result = {
         "benchmark": "ingest", "quick": args.quick, "ingester_mqtt": args.protocol,
         "broker_limit_msgs_per_s": round(broker),
@@ -266,6 +293,12 @@ def main() -> None:
         "ratio_batched_vs_store_limit": round(batch_rate / store, 3),
         "ratio_one_point_vs_broker_limit": round(one_rate / broker, 3),
         "ratio_one_point_vs_naive": round(one_rate / naive_rate, 2),
+        "two_ingesters": {
+            "one_point_per_msg_points_per_s": round(one2),
+            "batched_points_per_s": round(batch2),
+            "ratio_batched_vs_store_limit": round(batch2 / store, 3),
+            "ratio_one_point_vs_broker_limit": round(one2 / broker, 3),
+            "ratio_one_point_vs_naive": round(one2 / naive_rate, 2)},
         "targets": {"batched_vs_store": 0.6, "one_point_vs_broker": 0.3, "vs_naive": 20,
                     "rss_mb": 200},
     }
