@@ -10,7 +10,29 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cityhub.errors import ConfigError, ConfigProblem
 
-__all__ = ["BrokerSettings", "tls_context"]
+__all__ = ["BrokerSettings", "TlsSettings", "tls_context"]
+
+
+class TlsSettings(BaseModel):
+    """TLS to the broker: the ``tls:`` section of a city pack's ``broker`` and of a
+    service's ``broker`` settings (its presence turns TLS on; ``tls: {}`` verifies the
+    broker against the system's trusted CAs)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ca_file: str | None = Field(None, description="CA certificate(s) (PEM) that verify the "
+                                "broker; default: the system's trusted CAs")
+    cert_file: str | None = Field(None, description="client certificate (PEM), for brokers "
+                                  "that require one")
+    key_file: str | None = Field(None, description="its private key; default: in cert_file")
+    insecure: bool = Field(False, description="skip the broker's host name check (the "
+                           "certificate chain is still verified)")
+
+    @model_validator(mode="after")
+    def _key_needs_cert(self) -> TlsSettings:
+        if self.key_file and not self.cert_file:
+            raise ValueError("key_file needs cert_file (the client certificate)")
+        return self
 
 
 class BrokerSettings(BaseModel):
@@ -29,51 +51,38 @@ class BrokerSettings(BaseModel):
     username: str | None = None
     password_env: str | None = Field(None, pattern="^[A-Z_][A-Z0-9_]*$")
     keepalive_s: int = Field(30, ge=5, le=3600)
-    tls: bool = Field(False, description="connect over TLS; implied by tls_ca_file or "
-                      "tls_cert_file. Without tls_ca_file the system's trusted CAs verify "
-                      "the broker")
-    tls_ca_file: str | None = None
-    tls_cert_file: str | None = Field(None, description="client certificate (PEM), for "
-                                      "brokers that require one")
-    tls_key_file: str | None = Field(None, description="the client certificate's key "
-                                     "(PEM); default: in tls_cert_file")
-    tls_insecure: bool = Field(False, description="do not check the broker's host name "
-                               "against its certificate (the chain is still verified)")
-
-    @model_validator(mode="after")
-    def _key_needs_cert(self) -> BrokerSettings:
-        if self.tls_key_file and not self.tls_cert_file:
-            raise ValueError("tls_key_file needs tls_cert_file")
-        return self
+    tls: TlsSettings | None = Field(None, description="TLS to the broker; the section's "
+                                    "presence turns it on")
 
     @property
     def uses_tls(self) -> bool:
-        return bool(self.tls or self.tls_ca_file or self.tls_cert_file)
+        return self.tls is not None
 
 
 def tls_context(broker: BrokerSettings) -> ssl.SSLContext | None:
     """The TLS context to reach ``broker`` with (None: plain TCP), built once at start-up
     and passed to the MQTT client (aiomqtt's ``tls_context``).
 
-    The broker's certificate is verified against ``tls_ca_file`` (else the system's trusted
-    CAs) and, unless ``tls_insecure``, its host name; TLS 1.2 at least. A client
-    certificate is presented when ``tls_cert_file`` is set. An unreadable or invalid file is
+    The broker's certificate is verified against ``tls.ca_file`` (else the system's trusted
+    CAs) and, unless ``tls.insecure``, its host name; TLS 1.2 at least. A client
+    certificate is presented when ``tls.cert_file`` is set. An unreadable or invalid file is
     a :class:`ConfigError` naming it.
     """
-    if not broker.uses_tls:
+    tls = broker.tls
+    if tls is None:
         return None
     what = "broker TLS CA file"
     try:
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=broker.tls_ca_file)
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=tls.ca_file)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        if broker.tls_insecure:
+        if tls.insecure:
             ctx.check_hostname = False
-        if broker.tls_cert_file:
+        if tls.cert_file:
             what = "broker TLS client certificate or key"
-            ctx.load_cert_chain(broker.tls_cert_file, broker.tls_key_file)
+            ctx.load_cert_chain(tls.cert_file, tls.key_file)
     except OSError as e:  # ssl.SSLError is one
-        files = broker.tls_ca_file if what.endswith("CA file") else \
-            " / ".join(f for f in (broker.tls_cert_file, broker.tls_key_file) if f)
+        files = tls.ca_file if what.endswith("CA file") else \
+            " / ".join(f for f in (tls.cert_file, tls.key_file) if f)
         raise ConfigError([ConfigProblem(files or "broker", "", f"cannot load {what}: {e}")]
                           ) from e
     return ctx

@@ -14,7 +14,7 @@ import yaml
 from cityhub.cli.secrets import secret
 from cityhub.config import load_pack
 from cityhub.errors import ConfigError, ConfigProblem
-from cityhub.mqtt import BrokerSettings
+from cityhub.mqtt import BrokerSettings, TlsSettings
 
 if TYPE_CHECKING:
     from edge.publisher import GatewayPublisher
@@ -44,15 +44,13 @@ def run(args: argparse.Namespace) -> int:
     password = secret(creds.password_env, creds.password_file,
                       what=f"MQTT password of {gid}") if creds else None
     tls = pack.broker.tls  # its relative paths were resolved against the pack
+    if args.broker_ca:
+        tls = tls.model_copy(update={"ca_file": args.broker_ca}) if tls \
+            else TlsSettings(ca_file=args.broker_ca)
     broker = BrokerSettings(host=args.broker_host or pack.broker.host,
                             port=args.broker_port or pack.broker.port,
                             username=creds.username if creds else None,
-                            keepalive_s=pack.broker.keepalive_s,
-                            tls=tls is not None or args.broker_ca is not None,
-                            tls_ca_file=args.broker_ca or (tls.ca_file if tls else None),
-                            tls_cert_file=tls.cert_file if tls else None,
-                            tls_key_file=tls.key_file if tls else None,
-                            tls_insecure=tls.insecure if tls else False)
+                            keepalive_s=pack.broker.keepalive_s, tls=tls)
     weather = Weather(pack.city.timezone, seed=args.seed)
     sensors: list[tuple[Any, Any]] = []
     problems: list[ConfigProblem] = []

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cityhub.fields import Domain
+from cityhub.mqtt import TlsSettings
 from cityhub.topics import SLUG
 
 __all__ = [
@@ -164,28 +165,12 @@ class Profile(_Model):
     thresholds: dict[str, float] = Field(default_factory=dict)
 
 
-class Tls(_Model):
-    """TLS to the broker (the section's presence turns it on). Relative paths are resolved
-    against the directory of the YAML file that names them, when the pack is loaded."""
-
-    ca_file: str | None = Field(None, description="CA certificate(s) (PEM) that verify the "
-                                "broker; default: the system's trusted CAs")
-    cert_file: str | None = Field(None, description="client certificate (PEM)")
-    key_file: str | None = Field(None, description="its private key; default: in cert_file")
-    insecure: bool = Field(False, description="skip the broker's host name check (the "
-                           "certificate chain is still verified)")
-
-    @model_validator(mode="after")
-    def _key_needs_cert(self) -> Tls:
-        if self.key_file and not self.cert_file:
-            raise ValueError("key_file needs cert_file (the client certificate)")
-        return self
-
-
 class Broker(_Model):
     host: str = "localhost"
     port: int = Field(1883, ge=1, le=65535)
-    tls: Tls | None = None
+    tls: TlsSettings | None = Field(None, description="TLS to the broker (the section's "
+                                    "presence turns it on); relative paths are resolved "
+                                    "against the YAML file that names them")
     keepalive_s: int = Field(30, ge=5, le=3600)
 
 

@@ -16,7 +16,7 @@ import pytest
 from cityhub.config import load_pack
 from cityhub.config.pack import CityPack
 from cityhub.errors import ConfigError
-from cityhub.mqtt import BrokerSettings, tls_context
+from cityhub.mqtt import BrokerSettings, TlsSettings, tls_context
 from cityhub.services import LocalMosquitto
 from edge.drivers.sim import SimDriver, Weather
 from edge.publisher import GatewayPublisher
@@ -74,11 +74,12 @@ def test_pack_tls_paths_resolve_against_the_pack(tmp_path: Path, pki: Pki) -> No
 def test_unreadable_certificates_are_config_errors(tmp_path: Path, pki: Pki) -> None:
     assert tls_context(BrokerSettings()) is None
     with pytest.raises(ConfigError, match=r"missing\.pem: cannot load broker TLS CA file"):
-        tls_context(BrokerSettings(tls_ca_file=str(tmp_path / "missing.pem")))
+        tls_context(BrokerSettings(tls=TlsSettings(ca_file=str(tmp_path / "missing.pem"))))
     with pytest.raises(ConfigError, match="client certificate or key"):
-        tls_context(BrokerSettings(tls_ca_file=str(pki.ca), tls_cert_file=str(pki.ca)))
-    with pytest.raises(ValueError, match="tls_key_file needs tls_cert_file"):
-        BrokerSettings(tls_key_file="k.pem")
+        tls_context(BrokerSettings(tls=TlsSettings(ca_file=str(pki.ca),
+                                                 cert_file=str(pki.ca))))
+    with pytest.raises(ValueError, match="key_file needs cert_file"):
+        BrokerSettings(tls=TlsSettings(key_file="k.pem"))
 
 
 @pytest.mark.timeout(120)
@@ -129,8 +130,9 @@ async def test_wrong_ca_fails_clearly_and_loses_nothing(
 
     def publisher(ca: Path) -> GatewayPublisher:
         broker = BrokerSettings(host="127.0.0.1", port=tls_broker.tls_port,
-                                tls_ca_file=str(ca), tls_cert_file=str(pki.client_cert),
-                                tls_key_file=str(pki.client_key))
+                                tls=TlsSettings(ca_file=str(ca),
+                                                cert_file=str(pki.client_cert),
+                                                key_file=str(pki.client_key)))
         return GatewayPublisher(small_pack, gw,
                                 [(s, SimDriver(s, small_pack, w)) for s in gw.sensors], broker,
                                 queue, interval_scale=0.01, flush_interval_s=0.3)
