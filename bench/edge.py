@@ -261,8 +261,12 @@ def queued_seqs(queue: Path) -> tuple[set[int], int]:
 
 
 def accounting(c: Collector, queue: Path) -> tuple[int, int]:
-    """(lost, duplicates) of one agent run: a seq is lost when it was neither received
-    nor left in the queue."""
+    """(lost, duplicates) of one agent run, once it has stopped: a seq is lost when it was
+    neither received nor left in the queue. Lets the last messages arrive, then stops the
+    collector."""
+    time.sleep(1.0)
+    c.drain()
+    c.stop()
     left, last = queued_seqs(queue)
     lost = len(set(range(1, last + 1)) - left - set(c.counts))
     return lost, c.duplicates()
@@ -285,9 +289,6 @@ def agent_steady(gw_file: Path, port: int, work: Path, warmup_s: float, window_s
         cpu, rss, w0, w1 = measure(proc, warmup_s, window_s, c)
     finally:
         stop(proc)
-    time.sleep(1.0)
-    c.drain()
-    c.stop()
     lost, dups = accounting(c, queue)
     lat = [x for _, _, x in c.latency]
     return {"cpu": cpu, "rss": rss, "readings_per_s": sampled_per_s(c, w0, w1),
@@ -449,9 +450,6 @@ def replay(gw_file: Path, port: int, work: Path, n: int, rate: float, timeout_s:
         peak_rss = rss_mb(proc.pid, "VmHWM")
     finally:
         stop(proc)
-    time.sleep(1.0)
-    c.drain()
-    c.stop()
     lost, dups = accounting(c, queue)
     first = c.first_rx or math.nan
     end = done_at if done_at is not None else time.time()
