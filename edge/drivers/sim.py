@@ -4,7 +4,21 @@
 - rain: convective afternoon storms, the same for every gauge of a city on a given seed,
   plus storms injected with :meth:`Weather.add_storm`;
 - flood: river levels that rise with rain upstream and recede towards their base level;
-- lighting: lamps on while the sun is below the switch elevation, dimmed after midnight.
+- lighting: lamps on while the sun is below the switch elevation, dimmed after midnight;
+- traffic incidents: on a seeded share of days (``incident_rate``, default 0.1), a sensor's
+  road loses 60 % of its capacity, and traffic slows past the scene, for 30 to 90 minutes between 06:00 and 21:00 local time;
+  more with :meth:`SensorSim.inject`.
+
+Faults, for testing the analytics and the alarms, injected with :meth:`SensorSim.inject`
+or from the sensor's params (``fault``: one of :data:`FAULTS`; ``fault_from``: UNIX
+seconds, default from the first sample; ``drift_per_h`` for ``drift``, default 0.05 of the
+main field's unit per hour):
+
+- ``lamp_out``: a lamp switched on at night draws no power (``status: defectiveLamp``);
+- ``day_burning``: a lamp stays on by day at full power;
+- ``stuck``: the sensor repeats its readings from when the fault began;
+- ``drift``: the main reading (river level, rain rate, vehicle speed, lamp power) drifts
+  away from the truth, linearly in time.
 """
 
 from __future__ import annotations
@@ -25,8 +39,26 @@ from cityhub.config.pack import (
 )
 from cityhub.senml import Value
 from cityhub.solar import sun_elevation
+from edge.drivers.base import DriverError
 
-__all__ = ["SensorSim", "SimDriver", "Weather", "make_sim"]
+__all__ = ["FAULTS", "SensorSim", "SimDriver", "Weather", "make_sim"]
+
+FAULTS = ("lamp_out", "day_burning", "stuck", "drift", "incident")
+_MAIN_FIELD = {"flood": "currentLevel", "rain": "rainRate", "traffic": "averageVehicleSpeed",
+               "lighting": "activePower"}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A fault active in [start, end) (UNIX s)."""
+
+    kind: str
+    start: float
+    end: float = math.inf
+    drift_per_h: float = 0.05
+
+    def active(self, t: float) -> bool:
+        return self.start <= t < self.end
 
 
 @dataclass
@@ -84,12 +116,56 @@ class SensorSim:
         self.spatial = 0.7 + 0.6 * self.rng.random()
         self.last_t: float | None = None
         self.level = float(self.params.get("base_level", 0.5))
+        self.seed = seed
+        self.faults: list[Fault] = []
+        self._stuck: dict[str, Value] | None = None
+        kind = self.params.get("fault")
+        if kind is not None:
+            self.inject(str(kind), float(self.params.get("fault_from", 0)),
+                        drift_per_h=float(self.params.get("drift_per_h", 0.05)))
+
+    def inject(self, kind: str, start: float, end: float = math.inf, *,
+               drift_per_h: float = 0.05) -> None:
+        """Make the sensor misbehave from ``start`` to ``end`` (UNIX s); see :data:`FAULTS`."""
+        if kind not in FAULTS:
+            raise ValueError(f"unknown fault {kind!r} (known: {', '.join(FAULTS)})")
+        self.faults.append(Fault(kind, start, end, drift_per_h))
+
+    def _fault(self, kind: str, t: float) -> Fault | None:
+        return next((f for f in self.faults if f.kind == kind and f.active(t)), None)
+
+    def _incident(self, t: float) -> bool:
+        if self._fault("incident", t):
+            return True
+        rate = float(self.params.get("incident_rate", 0.1))
+        local = datetime.fromtimestamp(t, self.tz)
+        day = random.Random(f"{self.seed}:{self.sensor.id}:{local.date().isoformat()}")
+        if day.random() >= rate:
+            return False
+        start = day.uniform(6, 21)
+        return start <= self._hours(t) < start + day.uniform(0.5, 1.5)
 
     def _hours(self, t: float) -> float:
         local = datetime.fromtimestamp(t, self.tz)
         return local.hour + local.minute / 60 + local.second / 3600
 
     def sample(self, t: float) -> dict[str, Value]:
+        values = self._true(t)
+        if not self.faults:
+            return values
+        if self._fault("stuck", t):
+            if self._stuck is None:
+                self._stuck = values
+            return dict(self._stuck)
+        self._stuck = None
+        drift = self._fault("drift", t)
+        main = _MAIN_FIELD[self.sensor.domain]
+        if drift is not None and isinstance(values.get(main), float):
+            hours = (t - drift.start) / 3600 if math.isfinite(drift.start) else 0.0
+            values[main] = round(float(values[main]) + drift.drift_per_h * hours, 3)
+        return values
+
+    def _true(self, t: float) -> dict[str, Value]:
         s = self.sensor
         dt = 0.0 if self.last_t is None else max(0.0, t - self.last_t)
         self.last_t = t
@@ -114,9 +190,14 @@ class SensorSim:
         peak = float(self.params.get("peak_intensity", 40))
         intensity = max(0.0, peak * demand * self.rng.uniform(0.85, 1.15))
         capacity = 12.0 * float(self.params.get("lanes", 2))
+        incident = self._incident(t)
+        if incident:
+            capacity *= 0.4  # lanes closed
         vc = intensity / capacity
         free = s.thresholds.free_flow_speed
         speed = free / (1 + 0.15 * vc**4) * self.rng.uniform(0.93, 1.05)
+        if incident:
+            speed *= 0.6  # and traffic slows past the scene
         occupancy = min(1.0, 0.9 * vc / (1 + vc))
         return {"intensity": round(intensity, 1), "occupancy": round(occupancy, 3),
                 "averageVehicleSpeed": round(speed, 1), "congested": speed < 0.5 * free}
@@ -137,12 +218,16 @@ class SensorSim:
     def _lamp(self, t: float, s: LightingSensor) -> dict[str, Value]:
         loc = s.location
         night = sun_elevation(loc.lat, loc.lon, t) < s.thresholds.switch_elevation
-        if not night:
+        on_by_day = self._fault("day_burning", t) is not None
+        if not night and not on_by_day:
             return {"powerState": "off", "status": "ok", "illuminanceLevel": 0.0,
                     "activePower": 0.0}
         h = self._hours(t)
-        dim = 0.6 if 0 <= h < 5 else 1.0
+        dim = 0.6 if night and 0 <= h < 5 else 1.0
         power = s.thresholds.rated_power * dim * self.rng.uniform(0.97, 1.03)
+        if self._fault("lamp_out", t):
+            return {"powerState": "on", "status": "defectiveLamp", "illuminanceLevel": dim,
+                    "activePower": 0.0}
         return {"powerState": "low" if dim < 1 else "on", "status": "ok",
                 "illuminanceLevel": dim, "activePower": round(power, 1)}
 
@@ -159,7 +244,10 @@ class SimDriver:
 
     def __init__(self, sensor: AnySensor, pack: CityPack, weather: Weather, seed: int = 0,
                  time_scale: float = 1.0) -> None:
-        self.sim = SensorSim(sensor, pack, weather, seed, time_scale)
+        try:
+            self.sim = SensorSim(sensor, pack, weather, seed, time_scale)
+        except ValueError as e:  # a bad fault param: start-up lists it with the sensor
+            raise DriverError(f"sim params: {e}") from e
 
     async def read(self, t: float) -> dict[str, Value]:
         return self.sim.sample(t)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from cityhub.config import load_pack
 from cityhub.config.pack import CityPack
 from cityhub.mqtt import BrokerSettings
 from cityhub.senml import decode_pack, encode_pack
 from cityhub.solar import sun_elevation
-from edge.drivers.sim import SimDriver, Weather, make_sim
+from edge.drivers.base import DriverError
+from edge.drivers.sim import SensorSim, SimDriver, Weather, make_sim
 from edge.publisher import GatewayPublisher
 from edge.queue import DiskQueue
 
@@ -85,3 +89,59 @@ async def test_publisher_packs_are_valid_senml(small_pack: CityPack, tmp_path: P
     assert sorted(s for _, _, seqs in packs for s in seqs) == list(range(1, len(queued) + 1))
     assert encode_pack(readings[:1], domain="traffic")  # round trip of one
     queue.close()
+
+
+def _twins(kind: str, domain: str, start: float, end: float = math.inf, **kw: float
+           ) -> tuple[SensorSim, SensorSim]:
+    """The same sensor simulated twice on one seed, a fault injected into the second."""
+    pack = load_pack("bandung")
+    sensor = next(s for gw in pack.gateways for s in gw.sensors if s.domain == domain)
+    sims = [make_sim(sensor, pack, Weather(pack.city.timezone, 5), 5) for _ in range(2)]
+    sims[1].inject(kind, start, end, **kw)
+    return sims[0], sims[1]
+
+
+def test_lamp_faults() -> None:
+    ok, out = _twins("lamp_out", "lighting", at(18))
+    night = [at(20), at(22)]
+    assert [ok.sample(t)["status"] for t in night] == ["ok", "ok"]
+    assert [out.sample(t) for t in night] == [
+        {"powerState": "on", "status": "defectiveLamp", "illuminanceLevel": 1.0,
+         "activePower": 0.0}] * 2
+    ok, burning = _twins("day_burning", "lighting", at(9), at(15))
+    assert ok.sample(at(12))["powerState"] == "off"
+    day = burning.sample(at(12))
+    assert day["powerState"] == "on" and day["activePower"] > 0
+    assert burning.sample(at(16))["powerState"] == "off"
+
+
+def test_stuck_and_drift() -> None:
+    ok, stuck = _twins("stuck", "traffic", at(7))
+    times = [at(7, m) for m in range(0, 60, 10)]
+    assert len({str(ok.sample(t)) for t in times}) > 1
+    assert len({str(stuck.sample(t)) for t in times}) == 1
+    ok, drifting = _twins("drift", "flood", at(0), drift_per_h=0.1)
+    diffs = [drifting.sample(at(h))["currentLevel"] - ok.sample(at(h))["currentLevel"]
+             for h in (1, 5, 10)]
+    assert [round(d, 2) for d in diffs] == [0.1, 0.5, 1.0]
+
+
+def test_incidents_slow_a_road_and_are_seeded() -> None:
+    ok, jammed = _twins("incident", "traffic", at(10), at(11))
+    during = at(10, 30)
+    assert jammed.sample(during)["averageVehicleSpeed"] < \
+        0.8 * ok.sample(during)["averageVehicleSpeed"]
+    pack = load_pack("bandung")
+    roads = [s for gw in pack.gateways for s in gw.sensors if s.domain == "traffic"]
+    sims = [make_sim(s, pack, Weather(pack.city.timezone, 1), 1) for s in roads]
+    days = [at(6, 0, d) + m * 600 for d in range(1, 29) for m in range(0, 90)]
+    hit = [sum(sim._incident(t) for t in days) for sim in sims]
+    assert 0 < sum(h > 0 for h in hit) < len(roads)  # some roads, some days, not all
+
+
+def test_unknown_fault_is_a_driver_error() -> None:
+    pack = load_pack("bandung")
+    sensor = pack.gateways[0].sensors[0]
+    bad = sensor.model_copy(update={"params": {**sensor.params, "fault": "gremlins"}})
+    with pytest.raises(DriverError, match="unknown fault 'gremlins'"):
+        SimDriver(bad, pack, Weather(pack.city.timezone))
