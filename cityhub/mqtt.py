@@ -42,12 +42,13 @@ class BrokerSettings(BaseModel):
 
     host: str = "localhost"
     port: int = Field(1883, ge=1, le=65535)
-    protocol: Literal["5", "3.1.1"] = Field(
+    protocol: Literal["5", "3.1.1", "auto"] = Field(
         "3.1.1", description="3.1.1 by default: with paho, parsing MQTT 5 properties cost "
         "about a quarter of the ingester's per-message time (bench/ingest.py). Mosquitto "
         "serves $share subscriptions to 3.1.1 clients too; the broker's "
         "max_inflight_messages then bounds the in-flight window. 5 adds Receive Maximum "
-        "(the client sets the window) and session expiry.")
+        "(the client sets the window) and session expiry. auto (edge agents, the pack's "
+        "default): MQTT 5, falling back to 3.1.1 when the broker refuses 5.")
     username: str | None = None
     password_env: str | None = Field(None, pattern="^[A-Z_][A-Z0-9_]*$")
     keepalive_s: int = Field(30, ge=5, le=3600)

@@ -31,6 +31,7 @@ from typing import Any
 
 import aiomqtt
 import orjson
+from aiomqtt.exceptions import MqttConnectError
 
 from cityhub.backoff import backoff_delay
 from cityhub.config.pack import AnySensor, CityPack, Gateway
@@ -85,6 +86,7 @@ class GatewayPublisher:
         self.shutdown_timeout_s = shutdown_timeout_s
         self.broker_error: str | None = None
         self._tls = tls_context(broker)
+        self._v5_refused = False  # protocol auto: the broker refused MQTT 5, use 3.1.1
         self._stopping = asyncio.Event()
         self._stop_by = math.inf  # time.monotonic() deadline of a graceful stop
         self.started = clock()
@@ -190,8 +192,9 @@ class GatewayPublisher:
         b = self.broker
         will = aiomqtt.Will(status_topic(self.pack.city.id, self.gateway.id),
                             self._status("offline"), qos=1, retain=True)
-        kwargs: dict[str, Any] = {"protocol": aiomqtt.ProtocolVersion.V311
-                                  if b.protocol == "3.1.1" else aiomqtt.ProtocolVersion.V5}
+        v5 = b.protocol == "5" or (b.protocol == "auto" and not self._v5_refused)
+        kwargs: dict[str, Any] = {"protocol": aiomqtt.ProtocolVersion.V5 if v5
+                                  else aiomqtt.ProtocolVersion.V311}
         return aiomqtt.Client(b.host, b.port, identifier=f"cityhub-edge-{self.gateway.id}",
                               username=b.username, password=self.password, will=will,
                               keepalive=b.keepalive_s, tls_context=self._tls, **kwargs)
@@ -289,6 +292,11 @@ class GatewayPublisher:
                         await self._drain(client)
                         await self._say_offline(client, topic)
                 except aiomqtt.MqttError as e:
+                    if self._refuses_v5(e):
+                        log.info("edge %s: broker refuses MQTT 5; using 3.1.1",
+                                 self.gateway.id)
+                        self._v5_refused = True
+                        continue
                     self.broker_error = _describe(e)
                     if self.stopping:
                         log.warning("edge %s: broker lost while stopping (%s); what is not "
@@ -305,6 +313,14 @@ class GatewayPublisher:
             sampler.cancel()
             if self.stopping:
                 self.write_status_file("stopped")
+
+    def _refuses_v5(self, e: aiomqtt.MqttError) -> bool:
+        """Whether ``e`` is the broker refusing MQTT 5 while the agent tries it (auto)."""
+        if self.broker.protocol != "auto" or self._v5_refused \
+                or not isinstance(e, MqttConnectError):
+            return False
+        # 132 Unsupported Protocol Version (MQTT 5); 1 is the 3.1.1 CONNACK's code for it
+        return getattr(e.rc, "value", e.rc) in (1, 132)
 
     def _log_broker_error(self, e: aiomqtt.MqttError, delay: float) -> None:
         b, depth = self.broker, self.queue.stats().depth

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cityhub.mqtt import BrokerSettings
 from cityhub.store.factory import StoreSettings
@@ -37,3 +37,11 @@ class IngestSettings(BaseModel):
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="serve /metrics and /healthz here (0: any free "
         "port, null: off)")
+
+    @field_validator("broker")
+    @classmethod
+    def _explicit_protocol(cls, broker: BrokerSettings) -> BrokerSettings:
+        if broker.protocol == "auto":
+            raise ValueError("protocol: the ingester needs \"3.1.1\" or \"5\" (auto is for "
+                             "edge agents)")
+        return broker

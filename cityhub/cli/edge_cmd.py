@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     broker = BrokerSettings(host=args.broker_host or pack.broker.host,
                             port=args.broker_port or pack.broker.port,
                             username=creds.username if creds else None,
-                            keepalive_s=pack.broker.keepalive_s, tls=tls)
+                            keepalive_s=pack.broker.keepalive_s, tls=tls,
+                            protocol=pack.broker.protocol)
     weather = Weather(pack.city.timezone, seed=args.seed)
     sensors: list[tuple[Any, Any]] = []
     problems: list[ConfigProblem] = []

@@ -168,6 +168,9 @@ class Profile(_Model):
 class Broker(_Model):
     host: str = "localhost"
     port: int = Field(1883, ge=1, le=65535)
+    protocol: Literal["auto", "5", "3.1.1"] = Field(
+        "auto", description="MQTT version of the edge agents; auto: 5 where the broker "
+        "supports it, else 3.1.1")
     tls: TlsSettings | None = Field(None, description="TLS to the broker (the section's "
                                     "presence turns it on); relative paths are resolved "
                                     "against the YAML file that names them")

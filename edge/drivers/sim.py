@@ -6,8 +6,8 @@
 - flood: river levels that rise with rain upstream and recede towards their base level;
 - lighting: lamps on while the sun is below the switch elevation, dimmed after midnight;
 - traffic incidents: on a seeded share of days (``incident_rate``, default 0.1), a sensor's
-  road loses 60 % of its capacity, and traffic slows past the scene, for 30 to 90 minutes between 06:00 and 21:00 local time;
-  more with :meth:`SensorSim.inject`.
+  road loses 60 % of its capacity, and traffic slows past the scene, for 30 to 90 minutes
+  between 06:00 and 21:00 local time; more with :meth:`SensorSim.inject`.
 
 Faults, for testing the analytics and the alarms, injected with :meth:`SensorSim.inject`
 or from the sensor's params (``fault``: one of :data:`FAULTS`; ``fault_from``: UNIX
