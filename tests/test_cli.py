@@ -89,3 +89,23 @@ def test_ingest_deadletters_command(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "1 dead letters" in out
     assert "json" in out
     assert "pack is not JSON" in out
+
+
+def test_json_log_lines() -> None:
+    """--log-format json: each log record of a process is one JSON line, tracebacks
+    included."""
+    import subprocess
+    import sys
+
+    import orjson
+
+    code = ("import logging; from cityhub.logs import setup_logging; "
+            "setup_logging('INFO', 'json'); log = logging.getLogger('cityhub.x'); "
+            "log.warning('queued %d', 7)\ntry:\n    1 / 0\nexcept ZeroDivisionError:\n"
+            "    log.exception('failed')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    first, second = (orjson.loads(ln) for ln in proc.stderr.splitlines())
+    assert {k: first[k] for k in ("level", "logger", "message")} == {
+        "level": "WARNING", "logger": "cityhub.x", "message": "queued 7"}
+    assert second["message"] == "failed" and "ZeroDivisionError" in second["exception"]

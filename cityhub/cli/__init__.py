@@ -8,11 +8,11 @@ dashboards), and does so lazily so a gateway without Dash or numba can run ``cit
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
 from cityhub.errors import ConfigError
+from cityhub.logs import setup_logging
 
 __all__ = ["main"]
 
@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--log-level", default="INFO",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default: INFO")
+    p.add_argument("--log-format", default="text", choices=["text", "json"],
+                   help="text lines (default) or one JSON object per line (time, level, "
+                   "logger, message, exception) for log collectors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (demo, config_cmd, edge_cmd, ingest_cmd, serve_cmd):
         module.register(sub)
@@ -46,9 +49,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cityhub`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    setup_logging(args.log_level, args.log_format)
     try:
         result: int = args.handler(args)
     except ConfigError as e:
