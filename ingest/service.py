@@ -154,18 +154,14 @@ class Ingester:
         no message came for ``idle_s``, every received one is acknowledged and the spool
         is empty.
         """
-        self._batch = _Batch()
-        self._full = asyncio.Queue()
+        self._reset_batches()
         async with self._client() as client:
             for f in self._filters():
                 await client.unsubscribe(f)
             log.info("ingest: retiring %s: unsubscribed; storing what its session holds",
                      self.settings.client_id)
             async with asyncio.TaskGroup() as tg:
-                tasks = [tg.create_task(self._until_disconnected(client)),
-                         tg.create_task(self._timer()),
-                         tg.create_task(self._write_batches(client)),
-                         tg.create_task(self._dead_letter_refused(client)),
+                tasks = [*self._serve_connection(tg, client),
                          tg.create_task(self.writer.replay(self._refused))]
                 seen, quiet_since = -1, asyncio.get_running_loop().time()
                 while True:
@@ -184,15 +180,28 @@ class Ingester:
         log.info("ingest: retired %s: %d messages stored or dead-lettered; session ended",
                  self.settings.client_id, self.counters.acked)
 
+    def _reset_batches(self) -> None:
+        """Forget a lost connection's batches (the broker redelivers their messages).
+        Called before connecting: a persistent session's messages arrive right after the
+        CONNACK, before any subscription is confirmed."""
+        self._batch = _Batch()
+        self._full = asyncio.Queue()
+
+    def _serve_connection(self, tg: asyncio.TaskGroup, client: aiomqtt.Client
+                          ) -> list[asyncio.Task[None]]:
+        """The tasks of one connection: its watch, the flush timer, the writer that makes
+        batches durable and acknowledges them, and the dead-lettering of refused spool
+        batches."""
+        return [tg.create_task(self._until_disconnected(client)),
+                tg.create_task(self._timer()),
+                tg.create_task(self._write_batches(client)),
+                tg.create_task(self._dead_letter_refused(client))]
+
     async def _consume_forever(self) -> None:
         """Connect, consume and store; reconnect with backoff."""
         attempt = 0
         while True:
-            # A lost connection's batches are void (the broker redelivers them). Reset
-            # before connecting: a persistent session's messages arrive right after the
-            # CONNACK, before the subscriptions below are confirmed.
-            self._batch = _Batch()
-            self._full = asyncio.Queue()
+            self._reset_batches()
             try:
                 async with self._client() as client:
                     for f in self._filters():
@@ -204,10 +213,7 @@ class Ingester:
                              ", ".join(self._filters()))
                     self.counters.connected = True
                     async with asyncio.TaskGroup() as tg:
-                        tg.create_task(self._until_disconnected(client))
-                        tg.create_task(self._timer())
-                        tg.create_task(self._write_batches(client))
-                        tg.create_task(self._dead_letter_refused(client))
+                        self._serve_connection(tg, client)
             except aiomqtt.MqttError as e:
                 self.connected.clear()
                 self.counters.connected = False
