@@ -115,13 +115,14 @@ class SensorSim:
         self.params = sensor.params
         self.spatial = 0.7 + 0.6 * self.rng.random()
         self.last_t: float | None = None
+        self.first_t: float | None = None
         self.level = float(self.params.get("base_level", 0.5))
         self.seed = seed
         self.faults: list[Fault] = []
         self._stuck: dict[str, Value] | None = None
         kind = self.params.get("fault")
         if kind is not None:
-            self.inject(str(kind), float(self.params.get("fault_from", 0)),
+            self.inject(str(kind), float(self.params.get("fault_from", -math.inf)),
                         drift_per_h=float(self.params.get("drift_per_h", 0.05)))
 
     def inject(self, kind: str, start: float, end: float = math.inf, *,
@@ -150,6 +151,8 @@ class SensorSim:
         return local.hour + local.minute / 60 + local.second / 3600
 
     def sample(self, t: float) -> dict[str, Value]:
+        if self.first_t is None:
+            self.first_t = t
         values = self._true(t)
         if not self.faults:
             return values
@@ -161,7 +164,9 @@ class SensorSim:
         drift = self._fault("drift", t)
         main = _MAIN_FIELD[self.sensor.domain]
         if drift is not None and isinstance(values.get(main), float):
-            hours = (t - drift.start) / 3600 if math.isfinite(drift.start) else 0.0
+            # from the fault's start; one without a start (params) from the first sample
+            since = drift.start if math.isfinite(drift.start) else self.first_t
+            hours = (t - since) / 3600
             values[main] = round(float(values[main]) + drift.drift_per_h * hours, 3)
         return values
 

@@ -145,3 +145,17 @@ def test_unknown_fault_is_a_driver_error() -> None:
     bad = sensor.model_copy(update={"params": {**sensor.params, "fault": "gremlins"}})
     with pytest.raises(DriverError, match="unknown fault 'gremlins'"):
         SimDriver(bad, pack, Weather(pack.city.timezone))
+
+
+def test_fault_from_params_starts_at_the_first_sample() -> None:
+    """``fault: drift`` without ``fault_from``: drift counts from the first sample, not
+    from 1970."""
+    pack = load_pack("bandung")
+    sensor = next(s for gw in pack.gateways for s in gw.sensors if s.domain == "flood")
+    faulty = sensor.model_copy(update={"params": {**sensor.params, "fault": "drift",
+                                                  "drift_per_h": 0.1}})
+    ok, drifting = (make_sim(s, pack, Weather(pack.city.timezone, 5), 5)
+                    for s in (sensor, faulty))
+    diffs = [drifting.sample(at(h))["currentLevel"] - ok.sample(at(h))["currentLevel"]
+             for h in (2, 4, 12)]
+    assert [round(d, 2) for d in diffs] == [0.0, 0.2, 1.0]
