@@ -10,28 +10,41 @@ so a redelivered message is stored once.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+
+import msgspec
 
 from cityhub.senml import Reading, Value
 
 __all__ = ["Point", "points_from_readings"]
 
 
-@dataclass(slots=True)
-class Point:
+class Point(msgspec.Struct, gc=False, repr_omit_defaults=True):
     """One row of the storage schema. ``tags`` are kept sorted by key.
 
-    Treat it as immutable. (Not a frozen dataclass: a frozen one costs four times as much
-    to build, and the ingester builds one per device and time of every message.)
-    ``line`` is the point's line protocol when whoever built it already had it (the
-    ingester's decoder does); it is not part of the point's value.
+    Treat it as immutable. ``line`` is the point's line protocol when whoever built it
+    already had it (the ingester's decoder does); it is not part of the point's value, so
+    equality ignores it.
+
+    A :class:`msgspec.Struct` rather than a dataclass: the ingester builds one per device
+    and time of every message, and a Struct is built in C, about twice as fast as a slots
+    dataclass (and about eight times as fast as a frozen one). ``gc=False``: a point holds
+    only strings, numbers and a dict of those, never a cycle, so the garbage collector
+    need not track it.
     """
 
     measurement: str
     tags: tuple[tuple[str, str], ...]
     fields: Mapping[str, Value]
     time_ns: int
-    line: str = field(default="", compare=False, repr=False)
+    line: str = ""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Point):
+            return NotImplemented
+        return (self.measurement == other.measurement and self.tags == other.tags
+                and self.time_ns == other.time_ns and self.fields == other.fields)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable fields: unhashable, as before
 
     @property
     def tag(self) -> dict[str, str]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
+import msgspec
 import orjson
 import pytest
 from hypothesis import event, example, given, settings
@@ -163,6 +163,9 @@ def _one(topic: str = "traffic/gw-a", **labels: object) -> tuple[str, object]:
 @settings(max_examples=500, deadline=None)
 @example(_one(seq=-1)).via("negative seq")
 @example(_one(seq=True)).via("boolean seq")
+@example(_one(seq=2**63)).via("seq past msgspec's bound: the reference's")
+@example(_one(u=None)).via("null unit")
+@example(_one(bn=None)).via("null base name")
 @example(_one(bt=NOW + 3600)).via("future time")
 @example(_one(t=-NOW)).via("relative time")
 @example(_one(u="km/h")).via("wrong unit")
@@ -207,4 +210,38 @@ def test_kernel_takes_what_edge_agents_send(
     points = d.decode("city/kernel/traffic/gw-a", payload)
     assert (d.fast, d.fallbacks) == (1, 0)
     assert points == d.strict("city/kernel/traffic/gw-a", payload)
-    assert encode_lines(points) == encode_lines([replace(p, line="") for p in points])
+    assert encode_lines(points) == encode_lines([msgspec.structs.replace(p, line="")
+                                                 for p in points])
+
+
+@pytest.mark.parametrize("payload", [
+    b'[{"bn":"tfc-1:","bt":1767225600,"n":"intensity","v":1,"u":"\xff"}]',
+    b'[{"bn":"tfc-1:","bt":1767225600,"n":"intensity","v":1,"u":"\\ud800"}]',
+    b'[{"bn":"tfc-1:","bt":1767225600,"n":"intensity","v":1}] trailing',
+    b'[{"bn":"tfc-1:","bt":1767225600,"n":"intensity","v":1e400}]',
+    b'[{"bn":"tfc-1:","bt":1767225600,"n":"intensity","v":NaN}]',
+    b'[{"bn":"tfc-1:","bt":1767225600,"n":"intensity","v":1,"seq":18446744073709551616}]',
+], ids=["not-utf8", "lone-surrogate", "trailing", "overflow", "nan", "seq-past-64-bits"])
+def test_kernel_leaves_bad_bytes_to_the_reference(kernel_pack: CityPack,
+                                                  payload: bytes) -> None:
+    """Bytes orjson refuses (the reference's parser) are never taken by the kernel."""
+    d = Decoder(kernel_pack, clock=lambda: NOW)
+    topic = "city/kernel/traffic/gw-a"
+    assert d._kernel(topic, payload) is None
+    with pytest.raises(DecodeError) as strict:
+        d.strict(topic, payload)
+    with pytest.raises(DecodeError) as decoded:
+        d.decode(topic, payload)
+    assert (decoded.value.reason, str(decoded.value)) == (strict.value.reason,
+                                                          str(strict.value))
+
+
+
+def test_kernel_reads_huge_integers_as_the_reference_does(kernel_pack: CityPack) -> None:
+    """orjson reads integers past 64 bits as floats; so must the kernel."""
+    d = Decoder(kernel_pack, clock=lambda: NOW)
+    topic = "city/kernel/traffic/gw-a"
+    payload = b'[{"bn":"tfc-1:","bt":1767225600,"n":"intensity","v":1180591620717411303424}]'
+    fast = d._kernel(topic, payload)
+    assert fast is not None and fast == d.strict(topic, payload)
+    assert fast[0].line == encode_line(fast[0])
