@@ -1,19 +1,23 @@
 """The ingester: MQTT in, the store out, a PUBACK only once a reading is durable.
 
-One connection, one TaskGroup: the connection watch, a flush timer and the writer.
-Messages are decoded as they arrive and batched; a batch is written when it reaches
-``batch_lines`` points, when the unacknowledged messages reach half the in-flight window,
-or every ``flush_interval_s``. Only after the store accepted the batch (or, for refused messages,
-after the dead-letter store kept them) are the messages acknowledged, so a crash at any
-point leaves them with the broker, which redelivers them; idempotent points make the
-redelivery harmless.
+One connection, one TaskGroup: the connection watch, a flush timer, the writer and its
+batch writes. Messages are decoded as they arrive and batched; a batch is written when it
+reaches ``batch_lines`` points, when the unacknowledged messages reach half the in-flight
+window, or every ``flush_interval_s``. Up to ``store_writes`` batches are written at once.
+Only after the store accepted a batch (or, for refused messages, after the dead-letter
+store kept them) are its messages acknowledged, in arrival order, so a crash at any point
+leaves them with the broker, which redelivers them; idempotent points make the redelivery
+harmless.
 
 Messages are decoded in paho's read loop (a callback on the aiomqtt client's paho client),
-not through aiomqtt's message iterator, which costs a task per message.
+not through aiomqtt's message iterator, which costs a task per message; paho reads ahead
+and acknowledges a batch in one write (:mod:`ingest.paho_io`).
 
-The broker bounds the work in flight, since the ingester acknowledges manually: with MQTT 5
-it announces Receive Maximum = ``max_inflight``; with MQTT 3.1.1 (the default, faster with
-paho) the broker's ``max_inflight_messages`` sets the window.
+Work in flight is bounded by the ingester itself: it stops reading from the broker while
+it holds ``max_inflight`` unacknowledged messages and reads again once half of them are
+acknowledged; TCP flow control makes the broker keep the rest. (With MQTT 5 it also
+announces Receive Maximum = ``max_inflight``, but Mosquitto 2.0.11 stops honouring a
+client's window after the first PUBACK; see :mod:`ingest.mqtt_client`.)
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from cityhub.topics import deadletter_topic, telemetry_filter
 from ingest.counters import IngestCollector, IngestCounters
 from ingest.deadletters import DeadLetters
 from ingest.decoder import Decoder
+from ingest.mqtt_client import IngestClient
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
 from ingest.writer import DurableWriter, Refused
@@ -56,12 +61,12 @@ SESSION_EXPIRY_S = 7 * 24 * 3600
 class _Batch:
     points: list[Point] = field(default_factory=list)
     owner: list[int] = field(default_factory=list)  # points[i] came from messages[owner[i]]
-    messages: list[tuple[int, str, bytes]] = field(default_factory=list)  # mid, topic, payload
+    messages: list[tuple[str, bytes]] = field(default_factory=list)  # topic, payload
     dead: list[tuple[str, bytes, str, str]] = field(default_factory=list)
-    dead_mids: list[int] = field(default_factory=list)
+    mids: list[int] = field(default_factory=list)  # of every message, in arrival order
 
     def __len__(self) -> int:
-        return len(self.messages) + len(self.dead_mids)
+        return len(self.mids)
 
 
 class Ingester:
@@ -83,10 +88,14 @@ class Ingester:
         self.connected = asyncio.Event()
         self.metrics_port: int | None = None
         self._batch = _Batch()
+        self._mqtt: IngestClient | None = None
+        self._unacked = 0  # messages received on this connection and not yet acknowledged
         self._half_window = max(1, settings.max_inflight // 2)
+        # (UN)SUBACKs wait while reading is paused, so allow them a keepalive or two.
+        self._ack_timeout_s = max(10.0, 2.0 * settings.broker.keepalive_s)
         # Full batches wait here for the writer, so decoding the next batch overlaps with
-        # writing this one. Not bounded here: the broker sends at most its in-flight window
-        # of unacknowledged messages, which bounds every batch in memory (backpressure).
+        # writing this one. Not bounded here: reading stops at max_inflight unacknowledged
+        # messages, which bounds every batch in memory (backpressure).
         self._full: asyncio.Queue[_Batch] = asyncio.Queue()
         self._refused: asyncio.Queue[tuple[list[Point], str]] = asyncio.Queue()
 
@@ -99,7 +108,7 @@ class Ingester:
                     "spool_bytes": spool.bytes, "spool_batches": spool.batches,
                     **self.counters.snapshot()}
 
-    def _client(self, *, clean: bool = False) -> aiomqtt.Client:
+    def _client(self, *, clean: bool = False) -> IngestClient:
         """A client on this ingester's persistent session; ``clean`` ends the session
         instead (the broker discards it and everything queued for it)."""
         b = self.settings.broker
@@ -112,17 +121,14 @@ class Ingester:
             kwargs = {"clean_start": clean, "properties": props}
         else:
             kwargs = {"clean_session": clean}
-        client = aiomqtt.Client(
+        # Messages are decoded in paho's read loop (instead of aiomqtt's per-message queue
+        # and task) and acknowledged only by IngestClient.ack, after the write.
+        self._mqtt = IngestClient(
             b.host, b.port, identifier=self.settings.client_id, username=b.username,
             password=self.password, keepalive=b.keepalive_s, tls_context=tls_context(b),
             protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-            **kwargs)
-        # aiomqtt has no manual-ack switch of its own: ask its paho client directly, so a
-        # PUBACK is sent only when we call ack() after the write.
-        client._client.manual_ack_set(True)
-        # Decode in paho's read loop instead of aiomqtt's per-message queue and task.
-        client._client.on_message = self._on_message
-        return client
+            on_message=self._on_message, **kwargs)
+        return self._mqtt
 
     def _filters(self) -> list[str]:
         group = self.settings.shared_group
@@ -155,26 +161,27 @@ class Ingester:
         is empty.
         """
         self._reset_batches()
-        async with self._client() as client:
+        async with self._client() as client, asyncio.TaskGroup() as tg:
+            # Writing first: the session's messages may fill the in-flight limit and
+            # pause reading before the UNSUBACK is read.
+            tasks = [*self._serve_connection(tg, client),
+                     tg.create_task(self.writer.replay(self._refused))]
             for f in self._filters():
-                await client.unsubscribe(f)
+                await client.unsubscribe(f, timeout=self._ack_timeout_s)
             log.info("ingest: retiring %s: unsubscribed; storing what its session holds",
                      self.settings.client_id)
-            async with asyncio.TaskGroup() as tg:
-                tasks = [*self._serve_connection(tg, client),
-                         tg.create_task(self.writer.replay(self._refused))]
-                seen, quiet_since = -1, asyncio.get_running_loop().time()
-                while True:
-                    await asyncio.sleep(0.1)
-                    now = asyncio.get_running_loop().time()
-                    c = self.counters
-                    if c.received != seen:
-                        seen, quiet_since = c.received, now
-                    elif (now - quiet_since >= idle_s and c.acked == c.received
-                          and self.writer.spool.batches == 0 and self._refused.empty()):
-                        break
-                for t in tasks:
-                    t.cancel()
+            seen, quiet_since = -1, asyncio.get_running_loop().time()
+            while True:
+                await asyncio.sleep(0.1)
+                now = asyncio.get_running_loop().time()
+                c = self.counters
+                if c.received != seen:
+                    seen, quiet_since = c.received, now
+                elif (now - quiet_since >= idle_s and c.acked == c.received
+                      and self.writer.spool.batches == 0 and self._refused.empty()):
+                    break
+            for t in tasks:
+                t.cancel()
         async with self._client(clean=True):
             pass
         log.info("ingest: retired %s: %d messages stored or dead-lettered; session ended",
@@ -186,15 +193,16 @@ class Ingester:
         CONNACK, before any subscription is confirmed."""
         self._batch = _Batch()
         self._full = asyncio.Queue()
+        self._unacked = 0
 
-    def _serve_connection(self, tg: asyncio.TaskGroup, client: aiomqtt.Client
+    def _serve_connection(self, tg: asyncio.TaskGroup, client: IngestClient
                           ) -> list[asyncio.Task[None]]:
         """The tasks of one connection: its watch, the flush timer, the writer that makes
         batches durable and acknowledges them, and the dead-lettering of refused spool
         batches."""
         return [tg.create_task(self._until_disconnected(client)),
                 tg.create_task(self._timer()),
-                tg.create_task(self._write_batches(client)),
+                tg.create_task(self._write_batches(client, tg)),
                 tg.create_task(self._dead_letter_refused(client))]
 
     async def _consume_forever(self) -> None:
@@ -202,26 +210,30 @@ class Ingester:
         attempt = 0
         while True:
             self._reset_batches()
+            lost: BaseException | None = None
             try:
-                async with self._client() as client:
+                async with self._client() as client, asyncio.TaskGroup() as tg:
+                    # Writing starts before subscribing: a persistent session's messages
+                    # arrive right after the CONNACK and may fill the in-flight limit,
+                    # which pauses reading (and the SUBACK) until batches are stored.
+                    self._serve_connection(tg, client)
                     for f in self._filters():
-                        await client.subscribe(f, qos=1)
+                        await client.subscribe(f, qos=1, timeout=self._ack_timeout_s)
                     attempt = 0
                     self.connected.set()
                     log.info("ingest: connected to %s:%s, subscribed %s",
                              self.settings.broker.host, self.settings.broker.port,
                              ", ".join(self._filters()))
                     self.counters.connected = True
-                    async with asyncio.TaskGroup() as tg:
-                        self._serve_connection(tg, client)
-            except aiomqtt.MqttError as e:
-                self.connected.clear()
-                self.counters.connected = False
-                delay = backoff_delay(attempt, base=0.5, cap=30)
-                attempt += 1
-                log.warning("ingest: broker connection lost (%s); reconnecting in %.1fs",
-                            e, delay)
-                await asyncio.sleep(delay)
+            except* aiomqtt.MqttError as group:  # from connecting, or from the TaskGroup
+                lost = group.exceptions[0]
+            self.connected.clear()
+            self.counters.connected = False
+            delay = backoff_delay(attempt, base=0.5, cap=30)
+            attempt += 1
+            log.warning("ingest: broker connection lost (%s); reconnecting in %.1fs",
+                        lost, delay)
+            await asyncio.sleep(delay)
 
     def _on_message(self, _client: object, _userdata: object, msg: MQTTMessage) -> None:
         """paho's message callback, run inside its read loop: decode and batch at once.
@@ -232,27 +244,29 @@ class Ingester:
         in-flight window instead, since nothing is acknowledged before it is durable.
         """
         self.counters.received += 1
+        self._batch.mids.append(msg.mid)
+        self._unacked += 1
+        if self._unacked >= self.settings.max_inflight and self._mqtt is not None:
+            self._mqtt.pause_reading()  # backpressure: the broker keeps the rest
         payload = bytes(msg.payload)  # the same object when it is bytes already
         try:
             topic = msg.topic
             points = self.decoder.decode(topic, payload)
         except DecodeError as e:
             self._batch.dead.append((topic, payload, e.reason, str(e)))
-            self._batch.dead_mids.append(msg.mid)
         except UnicodeDecodeError as e:
             topic = bytes(msg._topic).decode("utf-8", "replace")
             self._batch.dead.append((topic, payload, "topic", f"topic is not UTF-8: {e}"))
-            self._batch.dead_mids.append(msg.mid)
         else:
             b = self._batch
             b.owner.extend([len(b.messages)] * len(points))
             b.points.extend(points)
-            b.messages.append((msg.mid, topic, payload))
+            b.messages.append((topic, payload))
         if len(self._batch.points) >= self.settings.batch_lines \
                 or len(self._batch) >= self._half_window:
             self.flush()
 
-    async def _until_disconnected(self, client: aiomqtt.Client) -> None:
+    async def _until_disconnected(self, client: IngestClient) -> None:
         """Messages arrive through :meth:`_on_message`, so aiomqtt's iterator yields
         none; it raises :class:`aiomqtt.MqttError` when the connection drops."""
         async for _ in client.messages:
@@ -269,32 +283,51 @@ class Ingester:
         if len(batch):
             self._full.put_nowait(batch)
 
-    async def _write_batches(self, client: aiomqtt.Client) -> None:
-        """One writer per connection, in order: make each batch durable, then ack it."""
+    async def _write_batches(self, client: IngestClient, tg: asyncio.TaskGroup) -> None:
+        """Make batches durable, up to ``store_writes`` at once (the store works on one
+        while the next is on its way), and acknowledge them in the order they came."""
+        slots = asyncio.Semaphore(self.settings.store_writes)
+        previous: asyncio.Task[None] | None = None
         while True:
-            await self._persist_and_ack(client, await self._full.get())
+            batch = await self._full.get()
+            await slots.acquire()
+            previous = tg.create_task(self._persist_and_ack(client, batch, previous, slots))
 
-    async def _persist_and_ack(self, client: aiomqtt.Client, batch: _Batch) -> None:
-        if batch.points:
-            try:
-                await self.writer.persist(batch.points)
-            except Refused as e:
+    async def _persist_and_ack(self, client: IngestClient, batch: _Batch,
+                               previous: asyncio.Task[None] | None,
+                               slots: asyncio.Semaphore) -> None:
+        try:
+            refused: Refused | None = None
+            if batch.points:
+                try:
+                    await self.writer.persist(batch.points)
+                except Refused as e:
+                    refused = e
+            if previous is not None:
+                await previous  # acknowledgements go out in arrival order
+            if refused is not None:
                 # The message of a refused point is kept whole as a dead letter; its
                 # other points, and every other message's, are stored.
                 reasons: dict[int, str] = {}
-                for i, reason in e.bad:
+                for i, reason in refused.bad:
                     reasons.setdefault(batch.owner[i], reason)
                 log.error("ingest: store refused %d point(s) of %d message(s): %s",
-                          len(e.bad), len(reasons), e)
-                batch.dead.extend((batch.messages[m][1], batch.messages[m][2],
-                                   "store_refused", r) for m, r in reasons.items())
-        if batch.dead:
-            await self._dead_letter(client, batch.dead)
-        for mid in [m for m, _, _ in batch.messages] + batch.dead_mids:
-            client._client.ack(mid, 1)
-        self.counters.acked += len(batch)
+                          len(refused.bad), len(reasons), refused)
+                batch.dead.extend((*batch.messages[m], "store_refused", r)
+                                  for m, r in reasons.items())
+            if batch.dead:
+                await self._dead_letter(client, batch.dead)
+            # One write for the batch's PUBACKs, in the order the messages came (MQTT
+            # 3.1.1 asks for that order).
+            client.ack(batch.mids)
+            self.counters.acked += len(batch)
+            self._unacked -= len(batch)
+            if self._unacked <= self.settings.max_inflight // 2:
+                client.resume_reading()
+        finally:
+            slots.release()
 
-    async def _dead_letter_refused(self, client: aiomqtt.Client) -> None:
+    async def _dead_letter_refused(self, client: IngestClient) -> None:
         """Spooled batches the store refused on replay: kept as dead letters."""
         while True:
             points, reason = await self._refused.get()
@@ -303,7 +336,7 @@ class Ingester:
             await self._dead_letter(client, [("(spool)", orjson.dumps(rows), "store_refused",
                                               reason)])
 
-    async def _dead_letter(self, client: aiomqtt.Client,
+    async def _dead_letter(self, client: IngestClient,
                            items: list[tuple[str, bytes, str, str]]) -> None:
         await asyncio.to_thread(self.deadletters.add_many, items)
         for topic, payload, reason, detail in items:

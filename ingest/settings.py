@@ -24,6 +24,8 @@ class IngestSettings(BaseModel):
         "null for a plain subscription (brokers without shared subscriptions)")
     batch_lines: int = Field(5000, ge=1, le=100_000, description="points per store write")
     flush_interval_s: float = Field(1.0, gt=0, le=60)
+    store_writes: int = Field(2, ge=1, le=16, description="batches written to the store at "
+                              "once; acknowledgements still go out in arrival order")
     max_inflight: int = Field(
         1000, ge=1, le=65535, description="unacknowledged messages at once (MQTT 5 Receive "
         "Maximum): bounds memory; the broker holds the rest")

@@ -1,0 +1,154 @@
+"""The ingester's MQTT client: aiomqtt's, with the I/O a high-rate consumer needs.
+
+aiomqtt's client with four changes, all about moving thousands of messages a second
+without letting them pile up in memory:
+
+- **Manual acknowledgements, decoded in paho's read loop.** paho calls ``on_message`` for
+  each message as it parses it; nothing is acknowledged until :meth:`IngestClient.ack`.
+- **Read-ahead.** paho reads each packet with two or three ``recv`` calls (the command
+  byte, the remaining length, the rest). :class:`ReadAhead` wraps paho's socket so one
+  ``recv`` of up to 64 KiB serves them; each readable event handles at most one such chunk,
+  so the reader never starves the event loop's other tasks (the store writes).
+- **PUBACKs in one write.** :meth:`IngestClient.ack` queues the PUBACKs of a stored batch
+  as one write instead of one write per message. A PUBACK for QoS 1 is four bytes in MQTT
+  3.1.1 and in MQTT 5 (which may leave out a Success reason code).
+- **A reader that pauses.** The ingester pauses reading while it holds its limit of
+  unacknowledged messages, and TCP flow control makes the broker keep the rest. The broker's
+  own window cannot be relied on for this: Mosquitto 2.0.11 respects ``max_inflight_messages``
+  (and an MQTT 5 Receive Maximum) only until the first PUBACK, then sends everything it has
+  queued (``tests/ingest/test_backpressure.py`` shows both).
+
+It reaches into aiomqtt's and paho's internals (``_on_socket_open``, ``_misc_loop``,
+``_disconnected``, paho's ``_sock`` and ``_packet_queue``); ``pyproject.toml`` pins both
+below their next major version, and the end-to-end tests exercise every path.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import aiomqtt
+from paho.mqtt.client import PUBACK, MQTTMessage
+
+__all__ = ["IngestClient", "ReadAhead"]
+
+_CHUNK = 64 * 1024
+_PUBACK = struct.Struct("!BBH")
+
+
+class ReadAhead:
+    """A socket whose ``recv`` serves small reads from one larger read.
+
+    At most one read of the wrapped socket per :meth:`arm`: once the chunk is used up,
+    ``recv`` says "would block" (paho then keeps its partial packet and returns) until
+    the next readable event arms it again. Everything else goes to the wrapped socket
+    (plain or SSL).
+    """
+
+    __slots__ = ("_armed", "_buf", "_pos", "_sock")
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._buf = b""
+        self._pos = 0
+        self._armed = True
+
+    def arm(self) -> None:
+        self._armed = True
+
+    def buffered(self) -> int:
+        return len(self._buf) - self._pos
+
+    def recv(self, n: int) -> bytes:
+        pos, buf = self._pos, self._buf
+        if pos >= len(buf):
+            if not self._armed:
+                raise BlockingIOError
+            self._armed = False
+            data: bytes = self._sock.recv(max(n, _CHUNK))  # may raise BlockingIOError
+            if len(data) <= n:
+                return data  # b"" when the peer closed
+            self._buf, self._pos = data, n
+            return data[:n]
+        end = min(pos + n, len(buf))
+        self._pos = end
+        return buf[pos:end]
+
+    def pending(self) -> int:
+        """Bytes read and not yet handed out, plus those an SSL socket holds."""
+        inner = self._sock.pending() if hasattr(self._sock, "pending") else 0
+        return self.buffered() + int(inner)
+
+    def send(self, data: bytes) -> int:
+        return int(self._sock.send(data))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class IngestClient(aiomqtt.Client):
+    """An :class:`aiomqtt.Client` that hands each message to ``on_message`` inside
+    paho's read loop, acknowledges only on :meth:`ack`, and reads only while not
+    :meth:`pause_reading`."""
+
+    def __init__(self, *args: Any, on_message: Callable[[Any, Any, MQTTMessage], None],
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._client.manual_ack_set(True)
+        self._client.on_message = on_message
+        self._reading_fd = -1
+        self._paused = False
+
+    # -- reading ----------------------------------------------------------------------
+    def _on_socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
+        # paho calls this on the thread where aiomqtt runs connect(): hand over to the loop.
+        client._sock = ReadAhead(sock)
+        self._loop.call_soon_threadsafe(self._start_reading, sock.fileno())
+
+    def _start_reading(self, fd: int) -> None:
+        self._reading_fd = fd
+        if not self._paused:
+            self._loop.add_reader(fd, self._on_readable)
+        self._misc_task = self._loop.create_task(self._misc_loop())
+
+    def _on_readable(self) -> None:
+        paho = self._client
+        sock = paho._sock
+        if not isinstance(sock, ReadAhead) or self._paused:
+            return
+        try:
+            sock.arm()
+            while not self._paused:
+                paho.loop_read()
+                if paho._sock is not sock or sock.buffered() == 0:
+                    break
+            # Bytes an SSL socket (or a pause) left behind: carry on at the next turn.
+            if paho._sock is sock and not self._paused and sock.pending() > 0:
+                self._loop.call_soon(self._on_readable)
+        except Exception as exc:  # a broken connection, as aiomqtt treats it
+            if not self._disconnected.done():
+                self._disconnected.set_exception(exc)
+
+    def pause_reading(self) -> None:
+        """Stop reading: what the broker sends waits in the socket buffers, then with
+        the broker."""
+        if not self._paused:
+            self._paused = True
+            if self._reading_fd >= 0:
+                self._loop.remove_reader(self._reading_fd)
+
+    def resume_reading(self) -> None:
+        if self._paused:
+            self._paused = False
+            if self._reading_fd >= 0 and self._client._sock is not None:
+                self._loop.add_reader(self._reading_fd, self._on_readable)
+                self._loop.call_soon(self._on_readable)  # what was read ahead already
+
+    # -- acknowledging ----------------------------------------------------------------
+    def ack(self, mids: Iterable[int]) -> None:
+        """Acknowledge QoS 1 messages ``mids`` (in that order) with one queued write."""
+        packet = b"".join([_PUBACK.pack(PUBACK, 2, mid) for mid in mids])
+        if packet:
+            self._client._packet_queue(PUBACK, packet, 0, 0)

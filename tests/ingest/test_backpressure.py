@@ -1,0 +1,204 @@
+"""Bounded work in flight: the ingester holds at most ``max_inflight`` unacknowledged
+messages, whatever the broker does; and it survives the broker restarting.
+
+Real Mosquitto throughout. The store in the first tests is a gate the test opens and
+closes (what is tested is the MQTT side; the stores have their own real-server tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from cityhub.config.pack import CityPack
+from cityhub.mqtt import BrokerSettings
+from cityhub.point import Point
+from cityhub.services import LocalMosquitto
+from cityhub.store import SQLiteStore, StoreSettings
+from ingest.deadletters import DeadLetters
+from ingest.mqtt_client import ReadAhead
+from ingest.service import Ingester
+from ingest.settings import IngestSettings
+from ingest.spool import Spool
+from tests.ingest.test_end_to_end import T0, publish, until
+
+pytestmark = pytest.mark.integration
+
+
+class GatedStore:
+    """Takes ``open_writes`` batches, then holds every write until :meth:`open`."""
+
+    def __init__(self, open_writes: int) -> None:
+        self.left = open_writes
+        self.gate = asyncio.Event()
+        self.points: list[Point] = []
+
+    def open(self) -> None:
+        self.gate.set()
+
+    async def write(self, points: Sequence[Point]) -> None:
+        if self.left > 0:
+            self.left -= 1
+        else:
+            await self.gate.wait()
+        self.points.extend(points)
+
+    async def aclose(self) -> None:
+        pass
+
+
+def one_reading(i: int) -> bytes:
+    return orjson.dumps([{"bn": "tfc-1:", "bt": T0 + i, "n": "intensity", "v": i}])
+
+
+def ingester(pack: CityPack, port: int, store: Any, tmp: Path, **kw: Any) -> Ingester:
+    settings = IngestSettings(
+        pack=".", client_id=f"bp-{uuid.uuid4().hex[:6]}", flush_interval_s=0.1,
+        broker=BrokerSettings(host="127.0.0.1", port=port), store=StoreSettings(),
+        deadletter_path=str(tmp / "dl.db"), spool_path=str(tmp / "spool.db"),
+        **kw)
+    return Ingester(settings, pack, store, DeadLetters(settings.deadletter_path),
+                    Spool(settings.spool_path, settings.spool_max_bytes))
+
+
+async def settled(counter: object, attr: str, quiet_s: float = 1.0) -> int:
+    """The counter's value once it stopped changing for ``quiet_s``."""
+    last, since = -1, time.monotonic()
+    while True:
+        now = getattr(counter, attr)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return int(now)
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.timeout(120)
+async def test_at_most_max_inflight_unacknowledged(small_pack: CityPack,
+                                                   mosquitto: LocalMosquitto,
+                                                   tmp_path: Path) -> None:
+    """The store takes one batch, then stalls: the ingester stops reading at
+    ``max_inflight`` unacknowledged messages (Mosquitto's own window, 1,000 here, would
+    let everything through once the first PUBACK went out), and once the store takes
+    writes again, every reading is stored exactly once."""
+    n, limit = 1500, 100
+    store = GatedStore(open_writes=1)
+    ing = ingester(small_pack, mosquitto.port, store, tmp_path, max_inflight=limit,
+                   batch_lines=20)
+    city = small_pack.city.id
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(ing.run())
+        await asyncio.wait_for(ing.connected.wait(), 30)
+        await publish(mosquitto, [(f"city/{city}/traffic/gw-a", one_reading(i))
+                                  for i in range(n)])
+        received = await settled(ing.counters, "received")
+        held = received - ing.counters.acked
+        assert ing.counters.acked == 20  # the one batch the store took
+        assert limit // 2 <= held <= limit, (received, ing.counters.acked)
+        store.open()
+        await until(lambda: ing.counters.acked == n, "every message acknowledged")
+        task.cancel()
+    times = sorted(p.time_ns for p in store.points)
+    assert times == [(T0 + i) * 10**9 for i in range(n)]  # each once
+
+
+@pytest.mark.timeout(120)
+async def test_mosquitto_window_gives_way_after_the_first_puback(
+        mosquitto: LocalMosquitto) -> None:
+    """Why the ingester bounds its own reading: Mosquitto 2.0.11 sends at most its
+    ``max_inflight_messages`` (1,000 here) unacknowledged messages only until the client
+    acknowledges one; then it sends all it has queued. If this fails, the broker has
+    changed; update ``ingest/mqtt_client.py`` and ``docs/ingest.md``."""
+    topic = f"bp/{uuid.uuid4().hex[:6]}"
+    got: list[int] = []
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bp-{topic[3:]}")
+    c.manual_ack_set(True)
+    c.on_message = lambda _c, _u, m: got.append(m.mid)
+    c.connect("127.0.0.1", mosquitto.port)
+    c.loop_start()
+    try:
+        c.subscribe(topic, qos=1)
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(subprocess.run, ["mosquitto_pub", "-p", str(mosquitto.port),
+                                                 "-t", topic, "-q", "1", "-l"],
+                                input=b"m\n" * 3000, check=True)
+        await until(lambda: len(got) >= 1000, "the broker's window")
+        await asyncio.sleep(1.0)
+        assert len(got) == 1000  # the window holds while nothing is acknowledged
+        for mid in got[:10]:
+            c.ack(mid, 1)
+        await until(lambda: len(got) == 3000, "the rest, after 10 acknowledgements")
+    finally:
+        c.loop_stop()
+        c.disconnect()
+
+
+@pytest.mark.timeout(180)
+async def test_ingester_survives_a_broker_restart(small_pack: CityPack,
+                                                  tmp_path: Path) -> None:
+    mq = LocalMosquitto(tmp_path / "mq")  # our own: this test restarts it
+    mq.start()
+    store = SQLiteStore(tmp_path / "city.db")
+    ing = ingester(small_pack, mq.port, store, tmp_path)
+    city = small_pack.city.id
+    try:
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(ing.run())
+            await asyncio.wait_for(ing.connected.wait(), 30)
+            await publish(mq, [(f"city/{city}/traffic/gw-a", one_reading(i))
+                               for i in range(100)])
+            await until(lambda: ing.counters.acked == 100, "the first 100")
+            mq.stop()
+            await until(lambda: not ing.connected.is_set(), "the ingester to notice")
+            mq.start()
+            await asyncio.wait_for(ing.connected.wait(), 60)
+            await publish(mq, [(f"city/{city}/traffic/gw-a", one_reading(i))
+                               for i in range(100, 200)])
+            await until(lambda: ing.counters.stored_points == 200, "all 200 stored")
+            task.cancel()
+    finally:
+        mq.stop()
+    rows = await store.history(measurement="traffic", device="tfc-1", field="intensity",
+                               start_ns=0, stop_ns=(T0 + 1000) * 10**9)
+    assert [v for _, v in rows] == [float(i) for i in range(200)]
+    await store.aclose()
+
+
+def test_read_ahead_serves_small_reads_from_one_read() -> None:
+    """Real sockets: one read of the wrapped socket per arm, never more bytes than
+    asked, and a large request gets only what is buffered (paho keeps the rest of a
+    packet for the next readable event)."""
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    try:
+        r = ReadAhead(a)
+        b.sendall(b"\x30\x05hello" + b"\x30\x03abc")
+        assert r.recv(1) == b"\x30"
+        assert r.pending() == 11
+        assert r.recv(1) == b"\x05"
+        assert r.recv(5) == b"hello"
+        assert r.recv(2) == b"\x30\x03"
+        assert r.recv(1000) == b"abc"  # no more than is buffered
+        assert r.buffered() == 0
+        with pytest.raises(BlockingIOError):  # used up, not armed: no second read
+            r.recv(1)
+        b.sendall(b"xyz")
+        r.arm()
+        assert r.recv(10) == b"xyz"  # a read no larger than asked is handed out whole
+        r.arm()
+        with pytest.raises(BlockingIOError):  # nothing there: the socket says so
+            r.recv(1)
+    finally:
+        a.close()
+        b.close()
