@@ -3,8 +3,8 @@
 Starts its own Mosquitto and InfluxDB 1.x (Debian packages), then runs, in one run:
 
 - broker limit: Mosquitto's C subscriber (``mosquitto_sub -q 1``) draining the messages;
-- store limit: the same points, pre-encoded as line protocol, posted straight to InfluxDB
-  in gzip batches of 5,000 lines;
+- store limit: the same points, as the very line protocol the hub writes (encoded before
+  the clock starts), posted straight to InfluxDB in gzip batches of 5,000 lines;
 - naive baseline: paho ``on_message`` sending each point in its own HTTP request (as the
   common tutorials write it);
 - the hub's ingester (``cityhub ingest`` as its own process) on two workloads: one point
@@ -34,11 +34,13 @@ from pathlib import Path
 import httpx
 import orjson
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cityhub.config import load_pack
 from cityhub.services import LocalInfluxDB, LocalMosquitto, free_port
+from ingest.decoder import Decoder
 
 T0 = 1_767_225_600
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,14 +105,14 @@ def broker_limit(mq: LocalMosquitto, topic: str, payloads: list[bytes]) -> float
     return len(payloads) / (time.perf_counter() - start)
 
 
-def store_limit(influx: LocalInfluxDB, topic: str, payloads: list[bytes]) -> float:
+def store_limit(influx: LocalInfluxDB, pack_dir: str, topic: str, payloads: list[bytes]
+                ) -> float:
+    """InfluxDB taking the very lines the hub writes for these messages (same measurement,
+    tags, fields and times), encoded beforehand, in gzip batches of 5,000 lines."""
     db = "store_limit"
     influx.query(f'CREATE DATABASE "{db}"')
-    lines = []
-    for p in payloads:
-        for r in orjson.loads(p):
-            lines.append(f"traffic,device={r['bn'][:-1]} intensity={r['v']} "
-                         f"{int(r['bt'] * 1e9)}")
+    decoder = Decoder(load_pack(pack_dir), max_future_s=1e12)
+    lines = [p.line for m in payloads for p in decoder.decode(topic, m)]
     bodies = [gzip.compress(("\n".join(lines[i:i + 5000]) + "\n").encode(), 1)
               for i in range(0, len(lines), 5000)]
     start = time.perf_counter()
@@ -140,7 +142,7 @@ def naive(mq: LocalMosquitto, influx: LocalInfluxDB, topic: str, payloads: list[
         if stored[0] >= n_points:
             done.set()
 
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-naive")
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-naive")
     c.on_message = on_message
     c.connect("127.0.0.1", mq.port)
     c.subscribe(topic, qos=1)
@@ -257,7 +259,7 @@ def main() -> None:
         try:
             broker = broker_limit(mq, topic, singles)
             note(f"broker limit {broker:.0f} msgs/s")
-            store = store_limit(influx, topic, packs)
+            store = store_limit(influx, pack_dir, topic, packs)
             note(f"store limit {store:.0f} points/s")
             naive_rate, naive_stored = naive(mq, influx, topic, naive_msgs)
             note(f"naive {naive_rate:.0f} points/s")

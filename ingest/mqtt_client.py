@@ -7,8 +7,9 @@ without letting them pile up in memory:
   each message as it parses it; nothing is acknowledged until :meth:`IngestClient.ack`.
 - **Read-ahead.** paho reads each packet with two or three ``recv`` calls (the command
   byte, the remaining length, the rest). :class:`ReadAhead` wraps paho's socket so one
-  ``recv`` of up to 64 KiB serves them; each readable event handles at most one such chunk,
-  so the reader never starves the event loop's other tasks (the store writes).
+  ``recv`` of up to 64 KiB serves them. The reader works in slices of at most 2 ms and
+  then lets the event loop's other tasks (the store writes) run, so a busy stream does
+  not delay the writes that let it be acknowledged.
 - **PUBACKs in one write.** :meth:`IngestClient.ack` queues the PUBACKs of a stored batch
   as one write instead of one write per message. A PUBACK for QoS 1 is four bytes in MQTT
   3.1.1 and in MQTT 5 (which may leave out a Success reason code).
@@ -26,6 +27,7 @@ below their next major version, and the end-to-end tests exercise every path.
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -35,6 +37,7 @@ from paho.mqtt.client import PUBACK, MQTTMessage
 __all__ = ["IngestClient", "ReadAhead"]
 
 _CHUNK = 64 * 1024
+_SLICE_S = 0.002  # the longest the reader keeps the event loop at a time
 _PUBACK = struct.Struct("!BBH")
 
 
@@ -119,12 +122,16 @@ class IngestClient(aiomqtt.Client):
         if not isinstance(sock, ReadAhead) or self._paused:
             return
         try:
-            sock.arm()
+            if sock.buffered() == 0:
+                sock.arm()
+            until = time.perf_counter() + _SLICE_S
             while not self._paused:
                 paho.loop_read()
-                if paho._sock is not sock or sock.buffered() == 0:
+                if paho._sock is not sock or sock.buffered() == 0 \
+                        or time.perf_counter() >= until:
                     break
-            # Bytes an SSL socket (or a pause) left behind: carry on at the next turn.
+            # Bytes read ahead (or held by an SSL socket) and not yet handled: carry on at
+            # the next turn of the loop, after the tasks that are ready (the store writes).
             if paho._sock is sock and not self._paused and sock.pending() > 0:
                 self._loop.call_soon(self._on_readable)
         except Exception as exc:  # a broken connection, as aiomqtt treats it
