@@ -3,8 +3,9 @@
 aiomqtt's client with four changes, all about moving thousands of messages a second
 without letting them pile up in memory:
 
-- **Manual acknowledgements, decoded in paho's read loop.** paho calls ``on_message`` for
-  each message as it parses it; nothing is acknowledged until :meth:`IngestClient.ack`.
+- **Manual acknowledgements, decoded in paho's read loop.** Each message goes to the
+  ``on_publish`` callback as its packet is parsed; nothing is acknowledged until
+  :meth:`IngestClient.ack`.
 - **Read-ahead.** paho reads each packet with two or three ``recv`` calls (the command
   byte, the remaining length, the rest). :class:`ReadAhead` wraps paho's socket so one
   ``recv`` of up to 64 KiB serves them. The reader works in slices of at most 2 ms and
@@ -32,7 +33,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import aiomqtt
-from paho.mqtt.client import PUBACK, MQTTMessage
+from paho.mqtt.client import PUBACK, MQTTMessage, MQTTv5
+from paho.mqtt.enums import MQTTErrorCode
 
 __all__ = ["IngestClient", "ReadAhead"]
 
@@ -91,18 +93,49 @@ class ReadAhead:
         return getattr(self._sock, name)
 
 
-class IngestClient(aiomqtt.Client):
-    """An :class:`aiomqtt.Client` that hands each message to ``on_message`` inside
-    paho's read loop, acknowledges only on :meth:`ack`, and reads only while not
-    :meth:`pause_reading`."""
+OnPublish = Callable[[bytes, int, int, bytes], None]
+"""``on_publish(topic, qos, mid, payload)``: one message, the topic as raw bytes."""
 
-    def __init__(self, *args: Any, on_message: Callable[[Any, Any, MQTTMessage], None],
-                 **kwargs: Any) -> None:
+
+class IngestClient(aiomqtt.Client):
+    """An :class:`aiomqtt.Client` that hands each message to ``on_publish`` inside
+    paho's read loop, acknowledges only on :meth:`ack`, and reads only while not
+    :meth:`pause_reading`.
+
+    With MQTT 3.1.1, QoS 0 and 1 PUBLISH packets are parsed here (topic, packet id,
+    payload: a few slices) instead of by paho, which builds an ``MQTTMessage``, logs and
+    matches the topic against per-filter callbacks for every message; QoS 2 and MQTT 5
+    (properties) stay with paho.
+    """
+
+    def __init__(self, *args: Any, on_publish: OnPublish, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._client.manual_ack_set(True)
-        self._client.on_message = on_message
+        paho = self._client
+        paho.manual_ack_set(True)
+        self._deliver = on_publish
+        paho.on_message = self._from_paho
+        if paho._protocol != MQTTv5:
+            self._paho_publish = paho._handle_publish
+            paho._handle_publish = self._handle_publish  # type: ignore[method-assign]
         self._reading_fd = -1
         self._paused = False
+
+    def _from_paho(self, _client: Any, _userdata: Any, msg: MQTTMessage) -> None:
+        self._deliver(bytes(msg._topic), msg.qos, msg.mid, bytes(msg.payload))
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        """paho's PUBLISH handler, lean, for MQTT 3.1.1 at QoS 0 and 1."""
+        packet = self._client._in_packet
+        qos = (packet["command"] & 0x06) >> 1
+        if qos == 2:
+            return self._paho_publish()
+        data = memoryview(packet["packet"])
+        end = 2 + ((data[0] << 8) | data[1]) if len(data) >= 2 else len(data) + 1
+        if end + 2 * qos > len(data):
+            return MQTTErrorCode.MQTT_ERR_PROTOCOL  # paho then drops the connection
+        mid = (data[end] << 8) | data[end + 1] if qos else 0
+        self._deliver(bytes(data[2:end]), qos, mid, bytes(data[end + 2 * qos:]))
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     # -- reading ----------------------------------------------------------------------
     def _on_socket_open(self, client: Any, userdata: Any, sock: Any) -> None:

@@ -30,7 +30,6 @@ from typing import Any
 
 import aiomqtt
 import orjson
-from paho.mqtt.client import MQTTMessage
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from prometheus_client import CollectorRegistry
@@ -63,10 +62,11 @@ class _Batch:
     owner: list[int] = field(default_factory=list)  # points[i] came from messages[owner[i]]
     messages: list[tuple[str, bytes]] = field(default_factory=list)  # topic, payload
     dead: list[tuple[str, bytes, str, str]] = field(default_factory=list)
-    mids: list[int] = field(default_factory=list)  # of every message, in arrival order
+    mids: list[int] = field(default_factory=list)  # to acknowledge (QoS 1), in arrival order
+    count: int = 0  # messages, acknowledged or not (QoS 0)
 
     def __len__(self) -> int:
-        return len(self.mids)
+        return self.count
 
 
 class Ingester:
@@ -127,7 +127,7 @@ class Ingester:
             b.host, b.port, identifier=self.settings.client_id, username=b.username,
             password=self.password, keepalive=b.keepalive_s, tls_context=tls_context(b),
             protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-            on_message=self._on_message, **kwargs)
+            on_publish=self._on_publish, **kwargs)
         return self._mqtt
 
     def _filters(self) -> list[str]:
@@ -235,39 +235,41 @@ class Ingester:
                         lost, delay)
             await asyncio.sleep(delay)
 
-    def _on_message(self, _client: object, _userdata: object, msg: MQTTMessage) -> None:
-        """paho's message callback, run inside its read loop: decode and batch at once.
+    def _on_publish(self, raw_topic: bytes, qos: int, mid: int, payload: bytes) -> None:
+        """One message, handed over inside paho's read loop: decode and batch at once.
 
-        Installed on the aiomqtt client's paho client instead of aiomqtt's own queueing
-        callback (see :meth:`_client`), which costs a task and an ``asyncio.wait`` per
-        message. Synchronous, so it never waits: memory is bounded by the broker's
-        in-flight window instead, since nothing is acknowledged before it is durable.
+        Synchronous, so it never waits; memory is bounded instead by pausing the reader
+        at ``max_inflight`` unacknowledged messages. A QoS 0 message (a publisher that
+        ignored the contract's QoS 1) is stored like any other but has nothing to
+        acknowledge.
         """
         self.counters.received += 1
-        self._batch.mids.append(msg.mid)
+        b = self._batch
+        b.count += 1
+        if qos:
+            b.mids.append(mid)
         self._unacked += 1
         if self._unacked >= self.settings.max_inflight and self._mqtt is not None:
             self._mqtt.pause_reading()  # backpressure: the broker keeps the rest
-        payload = bytes(msg.payload)  # the same object when it is bytes already
         try:
-            topic = msg.topic
-            points = self.decoder.decode(topic, payload)
-        except DecodeError as e:
-            self._batch.dead.append((topic, payload, e.reason, str(e)))
+            topic = raw_topic.decode()
         except UnicodeDecodeError as e:
-            topic = bytes(msg._topic).decode("utf-8", "replace")
-            self._batch.dead.append((topic, payload, "topic", f"topic is not UTF-8: {e}"))
+            topic = raw_topic.decode("utf-8", "replace")
+            b.dead.append((topic, payload, "topic", f"topic is not UTF-8: {e}"))
         else:
-            b = self._batch
-            b.owner.extend([len(b.messages)] * len(points))
-            b.points.extend(points)
-            b.messages.append((topic, payload))
-        if len(self._batch.points) >= self.settings.batch_lines \
-                or len(self._batch) >= self._half_window:
+            try:
+                points = self.decoder.decode(topic, payload)
+            except DecodeError as e:
+                b.dead.append((topic, payload, e.reason, str(e)))
+            else:
+                b.owner.extend([len(b.messages)] * len(points))
+                b.points.extend(points)
+                b.messages.append((topic, payload))
+        if len(b.points) >= self.settings.batch_lines or b.count >= self._half_window:
             self.flush()
 
     async def _until_disconnected(self, client: IngestClient) -> None:
-        """Messages arrive through :meth:`_on_message`, so aiomqtt's iterator yields
+        """Messages arrive through :meth:`_on_publish`, so aiomqtt's iterator yields
         none; it raises :class:`aiomqtt.MqttError` when the connection drops."""
         async for _ in client.messages:
             log.error("ingest: a message bypassed the decoder callback")

@@ -1,5 +1,5 @@
-"""Bounded work in flight: the ingester holds at most ``max_inflight`` unacknowledged
-messages, whatever the broker does; and it survives the broker restarting.
+"""The MQTT side of the ingester: at most ``max_inflight`` unacknowledged messages,
+whatever the broker does; the broker restarting; QoS 0 messages; the read-ahead socket.
 
 Real Mosquitto throughout. The store in the first tests is a gate the test opens and
 closes (what is tested is the MQTT side; the stores have their own real-server tests).
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import orjson
 import paho.mqtt.client as mqtt
 import pytest
@@ -173,6 +174,30 @@ async def test_ingester_survives_a_broker_restart(small_pack: CityPack,
                                start_ns=0, stop_ns=(T0 + 1000) * 10**9)
     assert [v for _, v in rows] == [float(i) for i in range(200)]
     await store.aclose()
+
+
+@pytest.mark.timeout(120)
+async def test_qos0_messages_are_stored_and_not_acknowledged(
+        small_pack: CityPack, mosquitto: LocalMosquitto, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A publisher that ignores the contract's QoS 1: its messages are stored, and the
+    ingester sends no PUBACK for them (a PUBACK for packet id 0 is a protocol error that
+    makes Mosquitto drop the connection)."""
+    store = GatedStore(open_writes=10**6)
+    ing = ingester(small_pack, mosquitto.port, store, tmp_path)
+    topic = f"city/{small_pack.city.id}/traffic/gw-a"
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(ing.run())
+        await asyncio.wait_for(ing.connected.wait(), 30)
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as pub:
+            for i in range(60):
+                await pub.publish(topic, one_reading(i), qos=i % 2)
+        await until(lambda: ing.counters.acked == 60, "all 60 messages handled")
+        await asyncio.sleep(0.5)  # a PUBACK for id 0 would have dropped the connection
+        assert ing.connected.is_set()
+        task.cancel()
+    assert sorted(p.time_ns for p in store.points) == [(T0 + i) * 10**9 for i in range(60)]
+    assert "connection lost" not in caplog.text
 
 
 def test_read_ahead_serves_small_reads_from_one_read() -> None:
