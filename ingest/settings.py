@@ -23,7 +23,8 @@ class IngestSettings(BaseModel):
         "ingest", description="$share group so several ingesters split the load; "
         "null for a plain subscription (brokers without shared subscriptions)")
     batch_lines: int = Field(5000, ge=1, le=100_000, description="points per store write")
-    flush_interval_s: float = Field(1.0, gt=0, le=60)
+    flush_interval_s: float = Field(1.0, gt=0, le=60, description="a batch is written "
+                                    "at the latest this long after its first message")
     store_writes: int = Field(2, ge=1, le=16, description="batches written to the store at "
                               "once; acknowledgements still go out in arrival order")
     max_inflight: int = Field(
