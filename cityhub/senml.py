@@ -40,6 +40,7 @@ __all__ = ["MAX_PACK_BYTES", "MAX_RECORDS", "Reading", "decode_pack", "encode_pa
 MAX_PACK_BYTES = 256 * 1024
 MAX_RECORDS = 10_000
 RELATIVE_TIME_LIMIT = 2**28  # RFC 8428: smaller times are relative to "now"
+MAX_TIME = (2**63 - 1) // 10**9  # s: the last second a 64-bit nanosecond time holds (2262)
 _BN_RE = re.compile(f"^{SLUG}:$")
 _DEVICE_RE = re.compile(f"^{SLUG}$")
 _KNOWN = frozenset({"bn", "bt", "bu", "bver", "n", "u", "v", "vs", "vb", "t", "seq"})
@@ -132,6 +133,9 @@ def decode_pack(
         if when < RELATIVE_TIME_LIMIT:
             raise _fail("time", f"record {i} ({dev}:{field})", f"time {when} is relative "
                         "(< 2**28 s); send absolute UNIX time")
+        if when > MAX_TIME:
+            raise _fail("time", f"record {i} ({dev}:{field})", f"time {when:.6g} is past "
+                        "2262, beyond a 64-bit nanosecond timestamp")
         unit = rec.get("u", bu)
         if unit is not None and unit != spec.unit:
             raise _fail("unit", f"record {i} ({dev}:{field})", f"label 'u': unit "

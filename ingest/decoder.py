@@ -32,7 +32,14 @@ from cityhub.errors import ContractError, DecodeError
 from cityhub.fields import DOMAINS, Domain, Kind
 from cityhub.lineprotocol import encode_field_key, encode_series
 from cityhub.point import Point, points_from_readings
-from cityhub.senml import MAX_PACK_BYTES, MAX_RECORDS, RELATIVE_TIME_LIMIT, Value, decode_pack
+from cityhub.senml import (
+    MAX_PACK_BYTES,
+    MAX_RECORDS,
+    MAX_TIME,
+    RELATIVE_TIME_LIMIT,
+    Value,
+    decode_pack,
+)
 from cityhub.topics import parse_telemetry
 
 __all__ = ["Decoder"]
@@ -231,7 +238,9 @@ class Decoder:
         fields, by_bn = route.fields, route.by_bn
         dev = route.device
         bt: float | None = None
-        last_when, time_ns, time_str = -1.0, 0, ""
+        # None, not a number: any float, -1.0 included, can be a record's time.
+        last_when: float | None = None
+        time_ns, time_str = 0, ""
         limit = int(self.clock() * 1e9) + self.max_future_ns
         measurement = route.domain
         points: dict[tuple[str, int], Point] = {}
@@ -270,7 +279,7 @@ class Decoder:
                     return None
                 kv = other
             if when != last_when:
-                if when < RELATIVE_TIME_LIMIT:
+                if when < RELATIVE_TIME_LIMIT or when > MAX_TIME:
                     return None
                 time_ns = round(when * 1_000_000) * 1000
                 if time_ns > limit:

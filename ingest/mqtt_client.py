@@ -27,6 +27,7 @@ below their next major version, and the end-to-end tests exercise every path.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import time
 from collections.abc import Callable, Iterable
@@ -168,6 +169,10 @@ class IngestClient(aiomqtt.Client):
             if paho._sock is sock and not self._paused and sock.pending() > 0:
                 self._loop.call_soon(self._on_readable)
         except Exception as exc:  # a broken connection, as aiomqtt treats it
+            # Close the socket too: aiomqtt's exit skips its disconnect once this is set,
+            # and an open socket would keep this reader handling the same packet.
+            with contextlib.suppress(Exception):
+                paho._sock_close()
             if not self._disconnected.done():
                 self._disconnected.set_exception(exc)
 
@@ -185,6 +190,11 @@ class IngestClient(aiomqtt.Client):
             if self._reading_fd >= 0 and self._client._sock is not None:
                 self._loop.add_reader(self._reading_fd, self._on_readable)
                 self._loop.call_soon(self._on_readable)  # what was read ahead already
+
+    def publish_nowait(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        """Queue a publish without waiting for the broker's PUBACK (which, while reading
+        is paused, would not be read until it resumes)."""
+        self._client.publish(topic, payload, qos=qos)
 
     # -- acknowledging ----------------------------------------------------------------
     def ack(self, mids: Iterable[int]) -> None:

@@ -266,6 +266,9 @@ class Ingester:
                 points = self.decoder.decode(topic, payload)
             except DecodeError as e:
                 b.dead.append((topic, payload, e.reason, str(e)))
+            except Exception as e:  # a decoder bug must not stall the stream: keep it
+                log.exception("ingest: decoder failed on a message of %s", topic[:200])
+                b.dead.append((topic, payload, "internal", f"{type(e).__name__}: {e}"))
             else:
                 b.owner.extend([len(b.messages)] * len(points))
                 b.points.extend(points)
@@ -358,4 +361,6 @@ class Ingester:
             if self.settings.publish_deadletters:
                 body = orjson.dumps({"topic": topic, "reason": reason, "detail": detail,
                                      "payload": payload[:4096].decode("utf-8", "replace")})
-                await client.publish(deadletter_topic(self.pack.city.id), body, qos=1)
+                # Not awaited: its PUBACK may wait behind a paused reader, and the dead
+                # letter is already durable in the dead-letter store.
+                client.publish_nowait(deadletter_topic(self.pack.city.id), body, qos=1)

@@ -115,6 +115,63 @@ async def test_at_most_max_inflight_unacknowledged(small_pack: CityPack,
 
 
 @pytest.mark.timeout(120)
+async def test_dead_letters_while_reading_is_paused(small_pack: CityPack,
+                                                    mosquitto: LocalMosquitto,
+                                                    tmp_path: Path) -> None:
+    """A backlog with bad messages in it, and a limit small enough that reading pauses
+    often: the dead-letter copies published to the broker must not wait for a PUBACK the
+    paused reader cannot read (that stalled the ingester into reconnecting forever)."""
+    n, limit = 400, 20
+    store = GatedStore(open_writes=10**6)
+    ing = ingester(small_pack, mosquitto.port, store, tmp_path, max_inflight=limit,
+                   batch_lines=10)
+    topic = f"city/{small_pack.city.id}/traffic/gw-a"
+    bad = {i for i in range(n) if i % 37 == 5}  # unknown device
+    payloads = [orjson.dumps([{"bn": "nope-1:", "bt": T0 + i, "n": "intensity", "v": i}])
+                if i in bad else one_reading(i) for i in range(n)]
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(ing.run())
+        await asyncio.wait_for(ing.connected.wait(), 30)
+        await publish(mosquitto, [(topic, p) for p in payloads])
+        await until(lambda: ing.counters.acked == n, "every message handled", timeout_s=60)
+        assert ing.connected.is_set()
+        task.cancel()
+    assert ing.counters.dead_lettered["unknown_device"] == len(bad)
+    assert sorted(p.time_ns for p in store.points) == [(T0 + i) * 10**9 for i in range(n)
+                                                       if i not in bad]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.allow_logged_errors  # the decoder's failure is logged at ERROR, as it should be
+async def test_a_decoder_bug_is_a_dead_letter_not_a_stall(small_pack: CityPack,
+                                                          mosquitto: LocalMosquitto,
+                                                          tmp_path: Path) -> None:
+    """An exception the decoder should never raise (a bug) costs one message, kept as
+    an ``internal`` dead letter; the stream goes on."""
+    store = GatedStore(open_writes=10**6)
+    ing = ingester(small_pack, mosquitto.port, store, tmp_path)
+    real = ing.decoder.decode
+
+    def buggy(topic: str, payload: bytes) -> list[Point]:
+        if payload == one_reading(13):
+            raise OverflowError("a bug")
+        return real(topic, payload)
+
+    ing.decoder.decode = buggy  # type: ignore[method-assign]
+    topic = f"city/{small_pack.city.id}/traffic/gw-a"
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(ing.run())
+        await asyncio.wait_for(ing.connected.wait(), 30)
+        await publish(mosquitto, [(topic, one_reading(i)) for i in range(30)])
+        await until(lambda: ing.counters.acked == 30, "every message handled")
+        task.cancel()
+    assert ing.counters.dead_lettered["internal"] == 1
+    assert len(store.points) == 29
+    [(_, reason, detail)] = [(d.topic, d.reason, d.detail) for d in ing.deadletters.list(10)]
+    assert (reason, detail) == ("internal", "OverflowError: a bug")
+
+
+@pytest.mark.timeout(120)
 async def test_mosquitto_window_gives_way_after_the_first_puback(
         mosquitto: LocalMosquitto) -> None:
     """Why the ingester bounds its own reading: Mosquitto 2.0.11 sends at most its

@@ -165,6 +165,8 @@ def _one(topic: str = "traffic/gw-a", **labels: object) -> tuple[str, object]:
 @example(_one(seq=True)).via("boolean seq")
 @example(_one(seq=2**63)).via("seq past msgspec's bound: the reference's")
 @example(_one(u=None)).via("null unit")
+@example(("flood/gw-a", [{"bn": "river-1:", "n": "currentLevel", "v": 0, "t": -1.0}])
+         ).via("relative time equal to the kernel's old 'no time yet' sentinel")
 @example(_one(bn=None)).via("null base name")
 @example(_one(bt=NOW + 3600)).via("future time")
 @example(_one(t=-NOW)).via("relative time")
@@ -221,7 +223,10 @@ def test_kernel_takes_what_edge_agents_send(
     b'[{"bn":"tfc-1:","bt":1767225600,"n":"intensity","v":1e400}]',
     b'[{"bn":"tfc-1:","bt":1767225600,"n":"intensity","v":NaN}]',
     b'[{"bn":"tfc-1:","bt":1767225600,"n":"intensity","v":1,"seq":18446744073709551616}]',
-], ids=["not-utf8", "lone-surrogate", "trailing", "overflow", "nan", "seq-past-64-bits"])
+    b'[{"bn":"tfc-1:","bt":1e303,"n":"intensity","v":1}]',
+    b'[{"bn":"tfc-1:","bt":9223372037,"n":"intensity","v":1}]',
+], ids=["not-utf8", "lone-surrogate", "trailing", "overflow", "nan", "seq-past-64-bits",
+        "time-overflows-float-ns", "time-past-int64-ns"])
 def test_kernel_leaves_bad_bytes_to_the_reference(kernel_pack: CityPack,
                                                   payload: bytes) -> None:
     """Bytes orjson refuses (the reference's parser) are never taken by the kernel."""
