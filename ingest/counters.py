@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-__all__ = ["IngestCollector", "IngestCounters"]
+__all__ = ["DecoderCounts", "IngestCollector", "IngestCounters"]
 
 
 @dataclass
@@ -28,6 +29,8 @@ class IngestCounters:
     spool_bytes: int = 0
     spool_batches: int = 0
     connected: bool = False
+    unacked: int = 0  # messages held, not yet acknowledged
+    reading_paused: bool = False  # at max_inflight: the broker keeps the rest
 
     def snapshot(self) -> dict[str, object]:
         return {"received": self.received, "stored_points": self.stored_points,
@@ -36,11 +39,19 @@ class IngestCounters:
                 "dead_lettered": dict(self.dead_lettered)}
 
 
-class IngestCollector(Collector):
-    """Exports :class:`IngestCounters` as ``cityhub_ingest_*`` metrics."""
+class DecoderCounts(Protocol):
+    fast: int  # messages the decoder's kernel took
+    fallbacks: int  # messages left to its strict reference
 
-    def __init__(self, counters: IngestCounters) -> None:
+
+class IngestCollector(Collector):
+    """Exports :class:`IngestCounters` (and the decoder's path counts) as
+    ``cityhub_ingest_*`` metrics."""
+
+    def __init__(self, counters: IngestCounters, decoder: DecoderCounts | None = None
+                 ) -> None:
         self.c = counters
+        self.decoder = decoder
 
     def collect(self) -> Iterator[Metric]:
         c = self.c
@@ -66,3 +77,15 @@ class IngestCollector(Collector):
                                 value=c.spool_batches)
         yield GaugeMetricFamily("cityhub_ingest_connected", "1 while connected to the broker",
                                 value=int(c.connected))
+        yield GaugeMetricFamily("cityhub_ingest_messages_unacked",
+                                "messages held and not yet acknowledged", value=c.unacked)
+        yield GaugeMetricFamily("cityhub_ingest_reading_paused", "1 while reading is paused "
+                                "at max_inflight (backpressure)", value=int(c.reading_paused))
+        if self.decoder is not None:
+            path = CounterMetricFamily(
+                "cityhub_ingest_decoded_messages", "messages decoded, by path: the fast "
+                "kernel, or the strict reference (unusual shapes and every refusal)",
+                labels=["path"])
+            path.add_metric(["kernel"], self.decoder.fast)
+            path.add_metric(["reference"], self.decoder.fallbacks)
+            yield path

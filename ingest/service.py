@@ -87,7 +87,7 @@ class Ingester:
         self.counters = IngestCounters()
         self.writer = DurableWriter(store, spool, self.counters)
         self.registry = CollectorRegistry()
-        self.registry.register(IngestCollector(self.counters))
+        self.registry.register(IngestCollector(self.counters, self.decoder))
         self.connected = asyncio.Event()
         self.metrics_port: int | None = None
         self._batch = _Batch()
@@ -196,7 +196,8 @@ class Ingester:
         CONNACK, before any subscription is confirmed."""
         self._batch = _Batch()
         self._full = asyncio.Queue()
-        self._unacked = 0
+        self._unacked = self.counters.unacked = 0
+        self.counters.reading_paused = False
 
     def _serve_connection(self, tg: asyncio.TaskGroup, client: IngestClient
                           ) -> list[asyncio.Task[None]]:
@@ -254,8 +255,10 @@ class Ingester:
         if qos:
             b.mids.append(mid)
         self._unacked += 1
+        self.counters.unacked = self._unacked
         if self._unacked >= self.settings.max_inflight and self._mqtt is not None:
             self._mqtt.pause_reading()  # backpressure: the broker keeps the rest
+            self.counters.reading_paused = True
         try:
             topic = raw_topic.decode()
         except UnicodeDecodeError as e:
@@ -338,8 +341,10 @@ class Ingester:
             client.ack(batch.mids)
             self.counters.acked += len(batch)
             self._unacked -= len(batch)
+            self.counters.unacked = self._unacked
             if self._unacked <= self.settings.max_inflight // 2:
                 client.resume_reading()
+                self.counters.reading_paused = False
         finally:
             slots.release()
 

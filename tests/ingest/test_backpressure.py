@@ -21,6 +21,7 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from prometheus_client import generate_latest
 
 from cityhub.config.pack import CityPack
 from cityhub.mqtt import BrokerSettings
@@ -107,8 +108,15 @@ async def test_at_most_max_inflight_unacknowledged(small_pack: CityPack,
         held = received - ing.counters.acked
         assert ing.counters.acked == 20  # the one batch the store took
         assert limit // 2 <= held <= limit, (received, ing.counters.acked)
+        metrics = generate_latest(ing.registry).decode()
+        assert "cityhub_ingest_reading_paused 1.0" in metrics
+        assert f"cityhub_ingest_messages_unacked {float(held)}" in metrics
         store.open()
         await until(lambda: ing.counters.acked == n, "every message acknowledged")
+        metrics = generate_latest(ing.registry).decode()
+        assert "cityhub_ingest_reading_paused 0.0" in metrics
+        assert "cityhub_ingest_messages_unacked 0.0" in metrics
+        assert f'cityhub_ingest_decoded_messages_total{{path="kernel"}} {float(n)}' in metrics
         task.cancel()
     times = sorted(p.time_ns for p in store.points)
     assert times == [(T0 + i) * 10**9 for i in range(n)]  # each once
@@ -137,6 +145,9 @@ async def test_dead_letters_while_reading_is_paused(small_pack: CityPack,
         assert ing.connected.is_set()
         task.cancel()
     assert ing.counters.dead_lettered["unknown_device"] == len(bad)
+    metrics = generate_latest(ing.registry).decode()
+    assert f'cityhub_ingest_decoded_messages_total{{path="reference"}} {float(len(bad))}' \
+        in metrics  # every refusal takes the strict path, which names the problem
     assert sorted(p.time_ns for p in store.points) == [(T0 + i) * 10**9 for i in range(n)
                                                        if i not in bad]
 
