@@ -11,8 +11,8 @@ leaves them with the broker, which redelivers them; idempotent points make the r
 harmless.
 
 Messages are decoded in paho's read loop (a callback on the aiomqtt client's paho client),
-not through aiomqtt's message iterator, which costs a task per message; paho reads ahead
-and acknowledges a batch in one write (:mod:`ingest.paho_io`).
+not through aiomqtt's message iterator, which costs a task per message; the client reads
+ahead and acknowledges a batch in one write (:mod:`ingest.mqtt_client`).
 
 Work in flight is bounded by the ingester itself: it stops reading from the broker while
 it holds ``max_inflight`` unacknowledged messages and reads again once half of them are
@@ -92,7 +92,6 @@ class Ingester:
         self.metrics_port: int | None = None
         self._batch = _Batch()
         self._mqtt: IngestClient | None = None
-        self._unacked = 0  # messages received on this connection and not yet acknowledged
         self._half_window = max(1, settings.max_inflight // 2)
         # (UN)SUBACKs wait while reading is paused, so allow them a keepalive or two.
         self._ack_timeout_s = max(10.0, 2.0 * settings.broker.keepalive_s)
@@ -196,7 +195,7 @@ class Ingester:
         CONNACK, before any subscription is confirmed."""
         self._batch = _Batch()
         self._full = asyncio.Queue()
-        self._unacked = self.counters.unacked = 0
+        self.counters.unacked = 0
         self.counters.reading_paused = False
 
     def _serve_connection(self, tg: asyncio.TaskGroup, client: IngestClient
@@ -254,11 +253,7 @@ class Ingester:
         b.count += 1
         if qos:
             b.mids.append(mid)
-        self._unacked += 1
-        self.counters.unacked = self._unacked
-        if self._unacked >= self.settings.max_inflight and self._mqtt is not None:
-            self._mqtt.pause_reading()  # backpressure: the broker keeps the rest
-            self.counters.reading_paused = True
+        self._hold(1)
         try:
             topic = raw_topic.decode()
         except UnicodeDecodeError as e:
@@ -278,6 +273,21 @@ class Ingester:
                 b.messages.append((topic, payload))
         if len(b.points) >= self.settings.batch_lines or b.count >= self._half_window:
             self.flush()
+
+    def _hold(self, change: int) -> None:
+        """Count messages held (received, +) or let go (acknowledged, -): reading pauses
+        at ``max_inflight`` held (backpressure: the broker keeps the rest) and resumes
+        once no more than half of that are held."""
+        c = self.counters
+        c.unacked += change
+        if self._mqtt is None:
+            return
+        if c.unacked >= self.settings.max_inflight:
+            self._mqtt.pause_reading()
+            c.reading_paused = True
+        elif c.unacked <= self._half_window:
+            self._mqtt.resume_reading()
+            c.reading_paused = False
 
     async def _until_disconnected(self, client: IngestClient) -> None:
         """Messages arrive through :meth:`_on_publish`, so aiomqtt's iterator yields
@@ -340,11 +350,7 @@ class Ingester:
             # 3.1.1 asks for that order).
             client.ack(batch.mids)
             self.counters.acked += len(batch)
-            self._unacked -= len(batch)
-            self.counters.unacked = self._unacked
-            if self._unacked <= self.settings.max_inflight // 2:
-                client.resume_reading()
-                self.counters.reading_paused = False
+            self._hold(-len(batch))
         finally:
             slots.release()
 
