@@ -33,7 +33,7 @@ from ingest.mqtt_client import ReadAhead
 from ingest.service import Ingester
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
-from tests.ingest.test_end_to_end import T0, publish, until
+from tests.ingest.test_end_to_end import T0, publish, running, until
 
 pytestmark = pytest.mark.integration
 
@@ -99,9 +99,7 @@ async def test_at_most_max_inflight_unacknowledged(small_pack: CityPack,
     ing = ingester(small_pack, mosquitto.port, store, tmp_path, max_inflight=limit,
                    batch_lines=20)
     city = small_pack.city.id
-    async with asyncio.TaskGroup() as tg:
-        task = tg.create_task(ing.run())
-        await asyncio.wait_for(ing.connected.wait(), 30)
+    async with running(ing):
         await publish(mosquitto, [(f"city/{city}/traffic/gw-a", one_reading(i))
                                   for i in range(n)])
         received = await settled(ing.counters, "received")
@@ -117,7 +115,6 @@ async def test_at_most_max_inflight_unacknowledged(small_pack: CityPack,
         assert "cityhub_ingest_reading_paused 0.0" in metrics
         assert "cityhub_ingest_messages_unacked 0.0" in metrics
         assert f'cityhub_ingest_decoded_messages_total{{path="kernel"}} {float(n)}' in metrics
-        task.cancel()
     times = sorted(p.time_ns for p in store.points)
     assert times == [(T0 + i) * 10**9 for i in range(n)]  # each once
 
@@ -137,13 +134,10 @@ async def test_dead_letters_while_reading_is_paused(small_pack: CityPack,
     bad = {i for i in range(n) if i % 37 == 5}  # unknown device
     payloads = [orjson.dumps([{"bn": "nope-1:", "bt": T0 + i, "n": "intensity", "v": i}])
                 if i in bad else one_reading(i) for i in range(n)]
-    async with asyncio.TaskGroup() as tg:
-        task = tg.create_task(ing.run())
-        await asyncio.wait_for(ing.connected.wait(), 30)
+    async with running(ing):
         await publish(mosquitto, [(topic, p) for p in payloads])
         await until(lambda: ing.counters.acked == n, "every message handled", timeout_s=60)
         assert ing.connected.is_set()
-        task.cancel()
     assert ing.counters.dead_lettered["unknown_device"] == len(bad)
     metrics = generate_latest(ing.registry).decode()
     assert f'cityhub_ingest_decoded_messages_total{{path="reference"}} {float(len(bad))}' \
@@ -170,12 +164,9 @@ async def test_a_decoder_bug_is_a_dead_letter_not_a_stall(small_pack: CityPack,
 
     ing.decoder.decode = buggy  # type: ignore[method-assign]
     topic = f"city/{small_pack.city.id}/traffic/gw-a"
-    async with asyncio.TaskGroup() as tg:
-        task = tg.create_task(ing.run())
-        await asyncio.wait_for(ing.connected.wait(), 30)
+    async with running(ing):
         await publish(mosquitto, [(topic, one_reading(i)) for i in range(30)])
         await until(lambda: ing.counters.acked == 30, "every message handled")
-        task.cancel()
     assert ing.counters.dead_lettered["internal"] == 1
     assert len(store.points) == 29
     [(_, reason, detail)] = [(d.topic, d.reason, d.detail) for d in ing.deadletters.list(10)]
@@ -222,9 +213,7 @@ async def test_ingester_survives_a_broker_restart(small_pack: CityPack,
     ing = ingester(small_pack, mq.port, store, tmp_path)
     city = small_pack.city.id
     try:
-        async with asyncio.TaskGroup() as tg:
-            task = tg.create_task(ing.run())
-            await asyncio.wait_for(ing.connected.wait(), 30)
+        async with running(ing):
             await publish(mq, [(f"city/{city}/traffic/gw-a", one_reading(i))
                                for i in range(100)])
             await until(lambda: ing.counters.acked == 100, "the first 100")
@@ -235,7 +224,6 @@ async def test_ingester_survives_a_broker_restart(small_pack: CityPack,
             await publish(mq, [(f"city/{city}/traffic/gw-a", one_reading(i))
                                for i in range(100, 200)])
             await until(lambda: ing.counters.stored_points == 200, "all 200 stored")
-            task.cancel()
     finally:
         mq.stop()
     rows = await store.history(measurement="traffic", device="tfc-1", field="intensity",
@@ -254,16 +242,13 @@ async def test_qos0_messages_are_stored_and_not_acknowledged(
     store = GatedStore(open_writes=10**6)
     ing = ingester(small_pack, mosquitto.port, store, tmp_path)
     topic = f"city/{small_pack.city.id}/traffic/gw-a"
-    async with asyncio.TaskGroup() as tg:
-        task = tg.create_task(ing.run())
-        await asyncio.wait_for(ing.connected.wait(), 30)
+    async with running(ing):
         async with aiomqtt.Client("127.0.0.1", mosquitto.port) as pub:
             for i in range(60):
                 await pub.publish(topic, one_reading(i), qos=i % 2)
         await until(lambda: ing.counters.acked == 60, "all 60 messages handled")
         await asyncio.sleep(0.5)  # a PUBACK for id 0 would have dropped the connection
         assert ing.connected.is_set()
-        task.cancel()
     assert sorted(p.time_ns for p in store.points) == [(T0 + i) * 10**9 for i in range(60)]
     assert "connection lost" not in caplog.text
 

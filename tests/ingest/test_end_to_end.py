@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiomqtt
@@ -22,6 +23,18 @@ from ingest.spool import Spool
 
 pytestmark = pytest.mark.integration
 T0 = 1_767_225_600
+
+
+@contextlib.asynccontextmanager
+async def running(ing: Ingester) -> AsyncIterator[Ingester]:
+    """``ing`` running, connected and subscribed, for the body; stopped after it."""
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(ing.run())
+        await asyncio.wait_for(ing.connected.wait(), 30)
+        try:
+            yield ing
+        finally:
+            task.cancel()
 
 
 async def until(cond: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
@@ -79,13 +92,10 @@ async def test_exact_counts_and_values(small_pack: CityPack, mosquitto: LocalMos
     city = small_pack.city.id
     ing = make_ingester(small_pack, mosquitto, store, tmp_path, f"ing-{uuid.uuid4().hex[:6]}",
                         protocol)
-    async with asyncio.TaskGroup() as tg:
-        task = tg.create_task(ing.run())
-        await asyncio.wait_for(ing.connected.wait(), 30)
+    async with running(ing):
         await publish(mosquitto, [(f"city/{city}/traffic/gw-a", traffic_pack(i))
                                   for i in range(n)])
         await until(lambda: ing.counters.acked == n, f"{n} acks")
-        task.cancel()
     got = await stored_traffic(store, city)
     assert got["tfc-1"] == [((T0 + i) * 10**9, float(i)) for i in range(n)]
     assert got["tfc-2"] == [((T0 + i) * 10**9, float(1000 - i)) for i in range(n)]
@@ -103,14 +113,11 @@ async def test_exact_count_via_influxql(small_pack: CityPack, mosquitto: LocalMo
     city = small_pack.city.id
     store = InfluxV1Store(influxdb.url, database)
     ing = make_ingester(small_pack, mosquitto, store, tmp_path, f"ing-{uuid.uuid4().hex[:6]}")
-    async with asyncio.TaskGroup() as tg:
-        task = tg.create_task(ing.run())
-        await asyncio.wait_for(ing.connected.wait(), 30)
+    async with running(ing):
         # duplicates on the wire are stored once (idempotent points)
         await publish(mosquitto, [(f"city/{city}/traffic/gw-a", traffic_pack(i))
                                   for i in [*range(n), *range(0, n, 10)]])
         await until(lambda: ing.counters.acked == n + n // 10, "all acks")
-        task.cancel()
     await store.aclose()
     res = influxdb.query(f"SELECT count(intensity), sum(intensity) FROM traffic "
                          f"WHERE city = '{city}' GROUP BY device", database)
@@ -141,12 +148,9 @@ async def test_hostile_messages_are_dead_lettered_and_good_ones_kept(
     ]
     good = [(f"city/{city}/traffic/gw-a", traffic_pack(i)) for i in range(20)]
     mixed = [x for pair in zip(good, bad + [None] * 20, strict=False) for x in pair if x]
-    async with asyncio.TaskGroup() as tg:
-        task = tg.create_task(ing.run())
-        await asyncio.wait_for(ing.connected.wait(), 30)
+    async with running(ing):
         await publish(mosquitto, mixed)
         await until(lambda: ing.counters.acked == len(mixed), "all acks")
-        task.cancel()
     got = await stored_traffic(store, city)
     assert len(got["tfc-1"]) == 20
     assert len(got["tfc-2"]) == 20
@@ -167,13 +171,10 @@ async def test_readings_sent_while_ingester_is_down_arrive(
     store = SQLiteStore(tmp_path / "r.db")
     cid = f"ing-{uuid.uuid4().hex[:6]}"
     first = make_ingester(small_pack, mosquitto, store, tmp_path, cid, protocol)
-    async with asyncio.TaskGroup() as tg:
-        task = tg.create_task(first.run())
-        await asyncio.wait_for(first.connected.wait(), 30)
+    async with running(first):
         await publish(mosquitto, [(f"city/{city}/traffic/gw-a", traffic_pack(i))
                                   for i in range(50)])
         await until(lambda: first.counters.acked == 50, "first acks")
-        task.cancel()
     await publish(mosquitto, [(f"city/{city}/traffic/gw-a", traffic_pack(i))
                               for i in range(50, 120)])
     second = make_ingester(small_pack, mosquitto, store, tmp_path, cid, protocol)

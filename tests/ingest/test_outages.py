@@ -18,7 +18,7 @@ from ingest.deadletters import DeadLetters
 from ingest.service import Ingester
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
-from tests.ingest.test_end_to_end import publish, traffic_pack, until
+from tests.ingest.test_end_to_end import publish, running, traffic_pack, until
 
 pytestmark = pytest.mark.integration
 
@@ -40,9 +40,7 @@ async def test_influxdb_outage_spools_and_replays(small_pack: CityPack, mosquitt
         ing = Ingester(settings, small_pack, store, DeadLetters(settings.deadletter_path),
                        spool)
         topic = f"city/{small_pack.city.id}/traffic/gw-a"
-        async with asyncio.TaskGroup() as tg:
-            task = tg.create_task(ing.run())
-            await asyncio.wait_for(ing.connected.wait(), 30)
+        async with running(ing):
             await publish(mosquitto, [(topic, traffic_pack(i)) for i in range(100)])
             await until(lambda: ing.counters.acked == 100, "first 100 acks")
 
@@ -65,7 +63,6 @@ async def test_influxdb_outage_spools_and_replays(small_pack: CityPack, mosquitt
             async with httpx.AsyncClient() as http:
                 metrics = (await http.get(f"http://127.0.0.1:{ing.metrics_port}/metrics")).text
             assert "cityhub_ingest_spool_batches 0.0" in metrics
-            task.cancel()
         await store.aclose()
         res = influx.query("SELECT count(intensity), sum(intensity) FROM traffic "
                            "GROUP BY device", "outage")

@@ -3,7 +3,6 @@ points are stored, the messages with refused points are dead-lettered with the r
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 from cityhub.config.pack import CityPack
 from cityhub.services import LocalInfluxDB, LocalMosquitto
 from cityhub.store import InfluxV1Store
-from tests.ingest.test_end_to_end import T0, make_ingester, publish, until
+from tests.ingest.test_end_to_end import T0, make_ingester, publish, running, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.allow_logged_errors]
 
@@ -40,12 +39,9 @@ async def test_type_conflict_keeps_the_rest(small_pack: CityPack, mosquitto: Loc
     ing = make_ingester(small_pack, mosquitto, store, tmp_path, f"ing-{uuid.uuid4().hex[:6]}")
     bad = {3, 7, 11}
     topic = f"city/{small_pack.city.id}/traffic/gw-a"
-    async with asyncio.TaskGroup() as tg:
-        task = tg.create_task(ing.run())
-        await asyncio.wait_for(ing.connected.wait(), 30)
+    async with running(ing):
         await publish(mosquitto, [(topic, message(i, i in bad)) for i in range(20)])
         await until(lambda: ing.counters.acked == 20, "all acks")
-        task.cancel()
     await store.aclose()
     res = influxdb.query("SELECT count(intensity) FROM traffic WHERE device != 'foreign' "
                          "GROUP BY device", database)
