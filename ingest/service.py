@@ -38,7 +38,7 @@ from prometheus_client import CollectorRegistry
 
 from cityhub.backoff import backoff_delay
 from cityhub.config.pack import CityPack
-from cityhub.errors import DecodeError
+from cityhub.errors import DecodeError, SinkError
 from cityhub.metrics import serve_metrics
 from cityhub.mqtt import tls_context
 from cityhub.point import Point
@@ -137,9 +137,22 @@ class Ingester:
         return [f"$share/{group}/{f}" if group else f
                 for f in telemetry_filter(self.pack.city.id)]
 
+    async def check_store(self) -> bool:
+        """Log what store answers (or that none does: batches then go to the spool until
+        it does). Run before consuming; it also opens the store's connection, so the first
+        batch does not pay for that."""
+        try:
+            log.info("ingest: store answers: %s", await self.store.ping())
+        except SinkError as e:
+            log.warning("ingest: store does not answer (%s); batches go to the spool until "
+                        "it does", e)
+            return False
+        return True
+
     async def run(self) -> None:
-        """Serve metrics, replay the spool, and consume until cancelled."""
+        """Check the store, serve metrics, replay the spool, and consume until cancelled."""
         s = self.settings
+        await self.check_store()
         async with contextlib.AsyncExitStack() as stack:
             if s.metrics_port is not None:
                 self.metrics_port = await stack.enter_async_context(
@@ -163,6 +176,7 @@ class Ingester:
         is empty.
         """
         self._reset_batches()
+        await self.check_store()
         async with self._client() as client, asyncio.TaskGroup() as tg:
             # Writing first: the session's messages may fill the in-flight limit and
             # pause reading before the UNSUBACK is read.

@@ -39,6 +39,11 @@ class Store(Protocol):
 
     async def write(self, points: Sequence[Point]) -> None: ...
 
+    async def ping(self) -> str:
+        """What answers (e.g. ``InfluxDB 1.6.7 at http://...``); raises
+        :class:`~cityhub.errors.SinkError` when nothing does."""
+        ...
+
     async def latest(self, *, city: str, since_ns: int | None = None) -> list[Latest]: ...
 
     async def history(

@@ -73,6 +73,20 @@ class InfluxV1Store:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    async def ping(self) -> str:
+        """``GET /ping`` (InfluxDB 1.x, 2.x and 3.x all serve it): the server's version.
+        Also opens the HTTP connection (and loads what the client loads lazily on its first
+        request), so the first batch does not pay for it."""
+        try:
+            resp = await self._http.get("/ping")
+        except httpx.TransportError as e:
+            raise SinkError(f"influxdb {self.url}: {type(e).__name__}: {e}",
+                            retryable=True) from e
+        if resp.status_code >= 400:
+            raise self._error(resp)
+        version = resp.headers.get("X-Influxdb-Version", "(version not given)")
+        return f"InfluxDB {version} at {self.url}"
+
     # -- writing ------------------------------------------------------------------------
     async def write(self, points: Sequence[Point]) -> None:
         for i in range(0, len(points), self.batch_lines):

@@ -71,6 +71,9 @@ class SQLiteStore:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    async def ping(self) -> str:
+        return f"SQLite {sqlite3.sqlite_version} at {self.path}"
+
     def _series_id(self, p: Point) -> int:
         key = (p.measurement, p.tags)
         sid = self._series.get(key)

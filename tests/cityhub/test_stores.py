@@ -106,3 +106,21 @@ async def test_real_server_refuses_type_conflict(influxdb: LocalInfluxDB, databa
     assert e.value.status == 400
     assert "field type conflict" in str(e.value)
     await store.aclose()
+
+
+async def test_ping_names_what_answers(store: Store, influxdb: LocalInfluxDB) -> None:
+    said = await store.ping()
+    if isinstance(store, InfluxV1Store):
+        async with httpx.AsyncClient() as http:
+            version = (await http.get(f"{influxdb.url}/ping")).headers["X-Influxdb-Version"]
+        assert said == f"InfluxDB {version} at {influxdb.url}"
+    else:
+        assert said.startswith("SQLite 3.") and said.endswith("readings.db")
+
+
+async def test_ping_of_a_missing_server_is_a_retryable_error() -> None:
+    store = InfluxV1Store("http://127.0.0.1:1", "db", timeout_s=1)
+    with pytest.raises(SinkError) as e:
+        await store.ping()
+    assert e.value.retryable and "127.0.0.1:1" in str(e.value)
+    await store.aclose()

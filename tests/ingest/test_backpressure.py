@@ -56,6 +56,9 @@ class GatedStore:
             await self.gate.wait()
         self.points.extend(points)
 
+    async def ping(self) -> str:
+        return "a gated store"
+
     async def aclose(self) -> None:
         pass
 

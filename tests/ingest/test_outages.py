@@ -74,3 +74,26 @@ async def test_influxdb_outage_spools_and_replays(small_pack: CityPack, mosquitt
         assert not ing.counters.dead_lettered
     finally:
         influx.stop()
+
+
+async def test_store_down_at_start_is_said_and_batches_spool(
+        small_pack: CityPack, mosquitto: LocalMosquitto, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    store = InfluxV1Store("http://127.0.0.1:1", "nowhere", timeout_s=1)
+    settings = IngestSettings(
+        pack=".", client_id=f"ing-{uuid.uuid4().hex[:6]}", flush_interval_s=0.2,
+        broker=BrokerSettings(host="127.0.0.1", port=mosquitto.port),
+        store=StoreSettings(), deadletter_path=str(tmp_path / "dl.db"),
+        spool_path=str(tmp_path / "spool.db"))
+    spool = Spool(settings.spool_path, settings.spool_max_bytes)
+    ing = Ingester(settings, small_pack, store, DeadLetters(settings.deadletter_path), spool)
+    topic = f"city/{small_pack.city.id}/traffic/gw-a"
+    with caplog.at_level("INFO", logger="cityhub.ingest"):
+        async with running(ing):
+            await publish(mosquitto, [(topic, traffic_pack(i)) for i in range(20)])
+            await until(lambda: ing.counters.acked == 20, "acks with the store down")
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("store does not answer" in m and "127.0.0.1:1" in m for m in warned), warned
+    assert ing.counters.spooled_points == 40 and ing.counters.stored_points == 0
+    assert spool.batches > 0
+    await store.aclose()
