@@ -109,3 +109,21 @@ def test_json_log_lines() -> None:
     assert {k: first[k] for k in ("level", "logger", "message")} == {
         "level": "WARNING", "logger": "cityhub.x", "message": "queued 7"}
     assert second["message"] == "failed" and "ZeroDivisionError" in second["exception"]
+
+
+def test_request_loggers_are_quiet_unless_debug() -> None:
+    """httpx logs every request (each store write) at INFO: only its warnings reach the
+    log, unless --log-level DEBUG."""
+    import subprocess
+    import sys
+
+    code = ("import logging, sys; from cityhub.logs import setup_logging; "
+            "setup_logging(sys.argv[1]); "
+            "logging.getLogger('httpx').info('HTTP Request: POST /write 204'); "
+            "logging.getLogger('httpx').warning('slow'); "
+            "logging.getLogger('cityhub.x').info('ours')")
+    for level, want in (("INFO", ["slow", "ours"]),
+                        ("DEBUG", ["HTTP Request: POST /write 204", "slow", "ours"])):
+        proc = subprocess.run([sys.executable, "-c", code, level], capture_output=True,
+                              text=True, timeout=60, check=True)
+        assert [ln.split(": ", 1)[1] for ln in proc.stderr.splitlines()] == want
