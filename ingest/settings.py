@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cityhub.mqtt import BrokerSettings
 from cityhub.store.factory import StoreSettings
@@ -22,6 +24,10 @@ class IngestSettings(BaseModel):
     shared_group: str | None = Field(
         "ingest", description="$share group so several ingesters split the load; "
         "null for a plain subscription (brokers without shared subscriptions)")
+    workers: int = Field(
+        1, ge=1, le=64, description="ingester processes this settings file runs, each a "
+        "member of shared_group (a process decodes on one core; use about one per core "
+        "the store leaves free)")
     batch_lines: int = Field(5000, ge=1, le=100_000, description="points per store write")
     flush_interval_s: float = Field(1.0, gt=0, le=60, description="a batch is written "
                                     "at the latest this long after its first message")
@@ -40,6 +46,38 @@ class IngestSettings(BaseModel):
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="serve /metrics and /healthz here (0: any free "
         "port, null: off)")
+
+    @model_validator(mode="after")
+    def _workers_share(self) -> IngestSettings:
+        if self.workers > 1 and not self.shared_group:
+            raise ValueError("workers > 1 needs a shared_group: each worker is one member "
+                             "of it, and the broker gives each message to one member")
+        if self.metrics_port and self.metrics_port + self.workers - 1 > 65535:
+            raise ValueError(f"metrics_port: workers use ports {self.metrics_port} to "
+                             f"{self.metrics_port + self.workers - 1}, past 65535")
+        return self
+
+    def for_worker(self, k: int) -> IngestSettings:
+        """The settings of worker ``k`` of this file (0 to ``workers - 1``; a higher k
+        names a worker the file ran before its ``workers`` was lowered, for ``retire``).
+
+        Worker 0 is the file's own ingester (its ``client_id``, ``spool_path`` and
+        ``metrics_port``), so going from one worker to several keeps its session. Worker
+        k > 0 gets the client id ``<client_id>-w<k>``, the spool ``<spool>-w<k>.db`` and
+        metrics port ``metrics_port + k`` (0 stays 0: any free port). The dead-letter file
+        is shared: SQLite takes writers from several processes, and ``cityhub ingest
+        deadletters`` then lists them all.
+        """
+        if k < 0:
+            raise ValueError(f"worker {k}: workers are numbered from 0")
+        if k == 0:
+            return self
+        spool = Path(self.spool_path)
+        port = self.metrics_port + k if self.metrics_port else self.metrics_port
+        return self.model_copy(update={
+            "client_id": f"{self.client_id}-w{k}",
+            "spool_path": str(spool.with_name(f"{spool.stem}-w{k}{spool.suffix}")),
+            "metrics_port": port})
 
     @field_validator("broker")
     @classmethod

@@ -50,11 +50,27 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, IngestSettings)
     if args.ingest_command == "deadletters":
         return _deadletters(settings, args)
-    if args.ingest_command == "retire":
-        asyncio.run(_serve(settings, retire_idle_s=args.idle))
+    worker = getattr(args, "worker", None)
+    if args.ingest_command == "retire":  # any K: the file's workers may have been lowered
+        asyncio.run(_serve(settings.for_worker(max(0, worker or 0)), retire_idle_s=args.idle))
         return 0
+    if worker is not None and not 0 <= worker < settings.workers:
+        print(f"cityhub ingest: --worker {worker}: {args.config} runs workers 0 to "
+              f"{settings.workers - 1}", file=sys.stderr)
+        return 2
+    if worker is None and settings.workers > 1:
+        return _supervise(args, settings)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(settings))
+        asyncio.run(_serve(settings.for_worker(worker or 0)))
+    return 0
+
+
+def _supervise(args: argparse.Namespace, settings: Any) -> int:
+    from ingest.supervisor import Supervisor, worker_command
+
+    load_pack(settings.pack)  # a broken pack is a clear error here, not in every worker
+    command = worker_command(args.config, args.log_level, args.log_format)
+    asyncio.run(Supervisor(command, settings.workers).run())
     return 0
 
 
@@ -83,6 +99,9 @@ def register(sub: Any) -> None:
         "subscription) and write it to the store; a message is acknowledged only after it "
         "is stored or dead-lettered. See docs/ingest.md.")
     p.add_argument("--config", help="ingest settings YAML (required; see docs/ingest.md)")
+    p.add_argument("--worker", type=int, metavar="K",
+                   help="run only worker K of the file's 'workers' (what 'workers: N' "
+                   "starts N of; also for running each worker under systemd instead)")
     isub = p.add_subparsers(dest="ingest_command", metavar="SUBCOMMAND")
     d = isub.add_parser("deadletters", help="list refused messages, newest first",
                         description="List dead letters: topic, reason, detail, payload.")
@@ -97,6 +116,8 @@ def register(sub: Any) -> None:
         "file, after stopping an ingester you will not start again; otherwise the broker "
         "keeps routing that ingester's share to its session. See docs/ingest.md.")
     r.add_argument("--config", required=True, help="the retired ingester's settings YAML")
+    r.add_argument("--worker", type=int, metavar="K",
+                   help="retire worker K of that file (after lowering its 'workers')")
     r.add_argument("--idle", type=float, default=3.0, metavar="S",
                    help="done after S seconds without a message (default 3)")
     p.set_defaults(handler=run, ingest_command=None)

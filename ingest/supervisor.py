@@ -1,0 +1,117 @@
+"""``workers: N``: one settings file, N ingester processes in one shared group.
+
+An ingester decodes in one Python process, so on one core. With ``workers`` above 1,
+``cityhub ingest`` starts that many worker processes (``cityhub ingest --worker K``), each
+an ordinary ingester and a member of ``shared_group`` (settings of worker K:
+:meth:`~ingest.settings.IngestSettings.for_worker`), and supervises them:
+
+- a worker that exits is started again: at once after a minute or more of work, else
+  after a backoff (jittered, up to 0.5 s doubling to 30 s); nothing is lost meanwhile,
+  since its unacknowledged messages wait in its persistent session;
+- SIGTERM or SIGINT stops every worker (SIGTERM, then SIGKILL after ``grace_s``) and the
+  supervisor exits 0.
+
+The supervisor itself holds no MQTT connection and no data. One TaskGroup: one task per
+worker, and the wait for a stop signal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from cityhub.backoff import backoff_delay
+
+__all__ = ["Supervisor", "worker_command"]
+
+log = logging.getLogger("cityhub.ingest")
+STEADY_S = 60.0  # a worker up this long is healthy again: its backoff starts over
+
+
+class Supervisor:
+    """Runs ``workers`` copies of ``[*command, "--worker", K]`` until stopped."""
+
+    def __init__(self, command: Sequence[str], workers: int, *, grace_s: float = 10.0,
+                 backoff_base_s: float = 0.5, backoff_cap_s: float = 30.0) -> None:
+        self.command = list(command)
+        self.workers = workers
+        self.grace_s = grace_s
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.procs: dict[int, asyncio.subprocess.Process] = {}
+        self.starts = [0] * workers  # times each worker was started
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Start the workers, keep them running, stop them all on SIGTERM/SIGINT (or
+        :meth:`stop`)."""
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGTERM, signal.SIGINT)
+        for sig in signals:
+            loop.add_signal_handler(sig, self.stop)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for k in range(self.workers):
+                    tg.create_task(self._keep(k))
+                await self._stop.wait()
+                log.info("ingest: stopping %d workers", self.workers)
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+
+    async def _keep(self, k: int) -> None:
+        """Worker k: start it, wait for it, start it again (after a backoff) until the
+        supervisor stops; then stop it."""
+        loop = asyncio.get_running_loop()
+        failures = 0
+        while not self._stop.is_set():
+            proc = await asyncio.create_subprocess_exec(*self.command, "--worker", str(k),
+                                                        stdin=asyncio.subprocess.DEVNULL)
+            self.procs[k] = proc
+            self.starts[k] += 1
+            started = loop.time()
+            log.info("ingest: worker %d started (pid %d)", k, proc.pid)
+            stopping = asyncio.ensure_future(self._stop.wait())
+            exited = asyncio.ensure_future(proc.wait())
+            try:
+                await asyncio.wait({stopping, exited}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopping.cancel()
+            if self._stop.is_set():
+                await self._terminate(k, proc)
+                exited.cancel()
+                return
+            failures = 0 if loop.time() - started >= STEADY_S else failures + 1
+            delay = backoff_delay(max(0, failures - 1), base=self.backoff_base_s,
+                                  cap=self.backoff_cap_s) if failures else 0.0
+            log.error("ingest: worker %d (pid %d) exited with status %s; starting it again "
+                      "in %.1f s", k, proc.pid, proc.returncode, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+
+    async def _terminate(self, k: int, proc: asyncio.subprocess.Process) -> None:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), self.grace_s)
+            except TimeoutError:
+                log.warning("ingest: worker %d (pid %d) did not stop in %.0f s; killing it",
+                            k, proc.pid, self.grace_s)
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        log.info("ingest: worker %d stopped", k)
+
+
+def worker_command(config: str, log_level: str, log_format: str) -> list[str]:
+    """The command line of a worker of ``config`` (without ``--worker K``)."""
+    return [sys.executable, "-m", "cityhub", "--log-level", log_level, "--log-format",
+            log_format, "ingest", "--config", config]

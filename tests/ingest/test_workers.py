@@ -1,0 +1,189 @@
+"""``workers: N``: one settings file, N ingester processes in one shared group, supervised.
+Real Mosquitto, real InfluxDB, real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cityhub.cli import main
+from cityhub.config import load_settings
+from cityhub.errors import ConfigError
+from cityhub.services import LocalInfluxDB, LocalMosquitto, free_port
+from ingest.settings import IngestSettings
+from tests.ingest.test_chaos import PER_PACK, pack
+from tests.ingest.test_end_to_end import publish, until
+
+
+def children(pid: int) -> set[int]:
+    """Pids of the live child processes of ``pid`` (from /proc)."""
+    out = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.add(int(entry.name))
+    return out
+
+
+def start(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    """``cityhub ingest --config config``: with ``workers: 2``, the supervisor."""
+    return subprocess.Popen([sys.executable, "-m", "cityhub", "ingest", "--config", str(config)],
+                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+def worker_pid(pids: set[int], k: int) -> int:
+    """Which of ``pids`` runs ``--worker k``."""
+    return next(p for p in pids
+                if Path(f"/proc/{p}/cmdline").read_bytes().endswith(b"--worker\x00%d\x00" % k))
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def two_free_ports() -> int:
+    """A port p with p + 1 also free (worker k serves metrics on p + k)."""
+    while True:
+        p = free_port()
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", p + 1))
+            return p
+        except OSError:
+            continue
+
+
+def test_worker_settings(tmp_path: Path) -> None:
+    cfg = tmp_path / "ingest.yaml"
+    cfg.write_text("pack: bandung\nclient_id: ing-a\nworkers: 3\nmetrics_port: 9300\n"
+                   "spool_path: /var/lib/cityhub/spool.db\n"
+                   "deadletter_path: /var/lib/cityhub/dl.db\n")
+    s = load_settings(cfg, IngestSettings)
+    w0, w2 = s.for_worker(0), s.for_worker(2)
+    assert (w0.client_id, w0.spool_path, w0.metrics_port) == (
+        "ing-a", "/var/lib/cityhub/spool.db", 9300)
+    assert (w2.client_id, w2.spool_path, w2.metrics_port) == (
+        "ing-a-w2", "/var/lib/cityhub/spool-w2.db", 9302)
+    assert w2.deadletter_path == w0.deadletter_path  # one file: one list of dead letters
+    assert s.for_worker(4).client_id == "ing-a-w4"  # a worker lowered away, for retire
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("workers: 2\nshared_group: null\n", "workers > 1 needs a shared_group"),
+    ("workers: 3\nmetrics_port: 65534\n", "past 65535"),
+    ("workers: 0\n", "workers"),
+])
+def test_worker_settings_refused(tmp_path: Path, text: str, says: str) -> None:
+    cfg = tmp_path / "ingest.yaml"
+    cfg.write_text("pack: bandung\n" + text)
+    with pytest.raises(ConfigError) as e:
+        load_settings(cfg, IngestSettings)
+    assert says in str(e.value) and "ingest.yaml" in str(e.value)
+
+
+def test_worker_out_of_range_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                        ) -> None:
+    cfg = tmp_path / "ingest.yaml"
+    cfg.write_text("pack: bandung\nworkers: 2\n")
+    assert main(["ingest", "--config", str(cfg), "--worker", "2"]) == 2
+    assert "runs workers 0 to 1" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+async def test_two_workers_split_the_stream_and_a_killed_one_comes_back(
+        small_pack_dir: Path, mosquitto: LocalMosquitto, influxdb: LocalInfluxDB, database: str,
+        tmp_path: Path) -> None:
+    from cityhub.config import load_pack
+
+    city = load_pack(small_pack_dir).city.id
+    port = two_free_ports()
+    config = tmp_path / "ingest.yaml"
+    config.write_text(
+        f"pack: {small_pack_dir}\nclient_id: wk-{uuid.uuid4().hex[:6]}\nworkers: 2\n"
+        f"shared_group: wk-{uuid.uuid4().hex[:6]}\n"
+        f"broker: {{host: 127.0.0.1, port: {mosquitto.port}}}\n"
+        f"store: {{kind: influxdb-v1, url: '{influxdb.url}', database: {database}}}\n"
+        f"batch_lines: 2000\nflush_interval_s: 0.2\n"
+        f"deadletter_path: {tmp_path / 'dl.db'}\nspool_path: {tmp_path / 'spool.db'}\n"
+        f"metrics_port: {port}\n")
+    log = tmp_path / "ingest.log"
+    sup = start(config, log)
+    topic = f"city/{city}/traffic/gw-a"
+
+    async def health(k: int) -> dict[str, int] | None:
+        try:
+            async with httpx.AsyncClient() as http:
+                r = await http.get(f"http://127.0.0.1:{port + k}/healthz", timeout=1)
+            return r.json() if r.status_code == 200 else None  # type: ignore[no-any-return]
+        except httpx.HTTPError:
+            return None
+
+    def stored() -> tuple[int, float]:
+        res = influxdb.query("SELECT count(intensity), sum(intensity) FROM traffic", database)
+        series = res["results"][0].get("series")  # type: ignore[index]
+        return (0, 0.0) if not series else tuple(series[0]["values"][0][1:])  # type: ignore[return-value]
+
+    async def both_healthy() -> bool:
+        return all([await health(0), await health(1)])
+
+    try:
+        for _ in range(200):  # until both workers serve their health
+            if await both_healthy():
+                break
+            await asyncio.sleep(0.1)
+        assert await both_healthy(), log.read_text()[-2000:]
+        first = children(sup.pid)
+        assert len(first) == 2
+
+        await publish(mosquitto, [(topic, pack(i)) for i in range(200)])
+        await until(lambda: stored()[0] >= 200 * PER_PACK, "the first 200 packs stored")
+        shares = [(await health(k)) or {} for k in (0, 1)]
+        assert all(int(s["stored_points"]) > 0 for s in shares), shares  # both worked
+        assert sum(int(s["stored_points"]) for s in shares) == 200 * PER_PACK
+
+        # kill -9 worker 1: the supervisor starts it again; nothing is lost meanwhile.
+        h1 = await health(1)
+        assert h1 is not None
+        victim = worker_pid(first, 1)
+        os.kill(victim, signal.SIGKILL)
+        await publish(mosquitto, [(topic, pack(i)) for i in range(200, 400)])
+        for _ in range(300):
+            now = children(sup.pid)
+            if len(now) == 2 and victim not in now and await health(1):
+                break
+            await asyncio.sleep(0.1)
+        assert len(now) == 2 and victim not in now, log.read_text()[-2000:]
+        want = (400 * PER_PACK, float(sum(j % 997 for j in range(400 * PER_PACK))))
+        await until(lambda: stored()[0] >= want[0], "all 400 packs stored", timeout_s=120)
+        assert stored() == want  # each reading once
+        workers = children(sup.pid)
+    finally:
+        sup.send_signal(signal.SIGTERM)
+        try:
+            code = sup.wait(30)
+        except subprocess.TimeoutExpired:
+            sup.kill()
+            raise
+    assert code == 0
+    assert not any(alive(p) for p in workers)  # the supervisor stopped its workers
+    text = log.read_text()
+    assert "worker 1 (pid" in text and "exited with status -9" in text
+    assert "Traceback" not in text
