@@ -9,7 +9,7 @@ Starts its own Mosquitto and InfluxDB 1.x (Debian packages), then runs, in one r
   common tutorials write it);
 - the hub's ingester (``cityhub ingest`` as its own process) on two workloads: one point
   per message, and gateway-batched packs of 50 points per message; then the same two with
-  two ingesters in one shared-subscription group (scaling out on this machine).
+  ``workers: 2`` (two ingester processes in one shared-subscription group, supervised).
 
 Messages are published by Mosquitto's C client, which respects flow control (QoS 1,
 bounded in-flight window), so the publisher is not the bottleneck. What is stored is
@@ -39,7 +39,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cityhub.config import load_pack
-from cityhub.services import LocalInfluxDB, LocalMosquitto, free_port
+from cityhub.services import LocalInfluxDB, LocalMosquitto, child_pids, free_ports
 from ingest.decoder import Decoder
 
 T0 = 1_767_225_600
@@ -159,32 +159,28 @@ def naive(mq: LocalMosquitto, influx: LocalInfluxDB, topic: str, payloads: list[
 
 def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
         payloads: list[bytes], db: str, work: Path, protocol: str,
-        profile: Path | None = None, ingesters: int = 1) -> tuple[float, int, float]:
-    """The hub's ingester (``ingesters`` processes in one shared-subscription group):
-    points/s, points stored, peak RSS (MB) of the largest process."""
+        profile: Path | None = None, workers: int = 1) -> tuple[float, int, float]:
+    """The hub's ingester (``cityhub ingest``; with ``workers`` > 1, that many worker
+    processes in one shared group under its supervisor): points/s, points stored, peak RSS
+    (MB) of the largest ingester process."""
     influx.query(f'CREATE DATABASE "{db}"')
     n_points = sum(len(orjson.loads(p)) for p in payloads)
     spy = shutil.which("py-spy")
-    procs, ports = [], []
-    for k in range(ingesters):
-        port = free_port()
-        cfg = work / f"{db}-{k}.yaml"
-        cfg.write_text(
-            f"pack: {pack_dir}\nclient_id: bench-{db}-{k}\nshared_group: bench-{db}\n"
-            f"broker: {{host: 127.0.0.1, port: {mq.port}, protocol: '{protocol}'}}\n"
-            f"store: {{kind: influxdb-v1, url: '{influx.url}', database: {db}}}\n"
-            f"batch_lines: 5000\nflush_interval_s: 0.2\nmax_inflight: 1000\n"
-            f"deadletter_path: {work / f'{db}-{k}-dl.db'}\n"
-            f"spool_path: {work / f'{db}-{k}-sp.db'}\nmetrics_port: {port}\n")
-        prof = ["-m", "cProfile", "-o", str(profile / f"{db}.prof")] \
-            if profile and not spy and k == 0 else []
-        procs.append(subprocess.Popen([sys.executable, *prof, "-m", "cityhub", "--log-level",
-                                       "WARNING", "ingest", "--config", str(cfg)]))
-        ports.append(port)
-    pids = {f"ingester{k or ''}": p.pid for k, p in enumerate(procs)}
-    pids |= {"mosquitto": mq.proc.pid if mq.proc else 0,
-             "influxd": influx.proc.pid if influx.proc else 0}
-
+    port = free_ports(workers)
+    ports = [port + k for k in range(workers)]
+    cfg = work / f"{db}.yaml"
+    cfg.write_text(
+        f"pack: {pack_dir}\nclient_id: bench-{db}\nshared_group: bench-{db}\n"
+        f"workers: {workers}\n"
+        f"broker: {{host: 127.0.0.1, port: {mq.port}, protocol: '{protocol}'}}\n"
+        f"store: {{kind: influxdb-v1, url: '{influx.url}', database: {db}}}\n"
+        f"batch_lines: 5000\nflush_interval_s: 0.2\nmax_inflight: 1000\n"
+        f"deadletter_path: {work / f'{db}-dl.db'}\n"
+        f"spool_path: {work / f'{db}-sp.db'}\nmetrics_port: {port}\n")
+    prof = ["-m", "cProfile", "-o", str(profile / f"{db}.prof")] \
+        if profile and not spy and workers == 1 else []
+    top = subprocess.Popen([sys.executable, *prof, "-m", "cityhub", "--log-level", "WARNING",
+                            "ingest", "--config", str(cfg)])
     # One persistent client, polled sparingly: ``httpx.get`` builds a TLS context per
     # call (about 50 ms of CPU here), which would take a core from the ingester.
     http = httpx.Client(timeout=5)
@@ -201,11 +197,16 @@ def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
                 except httpx.HTTPError:
                     pass
                 time.sleep(0.1)
+        # The ingester processes: the one process, or the supervisor's workers.
+        procs = [top.pid] if workers == 1 else sorted(child_pids(top.pid))
+        pids = {f"ingester{k or ''}": pid for k, pid in enumerate(procs)}
+        pids |= {"mosquitto": mq.proc.pid if mq.proc else 0,
+                 "influxd": influx.proc.pid if influx.proc else 0}
         start = time.perf_counter()
         cpu0 = {n: cpu_seconds(pid) for n, pid in pids.items()}
         own0 = time.process_time()
         sampler = subprocess.Popen(
-            [spy, "record", "--pid", str(procs[0].pid), "--rate", "250", "--format", "raw",
+            [spy, "record", "--pid", str(procs[0]), "--rate", "250", "--format", "raw",
              "--output", str(profile / f"{db}.txt")], stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL) if profile and spy else None
         publish(mq.port, topic, payloads)
@@ -219,12 +220,10 @@ def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
         note(f"{db}: CPU seconds over the run: " + ", ".join(
             f"{n} {cpu_seconds(pid) - cpu0[n]:.2f}" for n, pid in pids.items())
             + f", bench itself {time.process_time() - own0:.2f} (wall {elapsed:.2f})")
-        rss_mb = max(peak_rss_mb(p.pid) for p in procs)
+        rss_mb = max(peak_rss_mb(pid) for pid in procs)
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGINT)  # SIGINT lets cProfile write its file
-        for p in procs:
-            p.wait(30)
+        top.send_signal(signal.SIGINT)  # SIGINT lets cProfile write its file
+        top.wait(30)
         http.close()
     return n_points / elapsed, count(influx, db), rss_mb
 
@@ -274,13 +273,13 @@ def main() -> None:
             batch_rate, batch_stored, rss2 = hub(mq, influx, pack_dir, topic, packs,
                                                  "hub_batched", work, args.protocol, args.profile)
             note(f"hub, 50 points per message: {batch_rate:.0f} points/s")
-            # Scaling out on the same machine: two ingesters in one shared group.
-            one2, one2_stored, _ = hub(mq, influx, pack_dir, topic, singles, "hub2_one",
-                                       work, args.protocol, ingesters=2)
-            note(f"2 ingesters, one point per message: {one2:.0f} points/s")
-            batch2, batch2_stored, _ = hub(mq, influx, pack_dir, topic, packs, "hub2_batched",
-                                           work, args.protocol, ingesters=2)
-            note(f"2 ingesters, 50 points per message: {batch2:.0f} points/s")
+            # The same ingester with ``workers: 2``: two processes in one shared group.
+            one2, one2_stored, rss3 = hub(mq, influx, pack_dir, topic, singles, "hub2_one",
+                                          work, args.protocol, workers=2)
+            note(f"workers: 2, one point per message: {one2:.0f} points/s")
+            batch2, batch2_stored, rss4 = hub(mq, influx, pack_dir, topic, packs,
+                                              "hub2_batched", work, args.protocol, workers=2)
+            note(f"workers: 2, 50 points per message: {batch2:.0f} points/s")
         finally:
             mq.stop()
             influx.stop()
@@ -296,11 +295,11 @@ def main() -> None:
         "hub_one_point_per_msg_points_per_s": round(one_rate),
         "hub_batched_points_per_s": round(batch_rate),
         "lost": lost, "duplicates": dups,
-        "hub_rss_mb": round(max(rss1, rss2), 1),
+        "hub_rss_mb": round(max(rss1, rss2, rss3, rss4), 1),
         "ratio_batched_vs_store_limit": round(batch_rate / store, 3),
         "ratio_one_point_vs_broker_limit": round(one_rate / broker, 3),
         "ratio_one_point_vs_naive": round(one_rate / naive_rate, 2),
-        "two_ingesters": {
+        "workers_2": {
             "one_point_per_msg_points_per_s": round(one2),
             "batched_points_per_s": round(batch2),
             "ratio_batched_vs_store_limit": round(batch2 / store, 3),

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["LocalInfluxDB", "LocalMosquitto", "free_port", "wait_for_port"]
+__all__ = ["LocalInfluxDB", "LocalMosquitto", "child_pids", "free_port", "free_ports",
+           "wait_for_port"]
 
 
 def free_port() -> int:
@@ -26,6 +27,33 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_ports(n: int) -> int:
+    """A port p with p + 1 ... p + n - 1 free too (as ``workers: n`` uses them)."""
+    while True:
+        p = free_port()
+        try:
+            for k in range(1, n):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p + k))
+            return p
+        except OSError:
+            continue
+
+
+def child_pids(pid: int) -> set[int]:
+    """Pids of the live (not zombie) child processes of ``pid``, from Linux's /proc."""
+    out = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.add(int(entry.name))
+    return out
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -18,25 +17,10 @@ import pytest
 from cityhub.cli import main
 from cityhub.config import load_settings
 from cityhub.errors import ConfigError
-from cityhub.services import LocalInfluxDB, LocalMosquitto, free_port
+from cityhub.services import LocalInfluxDB, LocalMosquitto, child_pids, free_ports
 from ingest.settings import IngestSettings
 from tests.ingest.test_chaos import PER_PACK, pack
 from tests.ingest.test_end_to_end import publish, until
-
-
-def children(pid: int) -> set[int]:
-    """Pids of the live child processes of ``pid`` (from /proc)."""
-    out = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid and fields[0] != "Z":
-                out.add(int(entry.name))
-    return out
 
 
 def start(config: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -56,18 +40,6 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def two_free_ports() -> int:
-    """A port p with p + 1 also free (worker k serves metrics on p + k)."""
-    while True:
-        p = free_port()
-        try:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", p + 1))
-            return p
-        except OSError:
-            continue
 
 
 def test_worker_settings(tmp_path: Path) -> None:
@@ -114,7 +86,7 @@ async def test_two_workers_split_the_stream_and_a_killed_one_comes_back(
     from cityhub.config import load_pack
 
     city = load_pack(small_pack_dir).city.id
-    port = two_free_ports()
+    port = free_ports(2)
     config = tmp_path / "ingest.yaml"
     config.write_text(
         f"pack: {small_pack_dir}\nclient_id: wk-{uuid.uuid4().hex[:6]}\nworkers: 2\n"
@@ -150,7 +122,7 @@ async def test_two_workers_split_the_stream_and_a_killed_one_comes_back(
                 break
             await asyncio.sleep(0.1)
         assert await both_healthy(), log.read_text()[-2000:]
-        first = children(sup.pid)
+        first = child_pids(sup.pid)
         assert len(first) == 2
 
         await publish(mosquitto, [(topic, pack(i)) for i in range(200)])
@@ -166,7 +138,7 @@ async def test_two_workers_split_the_stream_and_a_killed_one_comes_back(
         os.kill(victim, signal.SIGKILL)
         await publish(mosquitto, [(topic, pack(i)) for i in range(200, 400)])
         for _ in range(300):
-            now = children(sup.pid)
+            now = child_pids(sup.pid)
             if len(now) == 2 and victim not in now and await health(1):
                 break
             await asyncio.sleep(0.1)
@@ -174,7 +146,7 @@ async def test_two_workers_split_the_stream_and_a_killed_one_comes_back(
         want = (400 * PER_PACK, float(sum(j % 997 for j in range(400 * PER_PACK))))
         await until(lambda: stored()[0] >= want[0], "all 400 packs stored", timeout_s=120)
         assert stored() == want  # each reading once
-        workers = children(sup.pid)
+        workers = child_pids(sup.pid)
     finally:
         sup.send_signal(signal.SIGTERM)
         try:
