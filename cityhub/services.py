@@ -38,7 +38,7 @@ def free_ports(n: int) -> int:
                 with socket.socket() as s:
                     s.bind(("127.0.0.1", p + k))
             return p
-        except OSError:
+        except (OSError, OverflowError):  # taken, or past 65535
             continue
 
 

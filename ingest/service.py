@@ -144,8 +144,8 @@ class Ingester:
         try:
             log.info("ingest: store answers: %s", await self.store.ping())
         except SinkError as e:
-            log.warning("ingest: store does not answer (%s); batches go to the spool until "
-                        "it does", e)
+            log.warning("ingest: store does not answer its ping (%s); batches go to the "
+                        "spool while it takes no writes", e)
             return False
         return True
 

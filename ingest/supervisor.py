@@ -8,8 +8,12 @@ an ordinary ingester and a member of ``shared_group`` (settings of worker K:
 - a worker that exits is started again: at once after a minute or more of work, else
   after a backoff (jittered, up to 0.5 s doubling to 30 s); nothing is lost meanwhile,
   since its unacknowledged messages wait in its persistent session;
+- a worker that exits with status 2 (a configuration error, which a restart would only
+  repeat) stops them all, and the supervisor exits 2;
 - SIGTERM or SIGINT stops every worker (SIGTERM, then SIGKILL after ``grace_s``) and the
-  supervisor exits 0.
+  supervisor exits 0;
+- should the supervisor itself die (SIGKILL, the OOM killer), Linux sends its workers
+  SIGTERM (:func:`follow_supervisor`), so none is left holding its session.
 
 The supervisor itself holds no MQTT connection and no data. One TaskGroup: one task per
 worker, and the wait for a stop signal.
@@ -19,17 +23,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 
 from cityhub.backoff import backoff_delay
 
-__all__ = ["Supervisor", "worker_command"]
+__all__ = ["Supervisor", "follow_supervisor", "worker_command"]
 
 log = logging.getLogger("cityhub.ingest")
 STEADY_S = 60.0  # a worker up this long is healthy again: its backoff starts over
+CONFIG_ERROR = 2  # the exit status of a configuration error (cityhub.cli)
+SUPERVISOR_ENV = "CITYHUB_INGEST_SUPERVISOR"  # the supervisor's pid, in its workers
+_PR_SET_PDEATHSIG = 1
 
 
 class Supervisor:
@@ -44,14 +53,15 @@ class Supervisor:
         self.backoff_cap_s = backoff_cap_s
         self.procs: dict[int, asyncio.subprocess.Process] = {}
         self.starts = [0] * workers  # times each worker was started
+        self.status = 0  # the supervisor's exit status
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
         self._stop.set()
 
-    async def run(self) -> None:
+    async def run(self) -> int:
         """Start the workers, keep them running, stop them all on SIGTERM/SIGINT (or
-        :meth:`stop`)."""
+        :meth:`stop`, or a worker's configuration error); the exit status."""
         loop = asyncio.get_running_loop()
         signals = (signal.SIGTERM, signal.SIGINT)
         for sig in signals:
@@ -65,28 +75,38 @@ class Supervisor:
         finally:
             for sig in signals:
                 loop.remove_signal_handler(sig)
+        return self.status
 
     async def _keep(self, k: int) -> None:
         """Worker k: start it, wait for it, start it again (after a backoff) until the
-        supervisor stops; then stop it."""
+        supervisor stops; then stop it (also when this task is cancelled)."""
         loop = asyncio.get_running_loop()
+        env = {**os.environ, SUPERVISOR_ENV: str(os.getpid())}
         failures = 0
         while not self._stop.is_set():
-            proc = await asyncio.create_subprocess_exec(*self.command, "--worker", str(k),
-                                                        stdin=asyncio.subprocess.DEVNULL)
+            proc = await asyncio.create_subprocess_exec(
+                *self.command, "--worker", str(k), stdin=asyncio.subprocess.DEVNULL, env=env)
             self.procs[k] = proc
             self.starts[k] += 1
             started = loop.time()
             log.info("ingest: worker %d started (pid %d)", k, proc.pid)
-            stopping = asyncio.ensure_future(self._stop.wait())
-            exited = asyncio.ensure_future(proc.wait())
             try:
-                await asyncio.wait({stopping, exited}, return_when=asyncio.FIRST_COMPLETED)
+                stopping = asyncio.ensure_future(self._stop.wait())
+                try:
+                    await asyncio.wait({stopping, asyncio.ensure_future(proc.wait())},
+                                       return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    stopping.cancel()
             finally:
-                stopping.cancel()
+                if proc.returncode is None:  # stopping, or this task was cancelled
+                    await asyncio.shield(self._terminate(k, proc))
             if self._stop.is_set():
-                await self._terminate(k, proc)
-                exited.cancel()
+                return
+            if proc.returncode == CONFIG_ERROR:
+                log.error("ingest: worker %d (pid %d) exited with status %d, a configuration "
+                          "error; stopping every worker", k, proc.pid, CONFIG_ERROR)
+                self.status = CONFIG_ERROR
+                self.stop()
                 return
             failures = 0 if loop.time() - started >= STEADY_S else failures + 1
             delay = backoff_delay(max(0, failures - 1), base=self.backoff_base_s,
@@ -109,6 +129,20 @@ class Supervisor:
                     proc.kill()
                 await proc.wait()
         log.info("ingest: worker %d stopped", k)
+
+
+def follow_supervisor() -> None:
+    """In a worker started by a :class:`Supervisor`: ask Linux for SIGTERM should the
+    supervisor die, and exit at once if it already has. Does nothing elsewhere (a worker
+    started by systemd, say)."""
+    supervisor = os.environ.get(SUPERVISOR_ENV)
+    if supervisor is None or not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if str(os.getppid()) != supervisor:  # it died before the request took hold
+        sys.exit(f"cityhub ingest: the supervisor (pid {supervisor}) is gone")
 
 
 def worker_command(config: str, log_level: str, log_format: str) -> list[str]:

@@ -51,15 +51,30 @@ def run(args: argparse.Namespace) -> int:
     if args.ingest_command == "deadletters":
         return _deadletters(settings, args)
     worker = getattr(args, "worker", None)
-    if args.ingest_command == "retire":  # any K: the file's workers may have been lowered
-        asyncio.run(_serve(settings.for_worker(max(0, worker or 0)), retire_idle_s=args.idle))
+    if worker is not None and worker < 0:
+        print(f"cityhub ingest: --worker {worker}: workers are numbered from 0",
+              file=sys.stderr)
+        return 2
+    if args.ingest_command == "retire":
+        k = worker or 0
+        if settings.workers > 1 and k < settings.workers:
+            print(f"cityhub ingest retire: worker {k} is one of the {settings.workers} that "
+                  f"{args.config} runs; to scale in, stop 'cityhub ingest', lower 'workers', "
+                  f"start it again, then retire each worker past the new count "
+                  f"(--worker K)", file=sys.stderr)
+            return 2
+        asyncio.run(_serve(settings.for_worker(k), retire_idle_s=args.idle))
         return 0
-    if worker is not None and not 0 <= worker < settings.workers:
+    if worker is not None and worker >= settings.workers:
         print(f"cityhub ingest: --worker {worker}: {args.config} runs workers 0 to "
               f"{settings.workers - 1}", file=sys.stderr)
         return 2
     if worker is None and settings.workers > 1:
         return _supervise(args, settings)
+    if worker is not None:
+        from ingest.supervisor import follow_supervisor
+
+        follow_supervisor()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(settings.for_worker(worker or 0)))
     return 0
@@ -68,10 +83,13 @@ def run(args: argparse.Namespace) -> int:
 def _supervise(args: argparse.Namespace, settings: Any) -> int:
     from ingest.supervisor import Supervisor, worker_command
 
-    load_pack(settings.pack)  # a broken pack is a clear error here, not in every worker
+    # What would fail every worker the same way is a clear error here, once.
+    load_pack(settings.pack)
+    secret(settings.broker.password_env, what="MQTT password")
+    secret(settings.store.password_env, what="InfluxDB password")
+    secret(settings.store.token_env, what="InfluxDB token")
     command = worker_command(args.config, args.log_level, args.log_format)
-    asyncio.run(Supervisor(command, settings.workers).run())
-    return 0
+    return asyncio.run(Supervisor(command, settings.workers).run())
 
 
 def _deadletters(settings: Any, args: argparse.Namespace) -> int:
@@ -116,8 +134,8 @@ def register(sub: Any) -> None:
         "file, after stopping an ingester you will not start again; otherwise the broker "
         "keeps routing that ingester's share to its session. See docs/ingest.md.")
     r.add_argument("--config", required=True, help="the retired ingester's settings YAML")
-    r.add_argument("--worker", type=int, metavar="K",
-                   help="retire worker K of that file (after lowering its 'workers')")
+    r.add_argument("--worker", type=int, metavar="K", default=argparse.SUPPRESS,
+                   help="retire worker K of that file, one past its (lowered) 'workers'")
     r.add_argument("--idle", type=float, default=3.0, metavar="S",
                    help="done after S seconds without a message (default 3)")
     p.set_defaults(handler=run, ingest_command=None)

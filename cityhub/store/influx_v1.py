@@ -75,11 +75,11 @@ class InfluxV1Store:
 
     async def ping(self) -> str:
         """``GET /ping`` (InfluxDB 1.x, 2.x and 3.x all serve it): the server's version.
-        Also opens the HTTP connection (and loads what the client loads lazily on its first
-        request), so the first batch does not pay for it."""
+        For the v1 write path it also opens the HTTP connection (and loads what httpx
+        loads lazily on its first request), so the first batch does not pay for it."""
         try:
             resp = await self._http.get("/ping")
-        except httpx.TransportError as e:
+        except httpx.HTTPError as e:
             raise SinkError(f"influxdb {self.url}: {type(e).__name__}: {e}",
                             retryable=True) from e
         if resp.status_code >= 400:

@@ -93,7 +93,7 @@ async def test_store_down_at_start_is_said_and_batches_spool(
             await publish(mosquitto, [(topic, traffic_pack(i)) for i in range(20)])
             await until(lambda: ing.counters.acked == 20, "acks with the store down")
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert any("store does not answer" in m and "127.0.0.1:1" in m for m in warned), warned
+    assert any("store does not answer its ping" in m and "127.0.0.1:1" in m for m in warned), warned
     assert ing.counters.spooled_points == 40 and ing.counters.stored_points == 0
     assert spool.batches > 0
     await store.aclose()

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from cityhub.config import load_settings
 from cityhub.errors import ConfigError
 from cityhub.services import LocalInfluxDB, LocalMosquitto, child_pids, free_ports
 from ingest.settings import IngestSettings
+from ingest.supervisor import Supervisor
 from tests.ingest.test_chaos import PER_PACK, pack
 from tests.ingest.test_end_to_end import publish, until
 
@@ -70,12 +72,74 @@ def test_worker_settings_refused(tmp_path: Path, text: str, says: str) -> None:
     assert says in str(e.value) and "ingest.yaml" in str(e.value)
 
 
-def test_worker_out_of_range_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                        ) -> None:
+@pytest.mark.parametrize(("argv", "says"), [
+    ("ingest --config CFG --worker 2", "runs workers 0 to 1"),
+    ("ingest --config CFG --worker -1", "numbered from 0"),
+    ("ingest retire --config CFG --worker -1", "numbered from 0"),
+    ("ingest retire --config CFG", "worker 0 is one of the 2"),
+    ("ingest retire --config CFG --worker 1", "worker 1 is one of the 2"),
+    ("ingest --worker 1 retire --config CFG", "worker 1 is one of the 2"),  # K given first
+])
+def test_worker_numbers_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                argv: str, says: str) -> None:
     cfg = tmp_path / "ingest.yaml"
     cfg.write_text("pack: bandung\nworkers: 2\n")
-    assert main(["ingest", "--config", str(cfg), "--worker", "2"]) == 2
-    assert "runs workers 0 to 1" in capsys.readouterr().err
+    assert main([str(cfg) if a == "CFG" else a for a in argv.split()]) == 2
+    assert says in capsys.readouterr().err
+
+
+@pytest.mark.allow_logged_errors
+def test_a_configuration_error_stops_every_worker() -> None:
+    """A worker exiting with status 2 would fail the same way again: the supervisor
+    stops the others and exits 2."""
+    sup = Supervisor([sys.executable, "-c", "import sys, time\n"
+                      "if sys.argv[-1] == '1': sys.exit(2)\ntime.sleep(60)"], 2, grace_s=5)
+    assert asyncio.run(asyncio.wait_for(sup.run(), 30)) == 2
+    assert sup.procs[0].returncode == -signal.SIGTERM  # the healthy one was stopped
+    assert sup.starts == [1, 1]
+
+
+@pytest.mark.allow_logged_errors
+def test_a_failing_worker_is_started_again_with_backoff() -> None:
+    async def scenario() -> Supervisor:
+        sup = Supervisor([sys.executable, "-c", "import sys; sys.exit(1)"], 1,
+                         backoff_base_s=0.05, backoff_cap_s=0.2)
+        task = asyncio.create_task(sup.run())
+        for _ in range(200):
+            if sup.starts[0] >= 4:
+                break
+            await asyncio.sleep(0.05)
+        sup.stop()
+        assert await asyncio.wait_for(task, 10) == 0
+        return sup
+
+    assert asyncio.run(scenario()).starts[0] >= 4
+
+
+def test_workers_die_with_their_supervisor(tmp_path: Path) -> None:
+    """kill -9 of the supervisor: Linux sends each worker SIGTERM (no orphan keeps a
+    session)."""
+    child = ("from ingest.supervisor import follow_supervisor; follow_supervisor(); "
+             "import time; time.sleep(120)")
+    code = ("import asyncio, sys; from ingest.supervisor import Supervisor; "
+            f"asyncio.run(Supervisor([sys.executable, '-c', {child!r}], 2).run())")
+    sup = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        for _ in range(200):
+            workers = child_pids(sup.pid)
+            if len(workers) == 2:
+                break
+            time.sleep(0.05)
+        assert len(workers) == 2
+        time.sleep(0.5)  # let the workers ask for the signal
+    finally:
+        sup.kill()
+        sup.wait()
+    for _ in range(200):
+        if not any(alive(p) for p in workers):
+            break
+        time.sleep(0.05)
+    assert not any(alive(p) for p in workers)
 
 
 @pytest.mark.integration
@@ -126,25 +190,39 @@ async def test_two_workers_split_the_stream_and_a_killed_one_comes_back(
         assert len(first) == 2
 
         await publish(mosquitto, [(topic, pack(i)) for i in range(200)])
-        await until(lambda: stored()[0] >= 200 * PER_PACK, "the first 200 packs stored")
-        shares = [(await health(k)) or {} for k in (0, 1)]
-        assert all(int(s["stored_points"]) > 0 for s in shares), shares  # both worked
-        assert sum(int(s["stored_points"]) for s in shares) == 200 * PER_PACK
+        for _ in range(600):  # both have stored a share, and together every reading
+            shares = [(await health(k)) or {} for k in (0, 1)]
+            if sum(int(h.get("stored_points", 0)) for h in shares) >= 200 * PER_PACK:
+                break
+            await asyncio.sleep(0.1)
+        assert all(int(h["stored_points"]) > 0 for h in shares), shares  # both worked
+        assert sum(int(h["stored_points"]) for h in shares) == 200 * PER_PACK
 
-        # kill -9 worker 1: the supervisor starts it again; nothing is lost meanwhile.
-        h1 = await health(1)
-        assert h1 is not None
+        # kill -9 worker 1 mid-stream: the supervisor starts it again; nothing is lost.
+        async def producer() -> None:
+            for lo in range(200, 1000, 50):
+                await publish(mosquitto, [(topic, pack(i)) for i in range(lo, lo + 50)])
+                await asyncio.sleep(0.1)
+
+        before = int(shares[1]["received"])
+        prod = asyncio.create_task(producer())
+        for _ in range(300):  # until worker 1 takes part in the new stream
+            h1 = await health(1)
+            if h1 is not None and int(h1["received"]) > before:
+                break
+            await asyncio.sleep(0.05)
         victim = worker_pid(first, 1)
         os.kill(victim, signal.SIGKILL)
-        await publish(mosquitto, [(topic, pack(i)) for i in range(200, 400)])
+        assert not prod.done()  # killed mid-stream
+        await prod
         for _ in range(300):
             now = child_pids(sup.pid)
             if len(now) == 2 and victim not in now and await health(1):
                 break
             await asyncio.sleep(0.1)
         assert len(now) == 2 and victim not in now, log.read_text()[-2000:]
-        want = (400 * PER_PACK, float(sum(j % 997 for j in range(400 * PER_PACK))))
-        await until(lambda: stored()[0] >= want[0], "all 400 packs stored", timeout_s=120)
+        want = (1000 * PER_PACK, float(sum(j % 997 for j in range(1000 * PER_PACK))))
+        await until(lambda: stored()[0] >= want[0], "all 1000 packs stored", timeout_s=120)
         assert stored() == want  # each reading once
         workers = child_pids(sup.pid)
     finally:
