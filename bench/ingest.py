@@ -4,7 +4,8 @@ Starts its own Mosquitto and InfluxDB 1.x (Debian packages), then runs, in one r
 
 - broker limit: Mosquitto's C subscriber (``mosquitto_sub -q 1``) draining the messages;
 - store limit: the same points, as the very line protocol the hub writes (encoded before
-  the clock starts), posted straight to InfluxDB in gzip batches of 5,000 lines;
+  the clock starts), posted straight to InfluxDB in gzip batches of 5,000 lines, over 1, 2
+  and 4 connections at once; the best of the three is the limit;
 - naive baseline: paho ``on_message`` sending each point in its own HTTP request (as the
   common tutorials write it);
 - the hub's ingester (``cityhub ingest`` as its own process) on two workloads: one point
@@ -106,22 +107,36 @@ def broker_limit(mq: LocalMosquitto, topic: str, payloads: list[bytes]) -> float
 
 
 def store_limit(influx: LocalInfluxDB, pack_dir: str, topic: str, payloads: list[bytes]
-                ) -> float:
+                ) -> dict[int, float]:
     """InfluxDB taking the very lines the hub writes for these messages (same measurement,
-    tags, fields and times), encoded beforehand, in gzip batches of 5,000 lines."""
-    db = "store_limit"
-    influx.query(f'CREATE DATABASE "{db}"')
+    tags, fields and times), encoded beforehand, in gzip batches of 5,000 lines, over 1, 2
+    and 4 connections at once (InfluxDB writes on several cores): points/s by connections.
+    The store's limit is the best of these."""
     decoder = Decoder(load_pack(pack_dir), max_future_s=1e12)
     lines = [p.line for m in payloads for p in decoder.decode(topic, m)]
     bodies = [gzip.compress(("\n".join(lines[i:i + 5000]) + "\n").encode(), 1)
               for i in range(0, len(lines), 5000)]
-    start = time.perf_counter()
-    with httpx.Client() as http:
-        for b in bodies:
-            r = http.post(f"{influx.url}/write", params={"db": db, "precision": "ns"},
-                          content=b, headers={"Content-Encoding": "gzip"})
-            r.raise_for_status()
-    return len(lines) / (time.perf_counter() - start)
+    rates = {}
+    for conns in (1, 2, 4):
+        db = f"store_limit_{conns}"
+        influx.query(f'CREATE DATABASE "{db}"')
+
+        def post(share: list[bytes], db: str = db) -> None:
+            with httpx.Client() as http:
+                for b in share:
+                    r = http.post(f"{influx.url}/write", params={"db": db, "precision": "ns"},
+                                  content=b, headers={"Content-Encoding": "gzip"})
+                    r.raise_for_status()
+        threads = [threading.Thread(target=post, args=(bodies[k::conns],))
+                   for k in range(conns)]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        rates[conns] = len(lines) / (time.perf_counter() - start)
+        influx.query(f'DROP DATABASE "{db}"')
+    return rates
 
 
 def naive(mq: LocalMosquitto, influx: LocalInfluxDB, topic: str, payloads: list[bytes]
@@ -263,8 +278,10 @@ def main() -> None:
         try:
             broker = broker_limit(mq, topic, singles)
             note(f"broker limit {broker:.0f} msgs/s")
-            store = store_limit(influx, pack_dir, topic, packs)
-            note(f"store limit {store:.0f} points/s")
+            store_by_conns = store_limit(influx, pack_dir, topic, packs)
+            store = max(store_by_conns.values())
+            note("store limit " + ", ".join(f"{v:.0f} points/s over {k} connection(s)"
+                                            for k, v in store_by_conns.items()))
             naive_rate, naive_stored = naive(mq, influx, topic, naive_msgs)
             note(f"naive {naive_rate:.0f} points/s")
             one_rate, one_stored, rss1 = hub(mq, influx, pack_dir, topic, singles, "hub_one",
@@ -291,6 +308,7 @@ def main() -> None:
         "benchmark": "ingest", "quick": args.quick, "ingester_mqtt": args.protocol,
         "broker_limit_msgs_per_s": round(broker),
         "store_limit_points_per_s": round(store),
+        "store_limit_by_connections": {str(k): round(v) for k, v in store_by_conns.items()},
         "naive_points_per_s": round(naive_rate), "naive_lost": naive_n - naive_stored,
         "hub_one_point_per_msg_points_per_s": round(one_rate),
         "hub_batched_points_per_s": round(batch_rate),
