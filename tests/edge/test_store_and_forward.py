@@ -27,6 +27,15 @@ from tests.ingest.test_end_to_end import until
 pytestmark = pytest.mark.integration
 
 
+def sim_publisher(pack: CityPack, broker: BrokerSettings, queue: DiskQueue) -> GatewayPublisher:
+    """The publisher of the pack's first gateway, every sensor simulated, sampling 100
+    times faster than the pack says, flushing every 0.3 s."""
+    gw = pack.gateways[0]
+    w = Weather("Asia/Jakarta")
+    return GatewayPublisher(pack, gw, [(s, SimDriver(s, pack, w)) for s in gw.sensors],
+                            broker, queue, interval_scale=0.01, flush_interval_s=0.3)
+
+
 async def collect(port: int, city: str, seqs: list[int], ready: asyncio.Event) -> None:
     """A persistent QoS 1 subscriber that records every seq it receives, reconnecting
     through broker restarts."""
@@ -49,11 +58,7 @@ async def test_broker_outage_loses_nothing(small_pack: CityPack, tmp_path: Path)
     broker = LocalMosquitto(tmp_path / "mq")  # our own: this test stops it
     broker.start()
     queue = DiskQueue(tmp_path / "edge.db")
-    gw = small_pack.gateways[0]
-    w = Weather("Asia/Jakarta")
-    pub = GatewayPublisher(small_pack, gw, [(s, SimDriver(s, small_pack, w)) for s in gw.sensors],
-                           BrokerSettings(host="127.0.0.1", port=broker.port), queue,
-                           interval_scale=0.01, flush_interval_s=0.3)
+    pub = sim_publisher(small_pack, BrokerSettings(host="127.0.0.1", port=broker.port), queue)
     seqs: list[int] = []
     ready = asyncio.Event()
     try:

@@ -18,13 +18,12 @@ from cityhub.config.pack import CityPack
 from cityhub.errors import ConfigError
 from cityhub.mqtt import BrokerSettings, TlsSettings, tls_context
 from cityhub.services import LocalMosquitto
-from edge.drivers.sim import SimDriver, Weather
 from edge.publisher import GatewayPublisher
 from edge.queue import DiskQueue
 from tests.conftest import write_small_pack
 from tests.edge.certs import Pki, make_pki
 from tests.edge.test_shutdown import read_status
-from tests.edge.test_store_and_forward import collect
+from tests.edge.test_store_and_forward import collect, sim_publisher
 from tests.ingest.test_end_to_end import until
 
 pytestmark = pytest.mark.integration
@@ -124,8 +123,6 @@ async def test_wrong_ca_fails_clearly_and_loses_nothing(
     """A CA that did not sign the broker's certificate: no connection, an error that says
     what to check, every reading kept in the queue; with the right CA they all arrive."""
     wrong = make_pki(tmp_path / "wrong", "Some Other CA")
-    gw = small_pack.gateways[0]
-    w = Weather("Asia/Jakarta")
     queue = DiskQueue(tmp_path / "edge.db")
 
     def publisher(ca: Path) -> GatewayPublisher:
@@ -133,9 +130,7 @@ async def test_wrong_ca_fails_clearly_and_loses_nothing(
                                 tls=TlsSettings(ca_file=str(ca),
                                                 cert_file=str(pki.client_cert),
                                                 key_file=str(pki.client_key)))
-        return GatewayPublisher(small_pack, gw,
-                                [(s, SimDriver(s, small_pack, w)) for s in gw.sensors], broker,
-                                queue, interval_scale=0.01, flush_interval_s=0.3)
+        return sim_publisher(small_pack, broker, queue)
 
     seqs: list[int] = []
     ready = asyncio.Event()
