@@ -19,7 +19,7 @@ from cityhub.config.pack import CityPack
 from cityhub.services import LocalMosquitto, free_port
 from cityhub.topics import status_topic
 from edge.queue import DiskQueue
-from tests.edge.test_store_and_forward import collect
+from tests.edge.test_store_and_forward import start_collecting
 from tests.ingest.test_end_to_end import until
 
 pytestmark = pytest.mark.integration
@@ -79,10 +79,8 @@ async def test_sigterm_and_sigint_stop_gracefully(
     # 2. Broker up, backlog replayed at 1 reading per flush (it cannot drain by itself in
     # time); SIGINT: the queue is published whole before exit, then the retained offline.
     seqs: list[int] = []
-    ready = asyncio.Event()
     async with asyncio.TaskGroup() as tg:
-        sub = tg.create_task(collect(mosquitto.port, small_pack.city.id, seqs, ready))
-        await asyncio.wait_for(ready.wait(), 30)
+        sub = await start_collecting(tg, mosquitto.port, small_pack.city.id, seqs)
         proc = await asyncio.create_subprocess_exec(
             *agent(mosquitto.port, "--replay-rate", "1"), stdout=log,
             stderr=asyncio.subprocess.STDOUT)

@@ -36,6 +36,15 @@ def sim_publisher(pack: CityPack, broker: BrokerSettings, queue: DiskQueue) -> G
                             broker, queue, interval_scale=0.01, flush_interval_s=0.3)
 
 
+async def start_collecting(tg: asyncio.TaskGroup, port: int, city: str, seqs: list[int]
+                           ) -> asyncio.Task[None]:
+    """Start :func:`collect` in ``tg``; return its task once it is subscribed."""
+    ready = asyncio.Event()
+    task = tg.create_task(collect(port, city, seqs, ready))
+    await asyncio.wait_for(ready.wait(), 30)
+    return task
+
+
 async def collect(port: int, city: str, seqs: list[int], ready: asyncio.Event) -> None:
     """A persistent QoS 1 subscriber that records every seq it receives, reconnecting
     through broker restarts."""
@@ -60,11 +69,9 @@ async def test_broker_outage_loses_nothing(small_pack: CityPack, tmp_path: Path)
     queue = DiskQueue(tmp_path / "edge.db")
     pub = sim_publisher(small_pack, BrokerSettings(host="127.0.0.1", port=broker.port), queue)
     seqs: list[int] = []
-    ready = asyncio.Event()
     try:
         async with asyncio.TaskGroup() as tg:
-            sub = tg.create_task(collect(broker.port, small_pack.city.id, seqs, ready))
-            await asyncio.wait_for(ready.wait(), 30)
+            sub = await start_collecting(tg, broker.port, small_pack.city.id, seqs)
             run = tg.create_task(pub.run())
             await until(lambda: len(seqs) >= 30, "readings before the outage")
             await asyncio.to_thread(broker.stop)
@@ -95,12 +102,10 @@ async def test_kill_9_loses_nothing_and_seq_continues(
            "--broker-port", str(mosquitto.port), "--queue", str(qpath),
            "--interval-scale", "0.01", "--flush-interval", "0.3"]
     seqs: list[int] = []
-    ready = asyncio.Event()
     runs: list[int] = []
     log = (tmp_path / "edge.log").open("ab")
     async with asyncio.TaskGroup() as tg:
-        sub = tg.create_task(collect(mosquitto.port, small_pack.city.id, seqs, ready))
-        await asyncio.wait_for(ready.wait(), 30)
+        sub = await start_collecting(tg, mosquitto.port, small_pack.city.id, seqs)
         for _ in range(3):
             proc = await asyncio.create_subprocess_exec(*cmd, stdout=log,
                                                         stderr=asyncio.subprocess.STDOUT)

@@ -23,7 +23,7 @@ from edge.queue import DiskQueue
 from tests.conftest import write_small_pack
 from tests.edge.certs import Pki, make_pki
 from tests.edge.test_shutdown import read_status
-from tests.edge.test_store_and_forward import collect, sim_publisher
+from tests.edge.test_store_and_forward import sim_publisher, start_collecting
 from tests.ingest.test_end_to_end import until
 
 pytestmark = pytest.mark.integration
@@ -90,11 +90,9 @@ async def test_agent_publishes_over_tls_with_a_client_certificate(
     root = tls_pack(tmp_path / "pack", city, tls_broker.tls_port, pki)
     qpath = tmp_path / "edge.db"
     seqs: list[int] = []
-    ready = asyncio.Event()
     out = tmp_path / "edge.log"
     async with asyncio.TaskGroup() as tg:
-        sub = tg.create_task(collect(tls_broker.port, city, seqs, ready))  # plain listener
-        await asyncio.wait_for(ready.wait(), 30)
+        sub = await start_collecting(tg, tls_broker.port, city, seqs)  # plain listener
         with out.open("wb") as log:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "cityhub", "edge", "run", "--gateway",
@@ -133,11 +131,9 @@ async def test_wrong_ca_fails_clearly_and_loses_nothing(
         return sim_publisher(small_pack, broker, queue)
 
     seqs: list[int] = []
-    ready = asyncio.Event()
     try:
         async with asyncio.TaskGroup() as tg:
-            sub = tg.create_task(collect(tls_broker.port, small_pack.city.id, seqs, ready))
-            await asyncio.wait_for(ready.wait(), 30)
+            sub = await start_collecting(tg, tls_broker.port, small_pack.city.id, seqs)
             bad = publisher(wrong.ca)
             with caplog.at_level(logging.WARNING, "cityhub.edge"):
                 run = tg.create_task(bad.run())
