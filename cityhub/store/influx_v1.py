@@ -80,8 +80,7 @@ class InfluxV1Store:
         try:
             resp = await self._http.get("/ping")
         except httpx.HTTPError as e:
-            raise SinkError(f"influxdb {self.url}: {type(e).__name__}: {e}",
-                            retryable=True) from e
+            raise self._unreachable(e) from e
         if resp.status_code >= 400:
             raise self._error(resp)
         version = resp.headers.get("X-Influxdb-Version", "(version not given)")
@@ -108,8 +107,7 @@ class InfluxV1Store:
             resp = await self._http.post("/write", params=params, content=body,
                                          headers=headers)
         except httpx.TransportError as e:
-            raise SinkError(f"influxdb {self.url}: {type(e).__name__}: {e}",
-                            retryable=True) from e
+            raise self._unreachable(e) from e
         if resp.status_code == 204:
             return
         if resp.status_code == 413 and len(points) > 1:
@@ -122,6 +120,10 @@ class InfluxV1Store:
     def _body(self, points: Sequence[Point]) -> bytes:
         body = encode_lines(points)
         return gzip.compress(body, compresslevel=self.gzip_level) if self.gzip_level else body
+
+    def _unreachable(self, e: httpx.HTTPError) -> SinkError:
+        """No answer from the server (refused, reset, timed out): worth retrying."""
+        return SinkError(f"influxdb {self.url}: {type(e).__name__}: {e}", retryable=True)
 
     def _error(self, resp: httpx.Response) -> SinkError:
         try:
@@ -141,8 +143,7 @@ class InfluxV1Store:
             resp = await self._http.post("/query", params={"db": self.database, "epoch": "ns"},
                                          data={"q": q})
         except httpx.TransportError as e:
-            raise SinkError(f"influxdb {self.url}: {type(e).__name__}: {e}",
-                            retryable=True) from e
+            raise self._unreachable(e) from e
         if resp.status_code != 200:
             raise self._error(resp)
         doc = orjson.loads(resp.content)
