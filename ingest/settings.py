@@ -63,10 +63,10 @@ class IngestSettings(BaseModel):
 
         Worker 0 is the file's own ingester (its ``client_id``, ``spool_path`` and
         ``metrics_port``), so going from one worker to several keeps its session. Worker
-        k > 0 gets the client id ``<client_id>-w<k>``, the spool ``<spool>-w<k>.db`` and
-        metrics port ``metrics_port + k`` (0 stays 0: any free port). The dead-letter file
-        is shared: SQLite takes writers from several processes, and ``cityhub ingest
-        deadletters`` then lists them all.
+        k > 0 gets the client id ``<client_id>-w<k>``, the spool ``<stem>-w<k><suffix>``
+        (``spool.db`` becomes ``spool-w1.db``) and metrics port ``metrics_port + k`` (0
+        stays 0: any free port). The dead-letter file is shared: SQLite takes writers from
+        several processes, and ``cityhub ingest deadletters`` then lists them all.
         """
         if k < 0:
             raise ValueError(f"worker {k}: workers are numbered from 0")

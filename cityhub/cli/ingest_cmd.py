@@ -20,10 +20,8 @@ async def _serve(settings: Any, retire_idle_s: float | None = None) -> None:
     from ingest.spool import Spool
 
     pack = load_pack(settings.pack)
-    password = secret(settings.broker.password_env, what="MQTT password")
-    store = await open_store(
-        settings.store, password=secret(settings.store.password_env, what="InfluxDB password"),
-        token=secret(settings.store.token_env, what="InfluxDB token"))
+    password, store_password, token = _secrets(settings)
+    store = await open_store(settings.store, password=store_password, token=token)
     dl = DeadLetters(settings.deadletter_path)
     spool = Spool(settings.spool_path, settings.spool_max_bytes)
     try:
@@ -39,6 +37,14 @@ async def _serve(settings: Any, retire_idle_s: float | None = None) -> None:
         await store.aclose()
         dl.close()
         spool.close()
+
+
+def _secrets(settings: Any) -> tuple[str | None, str | None, str | None]:
+    """The MQTT password, the InfluxDB password and the InfluxDB token the settings name
+    (environment variables); a :class:`ConfigError` names one that is not set."""
+    return (secret(settings.broker.password_env, what="MQTT password"),
+            secret(settings.store.password_env, what="InfluxDB password"),
+            secret(settings.store.token_env, what="InfluxDB token"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,9 +91,7 @@ def _supervise(args: argparse.Namespace, settings: Any) -> int:
 
     # What would fail every worker the same way is a clear error here, once.
     load_pack(settings.pack)
-    secret(settings.broker.password_env, what="MQTT password")
-    secret(settings.store.password_env, what="InfluxDB password")
-    secret(settings.store.token_env, what="InfluxDB token")
+    _secrets(settings)
     command = worker_command(args.config, args.log_level, args.log_format)
     return asyncio.run(Supervisor(command, settings.workers).run())
 
