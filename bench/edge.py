@@ -179,27 +179,12 @@ class Collector:
 
 # -- measuring a process ------------------------------------------------------------------
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
-
-
-def rss_mb(pid: int, key: str = "VmRSS") -> float:
-    """Resident memory (``VmRSS``; ``VmHWM``: its peak so far) of a process, in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{key}:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {key} for {pid}")
-
-
 def measure(proc: subprocess.Popen[bytes], warmup_s: float, window_s: float,
             collector: Collector) -> tuple[float, float, float, float]:
     """(CPU % of one core, largest RSS in MB, UNIX start and end of the window) of
     ``proc`` over ``window_s`` after ``warmup_s``; the collector is drained meanwhile."""
+    from cityhub.services import cpu_seconds, rss_mb  # not in the baseline's process
+
     until = time.monotonic() + warmup_s
     while time.monotonic() < until:
         collector.drain()
@@ -421,6 +406,8 @@ def prefill(gw_file: Path, queue: Path, n: int) -> float:
 
 def replay(gw_file: Path, port: int, work: Path, n: int, rate: float, timeout_s: float
            ) -> dict[str, Any]:
+    from cityhub.services import rss_mb
+
     queue = work / "replay.db"
     t = time.perf_counter()
     outage_s = prefill(gw_file, queue, n)

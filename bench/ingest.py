@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import os
 import shutil
 import signal
 import subprocess
@@ -40,7 +39,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cityhub.config import load_pack
-from cityhub.services import LocalInfluxDB, LocalMosquitto, child_pids, free_ports
+from cityhub.services import (
+    LocalInfluxDB,
+    LocalMosquitto,
+    child_pids,
+    cpu_seconds,
+    free_ports,
+    rss_mb,
+)
 from ingest.decoder import Decoder
 
 T0 = 1_767_225_600
@@ -77,12 +83,6 @@ def publish(port: int, topic: str, payloads: list[bytes], window: int = 1000) ->
     if proc.returncode != 0:
         raise RuntimeError(f"mosquitto_pub failed: {proc.stderr.decode()[:300]}")
     return time.perf_counter() - start
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def note(msg: str) -> None:
@@ -235,17 +235,12 @@ def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
         note(f"{db}: CPU seconds over the run: " + ", ".join(
             f"{n} {cpu_seconds(pid) - cpu0[n]:.2f}" for n, pid in pids.items())
             + f", bench itself {time.process_time() - own0:.2f} (wall {elapsed:.2f})")
-        rss_mb = max(peak_rss_mb(pid) for pid in procs)
+        peak = max(rss_mb(pid, "VmHWM") for pid in procs)
     finally:
         top.send_signal(signal.SIGINT)  # SIGINT lets cProfile write its file
         top.wait(30)
         http.close()
-    return n_points / elapsed, count(influx, db), rss_mb
-
-
-def peak_rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(x for x in status.splitlines() if x.startswith("VmHWM")).split()[1]) / 1024
+    return n_points / elapsed, count(influx, db), peak
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import os
 import shutil
 import socket
 import subprocess
@@ -18,8 +19,8 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["LocalInfluxDB", "LocalMosquitto", "child_pids", "free_port", "free_ports",
-           "wait_for_port"]
+__all__ = ["LocalInfluxDB", "LocalMosquitto", "child_pids", "cpu_seconds", "free_port",
+           "free_ports", "rss_mb", "wait_for_port"]
 
 
 def free_port() -> int:
@@ -42,18 +43,39 @@ def free_ports(n: int) -> int:
             continue
 
 
+# -- a process, from Linux's /proc (benchmarks and tests) -----------------------------------
+
+def _stat(pid: int | str) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command name: state, ppid, ..."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def child_pids(pid: int) -> set[int]:
-    """Pids of the live (not zombie) child processes of ``pid``, from Linux's /proc."""
+    """Pids of the live (not zombie) child processes of ``pid``."""
     out = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                fields = _stat(entry.name)
             except OSError:
                 continue
             if int(fields[1]) == pid and fields[0] != "Z":
                 out.add(int(entry.name))
     return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = _stat(pid)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int, key: str = "VmRSS") -> float:
+    """Resident memory (``VmRSS``; ``VmHWM``: its peak so far) of a process, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {key} for {pid}")
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
