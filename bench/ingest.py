@@ -107,35 +107,39 @@ def broker_limit(mq: LocalMosquitto, topic: str, payloads: list[bytes]) -> float
 
 
 def store_limit(influx: LocalInfluxDB, pack_dir: str, topic: str, payloads: list[bytes]
-                ) -> dict[int, float]:
+                ) -> dict[str, float]:
     """InfluxDB taking the very lines the hub writes for these messages (same measurement,
-    tags, fields and times), encoded beforehand, in gzip batches of 5,000 lines, over 1, 2
-    and 4 connections at once (InfluxDB writes on several cores): points/s by connections.
-    The store's limit is the best of these."""
+    tags, fields and times), encoded beforehand, in batches of 5,000 lines, gzipped
+    (level 1) and plain, over 1, 2 and 4 connections at once (InfluxDB writes on several
+    cores): points/s by encoding and connections. The store's limit is the best of these."""
     decoder = Decoder(load_pack(pack_dir), max_future_s=1e12)
     lines = [p.line for m in payloads for p in decoder.decode(topic, m)]
-    bodies = [gzip.compress(("\n".join(lines[i:i + 5000]) + "\n").encode(), 1)
-              for i in range(0, len(lines), 5000)]
+    plain = [("\n".join(lines[i:i + 5000]) + "\n").encode() for i in range(0, len(lines), 5000)]
     rates = {}
-    for conns in (1, 2, 4):
-        db = f"store_limit_{conns}"
-        influx.query(f'CREATE DATABASE "{db}"')
+    for encoding in ("gzip", "plain"):
+        bodies = [gzip.compress(b, 1) for b in plain] if encoding == "gzip" else plain
+        headers = {"Content-Encoding": "gzip"} if encoding == "gzip" else {}
+        for conns in (1, 2, 4):
+            db = f"store_limit_{encoding}_{conns}"
+            influx.query(f'CREATE DATABASE "{db}"')
 
-        def post(share: list[bytes], db: str = db) -> None:
-            with httpx.Client() as http:
-                for b in share:
-                    r = http.post(f"{influx.url}/write", params={"db": db, "precision": "ns"},
-                                  content=b, headers={"Content-Encoding": "gzip"})
-                    r.raise_for_status()
-        threads = [threading.Thread(target=post, args=(bodies[k::conns],))
-                   for k in range(conns)]
-        start = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        rates[conns] = len(lines) / (time.perf_counter() - start)
-        influx.query(f'DROP DATABASE "{db}"')
+            def post(share: list[bytes], db: str = db, headers: dict[str, str] = headers
+                     ) -> None:
+                with httpx.Client() as http:
+                    for b in share:
+                        r = http.post(f"{influx.url}/write",
+                                      params={"db": db, "precision": "ns"}, content=b,
+                                      headers=headers)
+                        r.raise_for_status()
+            threads = [threading.Thread(target=post, args=(bodies[k::conns],))
+                       for k in range(conns)]
+            start = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            rates[f"{encoding}_{conns}"] = len(lines) / (time.perf_counter() - start)
+            influx.query(f'DROP DATABASE "{db}"')
     return rates
 
 
@@ -188,7 +192,7 @@ def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
         f"pack: {pack_dir}\nclient_id: bench-{db}\nshared_group: bench-{db}\n"
         f"workers: {workers}\n"
         f"broker: {{host: 127.0.0.1, port: {mq.port}, protocol: '{protocol}'}}\n"
-        f"store: {{kind: influxdb-v1, url: '{influx.url}', database: {db}}}\n"
+        f"store: {{kind: influxdb-v1, url: '{influx.url}', database: {db}, gzip: false}}\n"
         f"batch_lines: 5000\nflush_interval_s: 0.2\nmax_inflight: 1000\n"
         f"deadletter_path: {work / f'{db}-dl.db'}\n"
         f"spool_path: {work / f'{db}-sp.db'}\nmetrics_port: {port}\n")
@@ -275,8 +279,9 @@ def main() -> None:
             note(f"broker limit {broker:.0f} msgs/s")
             store_by_conns = store_limit(influx, pack_dir, topic, packs)
             store = max(store_by_conns.values())
-            note("store limit " + ", ".join(f"{v:.0f} points/s over {k} connection(s)"
-                                            for k, v in store_by_conns.items()))
+            note("store limit " + ", ".join(f"{v:.0f} points/s ({k.replace('_', ', ')} "
+                                            "connection(s))" for k, v in
+                                            store_by_conns.items()))
             naive_rate, naive_stored = naive(mq, influx, topic, naive_msgs)
             note(f"naive {naive_rate:.0f} points/s")
             one_rate, one_stored, rss1 = hub(mq, influx, pack_dir, topic, singles, "hub_one",
@@ -303,7 +308,8 @@ def main() -> None:
         "benchmark": "ingest", "quick": args.quick, "ingester_mqtt": args.protocol,
         "broker_limit_msgs_per_s": round(broker),
         "store_limit_points_per_s": round(store),
-        "store_limit_by_connections": {str(k): round(v) for k, v in store_by_conns.items()},
+        "store_limit_by_encoding_and_connections": {k: round(v)
+                                                    for k, v in store_by_conns.items()},
         "naive_points_per_s": round(naive_rate), "naive_lost": naive_n - naive_stored,
         "hub_one_point_per_msg_points_per_s": round(one_rate),
         "hub_batched_points_per_s": round(batch_rate),

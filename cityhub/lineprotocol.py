@@ -21,7 +21,7 @@ import math
 from collections.abc import Iterable
 from functools import lru_cache
 
-from cityhub.point import Point
+from cityhub.point import Encoded, Point
 
 __all__ = ["encode_field_key", "encode_line", "encode_lines", "encode_series"]
 
@@ -94,6 +94,8 @@ def encode_line(point: Point) -> str:
 
 def encode_lines(points: Iterable[Point]) -> bytes:
     """Newline-terminated line protocol for ``points``, UTF-8 (a point's own ``line`` when
-    it has one)."""
+    it has one; an :class:`~cityhub.point.Encoded` batch's ``lines`` as they are)."""
+    if isinstance(points, Encoded):
+        return points.lines
     body = "\n".join([p.line or encode_line(p) for p in points])
     return f"{body}\n".encode() if body else b""

@@ -9,13 +9,14 @@ so a redelivered message is stored once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import overload
 
 import msgspec
 
 from cityhub.senml import Reading, Value
 
-__all__ = ["Point", "points_from_readings"]
+__all__ = ["Encoded", "Point", "points_from_readings"]
 
 
 class Point(msgspec.Struct, gc=False, repr_omit_defaults=True):
@@ -72,3 +73,45 @@ def points_from_readings(
             tags = tag_cache[device] = tuple(sorted(tags_of(device).items()))
         out.append(Point(measurement, tags, fields, time_ns))
     return out
+
+
+class Encoded(Sequence[Point]):
+    """Points held as their line protocol, built as :class:`Point` objects only on demand.
+
+    The ingester's compiled decoder writes a message's line protocol straight from its
+    bytes, with no Python object per reading; a batch of such messages is an ``Encoded``.
+    A store that speaks line protocol sends ``lines`` as they are
+    (:func:`cityhub.lineprotocol.encode_lines` returns them); whatever needs the points
+    themselves (the spool, a store without line protocol, finding the points a store
+    refuses) indexes, slices or iterates, and ``build`` makes them once: the same points,
+    in the same order, as ``lines`` holds.
+    """
+
+    __slots__ = ("_build", "_count", "_points", "lines")
+
+    def __init__(self, lines: bytes, count: int, build: Callable[[], list[Point]]) -> None:
+        self.lines = lines
+        self._count = count
+        self._build = build
+        self._points: list[Point] | None = None
+
+    def points(self) -> list[Point]:
+        if self._points is None:
+            points = self._build()
+            if len(points) != self._count:
+                raise RuntimeError(f"built {len(points)} points for {self._count} lines")
+            self._points = points
+        return self._points
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, i: int) -> Point: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Point]: ...
+    def __getitem__(self, i: int | slice) -> Point | list[Point]:
+        return self.points()[i]
+
+    def __iter__(self) -> Iterator[Point]:
+        return iter(self.points())

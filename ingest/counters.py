@@ -40,7 +40,8 @@ class IngestCounters:
 
 
 class DecoderCounts(Protocol):
-    fast: int  # messages the decoder's kernel took
+    compiled_count: int  # messages the decoder's compiled kernel took
+    fast: int  # messages its Python kernel took
     fallbacks: int  # messages left to its strict reference
 
 
@@ -83,9 +84,11 @@ class IngestCollector(Collector):
                                 "at max_inflight (backpressure)", value=int(c.reading_paused))
         if self.decoder is not None:
             path = CounterMetricFamily(
-                "cityhub_ingest_decoded_messages", "messages decoded, by path: the fast "
+                "cityhub_ingest_decoded_messages", "messages decoded, by path: the "
+                "compiled kernel (line protocol straight from the bytes), the Python "
                 "kernel, or the strict reference (unusual shapes and every refusal)",
                 labels=["path"])
-            path.add_metric(["kernel"], self.decoder.fast)
+            path.add_metric(["compiled"], self.decoder.compiled_count)
+            path.add_metric(["python"], self.decoder.fast)
             path.add_metric(["reference"], self.decoder.fallbacks)
             yield path

@@ -24,9 +24,12 @@ client's window after the first PUBACK; see :mod:`ingest.mqtt_client`.)
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import itertools
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,11 +42,13 @@ from prometheus_client import CollectorRegistry
 from cityhub.backoff import backoff_delay
 from cityhub.config.pack import CityPack
 from cityhub.errors import DecodeError, SinkError
+from cityhub.lineprotocol import encode_lines
 from cityhub.metrics import serve_metrics
 from cityhub.mqtt import tls_context
-from cityhub.point import Point
+from cityhub.point import Encoded, Point
 from cityhub.store.base import Store
 from cityhub.topics import deadletter_topic, telemetry_filter
+from ingest import kernel
 from ingest.counters import IngestCollector, IngestCounters
 from ingest.deadletters import DeadLetters
 from ingest.decoder import Decoder
@@ -56,12 +61,16 @@ __all__ = ["Ingester"]
 
 log = logging.getLogger("cityhub.ingest")
 SESSION_EXPIRY_S = 7 * 24 * 3600
+REBUILD_FUTURE_S = 1e12
 
 
 @dataclass
 class _Batch:
-    points: list[Point] = field(default_factory=list)
-    owner: list[int] = field(default_factory=list)  # points[i] came from messages[owner[i]]
+    # Per decoded message: its points, as the compiled kernel's line protocol (bytes) or
+    # as Point objects, and how many points that is.
+    parts: list[bytes | list[Point]] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
+    points: int = 0
     messages: list[tuple[str, bytes]] = field(default_factory=list)  # topic, payload
     dead: list[tuple[str, bytes, str, str]] = field(default_factory=list)
     mids: list[int] = field(default_factory=list)  # to acknowledge (QoS 1), in arrival order
@@ -70,6 +79,26 @@ class _Batch:
 
     def __len__(self) -> int:
         return self.count
+
+    def encoded(self, rebuild: Callable[[str, bytes], list[Point]]) -> Sequence[Point]:
+        """The batch's points: an :class:`Encoded` batch holding their line protocol, whose
+        Point objects (when something asks for them) ``rebuild`` makes from the messages
+        the compiled kernel took; a plain list when no message went through it."""
+        parts, messages = self.parts, self.messages
+        if not any(isinstance(p, bytes) for p in parts):
+            return [p for part in parts if not isinstance(part, bytes) for p in part]
+
+        def build() -> list[Point]:
+            out: list[Point] = []
+            for part, (topic, payload) in zip(parts, messages, strict=True):
+                out += rebuild(topic, payload) if isinstance(part, bytes) else part
+            return out
+        return Encoded(b"".join([p if isinstance(p, bytes) else encode_lines(p)
+                                 for p in parts]), self.points, build)
+
+    def owner(self, i: int) -> int:
+        """The message (index in ``messages``) of the batch's point ``i``."""
+        return bisect.bisect_right(list(itertools.accumulate(self.counts)), i)
 
 
 class Ingester:
@@ -84,6 +113,11 @@ class Ingester:
         self.deadletters = deadletters
         self.password = password
         self.decoder = Decoder(pack, max_future_s=settings.max_future_s)
+        # A store that takes line protocol gets the compiled kernel's lines; the points of
+        # those messages are built again only if needed (spool, refused points), by a
+        # decoder without the future-time check, which the lines already passed.
+        self._compiled = store.line_protocol
+        self._rebuild = Decoder(pack, max_future_s=REBUILD_FUTURE_S).decode
         self.counters = IngestCounters()
         self.writer = DurableWriter(store, spool, self.counters)
         self.registry = CollectorRegistry()
@@ -149,10 +183,17 @@ class Ingester:
             return False
         return True
 
+    async def _warm_up(self) -> None:
+        """Compile the decoder's kernel (or load it from numba's cache, about 0.4 s) before
+        the first message waits for it."""
+        if self._compiled:
+            await asyncio.to_thread(kernel.warm_up)
+
     async def run(self) -> None:
         """Check the store, serve metrics, replay the spool, and consume until cancelled."""
         s = self.settings
         await self.check_store()
+        await self._warm_up()
         async with contextlib.AsyncExitStack() as stack:
             if s.metrics_port is not None:
                 self.metrics_port = await stack.enter_async_context(
@@ -177,6 +218,7 @@ class Ingester:
         """
         self._reset_batches()
         await self.check_store()
+        await self._warm_up()
         async with self._client() as client, asyncio.TaskGroup() as tg:
             # Writing first: the session's messages may fill the in-flight limit and
             # pause reading before the UNSUBACK is read.
@@ -275,17 +317,24 @@ class Ingester:
             b.dead.append((topic, payload, "topic", f"topic is not UTF-8: {e}"))
         else:
             try:
-                points = self.decoder.decode(topic, payload)
+                part: bytes | list[Point]
+                lines = self.decoder.compiled(topic, payload) if self._compiled else None
+                if lines is None:
+                    part = self.decoder.decode(topic, payload)
+                    n = len(part)
+                else:
+                    part, n = lines
             except DecodeError as e:
                 b.dead.append((topic, payload, e.reason, str(e)))
             except Exception as e:  # a decoder bug must not stall the stream: keep it
                 log.exception("ingest: decoder failed on a message of %s", topic[:200])
                 b.dead.append((topic, payload, "internal", f"{type(e).__name__}: {e}"))
             else:
-                b.owner.extend([len(b.messages)] * len(points))
-                b.points.extend(points)
+                b.parts.append(part)
+                b.counts.append(n)
+                b.points += n
                 b.messages.append((topic, payload))
-        if len(b.points) >= self.settings.batch_lines or b.count >= self._half_window:
+        if b.points >= self.settings.batch_lines or b.count >= self._half_window:
             self.flush()
 
     def _hold(self, change: int) -> None:
@@ -343,7 +392,7 @@ class Ingester:
             refused: Refused | None = None
             if batch.points:
                 try:
-                    await self.writer.persist(batch.points)
+                    await self.writer.persist(batch.encoded(self._rebuild))
                 except Refused as e:
                     refused = e
             if previous is not None:
@@ -353,7 +402,7 @@ class Ingester:
                 # other points, and every other message's, are stored.
                 reasons: dict[int, str] = {}
                 for i, reason in refused.bad:
-                    reasons.setdefault(batch.owner[i], reason)
+                    reasons.setdefault(batch.owner(i), reason)
                 log.error("ingest: store refused %d point(s) of %d message(s): %s",
                           len(refused.bad), len(reasons), refused)
                 batch.dead.extend((*batch.messages[m], "store_refused", r)

@@ -37,6 +37,10 @@ class Store(Protocol):
     :class:`~cityhub.errors.SinkError` when a write fails (see ``retryable``).
     """
 
+    #: True when :meth:`write` sends line protocol: an :class:`~cityhub.point.Encoded`
+    #: batch then goes out as its ``lines``, and no :class:`Point` is ever built for it.
+    line_protocol: bool
+
     async def write(self, points: Sequence[Point]) -> None: ...
 
     async def ping(self) -> str:

@@ -31,6 +31,9 @@ class StoreSettings(BaseModel):
     password_env: str | None = Field(None, pattern="^[A-Z_][A-Z0-9_]*$")
     token_env: str | None = Field(None, pattern="^[A-Z_][A-Z0-9_]*$")
     batch_lines: int = Field(5000, ge=1, le=100_000)
+    gzip: bool = Field(True, description="compress write bodies (gzip level 1): less to "
+                       "send over a WAN; off for a store on the same host or LAN, where it "
+                       "only costs CPU at both ends")
     create_database: bool = False
 
 
@@ -51,11 +54,11 @@ async def open_store(settings: StoreSettings, *, password: str | None = None,
                                              "and token_env")])
         return InfluxV2Store(settings.url, org=settings.org, bucket=settings.bucket,
                              token=token, database=settings.bucket,
-                             batch_lines=settings.batch_lines)
+                             batch_lines=settings.batch_lines, gzip=settings.gzip)
     store = InfluxV1Store(
         settings.url, settings.database, retention_policy=settings.retention_policy,
         username=settings.username, password=password, token=token,
-        batch_lines=settings.batch_lines)
+        batch_lines=settings.batch_lines, gzip_level=1 if settings.gzip else 0)
     if settings.create_database:
         await store.create_database()
     return store

@@ -40,6 +40,8 @@ class InfluxV1Store:
     transport; by default one is created for ``url``.
     """
 
+    line_protocol = True
+
     def __init__(
         self,
         url: str,
@@ -88,6 +90,9 @@ class InfluxV1Store:
 
     # -- writing ------------------------------------------------------------------------
     async def write(self, points: Sequence[Point]) -> None:
+        if len(points) <= self.batch_lines:  # whole, so an Encoded batch stays encoded
+            await self._write_batch(points)
+            return
         for i in range(0, len(points), self.batch_lines):
             await self._write_batch(points[i : i + self.batch_lines])
 

@@ -33,11 +33,11 @@ class InfluxV2Store(InfluxV1Store):
 
     def __init__(self, url: str, *, org: str, bucket: str, token: str,
                  database: str | None = None, batch_lines: int = 5000, timeout_s: float = 10.0,
-                 client: httpx.AsyncClient | None = None) -> None:
+                 gzip: bool = True, client: httpx.AsyncClient | None = None) -> None:
         super().__init__(url, database or bucket, token=token, batch_lines=batch_lines,
                          timeout_s=timeout_s, client=client)
         self.org, self.bucket = org, bucket
-        self._v2 = InfluxDBClient(url=url, token=token, org=org, enable_gzip=True,
+        self._v2 = InfluxDBClient(url=url, token=token, org=org, enable_gzip=gzip,
                                   timeout=int(timeout_s * 1000))
         self._write_api = self._v2.write_api(write_options=SYNCHRONOUS)
 

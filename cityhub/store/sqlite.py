@@ -58,6 +58,8 @@ class SQLiteStore:
     Work runs on a worker thread so the event loop never blocks on disk.
     """
 
+    line_protocol = False
+
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._db = open_sqlite(self.path)

@@ -39,7 +39,10 @@ pytestmark = pytest.mark.integration
 
 
 class GatedStore:
-    """Takes ``open_writes`` batches, then holds every write until :meth:`open`."""
+    """Takes ``open_writes`` batches, then holds every write until :meth:`open`. It takes
+    line protocol, so the ingester hands it Encoded batches, whose points it builds."""
+
+    line_protocol = True
 
     def __init__(self, open_writes: int) -> None:
         self.left = open_writes
@@ -117,7 +120,8 @@ async def test_at_most_max_inflight_unacknowledged(small_pack: CityPack,
         metrics = generate_latest(ing.registry).decode()
         assert "cityhub_ingest_reading_paused 0.0" in metrics
         assert "cityhub_ingest_messages_unacked 0.0" in metrics
-        assert f'cityhub_ingest_decoded_messages_total{{path="kernel"}} {float(n)}' in metrics
+        assert f'cityhub_ingest_decoded_messages_total{{path="compiled"}} {float(n)}' \
+            in metrics
     times = sorted(p.time_ns for p in store.points)
     assert times == [(T0 + i) * 10**9 for i in range(n)]  # each once
 
@@ -158,14 +162,14 @@ async def test_a_decoder_bug_is_a_dead_letter_not_a_stall(small_pack: CityPack,
     an ``internal`` dead letter; the stream goes on."""
     store = GatedStore(open_writes=10**6)
     ing = ingester(small_pack, mosquitto.port, store, tmp_path)
-    real = ing.decoder.decode
+    real = ing.decoder.compiled
 
-    def buggy(topic: str, payload: bytes) -> list[Point]:
+    def buggy(topic: str, payload: bytes) -> tuple[bytes, int] | None:
         if payload == one_reading(13):
             raise OverflowError("a bug")
         return real(topic, payload)
 
-    ing.decoder.decode = buggy  # type: ignore[method-assign]
+    ing.decoder.compiled = buggy  # type: ignore[method-assign]
     topic = f"city/{small_pack.city.id}/traffic/gw-a"
     async with running(ing):
         await publish(mosquitto, [(topic, one_reading(i)) for i in range(30)])

@@ -1,0 +1,129 @@
+"""The compiled kernel: what it takes it writes as the reference would; the rest it leaves.
+
+The property tests in ``test_decoder.py`` compare it with the reference on generated packs;
+these pin the shapes it must take and the ones it must leave to the Python decoder.
+"""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from cityhub.config import load_pack
+from cityhub.config.pack import CityPack
+from cityhub.lineprotocol import encode_lines
+from cityhub.point import Encoded, Point
+from ingest.decoder import Decoder
+from tests.conftest import write_small_pack
+from tests.ingest.test_decoder import NOW, _outcome, parsed
+
+TOPIC = "city/kernel/traffic/gw-a"
+
+
+@pytest.fixture(scope="module")
+def pack(tmp_path_factory: pytest.TempPathFactory) -> CityPack:
+    return load_pack(write_small_pack(tmp_path_factory.mktemp("kernel"), "kernel"))
+
+
+def same_as_reference(d: Decoder, payload: bytes, topic: str = TOPIC) -> bytes:
+    got = d.compiled(topic, payload)
+    assert got is not None, "the compiled kernel left it to the Python decoder"
+    lines, n = got
+    points = d.strict(topic, payload)
+    assert n == len(points)
+    assert parsed(lines) == parsed(encode_lines(points))
+    return lines
+
+
+@pytest.mark.parametrize("payload", [
+    b' [ {"bn" : "tfc-1:", "bt":1767225600 ,"n":"intensity","v":3} ]\n',
+    b'[{"v":3,"n":"intensity","bt":1767225600,"u":"1/min","bn":"tfc-1:","seq":9}]',
+    b'[{"bn":"tfc-1:","bt":1767225600.123456,"n":"intensity","v":-2.5},'
+    b'{"n":"congested","vb":true},{"n":"averageVehicleSpeed","v":1.5e-7,"t":0.000001}]',
+    b'[{"bn":"tfc-1:","bt":1767225599.999999,"n":"intensity","v":0,"t":0.000001},'
+    b'{"bn":"tfc-2:","n":"congested","vb":false,"t":-60}]',
+    b'[{"bn":"tfc-1:","bt":1767225600,"n":"intensity","v":1e2},'
+    b'{"n":"averageVehicleSpeed","v":-0.0},{"n":"occupancy","u":"/","v":12345678901234567}]',
+], ids=["whitespace", "label-order", "merged-fields-and-times", "time-rounding",
+        "number-forms"])
+def test_takes_edge_shapes_exactly(pack: CityPack, payload: bytes) -> None:
+    d = Decoder(pack, clock=lambda: NOW)
+    same_as_reference(d, payload)
+    assert d.compiled_count == 1
+
+
+def test_merges_a_devices_fields_into_one_line(pack: CityPack) -> None:
+    d = Decoder(pack, clock=lambda: NOW)
+    lines = same_as_reference(d, orjson.dumps([
+        {"bn": "tfc-1:", "bt": NOW, "n": "intensity", "v": 5.0},
+        {"n": "averageVehicleSpeed", "v": 40.5},
+        {"bn": "tfc-2:", "n": "intensity", "v": 7, "t": 1}]))
+    assert lines.count(b"\n") == 2
+    assert b" intensity=5.0,averageVehicleSpeed=40.5 1767225600000000000\n" in lines
+
+
+def test_grows_its_buffer_for_a_large_pack(pack: CityPack) -> None:
+    """A pack whose lines outgrow the kernel's buffer is written whole after the buffer
+    grows (each record here is a point of its own: much longer as a line than as JSON)."""
+    d = Decoder(pack, clock=lambda: NOW)
+    before = len(d._out)
+    records = [{"bn": f"tfc-{1 + i % 2}:", "n": "intensity", "v": i, "bt": NOW - 5000 + i}
+               for i in range(4000)]
+    lines = same_as_reference(d, orjson.dumps(records))
+    assert len(lines) > before and len(d._out) > before
+    assert lines.count(b"\n") == 4000
+
+
+@pytest.mark.parametrize("payload", [
+    b'[{"bn":"tfc-1:","bt":1767225600,"n":"intens\\u0069ty","v":1}]',
+    b'[{"bn":"tfc-1:","bt":1767225600,"n":"intensity","v":1E2}]',
+    b'[{"bn":"tfc-1:","bt":1767225600,"n":"intensity","v":-0}]',
+    b'[{"bn":"tfc-1:","bt":1767225600,"n":"intensity","v":1e301}]',
+    b'[{"bn":"tfc-1:","bt":1767225600,"n":"intensity","v":1,"t":1},'
+    b'{"n":"intensity","v":2,"t":0}]',
+    b'[{"bn":"tfc-1:","bt":1767225600,"n":"intensity","v":1},{"n":"intensity","v":2}]',
+    b'[{"bn":"tfc-1:","bt":1767225600,"n":"intensity","v":1},'
+    b'{"bn":"tfc-2:","n":"intensity","v":2},{"bn":"tfc-1:","n":"occupancy","v":0.5}]',
+    b'[{"bn":"tfc-1:","bt":1767225600.12345678901,"n":"intensity","v":1}]',
+    b'[{"bn":"tfc-1:","bt":1767225600,"n":"intensity","v":1,"bu":"1/min"}]',
+    b'[{"bn":"tfc-1:","bt":1767225600,"n":"intensity","v":1,"v":2}]',
+    b'[{"bn":"tfc-1:","bt":1767225600,"n":"intensity","v":1,"seq":1.0}]',
+], ids=["escape", "capital-exponent", "minus-zero-integer", "past-1e300", "out-of-order",
+        "field-twice", "point-apart", "inexact-time", "base-unit", "label-twice",
+        "seq-not-integer"])
+def test_leaves_the_rest_to_the_python_decoder(pack: CityPack, payload: bytes) -> None:
+    """Legal but unusual shapes are left, and the Python decoder answers them."""
+    d = Decoder(pack, clock=lambda: NOW)
+    assert d.compiled(TOPIC, payload) is None
+    assert d.compiled_count == 0
+    orjson.loads(payload)  # each is JSON
+    assert _outcome(lambda: d.decode(TOPIC, payload)) == _outcome(
+        lambda: d.strict(TOPIC, payload))
+    assert d.fast + d.fallbacks == 1
+
+
+def test_refusals_are_left_to_the_reference(pack: CityPack) -> None:
+    d = Decoder(pack, clock=lambda: NOW)
+    future = orjson.dumps([{"bn": "tfc-1:", "bt": NOW + 3600, "n": "intensity", "v": 1}])
+    unknown = orjson.dumps([{"bn": "nope-1:", "bt": NOW, "n": "intensity", "v": 1}])
+    assert d.compiled(TOPIC, future) is None
+    assert d.compiled(TOPIC, unknown) is None
+    assert d.compiled("city/kernel/traffic/gw-b", unknown) is None
+
+
+def test_encoded_builds_its_points_once_and_only_when_asked() -> None:
+    calls: list[int] = []
+    point = Point("traffic", (("device", "d"),), {"x": 1.0}, 5)
+
+    def build() -> list[Point]:
+        calls.append(1)
+        return [point, point]
+
+    batch = Encoded(b"traffic,device=d x=1 5\ntraffic,device=d x=1 5\n", 2, build)
+    assert len(batch) == 2 and encode_lines(batch) is batch.lines
+    assert calls == []
+    assert batch[1:] == [point] and list(batch) == [point, point] and batch[0] == point
+    assert calls == [1]
+    wrong = Encoded(b"", 3, build)
+    with pytest.raises(RuntimeError, match="built 2 points for 3 lines"):
+        list(wrong)
