@@ -195,11 +195,12 @@ class Decoder:
             self.fast += 1
         return points
 
-    def compiled(self, topic: str, payload: bytes) -> tuple[bytes, int] | None:
-        """The line protocol of one message's points (newline-terminated) and how many
-        points that is, written by the compiled kernel (:mod:`ingest.kernel`) straight from
-        the payload's bytes; or None when the kernel is not sure of the message, and
-        :meth:`decode` must decide. The same points as :meth:`decode`'s, in its order."""
+    def compiled(self, topic: str, payload: bytes, out: bytearray) -> int | None:
+        """Append the line protocol of one message's points (newline-terminated) to
+        ``out``, written by the compiled kernel (:mod:`ingest.kernel`) straight from the
+        payload's bytes, and return how many points that is; or return None, ``out``
+        unchanged, when the kernel is not sure of the message and :meth:`decode` must
+        decide. The same points as :meth:`decode`'s, in its order."""
         route = self._route(topic)
         if route is None or len(payload) > self.max_bytes:
             return None
@@ -215,7 +216,8 @@ class Decoder:
         if n < 0:
             return None
         self.compiled_count += 1
-        return self._out[:n].tobytes(), int(self._info[0])
+        out += self._out.data[:n]
+        return int(self._info[0])
 
     def _device(self, device: str) -> _Device:
         d = self._devices.get(device)

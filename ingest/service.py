@@ -29,7 +29,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,9 +66,11 @@ REBUILD_FUTURE_S = 1e12
 
 @dataclass
 class _Batch:
-    # Per decoded message: its points, as the compiled kernel's line protocol (bytes) or
-    # as Point objects, and how many points that is.
-    parts: list[bytes | list[Point]] = field(default_factory=list)
+    # The line protocol of the decoded messages, in order (for a store that takes it).
+    lines: bytearray = field(default_factory=bytearray)
+    # Per decoded message: its points, or None when the compiled kernel wrote its lines
+    # (its points are built again only if something asks for them); how many points.
+    parts: list[list[Point] | None] = field(default_factory=list)
     counts: list[int] = field(default_factory=list)
     points: int = 0
     messages: list[tuple[str, bytes]] = field(default_factory=list)  # topic, payload
@@ -80,21 +82,19 @@ class _Batch:
     def __len__(self) -> int:
         return self.count
 
-    def encoded(self, rebuild: Callable[[str, bytes], list[Point]]) -> Sequence[Point]:
-        """The batch's points: an :class:`Encoded` batch holding their line protocol, whose
-        Point objects (when something asks for them) ``rebuild`` makes from the messages
-        the compiled kernel took; a plain list when no message went through it."""
+    def encoded(self, rebuild: Callable[[str, bytes], list[Point]]) -> Encoded:
+        """The batch's points as an :class:`Encoded` batch of its lines (taken from
+        ``lines``, which is left empty), whose Point objects (when something asks for
+        them) ``rebuild`` makes again from the messages the compiled kernel took."""
         parts, messages = self.parts, self.messages
-        if not any(isinstance(p, bytes) for p in parts):
-            return [p for part in parts if not isinstance(part, bytes) for p in part]
+        lines, self.lines = bytes(self.lines), bytearray()
 
         def build() -> list[Point]:
             out: list[Point] = []
             for part, (topic, payload) in zip(parts, messages, strict=True):
-                out += rebuild(topic, payload) if isinstance(part, bytes) else part
+                out += rebuild(topic, payload) if part is None else part
             return out
-        return Encoded(b"".join([p if isinstance(p, bytes) else encode_lines(p)
-                                 for p in parts]), self.points, build)
+        return Encoded(lines, self.points, build)
 
     def owner(self, i: int) -> int:
         """The message (index in ``messages``) of the batch's point ``i``."""
@@ -317,13 +317,14 @@ class Ingester:
             b.dead.append((topic, payload, "topic", f"topic is not UTF-8: {e}"))
         else:
             try:
-                part: bytes | list[Point]
-                lines = self.decoder.compiled(topic, payload) if self._compiled else None
-                if lines is None:
+                part: list[Point] | None = None
+                n = self.decoder.compiled(topic, payload, b.lines) if self._compiled \
+                    else None
+                if n is None:
                     part = self.decoder.decode(topic, payload)
                     n = len(part)
-                else:
-                    part, n = lines
+                    if self._compiled:
+                        b.lines += encode_lines(part)
             except DecodeError as e:
                 b.dead.append((topic, payload, e.reason, str(e)))
             except Exception as e:  # a decoder bug must not stall the stream: keep it
@@ -392,7 +393,9 @@ class Ingester:
             refused: Refused | None = None
             if batch.points:
                 try:
-                    await self.writer.persist(batch.encoded(self._rebuild))
+                    await self.writer.persist(
+                        batch.encoded(self._rebuild) if self._compiled
+                        else [p for part in batch.parts if part for p in part])
                 except Refused as e:
                     refused = e
             if previous is not None:

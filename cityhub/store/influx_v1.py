@@ -23,7 +23,7 @@ import orjson
 from cityhub.backoff import retry_after_seconds
 from cityhub.errors import SinkError
 from cityhub.lineprotocol import encode_lines
-from cityhub.point import Point
+from cityhub.point import Encoded, Point
 from cityhub.senml import Value
 from cityhub.store.base import TAG_KEYS, Latest
 from cityhub.store.influxql import ident, literal
@@ -100,8 +100,11 @@ class InfluxV1Store:
         if not points:
             return
         # In a worker thread: zlib releases the GIL, so compressing this batch overlaps
-        # with decoding the next one.
-        body = await asyncio.to_thread(self._body, points)
+        # with decoding the next one. An Encoded batch sent plain has nothing to do.
+        if isinstance(points, Encoded) and not self.gzip_level:
+            body = points.lines
+        else:
+            body = await asyncio.to_thread(self._body, points)
         params = {"db": self.database, "precision": "ns"}
         if self.retention_policy:
             params["rp"] = self.retention_policy

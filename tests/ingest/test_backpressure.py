@@ -164,10 +164,10 @@ async def test_a_decoder_bug_is_a_dead_letter_not_a_stall(small_pack: CityPack,
     ing = ingester(small_pack, mosquitto.port, store, tmp_path)
     real = ing.decoder.compiled
 
-    def buggy(topic: str, payload: bytes) -> tuple[bytes, int] | None:
+    def buggy(topic: str, payload: bytes, out: bytearray) -> int | None:
         if payload == one_reading(13):
             raise OverflowError("a bug")
-        return real(topic, payload)
+        return real(topic, payload, out)
 
     ing.decoder.compiled = buggy  # type: ignore[method-assign]
     topic = f"city/{small_pack.city.id}/traffic/gw-a"

@@ -180,10 +180,13 @@ def _compiled_matches(d: Decoder, topic: str, payload: bytes,
                       reference: tuple[str, object]) -> bool:
     """Whether the compiled kernel took the message; if it did, it must be a message the
     reference accepts, and its lines must be read as the reference's points."""
-    got = d.compiled(topic, payload)
-    if got is None:
+    out = bytearray(b"earlier lines\n")
+    n = d.compiled(topic, payload, out)
+    if n is None:
+        assert out == b"earlier lines\n"
         return False
-    lines, n = got
+    assert out.startswith(b"earlier lines\n")
+    lines = bytes(out[len(b"earlier lines\n"):])
     assert reference[0] == "ok"
     points = reference[1]
     assert isinstance(points, list)
@@ -281,7 +284,7 @@ def test_kernel_leaves_bad_bytes_to_the_reference(kernel_pack: CityPack,
     d = Decoder(kernel_pack, clock=lambda: NOW)
     topic = "city/kernel/traffic/gw-a"
     assert d._kernel(topic, payload) is None
-    assert d.compiled(topic, payload) is None
+    assert d.compiled(topic, payload, bytearray()) is None
     with pytest.raises(DecodeError) as strict:
         d.strict(topic, payload)
     with pytest.raises(DecodeError) as decoded:

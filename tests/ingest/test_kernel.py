@@ -26,9 +26,10 @@ def pack(tmp_path_factory: pytest.TempPathFactory) -> CityPack:
 
 
 def same_as_reference(d: Decoder, payload: bytes, topic: str = TOPIC) -> bytes:
-    got = d.compiled(topic, payload)
-    assert got is not None, "the compiled kernel left it to the Python decoder"
-    lines, n = got
+    out = bytearray()
+    n = d.compiled(topic, payload, out)
+    assert n is not None, "the compiled kernel left it to the Python decoder"
+    lines = bytes(out)
     points = d.strict(topic, payload)
     assert n == len(points)
     assert parsed(lines) == parsed(encode_lines(points))
@@ -94,7 +95,7 @@ def test_grows_its_buffer_for_a_large_pack(pack: CityPack) -> None:
 def test_leaves_the_rest_to_the_python_decoder(pack: CityPack, payload: bytes) -> None:
     """Legal but unusual shapes are left, and the Python decoder answers them."""
     d = Decoder(pack, clock=lambda: NOW)
-    assert d.compiled(TOPIC, payload) is None
+    assert d.compiled(TOPIC, payload, bytearray()) is None
     assert d.compiled_count == 0
     orjson.loads(payload)  # each is JSON
     assert _outcome(lambda: d.decode(TOPIC, payload)) == _outcome(
@@ -106,9 +107,9 @@ def test_refusals_are_left_to_the_reference(pack: CityPack) -> None:
     d = Decoder(pack, clock=lambda: NOW)
     future = orjson.dumps([{"bn": "tfc-1:", "bt": NOW + 3600, "n": "intensity", "v": 1}])
     unknown = orjson.dumps([{"bn": "nope-1:", "bt": NOW, "n": "intensity", "v": 1}])
-    assert d.compiled(TOPIC, future) is None
-    assert d.compiled(TOPIC, unknown) is None
-    assert d.compiled("city/kernel/traffic/gw-b", unknown) is None
+    assert d.compiled(TOPIC, future, bytearray()) is None
+    assert d.compiled(TOPIC, unknown, bytearray()) is None
+    assert d.compiled("city/kernel/traffic/gw-b", unknown, bytearray()) is None
 
 
 def test_encoded_builds_its_points_once_and_only_when_asked() -> None:
