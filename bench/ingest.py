@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import http.client
 import shutil
 import signal
 import subprocess
@@ -200,21 +201,29 @@ def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
         if profile and not spy and workers == 1 else []
     top = subprocess.Popen([sys.executable, *prof, "-m", "cityhub", "--log-level", "WARNING",
                             "ingest", "--config", str(cfg)])
-    # One persistent client, polled sparingly: ``httpx.get`` builds a TLS context per
-    # call (about 50 ms of CPU here), which would take a core from the ingester.
-    http = httpx.Client(timeout=5)
+    # One persistent connection per ingester, with the standard library's plain HTTP
+    # client: the harness's polling must take as little CPU as it can from the machine
+    # the hub shares (``httpx.get`` builds a TLS context per call, about 50 ms of CPU;
+    # a persistent httpx client still costs about 2 ms a poll).
+    conns = {port: http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+             for port in ports}
+
+    def health(port: int) -> tuple[int, dict[str, int]]:
+        c = conns[port]
+        c.request("GET", "/healthz")
+        r = c.getresponse()
+        return r.status, orjson.loads(r.read())
 
     def stored() -> int:
-        return sum(int(http.get(f"http://127.0.0.1:{port}/healthz").json()["stored_points"])
-                   for port in ports)
+        return sum(health(port)[1]["stored_points"] for port in ports)
     try:
         for port in ports:  # wait for every subscription
             while True:
                 try:
-                    if http.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    if health(port)[0] == 200:
                         break
-                except httpx.HTTPError:
-                    pass
+                except OSError:
+                    conns[port].close()
                 time.sleep(0.1)
         # The ingester processes: the one process, or the supervisor's workers.
         procs = [top.pid] if workers == 1 else sorted(child_pids(top.pid))
@@ -243,7 +252,8 @@ def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
     finally:
         top.send_signal(signal.SIGINT)  # SIGINT lets cProfile write its file
         top.wait(30)
-        http.close()
+        for c in conns.values():
+            c.close()
     return n_points / elapsed, count(influx, db), peak
 
 
