@@ -36,9 +36,13 @@ NEED_ROOM = -2  # ``out`` is too small: call again with a larger one
 
 # Field kinds in ``Tables.fields``.
 NUMBER, BOOL, STRING = 0, 1, 2
-# Labels, by index.
+# Labels, by index; and as a name table for _find.
 _BN, _BT, _N, _U, _V, _VS, _VB, _T, _SEQ = range(9)
-_NLABELS = 9
+_NAMES = (b"bn", b"bt", b"n", b"u", b"v", b"vs", b"vb", b"t", b"seq")
+_NLABELS = len(_NAMES)
+_LABEL_BLOB = np.frombuffer(b"".join(_NAMES), np.uint8).copy()
+_LABEL_TABLE = np.array([(sum(map(len, _NAMES[:k])), sum(map(len, _NAMES[:k + 1])))
+                         for k in range(_NLABELS)], np.int64)
 # Token types of a label's value.
 _STR, _NUM, _TRUE, _FALSE = 1, 2, 3, 4
 
@@ -122,6 +126,18 @@ def _string_end(buf: NDArray[np.uint8], i: int, n: int) -> int:
 
 
 @_jit
+def _digits(buf: NDArray[np.uint8], i: int, n: int, value: int) -> tuple[int, int, int]:
+    """The decimal digits from ``buf[i]``: (their end, ``value`` followed by them, how
+    many). A run too long for 64 bits wraps; callers refuse runs that long."""
+    count = 0
+    while i < n and 48 <= buf[i] <= 57:
+        value = value * 10 + (buf[i] - 48)
+        count += 1
+        i += 1
+    return i, value, count
+
+
+@_jit
 def _number(buf: NDArray[np.uint8], i: int, n: int, num: NDArray[np.int64]) -> int:
     """A JSON number at ``buf[i]`` of at most 18 digits (and an exponent of at most 4,
     written ``e``): its end, with ``num`` = its digits as an integer, how many digits
@@ -140,19 +156,11 @@ def _number(buf: NDArray[np.uint8], i: int, n: int, num: NDArray[np.int64]) -> i
         if i < n and 48 <= buf[i] <= 57:
             return -1  # a leading zero is not JSON
     else:
-        while i < n and 48 <= buf[i] <= 57:
-            mant = mant * 10 + (buf[i] - 48)
-            digits += 1
-            i += 1
+        i, mant, digits = _digits(buf, i, n, 0)
     frac = -1
     if i < n and buf[i] == 46:
-        i += 1
-        frac = 0
-        while i < n and 48 <= buf[i] <= 57:
-            mant = mant * 10 + (buf[i] - 48)
-            digits += 1
-            frac += 1
-            i += 1
+        i, mant, frac = _digits(buf, i + 1, n, mant)
+        digits += frac
         if frac == 0:
             return -1
     if digits > 18:
@@ -166,11 +174,7 @@ def _number(buf: NDArray[np.uint8], i: int, n: int, num: NDArray[np.int64]) -> i
         if i < n and (buf[i] == 43 or buf[i] == 45):
             sign = -1 if buf[i] == 45 else 1
             i += 1
-        size = 0
-        while i < n and 48 <= buf[i] <= 57:
-            exp = exp * 10 + (buf[i] - 48)
-            size += 1
-            i += 1
+        i, exp, size = _digits(buf, i, n, 0)
         if size == 0 or size > 4:
             return -1
         exp *= sign
@@ -181,11 +185,12 @@ def _number(buf: NDArray[np.uint8], i: int, n: int, num: NDArray[np.int64]) -> i
 
 
 @_jit
-def _exact(num: NDArray[np.int64]) -> tuple[float, bool]:
-    """A number's value (``num`` from :func:`_number`), and whether it converted exactly:
-    digits up to 2**53, at most 22 after the point, no exponent."""
+def _exact(token: int, num: NDArray[np.int64]) -> tuple[float, bool]:
+    """A label's value if it is a number (``num`` from :func:`_number`), and whether it
+    is one that converted exactly: digits up to 2**53, at most 22 after the point, no
+    exponent."""
     mant, frac = num[0], num[2]
-    if mant > _EXACT_MAX or frac > 22 or num[5]:
+    if token != _NUM or mant > _EXACT_MAX or frac > 22 or num[5]:
         return 0.0, False
     x = float(mant)
     if frac > 0:
@@ -226,37 +231,6 @@ def _find(buf: NDArray[np.uint8], s: int, e: int, blob: NDArray[np.uint8],
     for row in range(len(table)):
         if _equal(buf, s, e, blob, table[row, 0], table[row, 1]):
             return row
-    return -1
-
-
-@_jit
-def _label(buf: NDArray[np.uint8], s: int, e: int) -> int:
-    """The index of the label ``buf[s:e]``, or -1."""
-    size = e - s
-    a = buf[s]
-    if size == 1:
-        if a == 110:
-            return _N
-        if a == 117:
-            return _U
-        if a == 118:
-            return _V
-        if a == 116:
-            return _T
-    elif size == 2:
-        b = buf[s + 1]
-        if a == 98:
-            if b == 110:
-                return _BN
-            if b == 116:
-                return _BT
-        elif a == 118:
-            if b == 115:
-                return _VS
-            if b == 98:
-                return _VB
-    elif size == 3 and a == 115 and buf[s + 1] == 101 and buf[s + 2] == 113:
-        return _SEQ
     return -1
 
 
@@ -343,7 +317,7 @@ def pack_lines(buf: NDArray[np.uint8], blob: NDArray[np.uint8], devices: NDArray
             e = _string_end(buf, i, n)
             if e < 0:
                 return FALLBACK
-            lab = _label(buf, i + 1, e)
+            lab = _find(buf, i + 1, e, _LABEL_BLOB, _LABEL_TABLE)
             if lab < 0 or vt[lab] != 0:
                 return FALLBACK  # a label the kernel does not take, or a repeated one
             i = _ws(buf, e + 1, n)
@@ -392,9 +366,7 @@ def pack_lines(buf: NDArray[np.uint8], blob: NDArray[np.uint8], devices: NDArray
                                      devices[dev, 1]):
                 dev = _find(buf, vs[_BN], ve[_BN], blob, devices)
         if vt[_BT] != 0:
-            if vt[_BT] != _NUM:
-                return FALLBACK
-            bt, ok = _exact(nums[_BT])
+            bt, ok = _exact(vt[_BT], nums[_BT])
             if not ok:
                 return FALLBACK
             has_bt = True
@@ -404,9 +376,7 @@ def pack_lines(buf: NDArray[np.uint8], blob: NDArray[np.uint8], devices: NDArray
         if f < 0:
             return FALLBACK
         if vt[_T] != 0:
-            if vt[_T] != _NUM:
-                return FALLBACK
-            t, ok = _exact(nums[_T])
+            t, ok = _exact(vt[_T], nums[_T])
             if not ok:
                 return FALLBACK
             when = (bt if has_bt else 0.0) + t
