@@ -1,14 +1,15 @@
 """A compiled kernel: a SenML pack's bytes straight to line protocol, no Python per reading.
 
 The ingester's hot path. For a message of the shape edge agents publish (a JSON array of
-records with the labels ``bn bt n u v vs vb t seq``, strings without escapes, plain
-decimal numbers), :func:`pack_lines` checks every record against the route's devices and
-fields, and writes the line protocol of its points into ``out``, one pass over the bytes,
-compiled by numba (in the style of STUMPY's kernels: plain loops over arrays).
+records with the labels ``bn bt n u v vs vb t seq``, strings without escapes, decimal
+numbers of at most 18 digits), :func:`pack_lines` checks every record against the
+route's devices and fields, and writes the line protocol of its points into ``out``, one
+pass over the bytes, compiled by numba (in the style of STUMPY's kernels: plain loops over arrays).
 
-It answers only what it is sure of. Anything else (an escape in a string, an exponent, a
-number whose value needs more than the exact fast conversion, an unknown label, a repeated
-label, a device whose points are not in time order, any refusal) makes it return
+It answers only what it is sure of. Anything else (an escape in a string, a capital ``E``
+or any exponent in a time, a time that needs more than the exact fast conversion, a value
+outside 1e-300..1e300 in size, an unknown or repeated label, a field given twice for one
+point, a device whose points are not in time order, any refusal) makes it return
 :data:`FALLBACK`, and the caller takes the message through the Python decoder, which
 decides and names the error. A property test checks that whatever this kernel accepts is
 what the reference accepts, point for point (``tests/ingest/test_decoder.py``).
@@ -29,6 +30,8 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from cityhub.senml import MAX_TIME, RELATIVE_TIME_LIMIT
+
 __all__ = ["FALLBACK", "NEED_ROOM", "Tables", "pack_lines", "tables", "warm_up"]
 
 FALLBACK = -1  # not sure: the Python decoder decides
@@ -46,8 +49,8 @@ _LABEL_TABLE = np.array([(sum(map(len, _NAMES[:k])), sum(map(len, _NAMES[:k + 1]
 # Token types of a label's value.
 _STR, _NUM, _TRUE, _FALSE = 1, 2, 3, 4
 
-_RELATIVE_TIME_LIMIT = float(2**28)
-_MAX_TIME = float((2**63 - 1) // 10**9)
+_RELATIVE_TIME_LIMIT = float(RELATIVE_TIME_LIMIT)
+_MAX_TIME = float(MAX_TIME)
 _EXACT_MAX = 2**53
 _POW10 = np.array([10.0**k for k in range(23)])  # each exact in binary64
 
@@ -86,10 +89,10 @@ def tables(devices: list[tuple[str, str]],
         blob.extend(s.encode())
         return start, len(blob)
 
-    devs = np.zeros((max(1, len(devices)), 4), np.int64)
+    devs = np.zeros((len(devices), 4), np.int64)
     for i, (bn, series) in enumerate(devices):
         devs[i] = (*put(bn), *put(series))
-    flds = np.zeros((max(1, len(fields)), 9), np.int64)
+    flds = np.zeros((len(fields), 9), np.int64)
     chs: list[tuple[int, int]] = []
     for i, (name, key, unit, kind, choices) in enumerate(fields):
         lo = len(chs)
@@ -98,9 +101,8 @@ def tables(devices: list[tuple[str, str]],
                    kind, lo, len(chs))
     longest = max([len(s.encode()) for _, s in devices] or [0]) \
         + max([len(k.encode()) for _, k, *_ in fields] or [0])
-    return Tables(np.frombuffer(bytes(blob) or b"\0", np.uint8).copy(), devs[:len(devices)],
-                  flds[:len(fields)], np.array(chs or [(0, 0)], np.int64)[:len(chs)],
-                  single, longest + 32)
+    return Tables(np.frombuffer(bytes(blob), np.uint8).copy(), devs, flds,
+                  np.array(chs, np.int64).reshape(-1, 2), single, longest + 32)
 
 
 @_jit
@@ -403,12 +405,7 @@ def pack_lines(buf: NDArray[np.uint8], blob: NDArray[np.uint8], devices: NDArray
         else:
             if vt[_VS] != _STR or vt[_V] != 0 or vt[_VB] != 0:
                 return FALLBACK
-            found = False
-            for c in range(fields[f, 7], fields[f, 8]):
-                if _equal(buf, vs[_VS], ve[_VS], blob, choices[c, 0], choices[c, 1]):
-                    found = True
-                    break
-            if not found:
+            if _find(buf, vs[_VS], ve[_VS], blob, choices[fields[f, 7]:fields[f, 8]]) < 0:
                 return FALLBACK
             lab = _VS
         if vt[_SEQ] != 0 and (vt[_SEQ] != _NUM or nums[_SEQ, 2] >= 0 or nums[_SEQ, 3]
