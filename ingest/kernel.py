@@ -52,6 +52,7 @@ _STR, _NUM, _TRUE, _FALSE = 1, 2, 3, 4
 _RELATIVE_TIME_LIMIT = float(RELATIVE_TIME_LIMIT)
 _MAX_TIME = float(MAX_TIME)
 _EXACT_MAX = 2**53
+_TIME_BYTES = 21  # " {time_ns}\n": a space, at most 19 digits, a newline
 _POW10 = np.array([10.0**k for k in range(23)])  # each exact in binary64
 
 _jit = numba.njit(cache=True, nogil=True, boundscheck=False)
@@ -74,7 +75,7 @@ class Tables:
     fields: NDArray[np.int64]
     choices: NDArray[np.int64]
     single: int
-    room: int  # bytes a record may add besides its value: the longest series and key, time
+    room: int  # bytes a record may add besides its value (see tables())
 
 
 def tables(devices: list[tuple[str, str]],
@@ -101,8 +102,11 @@ def tables(devices: list[tuple[str, str]],
                    kind, lo, len(chs))
     longest = max([len(s.encode()) for _, s in devices] or [0]) \
         + max([len(k.encode()) for _, k, *_ in fields] or [0])
+    # A record writes at most: the time ending the previous point, its series, a space,
+    # its key, quotes and its value; the time ending the last point must fit as well.
+    room = longest + 2 * _TIME_BYTES + 3
     return Tables(np.frombuffer(bytes(blob), np.uint8).copy(), devs, flds,
-                  np.array(chs, np.int64).reshape(-1, 2), single, longest + 32)
+                  np.array(chs, np.int64).reshape(-1, 2), single, room)
 
 
 @_jit

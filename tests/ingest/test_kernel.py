@@ -6,6 +6,7 @@ these pin the shapes it must take and the ones it must leave to the Python decod
 
 from __future__ import annotations
 
+import numpy as np
 import orjson
 import pytest
 
@@ -128,3 +129,34 @@ def test_encoded_builds_its_points_once_and_only_when_asked() -> None:
     wrong = Encoded(b"", 3, build)
     with pytest.raises(RuntimeError, match="built 2 points for 3 lines"):
         list(wrong)
+
+
+@pytest.mark.parametrize(("topic", "records"), [
+    (TOPIC, [{"bn": f"tfc-{1 + i % 2}:", "n": "intensity", "v": 1, "bt": NOW - 100 + i}
+             for i in range(8)]),
+    (TOPIC, [{"bn": "tfc-1:", "bt": NOW - 9, "n": "intensity", "v": 12.25},
+             {"n": "congested", "vb": True}, {"n": "occupancy", "v": 0.5, "t": 1}]),
+    ("city/kernel/lighting/gw-a", [{"bn": "lamp-1:", "bt": NOW - 9, "n": "powerState",
+                                    "vs": "on"}, {"n": "activePower", "v": 80, "t": 1},
+                                   {"n": "powerState", "vs": "off", "t": 2}]),
+], ids=["point-per-record", "merged-fields", "strings"])
+def test_never_writes_past_its_buffer(pack: CityPack, topic: str,
+                                      records: list[dict[str, object]]) -> None:
+    """Given a buffer of any size, the kernel either fits the lines in it or asks for
+    room, and never writes past its end (it runs without bounds checks): here the buffer
+    is a view of a larger array whose tail must stay untouched."""
+    from ingest import kernel
+
+    d = Decoder(pack, clock=lambda: NOW)
+    payload = orjson.dumps(records)
+    want = bytearray()
+    assert d.compiled(topic, payload, want) is not None
+    t = d._route(topic).tables  # type: ignore[union-attr]
+    buf = np.frombuffer(payload, np.uint8)
+    for size in range(len(want) + 1):
+        big = np.full(size + 64, 0xAB, np.uint8)
+        info = np.zeros(1, np.int64)
+        n = kernel.pack_lines(buf, t.blob, t.devices, t.fields, t.choices, t.single, t.room,
+                              2**62, 10_000, big[:size], info)
+        assert (big[size:] == 0xAB).all(), f"wrote past a buffer of {size} bytes"
+        assert n == kernel.NEED_ROOM or bytes(big[:n]) == bytes(want)
