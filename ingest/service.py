@@ -96,9 +96,10 @@ class _Batch:
             return out
         return Encoded(lines, self.points, build)
 
-    def owner(self, i: int) -> int:
-        """The message (index in ``messages``) of the batch's point ``i``."""
-        return bisect.bisect_right(list(itertools.accumulate(self.counts)), i)
+    def owners(self, points: list[int]) -> list[int]:
+        """The message (index in ``messages``) of each of the batch's ``points``."""
+        ends = list(itertools.accumulate(self.counts))
+        return [bisect.bisect_right(ends, i) for i in points]
 
 
 class Ingester:
@@ -404,8 +405,9 @@ class Ingester:
                 # The message of a refused point is kept whole as a dead letter; its
                 # other points, and every other message's, are stored.
                 reasons: dict[int, str] = {}
-                for i, reason in refused.bad:
-                    reasons.setdefault(batch.owner(i), reason)
+                owners = batch.owners([i for i, _ in refused.bad])
+                for m, (_, reason) in zip(owners, refused.bad, strict=True):
+                    reasons.setdefault(m, reason)
                 log.error("ingest: store refused %d point(s) of %d message(s): %s",
                           len(refused.bad), len(reasons), refused)
                 batch.dead.extend((*batch.messages[m], "store_refused", r)
