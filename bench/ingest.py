@@ -4,8 +4,9 @@ Starts its own Mosquitto and InfluxDB 1.x (Debian packages), then runs, in one r
 
 - broker limit: Mosquitto's C subscriber (``mosquitto_sub -q 1``) draining the messages;
 - store limit: the same points, as the very line protocol the hub writes (encoded before
-  the clock starts), posted straight to InfluxDB in gzip batches of 5,000 lines, over 1, 2
-  and 4 connections at once; the best of the three is the limit;
+  the clock starts), posted straight to InfluxDB in batches of 5,000 lines, gzipped and
+  plain, over 1, 2 and 4 connections at once; the best of the six is the limit (the hub
+  runs with ``store.gzip: false``, as for a store on the same host);
 - naive baseline: paho ``on_message`` sending each point in its own HTTP request (as the
   common tutorials write it);
 - the hub's ingester (``cityhub ingest`` as its own process) on two workloads: one point
