@@ -1,13 +1,19 @@
 # The hub's services (ingest, dashboard, edge simulator) in one image.
-FROM python:3.11-slim
-WORKDIR /app
-COPY pyproject.toml README.md ./
+# Built in two stages: the ingester's decoder kernel (ingest/kernel.pyx) is compiled where
+# a C compiler is, and only the installed result goes into the slim image.
+FROM python:3.11 AS build
+WORKDIR /src
+COPY pyproject.toml setup.py README.md ./
 COPY cityhub cityhub
 COPY edge edge
 COPY ingest ingest
 COPY analytics analytics
 COPY alerts alerts
 COPY dashboards dashboards
+RUN pip install --no-cache-dir --prefix=/install '.[all]'
+
+FROM python:3.11-slim
+WORKDIR /app
+COPY --from=build /install /usr/local
 COPY firmware_configs firmware_configs
-RUN pip install --no-cache-dir '.[all]'
 ENTRYPOINT ["cityhub"]

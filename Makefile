@@ -14,7 +14,7 @@ APT_DEMO := mosquitto
 
 .PHONY: demo test lint typecheck unit check-deps apt-test apt-demo clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py ingest/kernel.pyx
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'

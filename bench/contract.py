@@ -2,7 +2,7 @@
 
 Workloads: one gateway pack (up to 10 devices x 4 fields, as edge agents
 send) and a one-reading pack. For each, the hub's path for InfluxDB
-(``Decoder.compiled``: the numba-compiled kernel, bytes to line protocol), its Python
+(``Decoder.compiled``: the compiled kernel, bytes to line protocol), its Python
 path (``Decoder.decode`` then ``encode_lines``: the fused Python kernel) and its strict
 reference (``Decoder.strict``) run beside two baselines in the same process:
 ``orjson.loads`` alone (the floor: parsing only), and a naive path that parses and

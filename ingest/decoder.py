@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import msgspec
-import numpy as np
 from msgspec import UNSET, Meta, UnsetType
 
 from cityhub.config.pack import CityPack
@@ -42,12 +41,18 @@ from cityhub.senml import (
     decode_pack,
 )
 from cityhub.topics import parse_telemetry
-from ingest import kernel
 
-__all__ = ["Decoder"]
+try:
+    from ingest import kernel
+except ImportError:  # not built (no C compiler at install): the Python kernel decodes
+    kernel = None  # type: ignore[assignment]
+
+COMPILED = kernel is not None  # whether Decoder.compiled() can take messages
+
+__all__ = ["COMPILED", "Decoder"]
 
 _VALUE_LABELS = ("v", "vs", "vb")
-_KINDS = {Kind.NUMBER: kernel.NUMBER, Kind.BOOL: kernel.BOOL, Kind.STRING: kernel.STRING}
+_KINDS = {Kind.NUMBER: 0, Kind.BOOL: 1, Kind.STRING: 2}  # kernel.NUMBER, BOOL, STRING
 _TOPIC_CACHE = 4096
 
 
@@ -103,7 +108,7 @@ class _Route:
     fields: dict[str, _Field]
     by_bn: dict[str, _Device]
     device: _Device | None  # a single-device topic's device
-    tables: kernel.Tables  # the same, for the compiled kernel
+    tables: kernel.Tables | None  # the same, for the compiled kernel (if built)
 
 
 def _fields(domain: Domain) -> dict[str, _Field]:
@@ -150,8 +155,6 @@ class Decoder:
         self.compiled_count = 0  # messages the compiled kernel encoded (compiled())
         self.fast = 0  # messages the Python kernel decoded
         self.fallbacks = 0  # messages left to the reference (refused or unusual)
-        self._out = np.empty(64 * 1024, np.uint8)
-        self._info = np.zeros(1, np.int64)
 
     # -- the reference --------------------------------------------------------------------
     def strict(self, topic: str, payload: bytes) -> list[Point]:
@@ -202,22 +205,14 @@ class Decoder:
         unchanged, when the kernel is not sure of the message and :meth:`decode` must
         decide. The same points as :meth:`decode`'s, in its order."""
         route = self._route(topic)
-        if route is None or len(payload) > self.max_bytes:
+        if route is None or route.tables is None or len(payload) > self.max_bytes:
             return None
-        t = route.tables
         limit = min(int(self.clock() * 1e9) + self.max_future_ns, 2**63 - 1)
-        buf = np.frombuffer(payload, np.uint8)
-        while True:
-            n = kernel.pack_lines(buf, t.blob, t.devices, t.fields, t.choices, t.single,
-                                  t.room, limit, MAX_RECORDS, self._out, self._info)
-            if n != kernel.NEED_ROOM:
-                break
-            self._out = np.empty(2 * len(self._out), np.uint8)
+        n = kernel.pack_lines(payload, route.tables, limit, MAX_RECORDS, out)
         if n < 0:
             return None
         self.compiled_count += 1
-        out += self._out.data[:n]
-        return int(self._info[0])
+        return n
 
     def _device(self, device: str) -> _Device:
         d = self._devices.get(device)
@@ -245,7 +240,7 @@ class Decoder:
                 devices = {k: v for k, v in devices.items() if v is single}
             if t.device is None or single is not None:
                 fields = self._domain_fields[t.domain]
-                tables = kernel.tables(
+                tables = None if kernel is None else kernel.Tables(
                     [(bn, d.series) for bn, d in devices.items()],
                     [(f.name, f.key, f.unit, _KINDS[f.kind], tuple(sorted(f.choices)))
                      for f in fields.values()],

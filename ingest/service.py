@@ -48,10 +48,9 @@ from cityhub.mqtt import tls_context
 from cityhub.point import Encoded, Point
 from cityhub.store.base import Store
 from cityhub.topics import deadletter_topic, telemetry_filter
-from ingest import kernel
 from ingest.counters import IngestCollector, IngestCounters
 from ingest.deadletters import DeadLetters
-from ingest.decoder import Decoder
+from ingest.decoder import COMPILED, Decoder
 from ingest.mqtt_client import IngestClient
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
@@ -184,17 +183,14 @@ class Ingester:
             return False
         return True
 
-    async def _warm_up(self) -> None:
-        """Compile the decoder's kernel (or load it from numba's cache, about 0.4 s) before
-        the first message waits for it."""
-        if self._compiled:
-            await asyncio.to_thread(kernel.warm_up)
-
     async def run(self) -> None:
         """Check the store, serve metrics, replay the spool, and consume until cancelled."""
         s = self.settings
         await self.check_store()
-        await self._warm_up()
+        if not COMPILED:
+            log.warning("ingest: the compiled decoder kernel (ingest/kernel.pyx) is not "
+                        "built, so messages are decoded in Python, several times slower; "
+                        "reinstall the package where a C compiler is found")
         async with contextlib.AsyncExitStack() as stack:
             if s.metrics_port is not None:
                 self.metrics_port = await stack.enter_async_context(
@@ -219,7 +215,6 @@ class Ingester:
         """
         self._reset_batches()
         await self.check_store()
-        await self._warm_up()
         async with self._client() as client, asyncio.TaskGroup() as tg:
             # Writing first: the session's messages may fill the in-flight limit and
             # pause reading before the UNSUBACK is read.

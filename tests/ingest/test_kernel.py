@@ -6,15 +6,21 @@ these pin the shapes it must take and the ones it must leave to the Python decod
 
 from __future__ import annotations
 
-import numpy as np
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import orjson
 import pytest
 
 from cityhub.config import load_pack
 from cityhub.config.pack import CityPack
+from cityhub.fields import Kind
 from cityhub.lineprotocol import encode_lines
 from cityhub.point import Encoded, Point
-from ingest.decoder import Decoder
+from ingest import kernel
+from ingest.decoder import _KINDS, Decoder
 from tests.conftest import write_small_pack
 from tests.ingest.test_decoder import NOW, _outcome, parsed
 
@@ -22,8 +28,13 @@ TOPIC = "city/kernel/traffic/gw-a"
 
 
 @pytest.fixture(scope="module")
-def pack(tmp_path_factory: pytest.TempPathFactory) -> CityPack:
-    return load_pack(write_small_pack(tmp_path_factory.mktemp("kernel"), "kernel"))
+def pack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_small_pack(tmp_path_factory.mktemp("kernel"), "kernel")
+
+
+@pytest.fixture(scope="module")
+def pack(pack_dir: Path) -> CityPack:
+    return load_pack(pack_dir)
 
 
 def same_as_reference(d: Decoder, payload: bytes, topic: str = TOPIC) -> bytes:
@@ -65,15 +76,32 @@ def test_merges_a_devices_fields_into_one_line(pack: CityPack) -> None:
 
 
 def test_grows_its_buffer_for_a_large_pack(pack: CityPack) -> None:
-    """A pack whose lines outgrow the kernel's buffer is written whole after the buffer
-    grows (each record here is a point of its own: much longer as a line than as JSON)."""
+    """A pack whose lines outgrow the room first given (twice the JSON's size) is written
+    whole, after what ``out`` already held (each record here is a point of its own: much
+    longer as a line than as JSON)."""
     d = Decoder(pack, clock=lambda: NOW)
-    before = len(d._out)
-    records = [{"bn": f"tfc-{1 + i % 2}:", "n": "intensity", "v": i, "bt": NOW - 5000 + i}
-               for i in range(4000)]
-    lines = same_as_reference(d, orjson.dumps(records))
-    assert len(lines) > before and len(d._out) > before
-    assert lines.count(b"\n") == 4000
+    records = [{"bn": "tfc-1:", "bt": NOW - 5000, "n": "intensity", "v": 0},
+               *({"n": "intensity", "v": i, "t": i} for i in range(1, 4000))]
+    payload = orjson.dumps(records)
+    out = bytearray(b"kept\n")
+    assert d.compiled(TOPIC, payload, out) == 4000
+    assert len(out) > 2 * len(payload) and out.startswith(b"kept\n")
+    assert parsed(bytes(out[5:])) == parsed(encode_lines(d.strict(TOPIC, payload)))
+
+
+def test_leaves_out_unchanged_when_it_falls_back(pack: CityPack) -> None:
+    d = Decoder(pack, clock=lambda: NOW)
+    out = bytearray(b"kept\n")
+    late = b'[{"bn":"tfc-1:","bt":1767225600,"n":"intensity","v":1},{"n":"nope","v":1}]'
+    assert d.compiled(TOPIC, late, out) is None
+    assert out == b"kept\n"
+
+
+def test_field_kinds_are_the_kernels() -> None:
+    """The decoder names field kinds by the kernel's numbers without importing it (it may
+    not be built); they must agree."""
+    assert _KINDS == {Kind.NUMBER: kernel.NUMBER, Kind.BOOL: kernel.BOOL,
+                      Kind.STRING: kernel.STRING}
 
 
 @pytest.mark.parametrize("payload", [
@@ -143,20 +171,40 @@ def test_encoded_builds_its_points_once_and_only_when_asked() -> None:
 def test_never_writes_past_its_buffer(pack: CityPack, topic: str,
                                       records: list[dict[str, object]]) -> None:
     """Given a buffer of any size, the kernel either fits the lines in it or asks for
-    room, and never writes past its end (it runs without bounds checks): here the buffer
-    is a view of a larger array whose tail must stay untouched."""
-    from ingest import kernel
-
+    room, and never writes past its end (it checks room once per record, not per byte):
+    here the buffer is the head of a larger one whose tail must stay untouched."""
     d = Decoder(pack, clock=lambda: NOW)
     payload = orjson.dumps(records)
     want = bytearray()
-    assert d.compiled(topic, payload, want) is not None
+    n_points = d.compiled(topic, payload, want)
+    assert n_points is not None
     t = d._route(topic).tables  # type: ignore[union-attr]
-    buf = np.frombuffer(payload, np.uint8)
+    assert t is not None
     for size in range(len(want) + 1):
-        big = np.full(size + 64, 0xAB, np.uint8)
-        info = np.zeros(1, np.int64)
-        n = kernel.pack_lines(buf, t.blob, t.devices, t.fields, t.choices, t.single, t.room,
-                              2**62, 10_000, big[:size], info)
-        assert (big[size:] == 0xAB).all(), f"wrote past a buffer of {size} bytes"
-        assert n == kernel.NEED_ROOM or bytes(big[:n]) == bytes(want)
+        big = bytearray(b"\xab" * (size + 64))
+        n, points = kernel.pack_into(payload, t, 2**62, 10_000, big, size)
+        assert big[size:] == b"\xab" * 64, f"wrote past a buffer of {size} bytes"
+        assert (n, points) == (kernel.NEED_ROOM, 0) or (big[:n], points) == (want, n_points)
+        assert n == kernel.NEED_ROOM or size >= len(want)
+
+
+def test_without_the_built_kernel_the_python_decoder_takes_every_message(
+        pack_dir: Path, tmp_path: Path) -> None:
+    """Installed where no C compiler was found, ``ingest.kernel`` is missing: the decoder
+    still works (``compiled`` declines, ``decode`` answers), and says it cannot compile."""
+    script = tmp_path / "no_kernel.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.modules["ingest.kernel"] = None  # import fails, as when it was never built
+        from cityhub.config import load_pack
+        from ingest.decoder import COMPILED, Decoder
+        d = Decoder(load_pack({str(pack_dir)!r}), clock=lambda: {NOW})
+        payload = b'[{{"bn":"tfc-1:","bt":{NOW},"n":"intensity","v":3}}]'
+        out = bytearray()
+        print(COMPILED, d.compiled({TOPIC!r}, payload, out), bytes(out),
+              [p.line for p in d.decode({TOPIC!r}, payload)])
+    """))
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[2])
+    assert res.stdout.split(" ", 3)[:3] == ["False", "None", "b''"]
+    assert "intensity=3" in res.stdout
