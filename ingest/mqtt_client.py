@@ -6,11 +6,15 @@ without letting them pile up in memory:
 - **Manual acknowledgements, decoded in paho's read loop.** Each message goes to the
   ``on_publish`` callback as its packet is parsed; nothing is acknowledged until
   :meth:`IngestClient.ack`.
-- **Read-ahead.** paho reads each packet with two or three ``recv`` calls (the command
-  byte, the remaining length, the rest). :class:`ReadAhead` wraps paho's socket so one
-  ``recv`` of up to 64 KiB serves them. The reader works in slices of at most 2 ms and
-  then lets the event loop's other tasks (the store writes) run, so a busy stream does
-  not delay the writes that let it be acknowledged.
+- **Read-ahead, and whole PUBLISH packets taken from it.** :class:`ReadAhead` wraps
+  paho's socket so one ``recv`` of up to 64 KiB serves many packets. With MQTT 3.1.1,
+  every whole QoS 0 or 1 PUBLISH packet in that chunk is cut out of it directly
+  (:meth:`ReadAhead.take_publishes`: a few slices, about 7 µs a message against 17-23 µs
+  through paho's reader, which reads each packet with two to six ``recv`` calls and a
+  state machine in Python). Every other packet, a PUBLISH not wholly read yet, and all of
+  MQTT 5, go through paho's reader as before. The reader works in slices of at most 2 ms
+  and then lets the event loop's other tasks (the store writes) run, so a busy stream
+  does not delay the writes that let it be acknowledged.
 - **PUBACKs in one write.** :meth:`IngestClient.ack` queues the PUBACKs of a stored batch
   as one write instead of one write per message. A PUBACK for QoS 1 is four bytes in MQTT
   3.1.1 and in MQTT 5 (which may leave out a Success reason code).
@@ -28,13 +32,14 @@ below their next major version, and the end-to-end tests exercise every path.
 from __future__ import annotations
 
 import contextlib
+import ssl
 import struct
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import aiomqtt
-from paho.mqtt.client import PUBACK, MQTTMessage, MQTTv5
+from paho.mqtt.client import PUBACK, MQTTMessage, MQTTv5, time_func
 from paho.mqtt.enums import MQTTErrorCode
 
 __all__ = ["IngestClient", "ReadAhead"]
@@ -53,13 +58,14 @@ class ReadAhead:
     (plain or SSL).
     """
 
-    __slots__ = ("_armed", "_buf", "_pos", "_sock")
+    __slots__ = ("_armed", "_buf", "_eof", "_pos", "_sock")
 
     def __init__(self, sock: Any) -> None:
         self._sock = sock
         self._buf = b""
         self._pos = 0
         self._armed = True
+        self._eof = False
 
     def arm(self) -> None:
         self._armed = True
@@ -70,6 +76,8 @@ class ReadAhead:
     def recv(self, n: int) -> bytes:
         pos, buf = self._pos, self._buf
         if pos >= len(buf):
+            if self._eof:
+                return b""  # fill() met the end of the stream (or an error): paho's turn
             if not self._armed:
                 raise BlockingIOError
             self._armed = False
@@ -81,6 +89,59 @@ class ReadAhead:
         end = min(pos + n, len(buf))
         self._pos = end
         return buf[pos:end]
+
+    def fill(self) -> int:
+        """Read a chunk if nothing is buffered and the socket is armed (``BlockingIOError``
+        or ``ssl.SSLWantReadError`` if it has none); how many bytes are buffered."""
+        if self._pos >= len(self._buf) and self._armed and not self._eof:
+            self._armed = False
+            try:
+                self._buf, self._pos = self._sock.recv(_CHUNK), 0
+            except (BlockingIOError, ssl.SSLWantReadError):
+                raise
+            except OSError:
+                self._buf, self._pos = b"", 0  # paho's next read finds the end: lost
+            self._eof = not self._buf
+        return len(self._buf) - self._pos
+
+    def take_publishes(self, deliver: OnPublish, stop: Callable[[], bool]) -> int:
+        """Hand each whole MQTT 3.1.1 PUBLISH packet of QoS 0 or 1 at the front of the
+        buffer to ``deliver`` (topic, QoS, packet id, payload), straight from the bytes,
+        until ``stop()`` says so or the next packet is anything else: another type, a
+        QoS 2 or malformed PUBLISH, or one not wholly read yet. Those stay in the buffer
+        for paho's own reader. Returns how many were delivered."""
+        buf, pos = self._buf, self._pos
+        size = len(buf)
+        count = 0
+        while pos < size:
+            cmd = buf[pos]
+            qos = (cmd >> 1) & 3
+            if cmd >> 4 != 3 or qos > 1:
+                break
+            # The remaining length: 1 to 4 bytes, 7 bits each, least significant first.
+            i, length, shift = pos + 1, 0, 0
+            while i < size and shift < 28:
+                b = buf[i]
+                i += 1
+                length |= (b & 0x7F) << shift
+                shift += 7
+                if b < 0x80:
+                    break
+            else:
+                break  # not all read yet, or longer than 4 bytes (paho refuses it)
+            end = i + length
+            if end > size or length < 2:
+                break
+            topic_end = i + 2 + ((buf[i] << 8) | buf[i + 1])
+            if topic_end + 2 * qos > end:
+                break  # malformed: paho drops the connection
+            mid = (buf[topic_end] << 8) | buf[topic_end + 1] if qos else 0
+            self._pos = pos = end  # taken before delivery, which may pause reading
+            deliver(buf[i + 2:topic_end], qos, mid, buf[topic_end + 2 * qos:end])
+            count += 1
+            if stop():
+                break
+        return count
 
     def pending(self) -> int:
         """Bytes read and not yet handed out, plus those an SSL socket holds."""
@@ -120,6 +181,9 @@ class IngestClient(aiomqtt.Client):
             paho._handle_publish = self._handle_publish  # type: ignore[method-assign]
         self._reading_fd = -1
         self._paused = False
+        # Whole PUBLISH packets are taken from the read-ahead buffer before paho's reader
+        # sees them (MQTT 3.1.1 only: an MQTT 5 PUBLISH carries properties).
+        self._fast = paho._protocol != MQTTv5
 
     def _from_paho(self, _client: Any, _userdata: Any, msg: MQTTMessage) -> None:
         self._deliver(bytes(msg._topic), msg.qos, msg.mid, bytes(msg.payload))
@@ -160,6 +224,14 @@ class IngestClient(aiomqtt.Client):
                 sock.arm()
             until = time.perf_counter() + _SLICE_S
             while not self._paused:
+                if self._fast and paho._in_packet["command"] == 0 and sock.fill():
+                    if sock.take_publishes(self._deliver, self._stop_taking):
+                        with paho._msgtime_mutex:
+                            paho._last_bytes_received = time_func()
+                    if self._paused or sock.buffered() == 0:
+                        break
+                # What the fast path leaves (another packet type, the rest of a packet
+                # not wholly read, a malformed one, MQTT 5): one packet, paho's reader.
                 paho.loop_read()
                 if paho._sock is not sock or sock.buffered() == 0 \
                         or time.perf_counter() >= until:
@@ -168,13 +240,20 @@ class IngestClient(aiomqtt.Client):
             # the next turn of the loop, after the tasks that are ready (the store writes).
             if paho._sock is sock and not self._paused and sock.pending() > 0:
                 self._loop.call_soon(self._on_readable)
+        except (BlockingIOError, ssl.SSLWantReadError):
+            pass  # fill() found nothing to read: wait for the next readable event
         except Exception as exc:  # a broken connection, as aiomqtt treats it
             # Close the socket too: aiomqtt's exit skips its disconnect once this is set,
             # and an open socket would keep this reader handling the same packet.
             with contextlib.suppress(Exception):
                 paho._sock_close()
             if not self._disconnected.done():
-                self._disconnected.set_exception(exc)
+                self._disconnected.set_exception(
+                    exc if isinstance(exc, aiomqtt.MqttError)
+                    else aiomqtt.MqttError(f"reading from the broker failed: {exc!r}"))
+
+    def _stop_taking(self) -> bool:
+        return self._paused
 
     def pause_reading(self) -> None:
         """Stop reading: what the broker sends waits in the socket buffers, then with

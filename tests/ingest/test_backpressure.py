@@ -297,3 +297,71 @@ def test_read_ahead_serves_small_reads_from_one_read() -> None:
     finally:
         a.close()
         b.close()
+
+
+def _publish_packet(topic: bytes, payload: bytes, qos: int, mid: int = 0) -> bytes:
+    body = len(topic).to_bytes(2, "big") + topic + (mid.to_bytes(2, "big") if qos else b"") \
+        + payload
+    size, length = len(body), bytearray()
+    while True:
+        size, digit = divmod(size, 128)
+        length.append(digit | (0x80 if size else 0))
+        if not size:
+            return bytes([0x30 | qos << 1]) + bytes(length) + body
+
+
+def test_whole_publish_packets_are_taken_from_the_buffer_and_the_rest_left_to_paho(
+        ) -> None:
+    """Real sockets: whole QoS 0 and 1 PUBLISH packets (one-byte and multi-byte remaining
+    lengths) are delivered from the read-ahead buffer; the first packet of another kind,
+    a QoS 2 one, one not wholly read and a malformed one stay for paho's reader, byte for
+    byte; ``stop`` is honoured after each delivery."""
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    big = bytes(range(256)) * 2
+    first = [_publish_packet(b"city/x/traffic/gw", b"[1]", 1, 7),
+             _publish_packet(b"t", big, 0), _publish_packet(b"t2", big, 1, 65535)]
+    pingresp = b"\xd0\x00"
+    try:
+        r = ReadAhead(a)
+        got: list[tuple[bytes, int, int, bytes]] = []
+
+        def deliver(topic: bytes, qos: int, mid: int, payload: bytes) -> None:
+            got.append((topic, qos, mid, payload))
+        b.sendall(b"".join(first) + pingresp + first[0])
+        assert r.fill() == len(b"".join(first)) + 2 + len(first[0])
+        assert r.take_publishes(deliver, lambda: False) == 3
+        assert got == [(b"city/x/traffic/gw", 1, 7, b"[1]"), (b"t", 0, 0, big),
+                       (b"t2", 1, 65535, big)]
+        assert r.take_publishes(deliver, lambda: False) == 0  # a PINGRESP: paho's
+        assert r.recv(2) == pingresp
+        assert r.take_publishes(deliver, lambda: True) == 1  # stop after one
+        assert r.buffered() == 0
+
+        qos2 = _publish_packet(b"t", b"x", 2, 9)
+        partial = _publish_packet(b"t", big, 1, 3)[:100]
+        malformed = b"\x32\x04\x00\x09ab"  # its topic runs past the packet
+        for rest in (qos2, partial, malformed):
+            r.arm()
+            b.sendall(rest)
+            assert r.fill() == len(rest)
+            assert r.take_publishes(deliver, lambda: False) == 0
+            assert r.recv(len(rest)) == rest  # left whole for paho
+        assert len(got) == 4
+    finally:
+        a.close()
+        b.close()
+
+
+def test_read_ahead_hands_the_end_of_the_stream_to_paho() -> None:
+    """When the broker closes the connection, fill() finds nothing and paho's next read
+    gets the empty read it takes for a lost connection."""
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    try:
+        r = ReadAhead(a)
+        b.close()
+        assert r.fill() == 0
+        assert r.recv(1) == b""
+    finally:
+        a.close()
