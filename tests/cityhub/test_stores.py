@@ -3,7 +3,13 @@ InfluxDB runs for real (influxd 1.6.7 from the fixtures)."""
 
 from __future__ import annotations
 
+import contextlib
+import gzip
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp.web
 import httpx
+import orjson
 import pytest
 
 from cityhub.errors import SinkError
@@ -51,9 +57,30 @@ async def test_windowed_history(store: Store) -> None:
                                                         sum(range(300, 600, 30)) / 10)]
 
 
-def _influx_with(handler: httpx.MockTransport) -> InfluxV1Store:
-    return InfluxV1Store("http://influx.test", "db", client=httpx.AsyncClient(
-        base_url="http://influx.test", transport=handler))
+Reply = tuple[int, dict[str, str], bytes]  # status, headers, body
+
+
+@contextlib.asynccontextmanager
+async def _influx_with(reply: Callable[[aiohttp.web.Request, bytes], Reply]
+                       ) -> AsyncIterator[InfluxV1Store]:
+    """A store writing to a real local HTTP server whose answers ``reply`` makes."""
+    async def handle(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        status, headers, body = reply(request, await request.read())
+        return aiohttp.web.Response(status=status, headers=headers, body=body)
+
+    app = aiohttp.web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = aiohttp.web.AppRunner(app, auto_decompress=False)  # the body as sent
+    await runner.setup()
+    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    store = InfluxV1Store(f"http://127.0.0.1:{port}", "db")
+    try:
+        yield store
+    finally:
+        await store.aclose()
+        await runner.cleanup()
 
 
 @pytest.mark.parametrize(("status", "headers", "retryable", "after"), [
@@ -62,31 +89,41 @@ def _influx_with(handler: httpx.MockTransport) -> InfluxV1Store:
 ])
 async def test_status_codes_classified(status: int, headers: dict[str, str], retryable: bool,
                                        after: float | None) -> None:
-    store = _influx_with(httpx.MockTransport(
-        lambda r: httpx.Response(status, headers=headers, json={"error": "nope"})))
-    with pytest.raises(SinkError) as e:
-        await store.write([pt("tfc-1", 0, intensity=1.0)])
+    seen: list[tuple[str, str, str]] = []
+
+    def reply(r: aiohttp.web.Request, body: bytes) -> Reply:
+        seen.append((r.method, r.path_qs, r.headers.get("Content-Encoding", "")))
+        return status, headers, orjson.dumps({"error": "nope"})
+
+    async with _influx_with(reply) as store:
+        with pytest.raises(SinkError) as e:
+            await store.write([pt("tfc-1", 0, intensity=1.0)])
     assert (e.value.retryable, e.value.retry_after, e.value.status) == (retryable, after, status)
     assert "nope" in str(e.value)
-    await store.aclose()
+    assert seen == [("POST", "/write?db=db&precision=ns", "gzip")]
 
 
 async def test_413_splits_batch_until_it_fits() -> None:
     seen: list[int] = []
 
-    def handler(r: httpx.Request) -> httpx.Response:
-        import gzip
-        lines = gzip.decompress(r.content).count(b"\n")
+    def reply(r: aiohttp.web.Request, body: bytes) -> Reply:
+        lines = gzip.decompress(body).count(b"\n")
         if lines > 2:
-            return httpx.Response(413, json={"error": "too large"})
+            return 413, {}, orjson.dumps({"error": "too large"})
         seen.append(lines)
-        return httpx.Response(204)
+        return 204, {}, b""
 
-    store = _influx_with(httpx.MockTransport(handler))
-    await store.write([pt("tfc-1", s, intensity=1.0) for s in range(7)])
+    async with _influx_with(reply) as store:
+        await store.write([pt("tfc-1", s, intensity=1.0) for s in range(7)])
     assert sum(seen) == 7
     assert max(seen) <= 2
-    await store.aclose()
+
+
+async def test_an_error_body_that_is_not_json_is_kept_as_text() -> None:
+    async with _influx_with(lambda r, body: (502, {}, b"<html>bad gateway</html>")) as store:
+        with pytest.raises(SinkError) as e:
+            await store.write([pt("tfc-1", 0, intensity=1.0)])
+    assert e.value.retryable and "HTTP 502: <html>bad gateway</html>" in str(e.value)
 
 
 async def test_network_error_is_retryable(influxdb: LocalInfluxDB) -> None:
