@@ -92,13 +92,16 @@ class Publisher:
     def __init__(self, port: int, topic: str, payloads: list[bytes], window: int = 1000
                  ) -> None:
         self.data = b"\n".join(payloads) + b"\n"
+        # Not a pipe (nobody reads it meanwhile); open for the process's life.
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115
         self.proc = subprocess.Popen(
-            ["mosquitto_pub", "-p", str(port), "-t", topic, "-q", "1", "-l", "-M",
-             str(window), "-i", f"bench-pub-{time.time_ns()}"],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-t", topic, "-q", "1",
+             "-l", "-M", str(window), "-i", f"bench-pub-{time.time_ns()}"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.errors)
         deadline = time.monotonic() + 10
         while not connected(self.proc.pid, port):
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.kill()
                 raise RuntimeError(f"mosquitto_pub did not connect: {self.stderr()}")
             time.sleep(0.005)
 
@@ -106,8 +109,12 @@ class Publisher:
         """Publish every message; return, once the broker acknowledged the last, the CPU
         seconds the publisher used."""
         assert self.proc.stdin is not None
-        self.proc.stdin.write(self.data)
-        self.proc.stdin.close()
+        try:
+            self.proc.stdin.write(self.data)
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            self.kill()
+            raise RuntimeError(f"mosquitto_pub stopped early: {self.stderr()}") from None
         _, status, usage = os.wait4(self.proc.pid, 0)
         self.proc.returncode = os.waitstatus_to_exitcode(status)
         if self.proc.returncode != 0:
@@ -115,7 +122,14 @@ class Publisher:
         return float(usage.ru_utime + usage.ru_stime)
 
     def stderr(self) -> str:
-        return self.proc.stderr.read().decode()[:300] if self.proc.stderr else ""
+        self.errors.seek(0)
+        return self.errors.read().decode(errors="replace")[:300]
+
+    def kill(self) -> None:
+        """Stop it if it still runs (a failed run must not leave it behind)."""
+        if self.proc.returncode is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def connected(pid: int, port: int) -> bool:
@@ -265,6 +279,7 @@ def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
 
     def stored() -> int:
         return sum(health(port)[1]["stored_points"] for port in ports)
+    pub: Publisher | None = None
     try:
         for port in ports:  # wait for every subscription
             while True:
@@ -301,6 +316,8 @@ def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
             f"(wall {elapsed:.2f})")
         peak = max(rss_mb(pid, "VmHWM") for pid in procs)
     finally:
+        if pub is not None:
+            pub.kill()
         top.send_signal(signal.SIGINT)  # SIGINT lets cProfile write its file
         top.wait(30)
         for c in conns.values():

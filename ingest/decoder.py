@@ -19,6 +19,7 @@ property test in ``tests/ingest/test_decoder.py`` checks both on generated packs
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -240,11 +241,15 @@ class Decoder:
                 devices = {k: v for k, v in devices.items() if v is single}
             if t.device is None or single is not None:
                 fields = self._domain_fields[t.domain]
-                tables = None if kernel is None else kernel.Tables(
-                    [(bn, d.series) for bn, d in devices.items()],
-                    [(f.name, f.key, f.unit, _KINDS[f.kind], tuple(sorted(f.choices)))
-                     for f in fields.values()],
-                    0 if single is not None else -1)
+                tables = None
+                # ValueError: more fields than the kernel takes; then Python decodes.
+                with contextlib.suppress(ValueError):
+                    if kernel is not None:
+                        tables = kernel.Tables(
+                            [(bn, d.series) for bn, d in devices.items()],
+                            [(f.name, f.key, f.unit, _KINDS[f.kind],
+                              tuple(sorted(f.choices))) for f in fields.values()],
+                            0 if single is not None else -1)
                 route = _Route(t.domain.value, fields, devices, single, tables)
         if len(self._routes) >= _TOPIC_CACHE:
             self._routes.clear()

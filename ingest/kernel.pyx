@@ -552,8 +552,8 @@ cdef Py_ssize_t _run(bytes payload, Tables tables, int64_t limit_ns, Py_ssize_t 
     return r
 
 
-def pack_lines(bytes payload, Tables tables, int64_t limit_ns, Py_ssize_t max_records,
-               bytearray out):
+def pack_lines(bytes payload not None, Tables tables not None, int64_t limit_ns,
+               Py_ssize_t max_records, bytearray out not None):
     """Append the line protocol of the pack ``payload`` (newline-terminated lines) to
     ``out`` and return how many points that is; or return :data:`FALLBACK`, with ``out``
     unchanged, when the kernel is not sure of the message.
@@ -565,20 +565,22 @@ def pack_lines(bytes payload, Tables tables, int64_t limit_ns, Py_ssize_t max_re
     # Room for lines about twice the JSON's size (a record of a few labels makes a line of
     # its device's series and tags); a larger pack is written again into twice as much.
     cdef Py_ssize_t cap = 2 * PyBytes_GET_SIZE(payload) + tables.room + 64
-    cdef Py_ssize_t r = 0, points = 0
-    while True:
-        PyByteArray_Resize(out, start + cap)
-        r = _run(payload, tables, limit_ns, max_records,
-                 <uchar*>PyByteArray_AS_STRING(out) + start, cap, &points)
-        if r != _NEED_ROOM:
-            break
-        cap *= 2
-    PyByteArray_Resize(out, start + (r if r >= 0 else 0))
+    cdef Py_ssize_t r = _FALLBACK, points = 0
+    try:
+        while True:
+            PyByteArray_Resize(out, start + cap)
+            r = _run(payload, tables, limit_ns, max_records,
+                     <uchar*>PyByteArray_AS_STRING(out) + start, cap, &points)
+            if r != _NEED_ROOM:
+                break
+            cap *= 2
+    finally:  # also when raising: out never keeps bytes the kernel did not write
+        PyByteArray_Resize(out, start + (r if r >= 0 else 0))
     return points if r >= 0 else FALLBACK
 
 
-def pack_into(bytes payload, Tables tables, int64_t limit_ns, Py_ssize_t max_records,
-              bytearray out, Py_ssize_t cap):
+def pack_into(bytes payload not None, Tables tables not None, int64_t limit_ns,
+              Py_ssize_t max_records, bytearray out not None, Py_ssize_t cap):
     """:func:`pack_lines` into the first ``cap`` bytes of ``out`` as they are (for tests:
     the kernel must never write past them): (the lines' length, or FALLBACK or
     NEED_ROOM; how many points)."""

@@ -97,7 +97,7 @@ class ReadAhead:
             self._armed = False
             try:
                 self._buf, self._pos = self._sock.recv(_CHUNK), 0
-            except (BlockingIOError, ssl.SSLWantReadError):
+            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                 raise
             except OSError:
                 self._buf, self._pos = b"", 0  # paho's next read finds the end: lost
@@ -240,7 +240,7 @@ class IngestClient(aiomqtt.Client):
             # the next turn of the loop, after the tasks that are ready (the store writes).
             if paho._sock is sock and not self._paused and sock.pending() > 0:
                 self._loop.call_soon(self._on_readable)
-        except (BlockingIOError, ssl.SSLWantReadError):
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             pass  # fill() found nothing to read: wait for the next readable event
         except Exception as exc:  # a broken connection, as aiomqtt treats it
             # Close the socket too: aiomqtt's exit skips its disconnect once this is set,

@@ -20,6 +20,7 @@ on httpx.
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -77,7 +78,10 @@ class InfluxV1Store:
         auth = (username, password or "") if username else None
         self._http = client or httpx.AsyncClient(
             base_url=self.url, headers=headers, auth=auth, timeout=timeout_s)
-        self._auth, self._token_headers, self._timeout_s = auth, headers, timeout_s
+        # As httpx sends them: basic auth (UTF-8) when a username is given, else the token.
+        self._auth_headers = {"Authorization": "Basic " + base64.b64encode(
+            f"{username}:{password or ''}".encode()).decode()} if username else headers
+        self._timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
         params = {"db": database, "precision": "ns"}
@@ -107,10 +111,13 @@ class InfluxV1Store:
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._session_loop is not loop:
             self._session_loop = loop
+            # Timeouts per phase, as httpx's: a large batch over a slow link is not cut
+            # off for taking longer than one timeout in all. trust_env: proxies from the
+            # environment, as httpx honours them.
+            t = self._timeout_s
             self._session = aiohttp.ClientSession(
-                headers=self._token_headers,
-                auth=aiohttp.BasicAuth(*self._auth) if self._auth else None,
-                timeout=aiohttp.ClientTimeout(total=self._timeout_s))
+                headers=self._auth_headers, trust_env=True,
+                timeout=aiohttp.ClientTimeout(total=None, connect=t, sock_read=t))
         return self._session
 
     async def ping(self) -> str:

@@ -3,6 +3,7 @@ InfluxDB runs for real (influxd 1.6.7 from the fixtures)."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import gzip
 from collections.abc import AsyncIterator, Callable
@@ -61,8 +62,8 @@ Reply = tuple[int, dict[str, str], bytes]  # status, headers, body
 
 
 @contextlib.asynccontextmanager
-async def _influx_with(reply: Callable[[aiohttp.web.Request, bytes], Reply]
-                       ) -> AsyncIterator[InfluxV1Store]:
+async def _influx_with(reply: Callable[[aiohttp.web.Request, bytes], Reply],
+                       **store_args: str) -> AsyncIterator[InfluxV1Store]:
     """A store writing to a real local HTTP server whose answers ``reply`` makes."""
     async def handle(request: aiohttp.web.Request) -> aiohttp.web.Response:
         status, headers, body = reply(request, await request.read())
@@ -75,7 +76,7 @@ async def _influx_with(reply: Callable[[aiohttp.web.Request, bytes], Reply]
     site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    store = InfluxV1Store(f"http://127.0.0.1:{port}", "db")
+    store = InfluxV1Store(f"http://127.0.0.1:{port}", "db", **store_args)
     try:
         yield store
     finally:
@@ -101,6 +102,27 @@ async def test_status_codes_classified(status: int, headers: dict[str, str], ret
     assert (e.value.retryable, e.value.retry_after, e.value.status) == (retryable, after, status)
     assert "nope" in str(e.value)
     assert seen == [("POST", "/write?db=db&precision=ns", "gzip")]
+
+
+@pytest.mark.parametrize(("args", "header"), [
+    ({"token": "t0k"}, "Token t0k"),
+    ({"username": "admin", "password": "päss:wörd"},
+     "Basic " + base64.b64encode("admin:päss:wörd".encode()).decode()),
+    ({"username": "admin", "password": "pw", "token": "t0k"},  # basic wins, as in httpx
+     "Basic " + base64.b64encode(b"admin:pw").decode()),
+    ({}, ""),
+], ids=["token", "basic-utf8", "both", "none"])
+async def test_writes_and_pings_authenticate(args: dict[str, str], header: str) -> None:
+    seen: list[str] = []
+
+    def reply(r: aiohttp.web.Request, body: bytes) -> Reply:
+        seen.append(r.headers.get("Authorization", ""))
+        return 204, {"X-Influxdb-Version": "test"}, b""
+
+    async with _influx_with(reply, **args) as store:
+        assert await store.ping() == f"InfluxDB test at {store.url}"
+        await store.write([pt("tfc-1", 0, intensity=1.0)])
+    assert seen == [header, header]
 
 
 async def test_413_splits_batch_until_it_fits() -> None:

@@ -97,6 +97,21 @@ def test_leaves_out_unchanged_when_it_falls_back(pack: CityPack) -> None:
     assert out == b"kept\n"
 
 
+def test_tables_refuse_more_fields_than_a_point_mask_holds() -> None:
+    fields = [(f"f{i}", f"f{i}=", None, kernel.NUMBER, ()) for i in range(65)]
+    with pytest.raises(ValueError, match="at most 64"):
+        kernel.Tables([("d:", "m,device=d")], fields)
+    kernel.Tables([("d:", "m,device=d")], fields[:64])
+
+
+def test_none_is_refused_not_read() -> None:
+    t = kernel.Tables([("d:", "m,device=d")], [("x", "x=", None, kernel.NUMBER, ())])
+    with pytest.raises(TypeError):
+        kernel.pack_lines(None, t, 2**62, 10, bytearray())  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        kernel.pack_lines(b"[]", t, 2**62, 10, None)  # type: ignore[arg-type]
+
+
 def test_field_kinds_are_the_kernels() -> None:
     """The decoder names field kinds by the kernel's numbers without importing it (it may
     not be built); they must agree."""
