@@ -80,8 +80,8 @@ cdef struct Span:  # bytes [start, end) of Tables.blob
     Py_ssize_t start, end
 
 
-cdef struct Field:
-    Span name, key, unit  # unit.start < 0: none
+cdef struct Field:  # its name is in Tables.field_names
+    Span key, unit  # unit.start < 0: none
     int kind
     Py_ssize_t first_choice, end_choice
 
@@ -107,21 +107,25 @@ cdef class Tables:
     """
 
     cdef bytes blob  # every name's bytes; the spans point into it
-    cdef Span* devices  # [d * 2]: base name, series
+    cdef Span* bns  # each device's base name (what _find looks up), and its series
+    cdef Span* series
     cdef Py_ssize_t n_devices
+    cdef Span* field_names  # each field's name, and the rest of it
     cdef Field* fields
     cdef Py_ssize_t n_fields
     cdef Span* choices
-    cdef Py_ssize_t n_choices
     cdef readonly int single
     cdef readonly Py_ssize_t room
 
     def __cinit__(self, list devices, list fields, int single=-1):
-        self.devices = <Span*>PyMem_Malloc(max(1, 2 * len(devices)) * sizeof(Span))
+        self.bns = <Span*>PyMem_Malloc(max(1, len(devices)) * sizeof(Span))
+        self.series = <Span*>PyMem_Malloc(max(1, len(devices)) * sizeof(Span))
+        self.field_names = <Span*>PyMem_Malloc(max(1, len(fields)) * sizeof(Span))
         self.fields = <Field*>PyMem_Malloc(max(1, len(fields)) * sizeof(Field))
         n_choices = sum(len(f[4]) for f in fields)
         self.choices = <Span*>PyMem_Malloc(max(1, n_choices) * sizeof(Span))
-        if not self.devices or not self.fields or not self.choices:
+        if not (self.bns and self.series and self.field_names and self.fields
+                and self.choices):
             raise MemoryError()
         if not -1 <= single < len(devices):
             raise ValueError(f"single: {single} is no device's index")
@@ -136,12 +140,12 @@ cdef class Tables:
 
         cdef Py_ssize_t i
         for i, (bn, series) in enumerate(devices):
-            self.devices[2 * i].start, self.devices[2 * i].end = put(bn)
-            self.devices[2 * i + 1].start, self.devices[2 * i + 1].end = put(series)
+            self.bns[i].start, self.bns[i].end = put(bn)
+            self.series[i].start, self.series[i].end = put(series)
         self.n_devices = len(devices)
         cdef Py_ssize_t c = 0
         for i, (name, key, unit, kind, choices) in enumerate(fields):
-            self.fields[i].name.start, self.fields[i].name.end = put(name)
+            self.field_names[i].start, self.field_names[i].end = put(name)
             self.fields[i].key.start, self.fields[i].key.end = put(key)
             self.fields[i].unit.start, self.fields[i].unit.end = \
                 put(unit) if unit is not None else (-1, -1)
@@ -152,7 +156,6 @@ cdef class Tables:
                 c += 1
             self.fields[i].end_choice = c
         self.n_fields = len(fields)
-        self.n_choices = c
         self.blob = bytes(blob)
         self.single = single
         longest = max([len(s.encode()) for _, s in devices] or [0]) \
@@ -160,7 +163,9 @@ cdef class Tables:
         self.room = longest + 2 * _TIME_BYTES + 3
 
     def __dealloc__(self):
-        PyMem_Free(self.devices)
+        PyMem_Free(self.bns)
+        PyMem_Free(self.series)
+        PyMem_Free(self.field_names)
         PyMem_Free(self.fields)
         PyMem_Free(self.choices)
 
@@ -277,6 +282,24 @@ cdef inline bint _equal(const uchar* buf, Py_ssize_t s, Py_ssize_t e, const ucha
     return True
 
 
+cdef inline Py_ssize_t _find(const uchar* buf, Py_ssize_t s, Py_ssize_t e,
+                             const uchar* blob, const Span* names, Py_ssize_t lo,
+                             Py_ssize_t hi) noexcept:
+    """The index in ``lo:hi`` of the name ``buf[s:e]`` among ``names``, or -1."""
+    cdef Py_ssize_t k
+    for k in range(lo, hi):
+        if _equal(buf, s, e, blob, names[k]):
+            return k
+    return -1
+
+
+cdef inline Py_ssize_t _copy(uchar* out, Py_ssize_t pos, const uchar* src, Py_ssize_t s,
+                             Py_ssize_t e) noexcept:
+    """``src[s:e]`` written at ``out[pos]``: the position after it."""
+    memcpy(out + pos, src + s, e - s)
+    return pos + e - s
+
+
 cdef Py_ssize_t _label(const uchar* buf, Py_ssize_t s, Py_ssize_t e) noexcept:
     """The index of the label ``buf[s:e]``, or -1."""
     cdef Py_ssize_t size = e - s
@@ -314,8 +337,7 @@ cdef inline Py_ssize_t _time(uchar* out, Py_ssize_t pos, int64_t t, int64_t* mem
     out[pos] = 32
     pos += 1
     if memo[0] == t:
-        memcpy(out + pos, out + memo[1], memo[2])
-        end = pos + memo[2]
+        end = _copy(out, pos, out, memo[1], memo[1] + memo[2])
     else:
         memo[0] = t
         while x > 0:
@@ -422,23 +444,15 @@ cdef Py_ssize_t _pack(const uchar* buf, Py_ssize_t n, Tables tb, int64_t limit_n
         if vt[_BN] != 0:
             if vt[_BN] != _STR:
                 return _FALLBACK
-            if dev < 0 or not _equal(buf, vs[_BN], ve[_BN], blob, tb.devices[2 * dev]):
-                dev = -1
-                for k in range(tb.n_devices):
-                    if _equal(buf, vs[_BN], ve[_BN], blob, tb.devices[2 * k]):
-                        dev = k
-                        break
+            if dev < 0 or not _equal(buf, vs[_BN], ve[_BN], blob, tb.bns[dev]):
+                dev = _find(buf, vs[_BN], ve[_BN], blob, tb.bns, 0, tb.n_devices)
         if vt[_BT] != 0:
             if not _exact(vt[_BT], &nums[_BT], &bt):
                 return _FALLBACK
             has_bt = True
         if vt[_N] != _STR or dev < 0:
             return _FALLBACK
-        f = -1
-        for k in range(tb.n_fields):
-            if _equal(buf, vs[_N], ve[_N], blob, tb.fields[k].name):
-                f = k
-                break
+        f = _find(buf, vs[_N], ve[_N], blob, tb.field_names, 0, tb.n_fields)
         if f < 0:
             return _FALLBACK
         if vt[_T] != 0:
@@ -469,12 +483,8 @@ cdef Py_ssize_t _pack(const uchar* buf, Py_ssize_t n, Tables tb, int64_t limit_n
         else:
             if vt[_VS] != _STR or vt[_V] != 0 or vt[_VB] != 0:
                 return _FALLBACK
-            e = -1
-            for k in range(tb.fields[f].first_choice, tb.fields[f].end_choice):
-                if _equal(buf, vs[_VS], ve[_VS], blob, tb.choices[k]):
-                    e = k
-                    break
-            if e < 0:
+            if _find(buf, vs[_VS], ve[_VS], blob, tb.choices, tb.fields[f].first_choice,
+                     tb.fields[f].end_choice) < 0:
                 return _FALLBACK
             lab = _VS
         if vt[_SEQ] != 0:
@@ -502,21 +512,16 @@ cdef Py_ssize_t _pack(const uchar* buf, Py_ssize_t n, Tables tb, int64_t limit_n
             last_t[dev] = time_ns
             if points > 0:
                 pos = _time(out, pos, cur_t, memo)
-            memcpy(out + pos, blob + tb.devices[2 * dev + 1].start,
-                   tb.devices[2 * dev + 1].end - tb.devices[2 * dev + 1].start)
-            pos += tb.devices[2 * dev + 1].end - tb.devices[2 * dev + 1].start
+            pos = _copy(out, pos, blob, tb.series[dev].start, tb.series[dev].end)
             out[pos] = 32
             pos += 1
             cur_dev, cur_t, mask = dev, time_ns, bit
             points += 1
-        memcpy(out + pos, blob + tb.fields[f].key.start,
-               tb.fields[f].key.end - tb.fields[f].key.start)
-        pos += tb.fields[f].key.end - tb.fields[f].key.start
+        pos = _copy(out, pos, blob, tb.fields[f].key.start, tb.fields[f].key.end)
         if lab == _VS:
             out[pos] = 34
             pos += 1
-        memcpy(out + pos, buf + vs[lab], ve[lab] - vs[lab])
-        pos += ve[lab] - vs[lab]
+        pos = _copy(out, pos, buf, vs[lab], ve[lab])
         if lab == _VS:
             out[pos] = 34
             pos += 1
