@@ -49,6 +49,20 @@ _SLICE_S = 0.002  # the longest the reader keeps the event loop at a time
 _PUBACK = struct.Struct("!BBH")
 
 
+def _publish_parts(data: bytes | memoryview, start: int, end: int, qos: int
+                   ) -> tuple[bytes, int, bytes] | None:
+    """An MQTT 3.1.1 PUBLISH packet's variable header and payload, ``data[start:end]``:
+    its topic, packet id (0 at QoS 0) and payload; None if it is malformed (its topic
+    runs past the packet)."""
+    if end - start < 2:
+        return None
+    topic_end = start + 2 + ((data[start] << 8) | data[start + 1])
+    if topic_end + 2 * qos > end:
+        return None
+    mid = (data[topic_end] << 8) | data[topic_end + 1] if qos else 0
+    return bytes(data[start + 2:topic_end]), mid, bytes(data[topic_end + 2 * qos:end])
+
+
 class ReadAhead:
     """A socket whose ``recv`` serves small reads from one larger read.
 
@@ -130,14 +144,14 @@ class ReadAhead:
             else:
                 break  # not all read yet, or longer than 4 bytes (paho refuses it)
             end = i + length
-            if end > size or length < 2:
+            if end > size:
                 break
-            topic_end = i + 2 + ((buf[i] << 8) | buf[i + 1])
-            if topic_end + 2 * qos > end:
+            parts = _publish_parts(buf, i, end, qos)
+            if parts is None:
                 break  # malformed: paho drops the connection
-            mid = (buf[topic_end] << 8) | buf[topic_end + 1] if qos else 0
             self._pos = pos = end  # taken before delivery, which may pause reading
-            deliver(buf[i + 2:topic_end], qos, mid, buf[topic_end + 2 * qos:end])
+            topic, mid, payload = parts
+            deliver(topic, qos, mid, payload)
             count += 1
             if stop():
                 break
@@ -176,14 +190,14 @@ class IngestClient(aiomqtt.Client):
         paho.manual_ack_set(True)
         self._deliver = on_publish
         paho.on_message = self._from_paho
-        if paho._protocol != MQTTv5:
+        # MQTT 3.1.1: PUBLISH packets are parsed here, whole ones taken from the read-ahead
+        # buffer before paho's reader sees them (an MQTT 5 PUBLISH carries properties).
+        self._fast = paho._protocol != MQTTv5
+        if self._fast:
             self._paho_publish = paho._handle_publish
             paho._handle_publish = self._handle_publish  # type: ignore[method-assign]
         self._reading_fd = -1
         self._paused = False
-        # Whole PUBLISH packets are taken from the read-ahead buffer before paho's reader
-        # sees them (MQTT 3.1.1 only: an MQTT 5 PUBLISH carries properties).
-        self._fast = paho._protocol != MQTTv5
 
     def _from_paho(self, _client: Any, _userdata: Any, msg: MQTTMessage) -> None:
         self._deliver(bytes(msg._topic), msg.qos, msg.mid, bytes(msg.payload))
@@ -195,11 +209,11 @@ class IngestClient(aiomqtt.Client):
         if qos == 2:
             return self._paho_publish()
         data = memoryview(packet["packet"])
-        end = 2 + ((data[0] << 8) | data[1]) if len(data) >= 2 else len(data) + 1
-        if end + 2 * qos > len(data):
+        parts = _publish_parts(data, 0, len(data), qos)
+        if parts is None:
             return MQTTErrorCode.MQTT_ERR_PROTOCOL  # paho then drops the connection
-        mid = (data[end] << 8) | data[end + 1] if qos else 0
-        self._deliver(bytes(data[2:end]), qos, mid, bytes(data[end + 2 * qos:]))
+        topic, mid, payload = parts
+        self._deliver(topic, qos, mid, payload)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     # -- reading ----------------------------------------------------------------------
