@@ -116,7 +116,7 @@ class Ingester:
         # A store that takes line protocol gets the compiled kernel's lines; the points of
         # those messages are built again only if needed (spool, refused points), by a
         # decoder without the future-time check, which the lines already passed.
-        self._compiled = store.line_protocol
+        self._lines = store.line_protocol
         self._rebuild = Decoder(pack, max_future_s=REBUILD_FUTURE_S).decode
         self.counters = IngestCounters()
         self.writer = DurableWriter(store, spool, self.counters)
@@ -314,12 +314,12 @@ class Ingester:
         else:
             try:
                 part: list[Point] | None = None
-                n = self.decoder.compiled(topic, payload, b.lines) if self._compiled \
+                n = self.decoder.compiled(topic, payload, b.lines) if self._lines \
                     else None
                 if n is None:
                     part = self.decoder.decode(topic, payload)
                     n = len(part)
-                    if self._compiled:
+                    if self._lines:
                         b.lines += encode_lines(part)
             except DecodeError as e:
                 b.dead.append((topic, payload, e.reason, str(e)))
@@ -390,7 +390,7 @@ class Ingester:
             if batch.points:
                 try:
                     await self.writer.persist(
-                        batch.encoded(self._rebuild) if self._compiled
+                        batch.encoded(self._rebuild) if self._lines
                         else [p for part in batch.parts if part for p in part])
                 except Refused as e:
                     refused = e
