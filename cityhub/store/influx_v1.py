@@ -153,6 +153,19 @@ class InfluxV1Store:
             body = points.lines
         else:
             body = await asyncio.to_thread(self._body, points)
+        try:
+            await self._send(body)
+        except SinkError as e:
+            if e.status == 413 and len(points) > 1:  # too large: each half on its own
+                half = len(points) // 2
+                await self._write_batch(points[:half])
+                await self._write_batch(points[half:])
+                return
+            raise
+
+    async def _send(self, body: bytes) -> None:
+        """POST one batch's body to ``/write``; :class:`SinkError` (with the HTTP status,
+        if there was an answer) unless the store took it."""
         import aiohttp
 
         try:
@@ -164,11 +177,6 @@ class InfluxV1Store:
                 text = await resp.text(errors="replace")
         except (aiohttp.ClientError, TimeoutError) as e:
             raise self._unreachable(e) from e
-        if status == 413 and len(points) > 1:
-            half = len(points) // 2
-            await self._write_batch(points[:half])
-            await self._write_batch(points[half:])
-            return
         raise self._error(status, text, headers)
 
     def _body(self, points: Sequence[Point]) -> bytes:

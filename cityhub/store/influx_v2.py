@@ -10,7 +10,6 @@ and the exact line-protocol body): no InfluxDB 2 or 3 server runs on the test ma
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
 import httpx
 from influxdb_client.client.influxdb_client import InfluxDBClient
@@ -20,8 +19,6 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from cityhub.backoff import retry_after_seconds
 from cityhub.errors import SinkError
-from cityhub.lineprotocol import encode_lines
-from cityhub.point import Point
 from cityhub.store.influx_v1 import InfluxV1Store
 
 __all__ = ["InfluxV2Store"]
@@ -34,8 +31,9 @@ class InfluxV2Store(InfluxV1Store):
     def __init__(self, url: str, *, org: str, bucket: str, token: str,
                  database: str | None = None, batch_lines: int = 5000, timeout_s: float = 10.0,
                  gzip: bool = True, client: httpx.AsyncClient | None = None) -> None:
+        # gzip_level 0: the body goes to influxdb-client plain; it compresses (enable_gzip).
         super().__init__(url, database or bucket, token=token, batch_lines=batch_lines,
-                         timeout_s=timeout_s, client=client)
+                         gzip_level=0, timeout_s=timeout_s, client=client)
         self.org, self.bucket = org, bucket
         self._v2 = InfluxDBClient(url=url, token=token, org=org, enable_gzip=gzip,
                                   timeout=int(timeout_s * 1000))
@@ -55,18 +53,8 @@ class InfluxV2Store(InfluxV1Store):
             raise SinkError(f"influxdb v2 {self.url}: {type(e).__name__}: {e}",
                             retryable=True) from e
 
-    async def _write_batch(self, points: Sequence[Point]) -> None:
-        if not points:
-            return
-        try:
-            await asyncio.to_thread(self._write_sync, encode_lines(points))
-        except SinkError as e:
-            if e.status == 413 and len(points) > 1:
-                half = len(points) // 2
-                await self._write_batch(points[:half])
-                await self._write_batch(points[half:])
-                return
-            raise
+    async def _send(self, body: bytes) -> None:
+        await asyncio.to_thread(self._write_sync, body)
 
     async def aclose(self) -> None:
         await super().aclose()
