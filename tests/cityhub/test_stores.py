@@ -125,6 +125,33 @@ async def test_writes_and_pings_authenticate(args: dict[str, str], header: str) 
     assert seen == [header, header]
 
 
+async def test_writes_go_through_the_proxy_the_environment_names(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP_PROXY is honoured (looked up once per session) and NO_PROXY bypasses it: the
+    local server plays the proxy for a store whose host does not resolve."""
+    seen: list[tuple[str, str]] = []
+
+    def reply(r: aiohttp.web.Request, body: bytes) -> Reply:
+        seen.append((r.headers["Host"], r.path_qs))
+        return 204, {}, b""
+
+    async with _influx_with(reply) as local:
+        monkeypatch.setenv("HTTP_PROXY", local.url)
+        monkeypatch.delenv("http_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        store = InfluxV1Store("http://influx.invalid:8086", "db", timeout_s=2)
+        await store.write([pt("tfc-1", 0, intensity=1.0)])
+        await store.aclose()
+        assert seen == [("influx.invalid:8086", "/write?db=db&precision=ns")]
+        monkeypatch.setenv("NO_PROXY", "influx.invalid")
+        store = InfluxV1Store("http://influx.invalid:8086", "db", timeout_s=2)
+        with pytest.raises(SinkError) as e:
+            await store.write([pt("tfc-1", 0, intensity=1.0)])
+        await store.aclose()
+        assert e.value.retryable and len(seen) == 1
+
+
 async def test_413_splits_batch_until_it_fits() -> None:
     seen: list[int] = []
 
