@@ -31,8 +31,9 @@ class IngestSettings(BaseModel):
     batch_lines: int = Field(5000, ge=1, le=100_000, description="points per store write")
     flush_interval_s: float = Field(1.0, gt=0, le=60, description="a batch is written "
                                     "at the latest this long after its first message")
-    store_writes: int = Field(2, ge=1, le=16, description="batches written to the store at "
-                              "once; acknowledgements still go out in arrival order")
+    store_writes: int = Field(4, ge=1, le=16, description="batches written to the store at "
+                              "once (InfluxDB works on several on its cores); "
+                              "acknowledgements still go out in arrival order")
     max_inflight: int = Field(
         1000, ge=1, le=65535, description="unacknowledged messages at once (MQTT 5 Receive "
         "Maximum): bounds memory; the broker holds the rest")
