@@ -11,8 +11,10 @@ without letting them pile up in memory:
   every whole QoS 0 or 1 PUBLISH packet in that chunk is cut out of it directly
   (:meth:`ReadAhead.take_publishes`: a few slices, about 7 µs a message against 17-23 µs
   through paho's reader, which reads each packet with two to six ``recv`` calls and a
-  state machine in Python). Every other packet, a PUBLISH not wholly read yet, and all of
-  MQTT 5, go through paho's reader as before. The reader works in slices of at most 2 ms
+  state machine in Python). A PUBLISH cut off at the end of a chunk is completed by the
+  next read, appended to it (:meth:`ReadAhead.fill`), unless it is larger than
+  ``_CARRY_MAX``. Every other packet, such a large PUBLISH, and all of MQTT 5, go
+  through paho's reader as before. The reader works in slices of at most 2 ms
   and then lets the event loop's other tasks (the store writes) run, so a busy stream
   does not delay the writes that let it be acknowledged.
 - **PUBACKs in one write.** :meth:`IngestClient.ack` queues the PUBACKs of a stored batch
@@ -45,6 +47,9 @@ from paho.mqtt.enums import MQTTErrorCode
 __all__ = ["IngestClient", "ReadAhead"]
 
 _CHUNK = 64 * 1024
+# A PUBLISH cut off at the end of a chunk, up to this size, is completed by appending the
+# next read; a larger one goes to paho's reader (no repeated copying of a huge packet).
+_CARRY_MAX = 256 * 1024
 _SLICE_S = 0.002  # the longest the reader keeps the event loop at a time
 _PUBACK = struct.Struct("!BBH")
 
@@ -72,7 +77,7 @@ class ReadAhead:
     (plain or SSL).
     """
 
-    __slots__ = ("_armed", "_buf", "_eof", "_pos", "_sock")
+    __slots__ = ("_armed", "_buf", "_eof", "_pos", "_short", "_sock")
 
     def __init__(self, sock: Any) -> None:
         self._sock = sock
@@ -80,6 +85,7 @@ class ReadAhead:
         self._pos = 0
         self._armed = True
         self._eof = False
+        self._short = False  # the buffer ends in a PUBLISH not wholly read (carried over)
 
     def arm(self) -> None:
         self._armed = True
@@ -104,29 +110,51 @@ class ReadAhead:
         self._pos = end
         return buf[pos:end]
 
+    @property
+    def short(self) -> bool:
+        """Whether the buffer ends in a PUBLISH that :meth:`take_publishes` left because
+        it is not wholly read yet, and which :meth:`fill` completes."""
+        return self._short and not self._eof
+
     def fill(self) -> int:
-        """Read a chunk if nothing is buffered and the socket is armed (``BlockingIOError``
-        or ``ssl.SSLWantReadError`` if it has none); how many bytes are buffered."""
-        if self._pos >= len(self._buf) and self._armed and not self._eof:
+        """Read a chunk if nothing is buffered and the socket is armed, or if the buffer
+        ends :attr:`short` of a PUBLISH (armed or not: the rest is on its way), appending
+        it to those bytes; ``BlockingIOError`` or ``ssl.SSLWantReadError`` if the socket
+        has nothing. How many bytes are buffered."""
+        if self._eof:
+            pass
+        elif self._pos >= len(self._buf):
+            if self._armed:
+                self._armed = False
+                self._buf, self._pos = self._read(), 0
+        elif self._short:
             self._armed = False
-            try:
-                self._buf, self._pos = self._sock.recv(_CHUNK), 0
-            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                raise
-            except OSError:
-                self._buf, self._pos = b"", 0  # paho's next read finds the end: lost
-            self._eof = not self._buf
+            data = self._read()  # raises (the rest stays short) if nothing has come yet
+            self._buf, self._pos, self._short = self._buf[self._pos:] + data, 0, False
         return len(self._buf) - self._pos
+
+    def _read(self) -> bytes:
+        try:
+            data: bytes = self._sock.recv(_CHUNK)
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            raise
+        except OSError:
+            data = b""  # paho's next read finds the end: lost
+        self._eof = not data
+        return data
 
     def take_publishes(self, deliver: OnPublish, stop: Callable[[], bool]) -> int:
         """Hand each whole MQTT 3.1.1 PUBLISH packet of QoS 0 or 1 at the front of the
         buffer to ``deliver`` (topic, QoS, packet id, payload), straight from the bytes,
         until ``stop()`` says so or the next packet is anything else: another type, a
         QoS 2 or malformed PUBLISH, or one not wholly read yet. Those stay in the buffer
-        for paho's own reader. Returns how many were delivered."""
+        for paho's own reader, except a PUBLISH not wholly read of at most
+        ``_CARRY_MAX`` bytes, which :meth:`fill` completes (:attr:`short`). Returns how
+        many were delivered."""
         buf, pos = self._buf, self._pos
         size = len(buf)
         count = 0
+        self._short = False
         while pos < size:
             cmd = buf[pos]
             qos = (cmd >> 1) & 3
@@ -142,9 +170,13 @@ class ReadAhead:
                 if b < 0x80:
                     break
             else:
-                break  # not all read yet, or longer than 4 bytes (paho refuses it)
+                # Not all read yet (fill() reads the rest), or longer than 4 bytes (paho
+                # refuses it).
+                self._short = i >= size and shift < 28
+                break
             end = i + length
             if end > size:
+                self._short = end - pos <= _CARRY_MAX
                 break
             parts = _publish_parts(buf, i, end, qos)
             if parts is None:
@@ -244,9 +276,13 @@ class IngestClient(aiomqtt.Client):
                             paho._last_bytes_received = time_func()
                     if self._paused or sock.buffered() == 0:
                         break
-                # What the fast path leaves (another packet type, the rest of a packet
-                # not wholly read, a malformed one, MQTT 5): one packet, paho's reader.
-                paho.loop_read()
+                    if not sock.short:
+                        # What the fast path leaves (another packet type, a large or
+                        # malformed PUBLISH): one packet, paho's reader.
+                        paho.loop_read()
+                    # (else the next fill() reads the rest of the PUBLISH it was short of)
+                else:  # MQTT 5, or the rest of a packet paho's reader began
+                    paho.loop_read()
                 if paho._sock is not sock or sock.buffered() == 0 \
                         or time.perf_counter() >= until:
                     break

@@ -29,7 +29,7 @@ from cityhub.point import Point
 from cityhub.services import LocalMosquitto
 from cityhub.store import SQLiteStore, StoreSettings
 from ingest.deadletters import DeadLetters
-from ingest.mqtt_client import ReadAhead
+from ingest.mqtt_client import _CARRY_MAX, ReadAhead
 from ingest.service import Ingester
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
@@ -339,15 +339,75 @@ def test_whole_publish_packets_are_taken_from_the_buffer_and_the_rest_left_to_pa
         assert r.buffered() == 0
 
         qos2 = _publish_packet(b"t", b"x", 2, 9)
-        partial = _publish_packet(b"t", big, 1, 3)[:100]
+        large = _publish_packet(b"t", bytes(_CARRY_MAX), 1, 3)[:100]  # paho reads it
         malformed = b"\x32\x04\x00\x09ab"  # its topic runs past the packet
-        for rest in (qos2, partial, malformed):
+        for rest in (qos2, large, malformed):
             r.arm()
             b.sendall(rest)
             assert r.fill() == len(rest)
             assert r.take_publishes(deliver, lambda: False) == 0
+            assert not r.short
             assert r.recv(len(rest)) == rest  # left whole for paho
         assert len(got) == 4
+    finally:
+        a.close()
+        b.close()
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3, 7, 600, 4000])
+def test_a_publish_cut_off_at_the_end_of_a_read_is_completed_by_the_next(cut: int) -> None:
+    """Real sockets: PUBLISH packets (one- and two-byte remaining lengths) arriving in
+    pieces of ``cut`` bytes, cut anywhere, even inside the remaining length, are all
+    delivered by fill() and take_publishes() alone, whole and in order: a packet cut off
+    is :attr:`ReadAhead.short` and completed by appending the next read, not handed to
+    paho's reader; with nothing to read yet, fill() says "would block" and keeps it."""
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    sent = [(f"t/{i}".encode(), 1, i + 1, bytes([i]) * (i * 37 % 300)) for i in range(40)]
+    stream = b"".join(_publish_packet(t, p, q, m) for t, q, m, p in sent)
+    got: list[tuple[bytes, int, int, bytes]] = []
+
+    def deliver(topic: bytes, qos: int, mid: int, payload: bytes) -> None:
+        got.append((topic, qos, mid, payload))
+    try:
+        r = ReadAhead(a)
+        for at in range(0, len(stream), cut):
+            b.sendall(stream[at:at + cut])
+            r.arm()
+            while True:  # as the client's reader does on a readable event
+                try:
+                    if not r.fill():
+                        break  # all taken, and this event's read done
+                except BlockingIOError:
+                    assert r.short  # the rest of a packet has not come yet
+                    break
+                r.take_publishes(deliver, lambda: False)
+                assert r.short or r.buffered() == 0
+        assert got == sent
+        assert r.buffered() == 0
+        assert not r.short
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_publish_cut_off_by_the_end_of_the_stream_goes_to_paho() -> None:
+    """A PUBLISH whose rest never comes (the broker closed) is not short any more: paho's
+    reader gets its bytes, then the empty read it takes for a lost connection."""
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    try:
+        r = ReadAhead(a)
+        part = _publish_packet(b"t", b"x" * 50, 1, 5)[:20]
+        b.sendall(part)
+        assert r.fill() == 20
+        assert r.take_publishes(lambda *_: None, lambda: False) == 0
+        assert r.short
+        b.close()
+        assert r.fill() == 20  # the end of the stream: nothing appended
+        assert not r.short
+        assert r.recv(100) == part
+        assert r.recv(1) == b""
     finally:
         a.close()
         b.close()
