@@ -73,8 +73,9 @@ class ReadAhead:
 
     At most one read of the wrapped socket per :meth:`arm`: once the chunk is used up,
     ``recv`` says "would block" (paho then keeps its partial packet and returns) until
-    the next readable event arms it again. Everything else goes to the wrapped socket
-    (plain or SSL).
+    the next readable event arms it again. The exception is a PUBLISH cut off at the end
+    of the buffer (:attr:`short`): :meth:`fill` reads its rest whenever asked, since it is
+    known to be on its way. Everything else goes to the wrapped socket (plain or SSL).
     """
 
     __slots__ = ("_armed", "_buf", "_eof", "_pos", "_short", "_sock")
@@ -130,6 +131,8 @@ class ReadAhead:
         elif self._short:
             self._armed = False
             data = self._read()  # raises (the rest stays short) if nothing has come yet
+            # The partial packet is copied again with each read that does not complete
+            # it: at most _CARRY_MAX bytes a time, and a read brings up to _CHUNK.
             self._buf, self._pos, self._short = self._buf[self._pos:] + data, 0, False
         return len(self._buf) - self._pos
 
@@ -271,9 +274,11 @@ class IngestClient(aiomqtt.Client):
             until = time.perf_counter() + _SLICE_S
             while not self._paused:
                 if self._fast and paho._in_packet["command"] == 0 and sock.fill():
-                    if sock.take_publishes(self._deliver, self._stop_taking):
-                        with paho._msgtime_mutex:
-                            paho._last_bytes_received = time_func()
+                    # Bytes came (paho's keepalive clock counts them, whole packets or
+                    # the first part of one).
+                    with paho._msgtime_mutex:
+                        paho._last_bytes_received = time_func()
+                    sock.take_publishes(self._deliver, self._stop_taking)
                     if self._paused or sock.buffered() == 0:
                         break
                     if not sock.short:
