@@ -104,7 +104,9 @@ async def _report(ingester: Any, publishers: list[Any]) -> None:
     while True:
         await asyncio.sleep(30)
         sent = sum(p.published for p in publishers)
-        log.info("demo: published %d readings; ingest %s", sent, ingester.counters.snapshot())
+        log.info("demo: the edge agents published %d readings; the ingester stored them "
+                 "as points (a point holds a device's readings of one time): %s", sent,
+                 ingester.counters.snapshot())
 
 
 def run(args: argparse.Namespace) -> int:
