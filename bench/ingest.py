@@ -18,10 +18,11 @@ run about 4 s; ``--quick``: 5,000 and 50,000). A million points, not fewer: Infl
 4 writers reaches its sustained rate only after a second or so, and at 300,000 points the
 store's limit read 15-25 % lower than it is, which flattered the hub's ratio.
 
-The packs run in rounds (``--rounds``, default 3; 1 with ``--quick``): each round
-measures the store's limit and then the hub (one process, then ``workers: 2``) right
-after it, so a slow spell of this shared machine weighs on both; the reported ratio is
-the median of the rounds' ratios, and every round's figures are printed too. (Single runs
+The packs run in rounds (``--rounds``, default 3; 1 with ``--quick``), after one
+unmeasured warm-up pass of their points into InfluxDB: each round measures the store's
+limit and then the hub (one process, then ``workers: 2``) right after it, so a slow spell
+of this shared machine weighs on both; the reported ratio is the median of the rounds'
+ratios, and every round's figures are printed too. (Single runs
 of the same code read anywhere from 0.53 to 0.87 of the store's limit.)
 
 Messages are published by Mosquitto's C client, which respects flow control (QoS 1,
