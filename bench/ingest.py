@@ -22,8 +22,8 @@ The packs run in rounds (``--rounds``, default 3; 1 with ``--quick``), after one
 unmeasured warm-up pass of their points into InfluxDB: each round measures the store's
 limit and then the hub (one process, then ``workers: 2``) right after it, so a slow spell
 of this shared machine weighs on both; the reported ratio is the median of the rounds'
-ratios, and every round's figures are printed too. (Single runs
-of the same code read anywhere from 0.53 to 0.87 of the store's limit.)
+ratios, and every round's figures are printed too. (Single runs of the same code read
+anywhere from 0.53 to 0.87 of the store's limit.)
 
 Messages are published by Mosquitto's C client, which respects flow control (QoS 1,
 bounded in-flight window), so the publisher is not the bottleneck. What is stored is

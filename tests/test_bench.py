@@ -19,6 +19,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cityhub.services import LocalMosquitto
+from tests.ingest.test_end_to_end import publish, until
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench" / "ingest.py"
@@ -59,29 +60,12 @@ class _Subscriber:
         self.client.subscribe(topic, qos=1)
         assert self.subscribed.wait(10), "no SUBACK"
 
-    def wait_for(self, n: int, timeout_s: float = 5.0) -> list[bytes]:
-        done = threading.Event()
-        for _ in range(int(timeout_s / 0.05)):
-            if len(self.got) >= n:
-                break
-            done.wait(0.05)
-        return self.got
-
     def stop(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
 
 
-def _publish(port: int, topic: str, payload: bytes) -> None:
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="")
-    c.connect("127.0.0.1", port)
-    c.loop_start()
-    c.publish(topic, payload, qos=1).wait_for_publish(10)
-    c.disconnect()
-    c.loop_stop()
-
-
-def test_ending_a_stopped_subscribers_session_stops_the_broker_queueing_for_it(
+async def test_ending_a_stopped_subscribers_session_stops_the_broker_queueing_for_it(
         mosquitto: LocalMosquitto) -> None:
     """A stopped subscriber's persistent session keeps its subscription, and the broker
     queues every later message for it; ``end_sessions`` ends it: a later connect finds
@@ -92,7 +76,7 @@ def test_ending_a_stopped_subscribers_session_stops_the_broker_queueing_for_it(
         sub = _Subscriber(mosquitto.port, cid)
         sub.subscribe(topic)
         sub.stop()
-        _publish(mosquitto.port, topic, b"while stopped")
+        await publish(mosquitto, [(topic, b"while stopped")])
         if ended:
             end_sessions(mosquitto, [cid])
         again = _Subscriber(mosquitto.port, cid)
@@ -101,7 +85,8 @@ def test_ending_a_stopped_subscribers_session_stops_the_broker_queueing_for_it(
                 assert again.session_present is False
             else:
                 assert again.session_present is True
-                assert again.wait_for(1) == [b"while stopped"]
+                await until(lambda s=again: bool(s.got), "the message queued meanwhile")
+                assert again.got == [b"while stopped"]
         finally:
             again.stop()
             end_sessions(mosquitto, [cid])
