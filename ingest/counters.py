@@ -40,19 +40,23 @@ class IngestCounters:
 
 
 class DecoderCounts(Protocol):
-    compiled_count: int  # messages the decoder's compiled kernel took
-    fast: int  # messages its Python kernel took
-    fallbacks: int  # messages left to its strict reference
+    """Messages each decoding path answered (see :mod:`ingest.decoder` for the paths)."""
+
+    decoded_compiled: int  # the Cython kernel wrote their lines
+    decoded_python: int  # the Python kernel decoded them
+    decoded_reference: int  # left to the reference (unusual shapes and every refusal)
 
 
 class IngestCollector(Collector):
     """Exports :class:`IngestCounters` (and the decoder's path counts) as
-    ``cityhub_ingest_*`` metrics."""
+    ``cityhub_ingest_*`` metrics. ``decoder_path``: the path this ingester's messages of
+    the usual shape take (``compiled`` or ``python``), exported as a gauge."""
 
-    def __init__(self, counters: IngestCounters, decoder: DecoderCounts | None = None
-                 ) -> None:
+    def __init__(self, counters: IngestCounters, decoder: DecoderCounts | None = None,
+                 decoder_path: str | None = None) -> None:
         self.c = counters
         self.decoder = decoder
+        self.decoder_path = decoder_path
 
     def collect(self) -> Iterator[Metric]:
         c = self.c
@@ -84,11 +88,19 @@ class IngestCollector(Collector):
                                 "at max_inflight (backpressure)", value=int(c.reading_paused))
         if self.decoder is not None:
             path = CounterMetricFamily(
-                "cityhub_ingest_decoded_messages", "messages decoded, by path: the "
-                "compiled kernel (line protocol straight from the bytes), the Python "
-                "kernel, or the strict reference (unusual shapes and every refusal)",
+                "cityhub_ingest_decoded_messages", "messages decoded, by path: compiled "
+                "(the Cython kernel, line protocol straight from the bytes), python (the "
+                "Python kernel), or reference (unusual shapes and every refusal)",
                 labels=["path"])
-            path.add_metric(["compiled"], self.decoder.compiled_count)
-            path.add_metric(["python"], self.decoder.fast)
-            path.add_metric(["reference"], self.decoder.fallbacks)
+            path.add_metric(["compiled"], self.decoder.decoded_compiled)
+            path.add_metric(["python"], self.decoder.decoded_python)
+            path.add_metric(["reference"], self.decoder.decoded_reference)
             yield path
+        if self.decoder_path is not None:
+            gauge = GaugeMetricFamily(
+                "cityhub_ingest_decoder_path", "1 for the decoding path messages of the "
+                "usual shape take here: compiled (the Cython kernel is built and the store "
+                "takes line protocol) or python", labels=["path"])
+            for name in ("compiled", "python"):
+                gauge.add_metric([name], int(name == self.decoder_path))
+            yield gauge

@@ -4,17 +4,28 @@ Pure and synchronous: the ingester calls it once per message. Every refusal is a
 :class:`~cityhub.errors.DecodeError` whose ``reason`` is a short code (a metric label and
 the dead letter's reason) and whose message says what is wrong.
 
-Two paths, one contract. :meth:`Decoder.strict` is the reference: the strict SenML decoder
-of :mod:`cityhub.senml`, then the city-pack checks, then points. :meth:`Decoder.decode`
-first tries a fused kernel that handles the shape edge agents publish (base name per
-device, a base time, value labels, ``seq``): msgspec decodes the records into typed
-structs, checking the JSON types in C, then one pass over the records, with the
-escaped series and field keys of every device of the topic's gateway computed once, and
-builds each point's line protocol as it goes. Whatever the kernel does not recognise as
-plainly valid (any refusal, and rare but legal shapes such as ``bu`` or names with a
-colon) goes to the reference, which gives the answer and the exact error. The kernel
-never accepts what the reference refuses and returns exactly the reference's points; a
-property test in ``tests/ingest/test_decoder.py`` checks both on generated packs.
+Three decoding paths, one contract, and one set of names for them (in this module, the
+``path`` label of the ingester's metrics, docs, tests and benchmarks):
+
+- ``compiled``: :meth:`Decoder.compiled`, the Cython kernel (:mod:`ingest.kernel`), bytes
+  straight to line protocol;
+- ``python``: a Python kernel, the first thing :meth:`Decoder.decode` tries, and what
+  decodes every message where the compiled kernel is not built;
+- ``reference``: :meth:`Decoder.reference`, slow and obviously correct, which decides
+  whatever the other two leave and names every refusal; the tests hold the others to it.
+
+:meth:`Decoder.reference` is the strict SenML decoder of :mod:`cityhub.senml`, then the
+city-pack checks, then points. The python path is a fused kernel that handles the shape
+edge agents publish (base name per device, a base time, value labels, ``seq``): msgspec
+decodes the records into typed structs, checking the JSON types in C, then one pass over
+the records, with the escaped series and field keys of every device of the topic's
+gateway computed once, and builds each point's line protocol as it goes. Whatever it does
+not recognise as plainly valid (any refusal, and rare but legal shapes such as ``bu`` or
+names with a colon) goes to the reference, which gives the answer and the exact error.
+Neither kernel ever accepts what the reference refuses, and both return exactly the
+reference's points; a property test in ``tests/ingest/test_decoder.py`` checks both on
+generated packs, and ``fuzz/decoder.py`` all three on whatever a coverage-guided fuzzer
+makes.
 """
 
 from __future__ import annotations
@@ -23,7 +34,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Final, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -45,12 +56,17 @@ from cityhub.topics import parse_telemetry
 
 try:
     from ingest import kernel
-except ImportError:  # not built (no C compiler at install): the Python kernel decodes
+except ImportError:  # not built (no C compiler at install): the python path decodes
     kernel = None  # type: ignore[assignment]
 
-COMPILED = kernel is not None  # whether Decoder.compiled() can take messages
+DecoderPath = Literal["compiled", "python", "reference"]
+PATHS: Final[tuple[DecoderPath, ...]] = ("compiled", "python", "reference")
+# The path that takes messages of the usual shape in this process: "compiled" where the
+# kernel was built (Decoder.compiled() can take messages), else "python".
+DECODER_PATH: Final[Literal["compiled", "python"]] = \
+    "compiled" if kernel is not None else "python"
 
-__all__ = ["COMPILED", "Decoder"]
+__all__ = ["DECODER_PATH", "PATHS", "Decoder", "DecoderPath"]
 
 _VALUE_LABELS = ("v", "vs", "vb")
 _KINDS = {Kind.NUMBER: 0, Kind.BOOL: 1, Kind.STRING: 2}  # kernel.NUMBER, BOOL, STRING
@@ -58,7 +74,7 @@ _TOPIC_CACHE = 4096
 
 
 class _Record(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    """A SenML record of the shape edge agents publish, as the kernel reads it.
+    """A SenML record of the shape edge agents publish, as the python path reads it.
 
     Any other label, a ``null``, or a wrong JSON type fails msgspec's decoding, and the
     message goes to the reference, which names the problem. The types are those the
@@ -109,7 +125,7 @@ class _Route:
     fields: dict[str, _Field]
     by_bn: dict[str, _Device]
     device: _Device | None  # a single-device topic's device
-    tables: kernel.Tables | None  # the same, for the compiled kernel (if built)
+    tables: kernel.Tables | None  # the same, for the compiled path (if built)
 
 
 def _fields(domain: Domain) -> dict[str, _Field]:
@@ -153,12 +169,13 @@ class Decoder:
         self._domain_fields = {d: _fields(d) for d in Domain}
         self._devices: dict[str, _Device] = {}
         self._routes: dict[str, _Route | None] = {}
-        self.compiled_count = 0  # messages the compiled kernel encoded (compiled())
-        self.fast = 0  # messages the Python kernel decoded
-        self.fallbacks = 0  # messages left to the reference (refused or unusual)
+        # Messages each path answered (the ingester's decoded_messages_total{path}).
+        self.decoded_compiled = 0  # written by compiled()
+        self.decoded_python = 0  # decoded by the python path in decode()
+        self.decoded_reference = 0  # left to the reference by decode() (refused or unusual)
 
-    # -- the reference --------------------------------------------------------------------
-    def strict(self, topic: str, payload: bytes) -> list[Point]:
+    # -- reference ------------------------------------------------------------------------
+    def reference(self, topic: str, payload: bytes) -> list[Point]:
         """The reference path: strict SenML, city-pack checks, points (no ``line``)."""
         t = parse_telemetry(topic)
         if t.city != self.pack.city.id:
@@ -188,20 +205,24 @@ class Decoder:
                                     f"(limit {self.max_future_ns / 1e9:.0f} s)")
         return points_from_readings(t.domain.value, readings, self._tags.__getitem__)
 
-    # -- the kernel -----------------------------------------------------------------------
+    strict = reference  # its name before the paths were named; bench/contract.py calls it
+
+    # -- python, then reference -------------------------------------------------------------
     def decode(self, topic: str, payload: bytes) -> list[Point]:
-        """Points of one message, each with its ``line``; raises :class:`DecodeError`."""
-        points = self._kernel(topic, payload)
+        """Points of one message, each with its ``line``, by the python path, or by the
+        reference for what that leaves; raises :class:`DecodeError`."""
+        points = self._python(topic, payload)
         if points is None:
-            self.fallbacks += 1
-            points = self.strict(topic, payload)
+            self.decoded_reference += 1
+            points = self.reference(topic, payload)
         else:
-            self.fast += 1
+            self.decoded_python += 1
         return points
 
+    # -- compiled ---------------------------------------------------------------------------
     def compiled(self, topic: str, payload: bytes, out: bytearray) -> int | None:
         """Append the line protocol of one message's points (newline-terminated) to
-        ``out``, written by the compiled kernel (:mod:`ingest.kernel`) straight from the
+        ``out``, written by the compiled path (:mod:`ingest.kernel`) straight from the
         payload's bytes, and return how many points that is; or return None, ``out``
         unchanged, when the kernel is not sure of the message and :meth:`decode` must
         decide. The same points as :meth:`decode`'s, in its order."""
@@ -212,7 +233,7 @@ class Decoder:
         n = kernel.pack_lines(payload, route.tables, limit, MAX_RECORDS, out)
         if n < 0:
             return None
-        self.compiled_count += 1
+        self.decoded_compiled += 1
         return n
 
     def _device(self, device: str) -> _Device:
@@ -242,7 +263,7 @@ class Decoder:
             if t.device is None or single is not None:
                 fields = self._domain_fields[t.domain]
                 tables = None
-                # ValueError: more fields than the kernel takes; then Python decodes.
+                # ValueError: more fields than the kernel takes; then python decodes.
                 with contextlib.suppress(ValueError):
                     if kernel is not None:
                         tables = kernel.Tables(
@@ -256,8 +277,9 @@ class Decoder:
         self._routes[topic] = route
         return route
 
-    def _kernel(self, topic: str, payload: bytes) -> list[Point] | None:
-        """The points of a plainly valid message, or None for the reference to decide.
+    def _python(self, topic: str, payload: bytes) -> list[Point] | None:
+        """The python path: the points of a plainly valid message, or None for the
+        reference to decide.
 
         Written for speed (it runs for every reading): msgspec decodes the records into
         typed structs (the type checks happen in C), one attribute per label, the time

@@ -50,7 +50,7 @@ from cityhub.store.base import Store
 from cityhub.topics import deadletter_topic, telemetry_filter
 from ingest.counters import IngestCollector, IngestCounters
 from ingest.deadletters import DeadLetters
-from ingest.decoder import COMPILED, Decoder
+from ingest.decoder import DECODER_PATH, Decoder
 from ingest.mqtt_client import IngestClient
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
@@ -121,7 +121,8 @@ class Ingester:
         self.counters = IngestCounters()
         self.writer = DurableWriter(store, spool, self.counters)
         self.registry = CollectorRegistry()
-        self.registry.register(IngestCollector(self.counters, self.decoder))
+        self.registry.register(IngestCollector(
+            self.counters, self.decoder, DECODER_PATH if self._lines else "python"))
         self.connected = asyncio.Event()
         self.metrics_port: int | None = None
         self._batch = _Batch()
@@ -187,7 +188,7 @@ class Ingester:
         """Check the store, serve metrics, replay the spool, and consume until cancelled."""
         s = self.settings
         await self.check_store()
-        if not COMPILED:
+        if DECODER_PATH != "compiled":
             log.warning("ingest: the compiled decoder kernel (ingest/kernel.pyx) is not "
                         "built, so messages are decoded in Python, several times slower; "
                         "reinstall the package where a C compiler is found")

@@ -73,7 +73,7 @@ def test_single_device_topic(small_pack: CityPack) -> None:
                  msg({"bn": "tfc-1:", "n": "currentLevel", "v": 1.5, "bt": NOW}))
 
 
-# -- the fused kernel against the reference -------------------------------------------------
+# -- the python and compiled paths against the reference --------------------------------
 
 _ANY = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1),
                  st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=6),
@@ -178,7 +178,7 @@ def parsed(lines: bytes) -> list[tuple[str, dict[str, object], int]]:
 
 def _compiled_matches(d: Decoder, topic: str, payload: bytes,
                       reference: tuple[str, object]) -> bool:
-    """Whether the compiled kernel took the message; if it did, it must be a message the
+    """Whether the compiled path took the message; if it did, it must be a message the
     reference accepts, and its lines must be read as the reference's points."""
     out = bytearray(b"earlier lines\n")
     n = d.compiled(topic, payload, out)
@@ -227,14 +227,14 @@ def test_kernel_matches_the_reference(kernel_pack: CityPack,
     d = Decoder(kernel_pack, clock=lambda: NOW)
     full_topic = f"city/kernel/{topic}"
     payload = orjson.dumps(records)
-    reference = _outcome(lambda: d.strict(full_topic, payload))
-    fast = d._kernel(full_topic, payload)
-    event(f"reference: {reference[0]}; kernel: {'took it' if fast is not None else 'passed'}")
-    if fast is not None:  # the kernel accepts only what the reference accepts, identically
-        assert reference == ("ok", fast)
-        assert all(p.line == encode_line(p) for p in fast)
+    reference = _outcome(lambda: d.reference(full_topic, payload))
+    python = d._python(full_topic, payload)
+    event(f"reference: {reference[0]}; python: {'took it' if python is not None else 'passed'}")
+    if python is not None:  # python accepts only what the reference accepts, identically
+        assert reference == ("ok", python)
+        assert all(p.line == encode_line(p) for p in python)
     took = _compiled_matches(d, full_topic, payload, reference)
-    event(f"compiled kernel: {'took it' if took else 'passed'}")
+    event(f"compiled: {'took it' if took else 'passed'}")
     assert _outcome(lambda: d.decode(full_topic, payload)) == reference
 
 
@@ -251,15 +251,15 @@ def test_kernel_takes_what_edge_agents_send(
     payload = encode_pack(readings, domain="traffic")
     d = Decoder(kernel_pack, clock=lambda: NOW)
     points = d.decode("city/kernel/traffic/gw-a", payload)
-    assert (d.fast, d.fallbacks) == (1, 0)
-    assert points == d.strict("city/kernel/traffic/gw-a", payload)
+    assert (d.decoded_python, d.decoded_reference) == (1, 0)
+    assert points == d.reference("city/kernel/traffic/gw-a", payload)
     assert encode_lines(points) == encode_lines([msgspec.structs.replace(p, line="")
                                                  for p in points])
     took = _compiled_matches(d, "city/kernel/traffic/gw-a", payload, ("ok", points))
     # A gateway polls its devices in turn: by time, a device's fields together, each once.
     # Packs in that order need no Python per reading; others (a device's readings out of
     # time order, a field twice, values past 1e300 or below 1e-300 in size) go through
-    # the Python kernel, as checked above.
+    # the python path, as checked above.
     order = [(dt, dev) for dev, _, _, dt, _ in rows]
     fields = [(dt, dev, f) for dev, f, _, dt, _ in rows]
     if order == sorted(order) and len(set(fields)) == len(fields) \
@@ -280,25 +280,26 @@ def test_kernel_takes_what_edge_agents_send(
         "time-overflows-float-ns", "time-past-int64-ns"])
 def test_kernel_leaves_bad_bytes_to_the_reference(kernel_pack: CityPack,
                                                   payload: bytes) -> None:
-    """Bytes orjson refuses (the reference's parser) are never taken by the kernel."""
+    """Bytes orjson refuses (the reference's parser) are never taken by python or
+    compiled."""
     d = Decoder(kernel_pack, clock=lambda: NOW)
     topic = "city/kernel/traffic/gw-a"
-    assert d._kernel(topic, payload) is None
+    assert d._python(topic, payload) is None
     assert d.compiled(topic, payload, bytearray()) is None
-    with pytest.raises(DecodeError) as strict:
-        d.strict(topic, payload)
+    with pytest.raises(DecodeError) as reference:
+        d.reference(topic, payload)
     with pytest.raises(DecodeError) as decoded:
         d.decode(topic, payload)
-    assert (decoded.value.reason, str(decoded.value)) == (strict.value.reason,
-                                                          str(strict.value))
+    assert (decoded.value.reason, str(decoded.value)) == (reference.value.reason,
+                                                          str(reference.value))
 
 
 
 def test_kernel_reads_huge_integers_as_the_reference_does(kernel_pack: CityPack) -> None:
-    """orjson reads integers past 64 bits as floats; so must the kernel."""
+    """orjson reads integers past 64 bits as floats; so must the python path."""
     d = Decoder(kernel_pack, clock=lambda: NOW)
     topic = "city/kernel/traffic/gw-a"
     payload = b'[{"bn":"tfc-1:","bt":1767225600,"n":"intensity","v":1180591620717411303424}]'
-    fast = d._kernel(topic, payload)
-    assert fast is not None and fast == d.strict(topic, payload)
-    assert fast[0].line == encode_line(fast[0])
+    python = d._python(topic, payload)
+    assert python is not None and python == d.reference(topic, payload)
+    assert python[0].line == encode_line(python[0])

@@ -1,7 +1,8 @@
-"""The compiled kernel: what it takes it writes as the reference would; the rest it leaves.
+"""The compiled path (the Cython kernel): what it takes it writes as the reference would;
+the rest it leaves.
 
 The property tests in ``test_decoder.py`` compare it with the reference on generated packs;
-these pin the shapes it must take and the ones it must leave to the Python decoder.
+these pin the shapes it must take and the ones it must leave to the python path.
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ def pack(pack_dir: Path) -> CityPack:
 def same_as_reference(d: Decoder, payload: bytes, topic: str = TOPIC) -> bytes:
     out = bytearray()
     n = d.compiled(topic, payload, out)
-    assert n is not None, "the compiled kernel left it to the Python decoder"
+    assert n is not None, "the compiled path left it to the python path"
     lines = bytes(out)
-    points = d.strict(topic, payload)
+    points = d.reference(topic, payload)
     assert n == len(points)
     assert parsed(lines) == parsed(encode_lines(points))
     return lines
@@ -62,7 +63,7 @@ def same_as_reference(d: Decoder, payload: bytes, topic: str = TOPIC) -> bytes:
 def test_takes_edge_shapes_exactly(pack: CityPack, payload: bytes) -> None:
     d = Decoder(pack, clock=lambda: NOW)
     same_as_reference(d, payload)
-    assert d.compiled_count == 1
+    assert d.decoded_compiled == 1
 
 
 def test_merges_a_devices_fields_into_one_line(pack: CityPack) -> None:
@@ -86,7 +87,7 @@ def test_grows_its_buffer_for_a_large_pack(pack: CityPack) -> None:
     out = bytearray(b"kept\n")
     assert d.compiled(TOPIC, payload, out) == 4000
     assert len(out) > 2 * len(payload) and out.startswith(b"kept\n")
-    assert parsed(bytes(out[5:])) == parsed(encode_lines(d.strict(TOPIC, payload)))
+    assert parsed(bytes(out[5:])) == parsed(encode_lines(d.reference(TOPIC, payload)))
 
 
 def test_leaves_out_unchanged_when_it_falls_back(pack: CityPack) -> None:
@@ -137,14 +138,15 @@ def test_field_kinds_are_the_kernels() -> None:
         "field-twice", "point-apart", "inexact-time", "base-unit", "label-twice",
         "seq-not-integer"])
 def test_leaves_the_rest_to_the_python_decoder(pack: CityPack, payload: bytes) -> None:
-    """Legal but unusual shapes are left, and the Python decoder answers them."""
+    """Legal but unusual shapes are left, and the python path (or the reference) answers
+    them."""
     d = Decoder(pack, clock=lambda: NOW)
     assert d.compiled(TOPIC, payload, bytearray()) is None
-    assert d.compiled_count == 0
+    assert d.decoded_compiled == 0
     orjson.loads(payload)  # each is JSON
     assert _outcome(lambda: d.decode(TOPIC, payload)) == _outcome(
-        lambda: d.strict(TOPIC, payload))
-    assert d.fast + d.fallbacks == 1
+        lambda: d.reference(TOPIC, payload))
+    assert d.decoded_python + d.decoded_reference == 1
 
 
 def test_refusals_are_left_to_the_reference(pack: CityPack) -> None:
@@ -203,7 +205,7 @@ def test_never_writes_past_its_buffer(pack: CityPack, topic: str,
         assert n == kernel.NEED_ROOM or size >= len(want)
 
 
-def test_without_the_built_kernel_the_python_decoder_takes_every_message(
+def test_without_the_built_kernel_the_python_path_takes_every_message(
         pack_dir: Path, tmp_path: Path) -> None:
     """Installed where no C compiler was found, ``ingest.kernel`` is missing: the decoder
     still works (``compiled`` declines, ``decode`` answers), and says it cannot compile."""
@@ -212,14 +214,14 @@ def test_without_the_built_kernel_the_python_decoder_takes_every_message(
         import sys
         sys.modules["ingest.kernel"] = None  # import fails, as when it was never built
         from cityhub.config import load_pack
-        from ingest.decoder import COMPILED, Decoder
+        from ingest.decoder import DECODER_PATH, Decoder
         d = Decoder(load_pack({str(pack_dir)!r}), clock=lambda: {NOW})
         payload = b'[{{"bn":"tfc-1:","bt":{NOW},"n":"intensity","v":3}}]'
         out = bytearray()
-        print(COMPILED, d.compiled({TOPIC!r}, payload, out), bytes(out),
+        print(DECODER_PATH, d.compiled({TOPIC!r}, payload, out), bytes(out),
               [p.line for p in d.decode({TOPIC!r}, payload)])
     """))
     res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parents[2])
-    assert res.stdout.split(" ", 3)[:3] == ["False", "None", "b''"]
+    assert res.stdout.split(" ", 3)[:3] == ["python", "None", "b''"]
     assert "intensity=3" in res.stdout
