@@ -183,7 +183,7 @@ def measure(proc: subprocess.Popen[bytes], warmup_s: float, window_s: float,
             collector: Collector) -> tuple[float, float, float, float]:
     """(CPU % of one core, largest RSS in MB, UNIX start and end of the window) of
     ``proc`` over ``window_s`` after ``warmup_s``; the collector is drained meanwhile."""
-    from cityhub.services import cpu_seconds, rss_mb  # not in the baseline's process
+    from devservices import cpu_seconds, rss_mb  # not in the baseline's process
 
     until = time.monotonic() + warmup_s
     while time.monotonic() < until:
@@ -406,7 +406,7 @@ def prefill(gw_file: Path, queue: Path, n: int) -> float:
 
 def replay(gw_file: Path, port: int, work: Path, n: int, rate: float, timeout_s: float
            ) -> dict[str, Any]:
-    from cityhub.services import rss_mb
+    from devservices import rss_mb
 
     queue = work / "replay.db"
     t = time.perf_counter()
@@ -434,7 +434,7 @@ def replay(gw_file: Path, port: int, work: Path, n: int, rate: float, timeout_s:
             note(f"replay did not finish in {timeout_s:.0f} s: {missing} backlog readings "
                  "missing")
         time.sleep(3.0)  # live readings after the backlog, and any late duplicates
-        peak_rss = rss_mb(proc.pid, "VmHWM")
+        peak_rss = rss_mb(proc.pid, peak=True)
     finally:
         stop(proc)
     lost, dups = accounting(c, queue)
@@ -474,7 +474,7 @@ def main() -> None:
         baseline_publisher(args.baseline_publisher, args.port, args.seconds)
         return
 
-    from cityhub.services import LocalMosquitto
+    from devservices import LocalMosquitto
 
     if not LocalMosquitto.available():
         sys.exit("needs mosquitto (make test installs it)")

@@ -56,7 +56,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cityhub.config import load_pack
-from cityhub.services import (
+from devservices import (
     LocalInfluxDB,
     LocalMosquitto,
     child_pids,
@@ -353,7 +353,7 @@ def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
             f"{n} {cpu_seconds(pid) - cpu0[n]:.2f}" for n, pid in pids.items())
             + f", publisher {pub_cpu:.2f}, bench itself {time.process_time() - own0:.2f} "
             f"(wall {elapsed:.2f})")
-        peak = max(rss_mb(pid, "VmHWM") for pid in procs)
+        peak = max(rss_mb(pid, peak=True) for pid in procs)
     finally:
         if pub is not None:
             pub.kill()

@@ -1,12 +1,16 @@
-"""The city hub's shared core: the wire contract, city packs, stores and the CLI.
+"""The city hub's shared core: the wire contract, city packs, the store interface and the
+``cityhub`` command's registry.
 
 Public surface::
 
     from cityhub import decode_pack, encode_pack, Reading, parse_telemetry, load_pack, ...
 
-``cityhub`` imports no other package of the hub (``cityhub.cli`` is the process edge and
-the one exception).
+``cityhub`` imports no other package of the hub, and no third-party package that is not a
+core dependency: a gateway installs ``cityhub[edge]`` and nothing of the hub's servers.
+Each package registers its own commands (``cityhub.cli``).
 """
+
+from importlib.metadata import PackageNotFoundError, version
 
 from cityhub.backoff import backoff_delay
 from cityhub.config import load_pack, load_settings
@@ -17,7 +21,10 @@ from cityhub.point import Point
 from cityhub.senml import Reading, decode_pack, encode_pack, encode_packs
 from cityhub.topics import parse_telemetry, status_topic, telemetry_topic
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("cityhub")  # the one version number: pyproject.toml's
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "DOMAINS", "ConfigError", "ContractError", "DecodeError", "Domain", "HubError", "Point",

@@ -26,13 +26,13 @@ import ssl
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 import aiomqtt
 import orjson
 from aiomqtt.exceptions import MqttConnectError
 
+from cityhub import __version__
 from cityhub.backoff import backoff_delay
 from cityhub.config.pack import AnySensor, CityPack, Gateway
 from cityhub.fields import DOMAINS, Domain, Kind
@@ -41,11 +41,11 @@ from cityhub.senml import Reading, Value, encode_pack_groups
 from cityhub.topics import status_topic, telemetry_topic
 from edge.drivers.base import Driver, DriverError
 from edge.queue import DiskQueue, Queued
+from edge.status import status_path
 
 __all__ = ["GatewayPublisher"]
 
 log = logging.getLogger("cityhub.edge")
-VERSION = "0.1.0"
 
 
 class GatewayPublisher:
@@ -91,8 +91,7 @@ class GatewayPublisher:
         self._stop_by = math.inf  # time.monotonic() deadline of a graceful stop
         self.started = clock()
         self.last_puback: float | None = None
-        self.status_file = Path(f"{queue.path}.status.json") if queue.path != ":memory:" \
-            else None
+        self.status_file = status_path(queue.path) if queue.path != ":memory:" else None
         self._next_due = {s.id: 0.0 for s, _ in self.sensors}
         self._live_from = queue.stats().next_seq  # readings from here on are live
         self._round_from = self._live_from  # the first seq of the latest sampling round
@@ -169,7 +168,7 @@ class GatewayPublisher:
         shows."""
         s = self.queue.stats()
         now = self.clock()
-        return {"state": state, "gateway": self.gateway.id, "version": VERSION,
+        return {"state": state, "gateway": self.gateway.id, "version": __version__,
                 "backlog": s.depth, "oldest_age_s": s.oldest_age_s, "dropped": s.dropped,
                 "invalid": self.invalid, "published": self.published,
                 "last_puback": self.last_puback, "broker_error": self.broker_error,

@@ -20,8 +20,9 @@ import pytest
 
 from cityhub.config import load_pack
 from cityhub.config.pack import CityPack
-from cityhub.services import LocalInfluxDB, LocalMosquitto
-from cityhub.store import InfluxV1Store, SQLiteStore, Store
+from cityhub.store import SQLiteStore, Store
+from devservices import LocalInfluxDB, LocalMosquitto
+from stores import InfluxV1Store
 
 # -- services -------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from cityhub.services import LocalMosquitto
+from devservices import LocalMosquitto
 from tests.ingest.test_end_to_end import publish, until
 
 ROOT = Path(__file__).resolve().parents[1]

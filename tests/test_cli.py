@@ -14,7 +14,7 @@ import pytest
 
 from cityhub.cli import main
 from cityhub.config import load_pack
-from cityhub.services import free_port
+from devservices import free_port
 
 pytestmark = pytest.mark.integration
 

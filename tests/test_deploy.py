@@ -47,13 +47,13 @@ def test_edge_systemd_unit_runs_a_real_command() -> None:
     import configparser
     import shlex
 
-    from cityhub.cli import _parser
+    from cityhub.cli import parser
 
     unit = configparser.ConfigParser(interpolation=None, strict=False)
     unit.read(ROOT / "edge" / "deploy" / "cityhub-edge@.service")
     argv = shlex.split(unit["Service"]["ExecStart"].replace("%i", "gw-dago"))
     assert argv[0].endswith("/cityhub")
-    args = _parser().parse_args(argv[1:])
+    args = parser().parse_args(argv[1:])
     assert args.command == "edge" and args.edge_command == "run"
     assert args.queue == "/var/lib/cityhub/edge-gw-dago.db"
     assert unit["Service"]["Restart"] == "always"

@@ -1,36 +1,50 @@
-"""The ``cityhub`` command: the edge of every process.
+"""The ``cityhub`` command: one registry of the commands each package owns.
 
-Each subcommand loads its configuration once, builds its collaborators and runs them;
-this package is the only place that imports the hub's other packages (edge, ingest,
-dashboards), and does so lazily so a gateway without Dash or numba can run ``cityhub edge``.
+Each package of the hub owns its commands in its own ``cli`` module (``edge/cli.py``,
+``ingest/cli.py``, ``dashboards/cli.py``, the demo's ``demo/cli.py``, and this package's
+:mod:`cityhub.cli.config`). Each is named in the ``cityhub.commands`` entry-point group of
+``pyproject.toml``, the one registry, as ``NAME = "package.cli:register"``; ``register``
+adds the command's argparse subparser and its ``handler``. So the core imports no other
+package of the hub: it reads the registry.
+
+A command module imports only the core and the standard library at its top, so every
+command's ``--help`` works on any install; what a command needs from an extra is imported
+when it runs, and a missing one is a clear error naming the extra to install
+(``set_defaults(extra=...)``).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points, packages_distributions
+from typing import Any
 
 from cityhub.errors import ConfigError
 from cityhub.logs import setup_logging
 
-__all__ = ["main"]
+__all__ = ["COMMANDS_GROUP", "main", "parser"]
 
-EPILOG = """\
-commands:
-  demo           run a simulated city end to end in one process, dashboards in a browser
-  config check   validate city packs and print a summary, or every problem found
-  edge run       run the publisher of one gateway of a city pack (simulated drivers)
-  ingest         consume telemetry from MQTT into the store
-  dashboard      serve the command-centre dashboards for a city
-
-Run 'cityhub COMMAND --help' for a command's options. Docs: README.md and docs/.
-"""
+COMMANDS_GROUP = "cityhub.commands"
+EPILOG = "Run 'cityhub COMMAND --help' for a command's options. Docs: README.md and docs/."
 
 
-def _parser() -> argparse.ArgumentParser:
-    from cityhub.cli import config_cmd, demo, edge_cmd, ingest_cmd, serve_cmd
+def _unavailable(name: str, error: Exception) -> Callable[[Any], None]:
+    """A command whose module could not be loaded: listed, and its error said when run."""
+    def register(sub: Any) -> None:
+        p = sub.add_parser(name, help=f"(unavailable: {error})", add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
 
+        def fail(_args: argparse.Namespace) -> int:
+            print(f"cityhub {name}: cannot load the command: {error}", file=sys.stderr)
+            return 2
+        p.set_defaults(handler=fail)
+    return register
+
+
+def parser() -> argparse.ArgumentParser:
+    """The ``cityhub`` parser with every registered command."""
     p = argparse.ArgumentParser(
         prog="cityhub", description="Smart-city IoT hub: edge agents, MQTT ingest, "
         "analytics and a Dash command centre.", epilog=EPILOG,
@@ -41,19 +55,32 @@ def _parser() -> argparse.ArgumentParser:
                    help="text lines (default) or one JSON object per line (time, level, "
                    "logger, message, exception) for log collectors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (demo, config_cmd, edge_cmd, ingest_cmd, serve_cmd):
-        module.register(sub)
+    for ep in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        try:
+            register = ep.load()
+        except ImportError as e:
+            register = _unavailable(ep.name, e)
+        register(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cityhub`` console script; returns the exit status."""
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     setup_logging(args.log_level, args.log_format)
     try:
         result: int = args.handler(args)
     except ConfigError as e:
         print(f"cityhub: {e}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as e:
+        top = (e.name or "").split(".")[0]
+        if "cityhub" in packages_distributions().get(top, ()):
+            raise  # a module of the hub itself: a bug, not a missing extra
+        extra = getattr(args, "extra", None)
+        hint = f": pip install 'cityhub[{extra}]'" if extra else ""
+        print(f"cityhub {args.command}: needs the Python package {e.name!r}, which is not "
+              f"installed{hint}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -5,7 +5,7 @@ Public surface: :func:`load_pack`, :func:`load_settings`, the pack models, and
 was expected.
 """
 
-from cityhub.config.loader import load_pack, load_settings, pack_dir
+from cityhub.config.loader import load_gateway, load_pack, load_settings, pack_dir, shipped_packs
 from cityhub.config.pack import (
     Broker,
     City,
@@ -34,7 +34,9 @@ __all__ = [
     "RainThresholds",
     "Sensor",
     "TrafficThresholds",
+    "load_gateway",
     "load_pack",
     "load_settings",
     "pack_dir",
+    "shipped_packs",
 ]

@@ -12,36 +12,46 @@ physical boxes of one city and are never inherited.
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from cityhub.config.overlay import merge, strip_replace
-from cityhub.config.pack import CityPack, cross_check
+from cityhub.config.pack import CityPack, Gateway, cross_check
 from cityhub.config.yamlsrc import Loc, Source, Where, YamlProblems, dotted, parse_yaml
 from cityhub.errors import ConfigError, ConfigProblem
 from cityhub.fields import Domain
 
-__all__ = ["load_pack", "load_settings", "pack_dir"]
+__all__ = ["load_gateway", "load_pack", "load_settings", "pack_dir"]
 
 M = TypeVar("M", bound=BaseModel)
-_BUILTIN = Path(__file__).resolve().parents[2] / "firmware_configs"
+# The shipped packs: package data of the hub's distribution (firmware_configs/).
+_SHIPPED = "firmware_configs"
 _DOMAINS = {d.value for d in Domain}
 
 
+def shipped_packs() -> Path:
+    """The directory of the city packs shipped with the hub (package data)."""
+    return Path(str(resources.files(_SHIPPED)))
+
+
 def pack_dir(name_or_path: str | Path) -> Path:
-    """A pack directory from a path, or the name of a pack shipped in firmware_configs/."""
+    """A pack directory from a path, or the name of a pack shipped with the hub
+    (``bandung``, ``bogor``: package data, wherever the hub is installed)."""
     p = Path(name_or_path)
     if p.name == "city.yaml":
         p = p.parent
     if p.is_dir():
         return p
-    for root in (Path.cwd() / "firmware_configs", _BUILTIN):
-        if (root / str(name_or_path) / "city.yaml").is_file():
-            return root / str(name_or_path)
+    shipped = shipped_packs()
+    if "/" not in str(name_or_path) and (shipped / str(name_or_path) / "city.yaml").is_file():
+        return shipped / str(name_or_path)
+    names = ", ".join(sorted(d.name for d in shipped.iterdir() if (d / "city.yaml").is_file()))
     raise ConfigError([ConfigProblem(str(name_or_path), "", "no such city pack: expected a "
-                                     "directory with city.yaml or the name of a shipped pack")])
+                                     "directory with city.yaml or the name of a shipped pack "
+                                     f"({names})")])
 
 
 def _display(path: Path) -> str:
@@ -77,10 +87,13 @@ def _city_source(directory: Path, chain: tuple[Path, ...]) -> Source:
     return merge(base, src)
 
 
-def _add_gateways(src: Source, directory: Path, problems: list[ConfigProblem]) -> None:
+def _add_gateways(src: Source, directory: Path, problems: list[ConfigProblem]) -> list[Path]:
+    """Add each ``gateways/*.yaml`` to the pack; the files, in the order of the pack's
+    gateways."""
+    files: list[Path] = []
     gateways = src.data.setdefault("gateways", [])
     if not isinstance(gateways, list):
-        return
+        return files
     for f in sorted((directory / "gateways").glob("*.yaml")):
         try:
             g = parse_yaml(f, _display(f))
@@ -89,8 +102,10 @@ def _add_gateways(src: Source, directory: Path, problems: list[ConfigProblem]) -
             continue
         i = len(gateways)
         gateways.append(g.data)
+        files.append(f)
         for loc, w in g.where.items():
             src.where[("gateways", i, *loc)] = w
+    return files
 
 
 def _apply_profiles(src: Source, problems: list[ConfigProblem]) -> None:
@@ -208,13 +223,29 @@ def _validate(model: type[M], src: Source) -> M:
 
 def load_pack(name_or_path: str | Path) -> CityPack:
     """Load, merge and validate a city pack; raise :class:`ConfigError` listing every problem."""
-    directory = pack_dir(name_or_path)
+    return _load(pack_dir(name_or_path))[0]
+
+
+def load_gateway(path: str | Path) -> tuple[CityPack, Gateway]:
+    """The gateway a city pack's ``gateways/*.yaml`` file describes, and its whole pack
+    (the directory above ``gateways/``), loaded and validated."""
+    file = Path(path).resolve()
+    if not file.is_file():
+        raise ConfigError([ConfigProblem(str(path), "", "no such gateway file")])
+    if file.parent.name != "gateways" or not (file.parent.parent / "city.yaml").is_file():
+        raise ConfigError([ConfigProblem(str(path), "", "a gateway file lives in a city "
+                                         "pack's gateways/ directory, beside its city.yaml")])
+    pack, files = _load(file.parent.parent)
+    return pack, pack.gateways[files.index(file)]
+
+
+def _load(directory: Path) -> tuple[CityPack, list[Path]]:
     problems: list[ConfigProblem] = []
     try:
         src = _city_source(directory, (directory.resolve(),))
     except YamlProblems as e:
         raise ConfigError(e.problems) from None
-    _add_gateways(src, directory, problems)
+    files = [f.resolve() for f in _add_gateways(src, directory, problems)]
     _apply_profiles(src, problems)
     _resolve_paths(src)
     try:
@@ -225,7 +256,7 @@ def load_pack(name_or_path: str | Path) -> CityPack:
     problems.extend(_problem(src, loc, msg) for loc, msg in cross_check(pack))
     if problems:
         raise ConfigError(_sorted_unique(problems))
-    return pack
+    return pack, files
 
 
 def _sorted_unique(problems: list[ConfigProblem]) -> list[ConfigProblem]:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from cityhub.lineprotocol import encode_line
 from cityhub.point import Point
-from cityhub.services import LocalInfluxDB
+from devservices import LocalInfluxDB
 
 pytestmark = pytest.mark.integration
 

@@ -10,11 +10,11 @@ import pytest
 
 from cityhub.config.pack import CityPack
 from cityhub.point import Point
-from cityhub.services import free_port
 from cityhub.store import SQLiteStore
 from dashboards.app import create_app
 from dashboards.context import DashboardSettings
 from dashboards.data import CityData
+from devservices import free_port
 
 pytestmark = pytest.mark.browser
 SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"

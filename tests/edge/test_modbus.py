@@ -19,7 +19,7 @@ from pymodbus.datastore import (
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 
 from cityhub.config.pack import CityPack, FloodSensor, TrafficSensor
-from cityhub.services import free_port
+from devservices import free_port
 from edge.drivers import DriverError, make_driver
 from edge.drivers.modbus import ModbusDriver
 from edge.drivers.sim import Weather

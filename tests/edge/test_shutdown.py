@@ -16,8 +16,8 @@ import orjson
 import pytest
 
 from cityhub.config.pack import CityPack
-from cityhub.services import LocalMosquitto, free_port
 from cityhub.topics import status_topic
+from devservices import LocalMosquitto, free_port
 from edge.queue import DiskQueue
 from tests.edge.test_store_and_forward import start_collecting
 from tests.ingest.test_end_to_end import until

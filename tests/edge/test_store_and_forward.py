@@ -17,8 +17,8 @@ import pytest
 
 from cityhub.config.pack import CityPack
 from cityhub.mqtt import BrokerSettings
-from cityhub.services import LocalMosquitto
 from cityhub.topics import telemetry_filter
+from devservices import LocalMosquitto
 from edge.drivers.sim import SimDriver, Weather
 from edge.publisher import GatewayPublisher
 from edge.queue import DiskQueue

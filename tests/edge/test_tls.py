@@ -17,7 +17,7 @@ from cityhub.config import load_pack
 from cityhub.config.pack import CityPack
 from cityhub.errors import ConfigError
 from cityhub.mqtt import BrokerSettings, TlsSettings, tls_context
-from cityhub.services import LocalMosquitto
+from devservices import LocalMosquitto
 from edge.publisher import GatewayPublisher
 from edge.queue import DiskQueue
 from tests.conftest import write_small_pack

@@ -1,5 +1,5 @@
 """The MQTT side of the ingester: at most ``max_inflight`` unacknowledged messages,
-whatever the broker does; the broker restarting; QoS 0 messages; the read-ahead socket.
+whatever the broker does; the broker restarting; QoS 0 messages.
 
 Real Mosquitto throughout. The store in the first tests is a gate the test opens and
 closes (what is tested is the MQTT side; the stores have their own real-server tests).
@@ -8,7 +8,6 @@ closes (what is tested is the MQTT side; the stores have their own real-server t
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import time
 import uuid
@@ -26,10 +25,9 @@ from prometheus_client import generate_latest
 from cityhub.config.pack import CityPack
 from cityhub.mqtt import BrokerSettings
 from cityhub.point import Point
-from cityhub.services import LocalMosquitto
 from cityhub.store import SQLiteStore, StoreSettings
+from devservices import LocalMosquitto
 from ingest.deadletters import DeadLetters
-from ingest.mqtt_client import _CARRY_MAX, ReadAhead
 from ingest.service import Ingester
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
@@ -269,159 +267,3 @@ async def test_qos0_messages_are_stored_and_not_acknowledged(
     assert sorted(p.time_ns for p in store.points) == [(T0 + i) * 10**9 for i in range(60)]
     assert "connection lost" not in caplog.text
 
-
-def test_read_ahead_serves_small_reads_from_one_read() -> None:
-    """Real sockets: one read of the wrapped socket per arm, never more bytes than
-    asked, and a large request gets only what is buffered (paho keeps the rest of a
-    packet for the next readable event)."""
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    try:
-        r = ReadAhead(a)
-        b.sendall(b"\x30\x05hello" + b"\x30\x03abc")
-        assert r.recv(1) == b"\x30"
-        assert r.pending() == 11
-        assert r.recv(1) == b"\x05"
-        assert r.recv(5) == b"hello"
-        assert r.recv(2) == b"\x30\x03"
-        assert r.recv(1000) == b"abc"  # no more than is buffered
-        assert r.buffered() == 0
-        with pytest.raises(BlockingIOError):  # used up, not armed: no second read
-            r.recv(1)
-        b.sendall(b"xyz")
-        r.arm()
-        assert r.recv(10) == b"xyz"  # a read no larger than asked is handed out whole
-        r.arm()
-        with pytest.raises(BlockingIOError):  # nothing there: the socket says so
-            r.recv(1)
-    finally:
-        a.close()
-        b.close()
-
-
-def _publish_packet(topic: bytes, payload: bytes, qos: int, mid: int = 0) -> bytes:
-    body = len(topic).to_bytes(2, "big") + topic + (mid.to_bytes(2, "big") if qos else b"") \
-        + payload
-    size, length = len(body), bytearray()
-    while True:
-        size, digit = divmod(size, 128)
-        length.append(digit | (0x80 if size else 0))
-        if not size:
-            return bytes([0x30 | qos << 1]) + bytes(length) + body
-
-
-def test_whole_publish_packets_are_taken_from_the_buffer_and_the_rest_left_to_paho(
-        ) -> None:
-    """Real sockets: whole QoS 0 and 1 PUBLISH packets (one-byte and multi-byte remaining
-    lengths) are delivered from the read-ahead buffer; the first packet of another kind,
-    a QoS 2 one, one not wholly read and a malformed one stay for paho's reader, byte for
-    byte; ``stop`` is honoured after each delivery."""
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    big = bytes(range(256)) * 2
-    first = [_publish_packet(b"city/x/traffic/gw", b"[1]", 1, 7),
-             _publish_packet(b"t", big, 0), _publish_packet(b"t2", big, 1, 65535)]
-    pingresp = b"\xd0\x00"
-    try:
-        r = ReadAhead(a)
-        got: list[tuple[bytes, int, int, bytes]] = []
-
-        def deliver(topic: bytes, qos: int, mid: int, payload: bytes) -> None:
-            got.append((topic, qos, mid, payload))
-        b.sendall(b"".join(first) + pingresp + first[0])
-        assert r.fill() == len(b"".join(first)) + 2 + len(first[0])
-        assert r.take_publishes(deliver, lambda: False) == 3
-        assert got == [(b"city/x/traffic/gw", 1, 7, b"[1]"), (b"t", 0, 0, big),
-                       (b"t2", 1, 65535, big)]
-        assert r.take_publishes(deliver, lambda: False) == 0  # a PINGRESP: paho's
-        assert r.recv(2) == pingresp
-        assert r.take_publishes(deliver, lambda: True) == 1  # stop after one
-        assert r.buffered() == 0
-
-        qos2 = _publish_packet(b"t", b"x", 2, 9)
-        large = _publish_packet(b"t", bytes(_CARRY_MAX), 1, 3)[:100]  # paho reads it
-        malformed = b"\x32\x04\x00\x09ab"  # its topic runs past the packet
-        for rest in (qos2, large, malformed):
-            r.arm()
-            b.sendall(rest)
-            assert r.fill() == len(rest)
-            assert r.take_publishes(deliver, lambda: False) == 0
-            assert not r.short
-            assert r.recv(len(rest)) == rest  # left whole for paho
-        assert len(got) == 4
-    finally:
-        a.close()
-        b.close()
-
-
-@pytest.mark.parametrize("cut", [1, 2, 3, 7, 600, 4000])
-def test_a_publish_cut_off_at_the_end_of_a_read_is_completed_by_the_next(cut: int) -> None:
-    """Real sockets: PUBLISH packets (one- and two-byte remaining lengths) arriving in
-    pieces of ``cut`` bytes, cut anywhere, even inside the remaining length, are all
-    delivered by fill() and take_publishes() alone, whole and in order: a packet cut off
-    is :attr:`ReadAhead.short` and completed by appending the next read, not handed to
-    paho's reader; with nothing to read yet, fill() says "would block" and keeps it."""
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    sent = [(f"t/{i}".encode(), 1, i + 1, bytes([i]) * (i * 37 % 300)) for i in range(40)]
-    stream = b"".join(_publish_packet(t, p, q, m) for t, q, m, p in sent)
-    got: list[tuple[bytes, int, int, bytes]] = []
-
-    def deliver(topic: bytes, qos: int, mid: int, payload: bytes) -> None:
-        got.append((topic, qos, mid, payload))
-    try:
-        r = ReadAhead(a)
-        for at in range(0, len(stream), cut):
-            b.sendall(stream[at:at + cut])
-            r.arm()
-            while True:  # as the client's reader does on a readable event
-                try:
-                    if not r.fill():
-                        break  # all taken, and this event's read done
-                except BlockingIOError:
-                    assert r.short  # the rest of a packet has not come yet
-                    break
-                r.take_publishes(deliver, lambda: False)
-                assert r.short or r.buffered() == 0
-        assert got == sent
-        assert r.buffered() == 0
-        assert not r.short
-    finally:
-        a.close()
-        b.close()
-
-
-def test_a_publish_cut_off_by_the_end_of_the_stream_goes_to_paho() -> None:
-    """A PUBLISH whose rest never comes (the broker closed) is not short any more: paho's
-    reader gets its bytes, then the empty read it takes for a lost connection."""
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    try:
-        r = ReadAhead(a)
-        part = _publish_packet(b"t", b"x" * 50, 1, 5)[:20]
-        b.sendall(part)
-        assert r.fill() == 20
-        assert r.take_publishes(lambda *_: None, lambda: False) == 0
-        assert r.short
-        b.close()
-        assert r.fill() == 20  # the end of the stream: nothing appended
-        assert not r.short
-        assert r.recv(100) == part
-        assert r.recv(1) == b""
-    finally:
-        a.close()
-        b.close()
-
-
-def test_read_ahead_hands_the_end_of_the_stream_to_paho() -> None:
-    """When the broker closes the connection, fill() finds nothing and paho's next read
-    gets the empty read it takes for a lost connection."""
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    try:
-        r = ReadAhead(a)
-        b.close()
-        assert r.fill() == 0
-        assert r.recv(1) == b""
-    finally:
-        a.close()

@@ -16,7 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from cityhub.services import LocalInfluxDB, LocalMosquitto, free_port
+from devservices import LocalInfluxDB, LocalMosquitto, free_port
 from tests.ingest.test_end_to_end import T0, publish, until
 
 pytestmark = pytest.mark.integration

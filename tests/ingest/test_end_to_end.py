@@ -14,12 +14,13 @@ import pytest
 
 from cityhub.config.pack import CityPack
 from cityhub.mqtt import BrokerSettings
-from cityhub.services import LocalInfluxDB, LocalMosquitto
-from cityhub.store import InfluxV1Store, SQLiteStore, Store, StoreSettings
+from cityhub.store import SQLiteStore, Store, StoreSettings
+from devservices import LocalInfluxDB, LocalMosquitto
 from ingest.deadletters import DeadLetters
 from ingest.service import Ingester
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
+from stores import InfluxV1Store
 
 pytestmark = pytest.mark.integration
 T0 = 1_767_225_600

@@ -12,12 +12,13 @@ import pytest
 
 from cityhub.config.pack import CityPack
 from cityhub.mqtt import BrokerSettings
-from cityhub.services import LocalInfluxDB, LocalMosquitto
-from cityhub.store import InfluxV1Store, StoreSettings
+from cityhub.store import StoreSettings
+from devservices import LocalInfluxDB, LocalMosquitto
 from ingest.deadletters import DeadLetters
 from ingest.service import Ingester
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
+from stores import InfluxV1Store
 from tests.ingest.test_end_to_end import publish, running, traffic_pack, until
 
 pytestmark = pytest.mark.integration

@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 from cityhub.config.pack import CityPack
-from cityhub.services import LocalInfluxDB, LocalMosquitto
-from cityhub.store import InfluxV1Store
+from devservices import LocalInfluxDB, LocalMosquitto
+from stores import InfluxV1Store
 from tests.ingest.test_end_to_end import T0, make_ingester, publish, running, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.allow_logged_errors]

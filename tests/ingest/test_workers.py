@@ -18,7 +18,7 @@ import pytest
 from cityhub.cli import main
 from cityhub.config import load_settings
 from cityhub.errors import ConfigError
-from cityhub.services import LocalInfluxDB, LocalMosquitto, child_pids, free_ports
+from devservices import LocalInfluxDB, LocalMosquitto, child_pids, free_ports
 from ingest.settings import IngestSettings
 from ingest.supervisor import Supervisor
 from tests.ingest.test_chaos import PER_PACK, pack

@@ -1,4 +1,5 @@
-"""``cityhub config check PACK...``: validate city packs."""
+"""``cityhub config check PACK...``: validate city packs (the core's own command; it needs
+nothing but the core, so it runs on a gateway too)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def summary(pack: CityPack) -> str:
 
 
 def check(args: argparse.Namespace) -> int:
+    """Validate each pack; exit status 1 if any is invalid."""
     status = 0
     for path in args.packs:
         try:
@@ -39,6 +41,7 @@ def check(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
+    """Add ``cityhub config`` to the ``cityhub`` command."""
     p = sub.add_parser("config", help="validate configuration",
                        description="Validate configuration files.")
     csub = p.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)

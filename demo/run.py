@@ -1,7 +1,8 @@
-"""``cityhub demo``: a whole simulated city in one process.
+"""The demo's composition root: a whole simulated city in one process.
 
 Simulated sensors of every gateway of the pack -> edge publishers -> MQTT broker
 (Mosquitto when installed, else embedded amqtt) -> ingester -> SQLite -> Dash dashboards.
+It wires the hub's packages together; nothing imports it.
 """
 
 from __future__ import annotations
@@ -15,25 +16,27 @@ from pathlib import Path
 from typing import Any
 
 from cityhub.config import load_pack
+from cityhub.signals import run_until_stopped
+from cityhub.store import SQLiteStore, StoreSettings
+from dashboards.app import create_app
+from dashboards.context import DashboardSettings
+from dashboards.data import CityData
+from dashboards.webserver import WebServer
+from demo.broker import demo_broker
+from edge.drivers.sim import SimDriver, Weather
+from edge.publisher import GatewayPublisher
+from edge.queue import DiskQueue
+from ingest.deadletters import DeadLetters
+from ingest.service import Ingester
+from ingest.settings import IngestSettings
+from ingest.spool import Spool
+
+__all__ = ["run"]
 
 log = logging.getLogger("cityhub.demo")
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from cityhub.cli.broker import demo_broker
-    from cityhub.cli.webserver import WebServer
-    from cityhub.store import SQLiteStore, StoreSettings
-    from dashboards.app import create_app
-    from dashboards.context import DashboardSettings
-    from dashboards.data import CityData
-    from edge.drivers.sim import SimDriver, Weather
-    from edge.publisher import GatewayPublisher
-    from edge.queue import DiskQueue
-    from ingest.deadletters import DeadLetters
-    from ingest.service import Ingester
-    from ingest.settings import IngestSettings
-    from ingest.spool import Spool
-
     pack = load_pack(args.city)
     data_dir = Path(args.data_dir) / pack.city.id
     if args.fresh and data_dir.exists():
@@ -96,7 +99,7 @@ async def _run(args: argparse.Namespace) -> int:
             spool.close()
             for q in queues:
                 q.close()
-        print(f"cityhub demo: stopped; {ingester.counters.snapshot()}", flush=True)
+            print(f"cityhub demo: stopped; {ingester.counters.snapshot()}", flush=True)
     return 0
 
 
@@ -110,39 +113,7 @@ async def _report(ingester: Any, publishers: list[Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return asyncio.run(_run(args))
-    except KeyboardInterrupt:
-        print("cityhub demo: stopped", flush=True)
-        return 0
-
-
-def register(sub: Any) -> None:
-    p = sub.add_parser(
-        "demo", help="run a simulated city end to end",
-        description="Run a simulated city in one process: every sensor of the city pack "
-        "simulated, published by its gateway over MQTT, ingested into SQLite and shown on "
-        "the dashboards. Uses Mosquitto when installed, else an embedded amqtt broker. "
-        "A rain storm starts 20 s in, so rivers rise while you watch.")
-    p.add_argument("--city", default="bandung",
-                   help="shipped pack name (bandung, bogor) or a pack directory; "
-                   "default: bandung")
-    p.add_argument("--host", default="127.0.0.1", help="dashboard address; default 127.0.0.1")
-    p.add_argument("--port", type=int, default=8050, help="dashboard port; default 8050")
-    p.add_argument("--data-dir", default="var/demo", help="where the demo keeps its SQLite "
-                   "files; default var/demo")
-    p.add_argument("--fresh", action="store_true", help="delete the city's demo data first")
-    p.add_argument("--broker", choices=["auto", "mosquitto", "amqtt"], default="auto",
-                   help="default auto: Mosquitto if installed, else embedded amqtt")
-    p.add_argument("--interval-scale", type=float, default=0.1,
-                   help="multiply every sensor's sampling interval; default 0.1 "
-                   "(a 60 s sensor samples every 6 s)")
-    p.add_argument("--time-scale", type=float, default=10.0,
-                   help="how much faster rivers respond than real time; default 10")
-    p.add_argument("--no-storm", action="store_true", help="no injected rain storm")
-    p.add_argument("--seed", type=int, default=1, help="simulation seed; default 1")
-    p.add_argument("--refresh", type=float, default=3.0,
-                   help="dashboard refresh seconds; default 3")
-    p.add_argument("--duration", type=float, default=0,
-                   help="stop after this many seconds (0: run until Ctrl-C)")
-    p.set_defaults(handler=run)
+    """Run the demo until ``--duration`` passes, or SIGTERM or SIGINT stops it: either way
+    the broker it started is stopped and its temporary directory removed; exit 0."""
+    asyncio.run(run_until_stopped(_run(args), name="cityhub demo"))
+    return 0

@@ -1,4 +1,8 @@
-"""``cityhub edge run``: one gateway's publisher."""
+"""The edge agent's commands: ``cityhub edge run`` (one gateway's publisher) and
+``cityhub edge status`` (its queue and last status, read from its files).
+
+Registered in the ``cityhub.commands`` entry-point group; needs ``cityhub[edge]`` to run.
+"""
 
 from __future__ import annotations
 
@@ -6,40 +10,31 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from cityhub.cli.secrets import secret
-from cityhub.config import load_pack
+from cityhub.config import load_gateway
 from cityhub.errors import ConfigError, ConfigProblem
 from cityhub.mqtt import BrokerSettings, TlsSettings
+from cityhub.secrets import secret
+from cityhub.signals import on_stop_signals
 
 if TYPE_CHECKING:
     from edge.publisher import GatewayPublisher
 
-
-def _gateway_id(path: Path) -> str:
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError([ConfigProblem(str(path), "", f"cannot read gateway: {e}")]) from e
-    if not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
-        raise ConfigError([ConfigProblem(str(path), "id", "a gateway file needs an id")])
-    return str(doc["id"])
-
+__all__ = ["register"]
 
 def run(args: argparse.Namespace) -> int:
+    """``cityhub edge run``: publish one gateway's readings until SIGTERM or SIGINT."""
     from edge.drivers import DriverError, make_driver
     from edge.drivers.sim import Weather
     from edge.publisher import GatewayPublisher
     from edge.queue import DiskQueue
 
     gw_file = Path(args.gateway)
-    pack = load_pack(gw_file.resolve().parent.parent)
-    gid = _gateway_id(gw_file)
-    gateway = next(g for g in pack.gateways if g.id == gid)
+    pack, gateway = load_gateway(gw_file)
+    gid = gateway.id
     creds = gateway.credentials
     password = secret(creds.password_env, creds.password_file,
                       what=f"MQTT password of {gid}") if creds else None
@@ -129,14 +124,10 @@ async def _until_signalled(pub: GatewayPublisher) -> None:
         pub.request_stop()
         loop.call_later(pub.shutdown_timeout_s + 5, task.cancel)
 
-    signals = (signal.SIGTERM, signal.SIGINT)
-    for sig in signals:
-        loop.add_signal_handler(sig, on_signal, sig)
     try:
-        await asyncio.wait({task})
+        with on_stop_signals(on_signal):
+            await asyncio.wait({task})
     finally:
-        for sig in signals:
-            loop.remove_signal_handler(sig)
         if not task.done():
             task.cancel()
             await asyncio.wait({task})
@@ -148,11 +139,8 @@ async def _until_signalled(pub: GatewayPublisher) -> None:
 
 def status(args: argparse.Namespace) -> int:
     """Print the queue's state (from its file) and the agent's last status file."""
-    import time
-
-    import orjson
-
     from edge.queue import DiskQueue
+    from edge.status import read_status
 
     path = Path(args.queue)
     if not path.exists():
@@ -166,11 +154,10 @@ def status(args: argparse.Namespace) -> int:
     age = "-" if s.oldest_age_s is None else f"{s.oldest_age_s:.0f} s"
     print(f"queue {path}: {s.depth} readings waiting ({s.bytes} bytes), oldest {age}, "
           f"{s.dropped} dropped, next seq {s.next_seq}")
-    status_file = Path(f"{path}.status.json")
-    if not status_file.exists():
+    st = read_status(path)
+    if st is None:
         print("agent status: none written yet")
         return 0
-    st = orjson.loads(status_file.read_bytes())
     ago = time.time() - float(st.get("time") or 0)
     last = st.get("last_puback")
     last_s = "never" if last is None else f"{time.time() - float(last):.0f} s ago"
@@ -186,6 +173,7 @@ def status(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
+    """Add ``cityhub edge`` to the ``cityhub`` command."""
     p = sub.add_parser("edge", help="edge agent (runs on a gateway)",
                        description="Edge agent commands.")
     esub = p.add_subparsers(dest="edge_command", metavar="SUBCOMMAND", required=True)
@@ -226,11 +214,11 @@ def register(sub: Any) -> None:
     r.add_argument("--stop-timeout", type=float, default=5.0, metavar="S",
                    help="on SIGTERM/SIGINT, publish what is queued for at most S seconds "
                    "before the offline status and exit; default 5")
-    r.set_defaults(handler=run)
+    r.set_defaults(handler=run, extra="edge")
     st = esub.add_parser(
         "status", help="queue depth, oldest reading, last PUBACK, driver health",
         description="Show a gateway's queue (depth, bytes, oldest reading's age, dropped "
         "count, next seq) and the status its running agent last wrote (state, uptime, "
         "last PUBACK, each sensor's driver health). Exit status 1 if a sensor is faulty.")
     st.add_argument("--queue", required=True, help="the agent's queue file (its --queue)")
-    st.set_defaults(handler=status)
+    st.set_defaults(handler=status, extra="edge")

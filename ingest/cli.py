@@ -1,23 +1,30 @@
-"""``cityhub ingest``: MQTT -> store; ``cityhub ingest deadletters``: what was refused."""
+"""The ingester's commands: ``cityhub ingest`` (MQTT -> store, one process or a supervisor
+of ``workers``), ``cityhub ingest deadletters`` (what was refused) and ``cityhub ingest
+retire`` (leave the shared group for good).
+
+Registered in the ``cityhub.commands`` entry-point group; needs ``cityhub[ingest]`` to run.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from cityhub.cli.secrets import secret
 from cityhub.config import load_pack, load_settings
+from cityhub.secrets import secret
+from cityhub.signals import run_until_stopped
+
+__all__ = ["register"]
 
 
 async def _serve(settings: Any, retire_idle_s: float | None = None) -> None:
-    from cityhub.store import open_store
     from ingest.deadletters import DeadLetters
     from ingest.service import Ingester
     from ingest.spool import Spool
+    from stores import open_store
 
     pack = load_pack(settings.pack)
     password, store_password, token = _secrets(settings)
@@ -81,8 +88,11 @@ def run(args: argparse.Namespace) -> int:
         from ingest.supervisor import follow_supervisor
 
         follow_supervisor()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(settings.for_worker(worker or 0)))
+    # SIGTERM (systemd, Docker, the supervisor) or SIGINT: the messages in flight are not
+    # acknowledged, so the broker keeps them for the next run; the spool stays on disk.
+    name = "cityhub ingest" + (f" worker {worker}" if worker is not None else "")
+    asyncio.run(run_until_stopped(_serve(settings.for_worker(worker or 0)), name=name))
+    print(f"{name}: stopped", flush=True)
     return 0
 
 
@@ -115,6 +125,7 @@ def _deadletters(settings: Any, args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
+    """Add ``cityhub ingest`` to the ``cityhub`` command."""
     p = sub.add_parser(
         "ingest", help="MQTT -> store",
         description="Consume a city's telemetry (QoS 1, persistent session, shared "
@@ -142,4 +153,4 @@ def register(sub: Any) -> None:
                    help="retire worker K of that file, one past its (lowered) 'workers'")
     r.add_argument("--idle", type=float, default=3.0, metavar="S",
                    help="done after S seconds without a message (default 3)")
-    p.set_defaults(handler=run, ingest_command=None)
+    p.set_defaults(handler=run, ingest_command=None, extra="ingest")

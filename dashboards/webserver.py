@@ -1,4 +1,5 @@
-"""Serve a WSGI app on a background thread (werkzeug), stoppable."""
+"""Serve the dashboards' WSGI app on a background thread (werkzeug, which Dash's Flask
+brings), stoppable: for `cityhub dashboard` and the demo."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from cityhub.mqtt import BrokerSettings
-from cityhub.services import LocalMosquitto, free_port
+from devservices import LocalMosquitto, free_port
 
 __all__ = ["demo_broker"]
 

@@ -1,0 +1,78 @@
+"""Stopping a long-running command: SIGTERM is handled like SIGINT (Ctrl-C).
+
+systemd and Docker stop a service with SIGTERM. Every command that runs until stopped
+(``cityhub demo``, ``ingest``, ``edge run``, ``dashboard``, and the services still to come)
+runs its work under :func:`run_until_stopped` (async) or :func:`wait_until_stopped`
+(a thread that only waits), so the first SIGTERM or SIGINT lets it finish or hand back
+what is in flight, stop its children, remove what it created, and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar
+
+__all__ = ["STOP_SIGNALS", "on_stop_signals", "run_until_stopped", "wait_until_stopped"]
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def on_stop_signals(callback: Callable[[signal.Signals], None]) -> Iterator[None]:
+    """Call ``callback(signal)`` in the running event loop on each SIGTERM or SIGINT while
+    the block runs (instead of Python's KeyboardInterrupt or the default SIGTERM death)."""
+    loop = asyncio.get_running_loop()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, callback, sig)
+    try:
+        yield
+    finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+
+
+async def run_until_stopped(work: Coroutine[Any, Any, T], *, name: str = "cityhub"
+                            ) -> T | None:
+    """Run ``work``; the first SIGTERM or SIGINT cancels it, so its ``finally`` blocks and
+    context managers clean up. Returns its result, or None when a signal stopped it."""
+    task = asyncio.ensure_future(work)
+    stopped: list[signal.Signals] = []
+
+    def stop(sig: signal.Signals) -> None:
+        if not stopped:
+            print(f"{name}: {sig.name}: stopping", flush=True)
+        stopped.append(sig)
+        task.cancel()
+
+    with on_stop_signals(stop):
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if not stopped:
+                raise
+            return None
+
+
+def wait_until_stopped() -> signal.Signals:
+    """Block the main thread until SIGTERM or SIGINT; return which came. For a process
+    whose work runs on other threads (a web server)."""
+    came: list[signal.Signals] = []
+    done = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        came.append(signal.Signals(signum))
+        done.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        while not done.wait(3600):
+            pass
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    return came[0]
