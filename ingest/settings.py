@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cityhub.mqtt import BrokerSettings
-from cityhub.store.factory import StoreSettings
+from cityhub.store.settings import StoreSettings
 
 __all__ = ["IngestSettings"]
 

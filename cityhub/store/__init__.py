@@ -1,10 +1,13 @@
-"""Storage: one small :class:`Store` interface, an InfluxDB v1 backend and an embedded
-SQLite backend. :func:`open_store` builds one from settings."""
+"""Storage in the core: the one small :class:`Store` interface, the embedded SQLite
+backend (standard library only) and the store settings.
+
+The InfluxDB backends and :func:`~stores.open_store`, which builds a store from
+:class:`StoreSettings`, live in the hub-side package ``stores``: they need aiohttp and
+influxdb-client, which a gateway (``cityhub[edge]``) never installs.
+"""
 
 from cityhub.store.base import TAG_KEYS, Latest, Store
-from cityhub.store.factory import StoreSettings, open_store
-from cityhub.store.influx_v1 import InfluxV1Store
+from cityhub.store.settings import StoreSettings
 from cityhub.store.sqlite import SQLiteStore
 
-__all__ = ["TAG_KEYS", "InfluxV1Store", "Latest", "SQLiteStore", "Store", "StoreSettings",
-           "open_store"]
+__all__ = ["TAG_KEYS", "Latest", "SQLiteStore", "Store", "StoreSettings"]

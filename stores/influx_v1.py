@@ -36,7 +36,7 @@ from cityhub.lineprotocol import encode_lines
 from cityhub.point import Encoded, Point
 from cityhub.senml import Value
 from cityhub.store.base import TAG_KEYS, Latest
-from cityhub.store.influxql import ident, literal
+from stores.influxql import ident, literal
 
 if TYPE_CHECKING:
     import aiohttp

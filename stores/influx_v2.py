@@ -1,7 +1,7 @@
 """InfluxDB over the v2 write API (``/api/v2/write`` with org, bucket and token) through
 influxdb-client, for InfluxDB 2.x, Cloud and 3.x. Queries stay InfluxQL on ``/query``
 (2.x maps database to bucket with DBRP mappings; 3.x serves it natively), so only the write
-path differs from :class:`~cityhub.store.influx_v1.InfluxV1Store`.
+path differs from :class:`~stores.influx_v1.InfluxV1Store`.
 
 Verified here only against a local recording HTTP server (path, params, auth header, gzip
 and the exact line-protocol body): no InfluxDB 2 or 3 server runs on the test machines.
@@ -19,7 +19,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from cityhub.backoff import retry_after_seconds
 from cityhub.errors import SinkError
-from cityhub.store.influx_v1 import InfluxV1Store
+from stores.influx_v1 import InfluxV1Store
 
 __all__ = ["InfluxV2Store"]
 

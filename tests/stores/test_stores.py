@@ -15,8 +15,9 @@ import pytest
 
 from cityhub.errors import SinkError
 from cityhub.point import Point
-from cityhub.services import LocalInfluxDB
-from cityhub.store import InfluxV1Store, Store
+from cityhub.store import Store
+from devservices import LocalInfluxDB
+from stores import InfluxV1Store
 
 T0 = 1_767_225_600 * 10**9
 

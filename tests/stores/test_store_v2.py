@@ -14,7 +14,7 @@ import pytest
 from cityhub.errors import SinkError
 from cityhub.lineprotocol import encode_lines
 from cityhub.point import Point
-from cityhub.store.influx_v2 import InfluxV2Store
+from stores.influx_v2 import InfluxV2Store
 
 T0 = 1_767_225_600 * 10**9
 
