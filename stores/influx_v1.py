@@ -9,25 +9,25 @@ retried (the batch or the database is wrong); 413 halves the batch and resends;
 network errors are retryable. Deciding when to retry is the caller's job
 (:class:`~cityhub.errors.SinkError` carries ``retryable`` and ``retry_after``).
 
-Two HTTP clients, one per job. Writes (and ``ping``) go through aiohttp, imported when
-first needed, so only the ingester loads it: its C-accelerated HTTP parser costs about
-1 ms of CPU per 5,000-line batch where httpx's async client costs about 3 ms (measured
-against InfluxDB on loopback; httpx issue #3215 reports the same gap), and the ingester
-writes hundreds of batches a second. Queries, which dashboards run at human rates, stay
-on httpx.
+One HTTP client, aiohttp, for writes, queries and pings alike: one session per store
+(opened in the event loop that first uses it), its authentication, proxy and timeouts
+worked out once (:class:`~stores.endpoint.Endpoint`). aiohttp rather than httpx because
+the ingester writes hundreds of 5,000-line batches a second and aiohttp's C-accelerated
+HTTP parser costs about 1 ms of CPU per batch where httpx's async client cost about 3 ms
+(measured against InfluxDB on loopback; httpx issue #3215 reports the same gap); the v2
+flavour's client library runs on aiohttp too, so the store needs no second stack.
+Bodies are gzipped (level 1) in a worker thread, where zlib releases the GIL.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import gzip
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit
-from urllib.request import getproxies, proxy_bypass
+from typing import Any
+from urllib.parse import urlencode
 
-import httpx
+import aiohttp
 import orjson
 
 from cityhub.backoff import retry_after_seconds
@@ -36,21 +36,10 @@ from cityhub.lineprotocol import encode_lines
 from cityhub.point import Encoded, Point
 from cityhub.senml import Value
 from cityhub.store.base import TAG_KEYS, Latest
+from stores.endpoint import Endpoint
 from stores.influxql import ident, literal
 
-if TYPE_CHECKING:
-    import aiohttp
-
 __all__ = ["InfluxV1Store"]
-
-
-def _env_proxy(url: str) -> str | None:
-    """The proxy the environment names for ``url`` (``HTTP_PROXY``, ``HTTPS_PROXY``), or
-    None, also for a ``NO_PROXY`` host."""
-    parts = urlsplit(url)
-    if parts.hostname and proxy_bypass(parts.hostname):
-        return None
-    return getproxies().get(parts.scheme)
 
 _DOMAINS = ("traffic", "flood", "lighting", "rain")
 
@@ -58,9 +47,8 @@ _DOMAINS = ("traffic", "flood", "lighting", "rain")
 class InfluxV1Store:
     """A :class:`~cityhub.store.base.Store` on InfluxDB's v1 API.
 
-    ``client`` is the query path's transport seam: an ``httpx.AsyncClient`` (by default
-    one is created for ``url``). Writes go through an aiohttp session of the store's own,
-    opened in the event loop that first writes or pings.
+    Every request goes through one aiohttp session of the store's own, opened in the
+    event loop that first uses it; :meth:`aclose` closes it.
     """
 
     line_protocol = True
@@ -77,27 +65,21 @@ class InfluxV1Store:
         batch_lines: int = 5000,
         gzip_level: int = 1,
         timeout_s: float = 10.0,
-        client: httpx.AsyncClient | None = None,
     ) -> None:
-        self.url = url.rstrip("/")
+        self.endpoint = Endpoint.build(url, username=username, password=password,
+                                       token=token, timeout_s=timeout_s)
+        self.url = self.endpoint.url
         self.database = database
         self.retention_policy = retention_policy
         self.batch_lines = batch_lines
         self.gzip_level = gzip_level
-        headers = {"Authorization": f"Token {token}"} if token else {}
-        auth = (username, password or "") if username else None
-        self._http = client or httpx.AsyncClient(
-            base_url=self.url, headers=headers, auth=auth, timeout=timeout_s)
-        # As httpx sends them: basic auth (UTF-8) when a username is given, else the token.
-        self._auth_headers = {"Authorization": "Basic " + base64.b64encode(
-            f"{username}:{password or ''}".encode()).decode()} if username else headers
-        self._timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
         params = {"db": database, "precision": "ns"}
         if retention_policy:
             params["rp"] = retention_policy
         self._write_url = f"{self.url}/write?{urlencode(params)}"
+        self._query_url = f"{self.url}/query?{urlencode({'db': database, 'epoch': 'ns'})}"
         self._write_headers = {"Content-Type": "text/plain; charset=utf-8"}
         if gzip_level:
             self._write_headers["Content-Encoding"] = "gzip"
@@ -109,36 +91,24 @@ class InfluxV1Store:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
         if self._session is not None:
             await self._session.close()
             self._session = None
 
-    def _writer(self) -> aiohttp.ClientSession:
-        """The write path's session, opened in the running event loop."""
-        import aiohttp
-
+    def _http(self) -> aiohttp.ClientSession:
+        """The store's session, opened in the running event loop."""
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._session_loop is not loop:
             self._session_loop = loop
-            # Timeouts per phase, as httpx's: a large batch over a slow link is not cut
-            # off for taking longer than one timeout in all. The environment's proxy, as
-            # httpx honours it, looked up once here: aiohttp's trust_env looks it up on
-            # every request, which doubled a write's CPU (1.2 to 2.4 ms a batch).
-            t = self._timeout_s
-            self._session = aiohttp.ClientSession(
-                headers=self._auth_headers, proxy=_env_proxy(self.url),
-                timeout=aiohttp.ClientTimeout(total=None, connect=t, sock_read=t))
+            self._session = self.endpoint.session()
         return self._session
 
     async def ping(self) -> str:
         """``GET /ping`` (InfluxDB 1.x, 2.x and 3.x all serve it): the server's version.
-        It also opens the write path's connection (and imports aiohttp), so the first
-        batch does not pay for that."""
-        import aiohttp
-
+        It also opens the session's first connection, so the first batch does not pay
+        for that."""
         try:
-            async with self._writer().get(f"{self.url}/ping") as resp:
+            async with self._http().get(f"{self.url}/ping") as resp:
                 if resp.status >= 400:
                     raise self._error(resp.status, await resp.text(errors="replace"),
                                       resp.headers)
@@ -177,10 +147,8 @@ class InfluxV1Store:
     async def _send(self, body: bytes) -> None:
         """POST one batch's body to ``/write``; :class:`SinkError` (with the HTTP status,
         if there was an answer) unless the store took it."""
-        import aiohttp
-
         try:
-            async with self._writer().post(self._write_url, data=body,
+            async with self._http().post(self._write_url, data=body,
                                            headers=self._write_headers) as resp:
                 if resp.status == 204:
                     return
@@ -199,8 +167,11 @@ class InfluxV1Store:
         return SinkError(f"influxdb {self.url}: {type(e).__name__}: {e}", retryable=True)
 
     def _error(self, code: int, text: str, headers: Mapping[str, str]) -> SinkError:
+        """An HTTP error answer as a :class:`SinkError`. The server's message is taken
+        from a JSON body's ``error`` (v1 API) or ``message`` (v2 API), else the text."""
         try:
-            detail = str(orjson.loads(text).get("error", text))
+            doc = orjson.loads(text)
+            detail = str(doc.get("error") or doc.get("message") or text)
         except (ValueError, AttributeError):
             detail = text
         retryable = code == 429 or code >= 500
@@ -212,13 +183,14 @@ class InfluxV1Store:
     async def query(self, q: str) -> list[dict[str, Any]]:
         """Run InfluxQL; return the series of the first statement (epoch ns times)."""
         try:
-            resp = await self._http.post("/query", params={"db": self.database, "epoch": "ns"},
-                                         data={"q": q})
-        except httpx.TransportError as e:
+            async with self._http().post(self._query_url, data={"q": q}) as resp:
+                body = await resp.read()
+                status, headers = resp.status, resp.headers
+        except (aiohttp.ClientError, TimeoutError) as e:
             raise self._unreachable(e) from e
-        if resp.status_code != 200:
-            raise self._error(resp.status_code, resp.text, resp.headers)
-        doc = orjson.loads(resp.content)
+        if status != 200:
+            raise self._error(status, body.decode(errors="replace"), headers)
+        doc = orjson.loads(body)
         result = (doc.get("results") or [{}])[0]
         if "error" in result:
             raise SinkError(f"influxdb {self.url}: query failed: {result['error']}",

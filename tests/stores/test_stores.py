@@ -1,5 +1,6 @@
 """Both stores behave the same: idempotent writes, latest per device, windowed history.
-InfluxDB runs for real (influxd 1.6.7 from the fixtures)."""
+InfluxDB runs for real (influxd 1.6.7 from the fixtures); the v1 flavour's handling of
+each status code is checked against a local aiohttp.web server answering it."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import base64
 import contextlib
 import gzip
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
+import aiohttp
 import aiohttp.web
-import httpx
 import orjson
 import pytest
 
@@ -64,7 +66,7 @@ Reply = tuple[int, dict[str, str], bytes]  # status, headers, body
 
 @contextlib.asynccontextmanager
 async def _influx_with(reply: Callable[[aiohttp.web.Request, bytes], Reply],
-                       **store_args: str) -> AsyncIterator[InfluxV1Store]:
+                       **store_args: Any) -> AsyncIterator[InfluxV1Store]:
     """A store writing to a real local HTTP server whose answers ``reply`` makes."""
     async def handle(request: aiohttp.web.Request) -> aiohttp.web.Response:
         status, headers, body = reply(request, await request.read())
@@ -86,8 +88,9 @@ async def _influx_with(reply: Callable[[aiohttp.web.Request, bytes], Reply],
 
 
 @pytest.mark.parametrize(("status", "headers", "retryable", "after"), [
-    (400, {}, False, None), (404, {}, False, None), (429, {"Retry-After": "7"}, True, 7.0),
-    (500, {}, True, None), (503, {"Retry-After": "2"}, True, 2.0), (504, {}, True, None),
+    (400, {}, False, None), (404, {}, False, None), (422, {}, False, None),
+    (429, {"Retry-After": "7"}, True, 7.0), (500, {}, True, None), (502, {}, True, None),
+    (503, {"Retry-After": "2"}, True, 2.0), (504, {}, True, None),
 ])
 async def test_status_codes_classified(status: int, headers: dict[str, str], retryable: bool,
                                        after: float | None) -> None:
@@ -102,28 +105,54 @@ async def test_status_codes_classified(status: int, headers: dict[str, str], ret
             await store.write([pt("tfc-1", 0, intensity=1.0)])
     assert (e.value.retryable, e.value.retry_after, e.value.status) == (retryable, after, status)
     assert "nope" in str(e.value)
-    assert seen == [("POST", "/write?db=db&precision=ns", "gzip")]
+    assert seen == [("POST", "/write?db=db&precision=ns", "gzip")]  # never retried here
+
+
+async def test_partial_write_names_the_refused_lines() -> None:
+    """A 400 with InfluxDB 1.x's partial-write body: not retryable, and the message says
+    what was dropped (the ingester dead-letters those lines and keeps the rest)."""
+    msg = ('partial write: field type conflict: input field "intensity" on measurement '
+           '"traffic" is type string, already exists as type float dropped=1')
+    async with _influx_with(lambda r, body: (400, {}, orjson.dumps({"error": msg}))) as store:
+        with pytest.raises(SinkError) as e:
+            await store.write([pt("tfc-1", 0, intensity=1.0)])
+    assert (e.value.retryable, e.value.status) == (False, 400)
+    assert "HTTP 400: partial write: field type conflict" in str(e.value)
+    assert "dropped=1" in str(e.value)
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(400, False), (503, True)])
+async def test_query_errors_are_classified_as_writes_are(status: int, retryable: bool) -> None:
+    async with _influx_with(lambda r, body: (status, {"Retry-After": "4"},
+                                             orjson.dumps({"error": "no"}))) as store:
+        with pytest.raises(SinkError) as e:
+            await store.latest(city="c1")
+    assert (e.value.status, e.value.retryable, e.value.retry_after) == (status, retryable, 4.0)
 
 
 @pytest.mark.parametrize(("args", "header"), [
     ({"token": "t0k"}, "Token t0k"),
     ({"username": "admin", "password": "päss:wörd"},
      "Basic " + base64.b64encode("admin:päss:wörd".encode()).decode()),
-    ({"username": "admin", "password": "pw", "token": "t0k"},  # basic wins, as in httpx
+    ({"username": "admin", "password": "pw", "token": "t0k"},  # basic wins
      "Basic " + base64.b64encode(b"admin:pw").decode()),
     ({}, ""),
 ], ids=["token", "basic-utf8", "both", "none"])
-async def test_writes_and_pings_authenticate(args: dict[str, str], header: str) -> None:
-    seen: list[str] = []
+async def test_writes_queries_and_pings_authenticate(args: dict[str, str], header: str) -> None:
+    """One session, its authentication built once: the same header on every request."""
+    seen: list[tuple[str, str]] = []
 
     def reply(r: aiohttp.web.Request, body: bytes) -> Reply:
-        seen.append(r.headers.get("Authorization", ""))
+        seen.append((r.path, r.headers.get("Authorization", "")))
+        if r.path == "/query":
+            return 200, {}, orjson.dumps({"results": [{"statement_id": 0}]})
         return 204, {"X-Influxdb-Version": "test"}, b""
 
     async with _influx_with(reply, **args) as store:
         assert await store.ping() == f"InfluxDB test at {store.url}"
         await store.write([pt("tfc-1", 0, intensity=1.0)])
-    assert seen == [header, header]
+        assert await store.latest(city="c1") == []
+    assert seen == [("/ping", header), ("/write", header), ("/query", header)]
 
 
 async def test_writes_go_through_the_proxy_the_environment_names(
@@ -176,11 +205,14 @@ async def test_an_error_body_that_is_not_json_is_kept_as_text() -> None:
     assert e.value.retryable and "HTTP 502: <html>bad gateway</html>" in str(e.value)
 
 
-async def test_network_error_is_retryable(influxdb: LocalInfluxDB) -> None:
+async def test_network_error_is_retryable() -> None:
     store = InfluxV1Store("http://127.0.0.1:1", "db", timeout_s=1)
     with pytest.raises(SinkError) as e:
         await store.write([pt("tfc-1", 0, intensity=1.0)])
-    assert e.value.retryable
+    assert e.value.retryable and e.value.status is None
+    with pytest.raises(SinkError) as e:
+        await store.latest(city="c1")
+    assert e.value.retryable and e.value.status is None
     await store.aclose()
 
 
@@ -198,8 +230,8 @@ async def test_real_server_refuses_type_conflict(influxdb: LocalInfluxDB, databa
 async def test_ping_names_what_answers(store: Store, influxdb: LocalInfluxDB) -> None:
     said = await store.ping()
     if isinstance(store, InfluxV1Store):
-        async with httpx.AsyncClient() as http:
-            version = (await http.get(f"{influxdb.url}/ping")).headers["X-Influxdb-Version"]
+        async with aiohttp.ClientSession() as http, http.get(f"{influxdb.url}/ping") as r:
+            version = r.headers["X-Influxdb-Version"]
         assert said == f"InfluxDB {version} at {influxdb.url}"
     else:
         assert said.startswith("SQLite 3.") and said.endswith("readings.db")
