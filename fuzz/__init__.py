@@ -1,0 +1,1 @@
+"""Fuzzing of the ingester's decoder: see ``fuzz/README.md``."""
