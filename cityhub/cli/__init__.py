@@ -16,7 +16,9 @@ when it runs, and a missing one is a clear error naming the extra to install
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points, packages_distributions
 from typing import Any
@@ -64,10 +66,21 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``cityhub`` console script; returns the exit status."""
+    """Entry point of the ``cityhub`` console script; returns the exit status.
+
+    A command that runs until stopped handles SIGTERM and SIGINT itself
+    (:mod:`cityhub.signals`); one that comes before it is running (while it starts) stops
+    it as Ctrl-C would, and it exits 0 all the same.
+    """
     args = parser().parse_args(argv)
     setup_logging(args.log_level, args.log_format)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         result: int = args.handler(args)
     except ConfigError as e:
@@ -83,5 +96,6 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"installed{hint}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        return 130
+        print(f"cityhub {args.command}: stopped while starting", file=sys.stderr)
+        return 0
     return result

@@ -1,0 +1,145 @@
+"""SIGTERM (systemd, Docker) stops every long-running command like Ctrl-C: it finishes or
+hands back what is in flight, stops its children, removes what it created, exits 0.
+(``cityhub edge run``: tests/edge/test_shutdown.py; the ingest supervisor:
+tests/ingest/test_workers.py.)"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from cityhub.config.pack import CityPack
+from devservices import LocalMosquitto, free_port
+from tests.ingest.test_end_to_end import publish, traffic_pack
+
+pytestmark = pytest.mark.integration
+
+
+def wait(cond: Callable[[], bool], what: str, timeout_s: float = 90) -> None:
+    """Poll until ``cond`` holds (a deadline against hangs, not a timing assertion)."""
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.1)
+
+
+def http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as e:
+        return int(e.code)
+    except OSError:
+        return 0
+
+
+@contextlib.contextmanager
+def cityhub(*args: str, cwd: Path) -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen([sys.executable, "-m", "cityhub", *args], cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+
+
+def stop(proc: subprocess.Popen[str]) -> str:
+    """SIGTERM, then its output once it exited; it must exit 0."""
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    return out
+
+
+def stored_rows(db: Path) -> int:
+    if not db.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(db)) as c:
+        try:
+            return int(c.execute("SELECT count(*) FROM readings WHERE field = 'intensity'"
+                                 ).fetchone()[0])
+        except sqlite3.OperationalError:  # not created yet
+            return 0
+
+
+@pytest.mark.timeout(240)
+async def test_ingest_stops_on_sigterm_and_loses_nothing(
+        small_pack_dir: Path, small_pack: CityPack, mosquitto: LocalMosquitto,
+        tmp_path: Path) -> None:
+    city = small_pack.city.id
+    db = tmp_path / "readings.db"
+    metrics = free_port()
+    cfg = tmp_path / "ingest.yaml"
+    cfg.write_text(
+        f"pack: {small_pack_dir}\nclient_id: sig-{uuid.uuid4().hex[:6]}\n"
+        f"broker: {{host: 127.0.0.1, port: {mosquitto.port}}}\n"
+        f"store: {{kind: sqlite, path: {db}}}\nflush_interval_s: 0.2\n"
+        f"deadletter_path: {tmp_path / 'dl.db'}\nspool_path: {tmp_path / 'spool.db'}\n"
+        f"metrics_port: {metrics}\n")
+    healthy = f"http://127.0.0.1:{metrics}/healthz"
+    n = 3000
+    with cityhub("ingest", "--config", str(cfg), cwd=tmp_path) as proc:
+        wait(lambda: http_status(healthy) == 200, "the ingester to connect")
+        await publish(mosquitto, [(f"city/{city}/traffic/gw-a", traffic_pack(i))
+                                  for i in range(n)])
+        # a positive signal first: some stored, then the stop while more are in flight
+        wait(lambda: stored_rows(db) > 0, "the first readings stored")
+        out = stop(proc)
+    assert "SIGTERM: stopping" in out and "cityhub ingest: stopped" in out
+    assert http_status(healthy) == 0  # its endpoint is gone with it
+    # What was in flight was not acknowledged: the next run stores all of it, once.
+    with cityhub("ingest", "--config", str(cfg), cwd=tmp_path) as proc:
+        wait(lambda: http_status(healthy) == 200, "the ingester to connect again")
+        wait(lambda: stored_rows(db) == 2 * n, f"all {2 * n} readings stored")
+        stop(proc)
+    assert stored_rows(db) == 2 * n
+
+
+@pytest.mark.timeout(180)
+def test_dashboard_stops_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with cityhub("dashboard", "--city", "bandung", "--sqlite", str(tmp_path / "r.db"),
+                 "--port", str(port), cwd=tmp_path) as proc:
+        wait(lambda: http_status(url) == 200, "the dashboard to serve")
+        out = stop(proc)
+    assert "SIGTERM: stopping" in out and "cityhub dashboard: stopped" in out
+    assert http_status(url) == 0
+
+
+@pytest.mark.timeout(240)
+def test_demo_stops_on_sigterm_with_its_broker_and_temp_dir(
+        tmp_path: Path, mosquitto: LocalMosquitto) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with cityhub("demo", "--port", str(port), "--data-dir", str(tmp_path / "demo"),
+                 "--broker", "mosquitto", cwd=tmp_path) as proc:
+        wait(lambda: http_status(url) == 200, "the demo's dashboard")
+        children = psutil.Process(proc.pid).children(recursive=True)
+        broker = next(c for c in children if "mosquitto" in c.name())
+        conf = Path(broker.cmdline()[broker.cmdline().index("-c") + 1])
+        assert conf.exists()
+        out = stop(proc)
+    assert "cityhub demo: stopped" in out
+    assert not psutil.pid_exists(broker.pid) or \
+        broker.status() == psutil.STATUS_ZOMBIE, "the demo's Mosquitto outlived it"
+    assert not conf.parent.exists(), "the demo left its temporary directory"
+    # the city's data stays for the next run (``--fresh`` clears it)
+    assert (tmp_path / "demo" / "bandung" / "readings.db").exists()
