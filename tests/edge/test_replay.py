@@ -6,7 +6,6 @@ queue's bookkeeping stays exact without rescanning it."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -144,10 +143,13 @@ def test_delete_keeps_depth_and_bytes_exact(tmp_path: Path) -> None:
 
 
 class SlowDriver:
-    """A sensor whose read takes half a second."""
+    """A sensor whose read takes half a second of the publisher's clock."""
+
+    def __init__(self, now: list[float]) -> None:
+        self.now = now
 
     async def read(self, t: float) -> dict[str, Value]:
-        await asyncio.sleep(0.5)
+        self.now[0] += 0.5
         return {"intensity": 1.0}
 
     async def aclose(self) -> None:
@@ -156,16 +158,24 @@ class SlowDriver:
 
 async def test_sensors_are_sampled_at_their_interval(small_pack: CityPack,
                                                      tmp_path: Path) -> None:
+    """The schedule is anchored: a 1 s sensor whose read takes 0.5 s is sampled every
+    second, not every 1.5 s. On the publisher's own clock (no wall-clock timing): its
+    pauses move that clock on."""
     queue = DiskQueue(tmp_path / "q.db")
     gw = small_pack.gateways[0]
     sensor = gw.sensors[0].model_copy(update={"interval_s": 1.0})
-    pub = GatewayPublisher(small_pack, gw, [(sensor, SlowDriver())], BrokerSettings(), queue,
-                           flush_interval_s=1.0)
-    task = asyncio.create_task(pub._sample_forever())
-    await asyncio.sleep(3.8)
-    task.cancel()
+    now = [T]
+    pub = GatewayPublisher(small_pack, gw, [(sensor, SlowDriver(now))], BrokerSettings(),
+                           queue, flush_interval_s=1.0, clock=lambda: now[0])
+
+    async def pause(seconds: float) -> None:  # the clock moves on instead of sleeping
+        now[0] += seconds
+        if queue.stats().depth >= 5:
+            pub.request_stop()
+        await asyncio.sleep(0)
+
+    pub._pause = pause  # type: ignore[method-assign]
+    await asyncio.wait_for(pub._sample_forever(), 30)
     times = [q.reading.time_ns / 1e9 for q in queue.oldest(100)]
-    # every second, not every 1.5 s (the interval plus the half-second read)
-    assert len(times) == 4
-    assert all(0.9 < b - a < 1.2 for a, b in itertools.pairwise(times))
+    assert times == [T, T + 1, T + 2, T + 3, T + 4]
     queue.close()
