@@ -7,13 +7,19 @@ COPY pyproject.toml setup.py README.md ./
 COPY cityhub cityhub
 COPY edge edge
 COPY ingest ingest
+COPY stores stores
 COPY analytics analytics
 COPY alerts alerts
 COPY dashboards dashboards
+COPY demo demo
+COPY devservices devservices
+COPY firmware_configs firmware_configs
 RUN pip install --no-cache-dir --prefix=/install '.[all]'
 
 FROM python:3.11-slim
 WORKDIR /app
 COPY --from=build /install /usr/local
+# The packs as files too, for `cityhub edge run --gateway firmware_configs/...` (a name
+# such as `bandung` is found in the installed package data).
 COPY firmware_configs firmware_configs
 ENTRYPOINT ["cityhub"]

@@ -28,6 +28,17 @@ def test_compose_file_is_valid() -> None:
     assert services["influxdb"]["image"] == "influxdb:2.7"
 
 
+def test_the_image_installs_every_package() -> None:
+    """The Dockerfile copies each package pyproject.toml installs, before installing."""
+    import tomllib
+
+    find = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages = {p.rstrip("*") for p in find["packages"]["find"]["include"]}
+    build = (ROOT / "Dockerfile").read_text().split("RUN pip install", 1)[0]
+    copied = {line.split()[1] for line in build.splitlines() if line.startswith("COPY ")}
+    assert packages <= copied, packages - copied
+
+
 def test_compose_ingest_settings_load() -> None:
     s = load_settings(ROOT / "deploy" / "ingest.yaml", IngestSettings)
     assert s.store.kind == "influxdb-v1"
