@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import signal
+import sys
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["STOP_SIGNALS", "on_stop_signals", "run_until_stopped", "wait_until_stopped"]
+__all__ = ["STOP_SIGNALS", "die_with_parent", "on_stop_signals", "run_until_stopped",
+           "wait_until_stopped"]
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 T = TypeVar("T")
@@ -76,3 +79,19 @@ def wait_until_stopped() -> signal.Signals:
         for sig, old in previous.items():
             signal.signal(sig, old)
     return came[0]
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> bool:
+    """Ask Linux to send this process ``sig`` when its parent dies (even by SIGKILL or
+    the OOM killer), so a child a service started is never left running on its own.
+    Call it in the child (e.g. as ``preexec_fn``). False where it is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False

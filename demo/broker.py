@@ -21,7 +21,7 @@ async def demo_broker(kind: str = "auto") -> AsyncIterator[tuple[str, BrokerSett
     """Start a broker on a free loopback port; yield (description, settings)."""
     if kind == "mosquitto" or (kind == "auto" and LocalMosquitto.available()):
         with tempfile.TemporaryDirectory(prefix="cityhub-demo-mosquitto-") as d:
-            m = LocalMosquitto(Path(d))
+            m = LocalMosquitto(Path(d), stop_with_parent=True)  # even if the demo is killed
             m.start()
             try:
                 yield (f"Mosquitto on 127.0.0.1:{m.port}",

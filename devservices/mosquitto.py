@@ -11,6 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from cityhub.signals import die_with_parent
 from devservices.ports import free_port, wait_for_port
 from devservices.procs import stop_process
 
@@ -35,6 +36,7 @@ class LocalMosquitto:
     tls_keyfile: Path | None = None
     tls_cafile: Path | None = None
     require_certificate: bool = False
+    stop_with_parent: bool = False  # SIGTERM to the broker should its starter die
 
     @staticmethod
     def available(binary: str = "mosquitto") -> bool:
@@ -76,7 +78,9 @@ class LocalMosquitto:
             self.tls_port = self.tls_port or free_port()
         exe = shutil.which(self.binary) or "/usr/sbin/mosquitto"
         self.proc = subprocess.Popen([exe, "-c", str(self._conf())],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     preexec_fn=die_with_parent if self.stop_with_parent
+                                     else None)
         wait_for_port(self.port, self.proc)
         if self.tls_port:
             wait_for_port(self.tls_port, self.proc)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -31,6 +30,7 @@ import sys
 from collections.abc import Sequence
 
 from cityhub.backoff import backoff_delay
+from cityhub.signals import die_with_parent
 
 __all__ = ["Supervisor", "follow_supervisor", "worker_command"]
 
@@ -38,7 +38,6 @@ log = logging.getLogger("cityhub.ingest")
 STEADY_S = 60.0  # a worker up this long is healthy again: its backoff starts over
 CONFIG_ERROR = 2  # the exit status of a configuration error (cityhub.cli)
 SUPERVISOR_ENV = "CITYHUB_INGEST_SUPERVISOR"  # the supervisor's pid, in its workers
-_PR_SET_PDEATHSIG = 1
 
 
 class Supervisor:
@@ -138,9 +137,7 @@ def follow_supervisor() -> None:
     supervisor = os.environ.get(SUPERVISOR_ENV)
     if supervisor is None or not sys.platform.startswith("linux"):
         return
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    die_with_parent(signal.SIGTERM)
     if str(os.getppid()) != supervisor:  # it died before the request took hold
         sys.exit(f"cityhub ingest: the supervisor (pid {supervisor}) is gone")
 

@@ -30,7 +30,7 @@ ALLOWED = {
     "analytics": {"cityhub", "analytics", "stores"},
     "alerts": {"cityhub", "alerts", "stores"},
     "dashboards": {"cityhub", "dashboards", "analytics", "stores"},
-    "devservices": {"devservices"},
+    "devservices": {"cityhub", "devservices"},
     # the demo is a composition root: it wires the others together; nothing imports it
     "demo": {"cityhub", "demo", "devservices", "edge", "ingest", "stores", "analytics",
              "alerts", "dashboards"},

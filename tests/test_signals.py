@@ -143,3 +143,21 @@ def test_demo_stops_on_sigterm_with_its_broker_and_temp_dir(
     assert not conf.parent.exists(), "the demo left its temporary directory"
     # the city's data stays for the next run (``--fresh`` clears it)
     assert (tmp_path / "demo" / "bandung" / "readings.db").exists()
+
+
+@pytest.mark.timeout(240)
+def test_a_killed_demo_takes_its_broker_with_it(tmp_path: Path,
+                                                mosquitto: LocalMosquitto) -> None:
+    """kill -9 leaves no time to clean up: Linux stops the demo's Mosquitto all the same
+    (PR_SET_PDEATHSIG), so no broker is left running on its own."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with cityhub("demo", "--port", str(port), "--data-dir", str(tmp_path / "demo"),
+                 "--broker", "mosquitto", cwd=tmp_path) as proc:
+        wait(lambda: http_status(url) == 200, "the demo's dashboard")
+        broker = next(c for c in psutil.Process(proc.pid).children(recursive=True)
+                      if "mosquitto" in c.name())
+        proc.kill()
+        proc.communicate(timeout=60)
+    wait(lambda: not psutil.pid_exists(broker.pid)
+         or broker.status() == psutil.STATUS_ZOMBIE, "the orphaned broker to stop")
