@@ -10,9 +10,9 @@ store kept them) are its messages acknowledged, in arrival order, so a crash at 
 leaves them with the broker, which redelivers them; idempotent points make the redelivery
 harmless.
 
-Messages are decoded in paho's read loop (a callback on the aiomqtt client's paho client),
-not through aiomqtt's message iterator, which costs a task per message; the client reads
-ahead and acknowledges a batch in one write (:mod:`ingest.mqtt_client`).
+Messages are decoded as paho reads them (its ``on_message`` callback, in the read event),
+not through a queue and a task per message; the client acknowledges only when told to, and
+a batch's PUBACKs go out together (:mod:`ingest.mqtt_client`).
 
 Work in flight is bounded by the ingester itself: it stops reading from the broker while
 it holds ``max_inflight`` unacknowledged messages and reads again once half of them are
@@ -31,9 +31,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-import aiomqtt
 import orjson
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -51,7 +49,7 @@ from cityhub.topics import deadletter_topic, telemetry_filter
 from ingest.counters import IngestCollector, IngestCounters
 from ingest.deadletters import DeadLetters
 from ingest.decoder import DECODER_PATH, Decoder
-from ingest.mqtt_client import IngestClient
+from ingest.mqtt_client import IngestClient, MqttError
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
 from ingest.writer import DurableWriter, Refused
@@ -149,22 +147,18 @@ class Ingester:
         """A client on this ingester's persistent session; ``clean`` ends the session
         instead (the broker discards it and everything queued for it)."""
         b = self.settings.broker
-        v5 = b.protocol == "5"
-        kwargs: dict[str, Any] = {}
-        if v5:
+        props: Properties | None = None
+        if b.protocol == "5":
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = 0 if clean else SESSION_EXPIRY_S
             props.ReceiveMaximum = self.settings.max_inflight
-            kwargs = {"clean_start": clean, "properties": props}
-        else:
-            kwargs = {"clean_session": clean}
-        # Messages are decoded in paho's read loop (instead of aiomqtt's per-message queue
-        # and task) and acknowledged only by IngestClient.ack, after the write.
+        # Messages are decoded as paho reads them (no per-message queue and task) and
+        # acknowledged only by IngestClient.ack, after the write.
         self._mqtt = IngestClient(
-            b.host, b.port, identifier=self.settings.client_id, username=b.username,
+            b.host, b.port, client_id=self.settings.client_id, on_publish=self._on_publish,
+            protocol=b.protocol, clean=clean, properties=props, username=b.username,
             password=self.password, keepalive=b.keepalive_s, tls_context=tls_context(b),
-            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-            on_publish=self._on_publish, **kwargs)
+            ack_timeout_s=self._ack_timeout_s)
         return self._mqtt
 
     def _filters(self) -> list[str]:
@@ -222,7 +216,7 @@ class Ingester:
             tasks = [*self._serve_connection(tg, client),
                      tg.create_task(self.writer.replay(self._refused))]
             for f in self._filters():
-                await client.unsubscribe(f, timeout=self._ack_timeout_s)
+                await client.unsubscribe(f)
             log.info("ingest: retiring %s: unsubscribed; storing what its session holds",
                      self.settings.client_id)
             seen, quiet_since = -1, asyncio.get_running_loop().time()
@@ -274,14 +268,14 @@ class Ingester:
                     # which pauses reading (and the SUBACK) until batches are stored.
                     self._serve_connection(tg, client)
                     for f in self._filters():
-                        await client.subscribe(f, qos=1, timeout=self._ack_timeout_s)
+                        await client.subscribe(f, qos=1)
                     attempt = 0
                     self.connected.set()
                     log.info("ingest: connected to %s:%s, subscribed %s",
                              self.settings.broker.host, self.settings.broker.port,
                              ", ".join(self._filters()))
                     self.counters.connected = True
-            except* aiomqtt.MqttError as group:  # from connecting, or from the TaskGroup
+            except* MqttError as group:  # from connecting, or from the TaskGroup
                 lost = group.exceptions[0]
             self.connected.clear()
             self.counters.connected = False
@@ -291,8 +285,8 @@ class Ingester:
                         lost, delay)
             await asyncio.sleep(delay)
 
-    def _on_publish(self, raw_topic: bytes, qos: int, mid: int, payload: bytes) -> None:
-        """One message, handed over inside paho's read loop: decode and batch at once.
+    def _on_publish(self, topic: str | None, qos: int, mid: int, payload: bytes) -> None:
+        """One message, handed over as paho reads it: decode and batch at once.
 
         Synchronous, so it never waits; memory is bounded instead by pausing the reader
         at ``max_inflight`` unacknowledged messages. A QoS 0 message (a publisher that
@@ -307,11 +301,8 @@ class Ingester:
         if qos:
             b.mids.append(mid)
         self._hold(1)
-        try:
-            topic = raw_topic.decode()
-        except UnicodeDecodeError as e:
-            topic = raw_topic.decode("utf-8", "replace")
-            b.dead.append((topic, payload, "topic", f"topic is not UTF-8: {e}"))
+        if topic is None:  # brokers refuse such a topic; kept in case one does not
+            b.dead.append(("(not UTF-8)", payload, "topic", "topic is not UTF-8"))
         else:
             try:
                 part: list[Point] | None = None
@@ -351,10 +342,9 @@ class Ingester:
             c.reading_paused = False
 
     async def _until_disconnected(self, client: IngestClient) -> None:
-        """Messages arrive through :meth:`_on_publish`, so aiomqtt's iterator yields
-        none; it raises :class:`aiomqtt.MqttError` when the connection drops."""
-        async for _ in client.messages:
-            log.error("ingest: a message bypassed the decoder callback")
+        """Raise :class:`MqttError` when the connection drops (messages arrive through
+        :meth:`_on_publish`)."""
+        await client.disconnected()
 
     async def _timer(self) -> None:
         """Write a batch once its oldest message is ``flush_interval_s`` old. (Measured

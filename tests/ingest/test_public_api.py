@@ -1,0 +1,62 @@
+"""The ingester stands on its libraries' public APIs: no module of ``ingest`` imports a
+private module or name of another package, or reaches for a private attribute of any
+object but its own (``self``).
+
+A static check over the source: paho-mqtt, aiomqtt, aiohttp and the rest may rename their
+internals in any release (paho 2.1.0 and 2.2.0 already differ in the private names the
+ingester's old MQTT client used), and nothing would say so until a message went missing.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+INGEST = Path(__file__).resolve().parents[2] / "ingest"
+OURS = ("ingest", "cityhub", "stores")
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def reaches(source: str) -> list[str]:
+    """Every private name ``source`` takes from something not its own, as
+    ``line: what``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            ours = node.module.split(".")[0] in OURS
+            if not ours and any(_private(p) for p in node.module.split(".")):
+                found.append(f"{node.lineno}: from {node.module}")
+            found += [f"{node.lineno}: {node.module}.{a.name}" for a in node.names
+                      if _private(a.name) and not ours]
+        elif isinstance(node, ast.Import):
+            found += [f"{node.lineno}: import {a.name}" for a in node.names
+                      if a.name.split(".")[0] not in OURS
+                      and any(_private(p) for p in a.name.split("."))]
+        elif isinstance(node, ast.Attribute) and _private(node.attr) and not (
+                isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+            found.append(f"{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(p.name for p in INGEST.glob("*.py")))
+def test_no_private_names_of_other_packages(module: str) -> None:
+    assert reaches((INGEST / module).read_text()) == []
+
+
+def test_the_check_finds_what_it_looks_for() -> None:
+    """What the old client did is found (the check can fail)."""
+    old = ("from paho.mqtt.client import MQTTMessage, _socketpair_compat\n"
+           "from paho.mqtt import _packet\n"
+           "import paho.mqtt._packet\n"
+           "def f(client, msg):\n"
+           "    client._sock = None\n"
+           "    return bytes(msg._topic), client._client._in_packet, self._paho.socket()\n")
+    assert sorted(reaches(old)) == sorted([
+        "1: paho.mqtt.client._socketpair_compat", "2: paho.mqtt._packet",
+        "3: import paho.mqtt._packet", "5: client._sock", "6: msg._topic",
+        "6: client._client._in_packet", "6: client._client"])
