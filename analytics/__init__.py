@@ -1,2 +1,30 @@
-"""Analytics: numba kernels over per-device arrays (congestion, flood rate of rise,
-lamp faults, data quality, LTTB). Not built yet: the analytics issue brings it."""
+"""Analytics: numba kernels that turn readings into what people act on.
+
+Private ``@njit`` kernels over float64 / int64 arrays; the public functions below validate
+and convert their inputs (:class:`AnalyticsInputError` names the argument and the
+problem) and call them. Each kernel has a slow, obviously correct reference in the tests.
+``docs/analytics.md`` gives every formula, unit, threshold and its source.
+
+    from analytics import travel_time_index, level_of_service, siaga, rate_of_rise, ...
+"""
+
+from analytics.arrays import AnalyticsInputError
+from analytics.flood import rate_of_rise, siaga, time_to_level
+from analytics.lighting import (
+    DARK_AT_NIGHT,
+    DAY_BURNING,
+    energy_kwh,
+    lamp_faults,
+    sun_elevation,
+)
+from analytics.lttb import lttb
+from analytics.quality import gaps, out_of_range, stuck
+from analytics.streaming import StreamState
+from analytics.traffic import LOS_GRADES, congestion, level_of_service, travel_time_index
+
+__all__ = [
+    "DARK_AT_NIGHT", "DAY_BURNING", "LOS_GRADES", "AnalyticsInputError", "StreamState",
+    "congestion", "energy_kwh", "gaps", "lamp_faults", "level_of_service", "lttb",
+    "out_of_range", "rate_of_rise", "siaga", "stuck", "sun_elevation", "time_to_level",
+    "travel_time_index",
+]

@@ -1,0 +1,73 @@
+"""Validation at the public edge of the kernels: shapes, dtypes, sorted times, NaN policy.
+
+Kernels take contiguous float64 / int64 arrays and trust them; every public wrapper
+converts its inputs with these helpers first and raises :class:`AnalyticsInputError`
+naming the argument and what is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from cityhub.errors import HubError
+
+__all__ = ["F64", "I64", "AnalyticsInputError", "floats", "per_reading", "same_length", "times"]
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+
+class AnalyticsInputError(HubError, ValueError):
+    """An array given to an analytics function is not what it takes."""
+
+
+def floats(name: str, values: Any, *, finite: bool = False) -> F64:
+    """``values`` as a contiguous 1-D float64 array; NaN allowed (a missing reading)
+    unless ``finite``; infinities never."""
+    try:
+        a = np.ascontiguousarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise AnalyticsInputError(f"{name}: not numbers ({e})") from None
+    if a.ndim != 1:
+        raise AnalyticsInputError(f"{name}: expected a 1-D array, got shape {a.shape}")
+    if np.isinf(a).any():
+        raise AnalyticsInputError(f"{name}: contains an infinity")
+    if finite and np.isnan(a).any():
+        raise AnalyticsInputError(f"{name}: contains NaN")
+    return a
+
+
+def per_reading(name: str, value: Any, n: int, *, finite: bool = True) -> F64:
+    """A parameter given as one number or one per reading, as ``n`` floats."""
+    try:
+        a = np.broadcast_to(np.asarray(value, dtype=np.float64), (n,))
+    except (TypeError, ValueError):
+        raise AnalyticsInputError(f"{name}: expected one number or one per reading ({n})"
+                                  ) from None
+    return floats(name, a, finite=finite)
+
+
+def times(name: str, values: Any, *, strictly: bool = False) -> F64:
+    """Reading times (UNIX seconds) as float64, finite and sorted (ascending; with
+    ``strictly``, no two equal)."""
+    t = floats(name, values, finite=True)
+    d = np.diff(t)
+    if (d < 0).any() or (strictly and (d == 0).any()):
+        i = int(np.argmax(d < 0 if not strictly else d <= 0))
+        order = "strictly increasing" if strictly else "sorted"
+        raise AnalyticsInputError(f"{name}: must be {order}; element {i + 1} "
+                                  f"({t[i + 1]!r}) follows {t[i]!r}")
+    return t
+
+
+def same_length(**arrays: Sequence[Any] | np.ndarray[Any, Any]) -> int:
+    """The common length of ``arrays``; an error naming them if they differ."""
+    lengths = {name: len(a) for name, a in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{k} {v}" for k, v in lengths.items())
+        raise AnalyticsInputError(f"arrays of different lengths: {shown}")
+    return next(iter(lengths.values()), 0)

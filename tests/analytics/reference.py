@@ -1,0 +1,150 @@
+"""Slow, obviously correct references for the analytics kernels: plain Python, one reading
+at a time, written from the definitions in docs/analytics.md (and, where the hub already
+has one, from the scalar rule in cityhub.levels / cityhub.solar)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+from cityhub.levels import level_of_service as los_letter
+from cityhub.levels import siaga as siaga_scalar
+from cityhub.solar import sun_elevation as sun_scalar
+
+NAN = float("nan")
+
+
+def tti(speed: list[float], ff: list[float]) -> list[float]:
+    return [NAN if math.isnan(s) else f / max(s, 1.0) for s, f in zip(speed, ff, strict=True)]
+
+
+def los(speed: list[float], ff: list[float]) -> list[int]:
+    return [-1 if math.isnan(s) else "ABCDEF".index(los_letter(s, f))
+            for s, f in zip(speed, ff, strict=True)]
+
+
+def hysteresis(device: list[int], x: list[float], on: float, off: float,
+               state: list[bool]) -> list[bool]:
+    out = []
+    for d, v in zip(device, x, strict=True):
+        if not math.isnan(v):
+            if state[d] and v <= off:
+                state[d] = False
+            elif not state[d] and v >= on:
+                state[d] = True
+        out.append(state[d])
+    return out
+
+
+def siaga(level: list[float], s3: float, s2: float, s1: float) -> list[int]:
+    return [0 if math.isnan(v) else siaga_scalar(v, s3, s2, s1) for v in level]
+
+
+def rate_of_rise(t: list[float], y: list[float], window: float, min_points: int
+                 ) -> list[float]:
+    out = []
+    for i in range(len(t)):
+        idx = [k for k in range(i + 1) if t[k] > t[i] - window and not math.isnan(y[k])]
+        if len(idx) < min_points or math.isnan(y[i]):
+            out.append(NAN)
+            continue
+        slopes = [(y[b] - y[a]) / (t[b] - t[a]) for j, a in enumerate(idx) for b in idx[j + 1:]
+                  if t[b] != t[a]]
+        out.append(statistics.median(slopes) * 3600 if slopes else NAN)
+    return out
+
+
+def sun(lat: float, lon: float, ts: list[float]) -> list[float]:
+    return [sun_scalar(lat, lon, s) for s in ts]
+
+
+def faults(elev: list[float], power: list[float], rated: float, switch: float, margin: float,
+           on_share: float) -> list[int]:
+    out = []
+    for e, p in zip(elev, power, strict=True):
+        if math.isnan(p):
+            out.append(0)
+        elif e > switch + margin and p >= on_share * rated:
+            out.append(1)
+        elif e < switch - margin and p < on_share * rated:
+            out.append(2)
+        else:
+            out.append(0)
+    return out
+
+
+def energy(t: list[float], p: list[float], max_gap: float) -> tuple[float, int]:
+    joules, gaps = 0.0, 0
+    for i in range(1, len(t)):
+        if math.isnan(p[i]) or math.isnan(p[i - 1]):
+            continue
+        if t[i] - t[i - 1] > max_gap:
+            gaps += 1
+        else:
+            joules += (p[i] + p[i - 1]) / 2 * (t[i] - t[i - 1])
+    return joules / 3.6e6, gaps
+
+
+def stuck(x: list[float], min_run: int) -> list[bool]:
+    out = [False] * len(x)
+    i = 0
+    while i < len(x):
+        j = i
+        while j + 1 < len(x) and not math.isnan(x[i]) and x[j + 1] == x[i]:
+            j += 1
+        if j - i + 1 >= min_run and not math.isnan(x[i]):
+            for k in range(i, j + 1):
+                out[k] = True
+        i = j + 1
+    return out
+
+
+def ewma(device: list[int], t: list[float], v: list[float], alpha: float, devices: int
+         ) -> tuple[list[float], list[float], list[bool]]:
+    """z-score before each reading, rate, taken; West's exponentially weighted update."""
+    mean = [NAN] * devices
+    var = [NAN] * devices
+    last: list[tuple[float, float] | None] = [None] * devices
+    zs, rates, taken = [], [], []
+    for d, ti, x in zip(device, t, v, strict=True):
+        prev = last[d]
+        if math.isnan(x) or (prev is not None and ti <= prev[0]):
+            zs.append(NAN)
+            rates.append(NAN)
+            taken.append(False)
+            continue
+        if prev is None:
+            mean[d], var[d] = x, 0.0
+            zs.append(NAN)
+            rates.append(NAN)
+        else:
+            diff = x - mean[d]
+            zs.append(diff / math.sqrt(var[d]) if var[d] > 0 else NAN)
+            rates.append((x - prev[1]) / (ti - prev[0]))
+            mean[d] += alpha * diff
+            var[d] = (1 - alpha) * (var[d] + alpha * diff * diff)
+        last[d] = (ti, x)
+        taken.append(True)
+    return zs, rates, taken
+
+
+def lttb(x: list[float], y: list[float], threshold: int) -> list[int]:
+    n = len(x)
+    if n <= threshold:
+        return list(range(n))
+    every = (n - 2) / (threshold - 2)
+    keep, a = [0], 0
+    for i in range(threshold - 2):
+        nxt = range(math.floor((i + 1) * every) + 1,
+                    min(math.floor((i + 2) * every) + 1, n))
+        if len(nxt):
+            mx = sum(x[k] for k in nxt) / len(nxt)
+            my = sum(y[k] for k in nxt) / len(nxt)
+        else:
+            mx, my = x[-1], y[-1]
+        bucket = range(math.floor(i * every) + 1, math.floor((i + 1) * every) + 1)
+        areas = [abs((x[a] - mx) * (y[k] - y[a]) - (x[a] - x[k]) * (my - y[a])) for k in bucket]
+        a = bucket[areas.index(max(areas))]
+        keep.append(a)
+    keep.append(n - 1)
+    return keep
