@@ -38,6 +38,11 @@ class IngestSettings(BaseModel):
         1000, ge=1, le=65535, description="unacknowledged messages at once (MQTT 5 Receive "
         "Maximum): bounds memory; the broker holds the rest")
     max_future_s: float = Field(300.0, ge=0)
+    mqtt_fast_path: bool = Field(
+        True, description="read and acknowledge MQTT through paho-mqtt's internals "
+        "(ingest/mqtt_client.py: about half the CPU per message), where the installed "
+        "paho-mqtt has them (checked at start; otherwise a warning and the public API); "
+        "false: paho-mqtt's public API only")
     deadletter_path: str = "var/deadletters.db"
     publish_deadletters: bool = True
     spool_path: str = Field("var/spool.db", description="batches the store could not take")

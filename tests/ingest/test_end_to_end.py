@@ -48,13 +48,13 @@ async def until(cond: Callable[[], bool], what: str, timeout_s: float = 60) -> N
 
 
 def make_ingester(pack: CityPack, mosquitto: LocalMosquitto, store: Store, tmp: Path,
-                  client_id: str, protocol: str = "3.1.1") -> Ingester:
+                  client_id: str, protocol: str = "3.1.1", fast: bool = True) -> Ingester:
     settings = IngestSettings(
         pack=str(tmp), client_id=client_id, flush_interval_s=0.2, batch_lines=500,
         broker=BrokerSettings(host="127.0.0.1", port=mosquitto.port,
                               protocol=protocol),  # type: ignore[arg-type]
         store=StoreSettings(), deadletter_path=str(tmp / "dl.db"),
-        spool_path=str(tmp / "spool.db"))
+        spool_path=str(tmp / "spool.db"), mqtt_fast_path=fast)
     return Ingester(settings, pack, store, DeadLetters(settings.deadletter_path),
                     Spool(settings.spool_path, settings.spool_max_bytes))
 
@@ -87,12 +87,15 @@ async def stored_traffic(store: Store, city: str) -> dict[str, list[tuple[int, f
 
 
 @pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "public-api"])
 async def test_exact_counts_and_values(small_pack: CityPack, mosquitto: LocalMosquitto,
-                                       store: Store, tmp_path: Path, protocol: str) -> None:
+                                       store: Store, tmp_path: Path, protocol: str,
+                                       fast: bool) -> None:
     n = 300
     city = small_pack.city.id
     ing = make_ingester(small_pack, mosquitto, store, tmp_path, f"ing-{uuid.uuid4().hex[:6]}",
-                        protocol)
+                        protocol, fast)
+    assert ing.fast_mqtt is fast
     async with running(ing):
         await publish(mosquitto, [(f"city/{city}/traffic/gw-a", traffic_pack(i))
                                   for i in range(n)])

@@ -1,7 +1,8 @@
 """The ingester over TLS, end to end: real Mosquitto with a TLS listener that requires a
 client certificate, the ingester connecting with the settings' ``broker.tls``.
 
-What TLS changes for the client: paho reads through an ``SSLSocket`` (a message may span
+Both MQTT paths (the fast one wraps the TLS socket in its read-ahead). What TLS changes
+for the client: paho, or the read-ahead, reads through an ``SSLSocket`` (a message may span
 several TLS records, and the SSL object may hold decrypted bytes the event loop does not
 signal again), and the TLS handshake happens in ``connect()``, where a certificate that
 does not verify must end in the reconnect loop, not a crash.
@@ -67,15 +68,18 @@ def tls_ingester(pack: CityPack, broker: LocalMosquitto, pki: Pki, store: Any, t
 
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "public-api"])
 async def test_every_reading_stored_once_over_tls(small_pack: CityPack,
                                                   tls_broker: LocalMosquitto, pki: Pki,
-                                                  tmp_path: Path, protocol: str) -> None:
+                                                  tmp_path: Path, protocol: str,
+                                                  fast: bool) -> None:
     """Small messages and messages several TLS records (16 KiB each) long, through a
     reader that pauses at ``max_inflight`` over and over while the store holds its writes;
     then every reading is stored, each once."""
     store = GatedStore(open_writes=2)
     ing = tls_ingester(small_pack, tls_broker, pki, store, tmp_path, protocol,
-                       max_inflight=40, batch_lines=2000)
+                       max_inflight=40, batch_lines=2000, mqtt_fast_path=fast)
+    assert ing.fast_mqtt is fast
     topic = f"city/{small_pack.city.id}/traffic/gw-a"
     sizes = [1 if i % 10 else 2000 for i in range(400)]  # 40 packs of about 70 KB
     starts = [sum(sizes[:i]) for i in range(len(sizes))]
