@@ -281,7 +281,8 @@ def naive(mq: LocalMosquitto, influx: LocalInfluxDB, topic: str, payloads: list[
 
 def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
         payloads: list[bytes], db: str, work: Path, protocol: str,
-        profile: Path | None = None, workers: int = 1) -> tuple[float, int, float]:
+        profile: Path | None = None, workers: int = 1, mqtt_fast: bool = True
+        ) -> tuple[float, int, float]:
     """The hub's ingester (``cityhub ingest``; with ``workers`` > 1, that many worker
     processes in one shared group under its supervisor): points/s, points stored, peak RSS
     (MB) of the largest ingester process."""
@@ -297,6 +298,7 @@ def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
         f"broker: {{host: 127.0.0.1, port: {mq.port}, protocol: '{protocol}'}}\n"
         f"store: {{kind: influxdb-v1, url: '{influx.url}', database: {db}, gzip: false}}\n"
         f"batch_lines: 5000\nflush_interval_s: 0.2\nmax_inflight: 1000\n"
+        f"mqtt_fast_path: {str(mqtt_fast).lower()}\n"
         f"deadletter_path: {work / f'{db}-dl.db'}\n"
         f"spool_path: {work / f'{db}-sp.db'}\nmetrics_port: {port}\n")
     prof = ["-m", "cProfile", "-o", str(profile / f"{db}.prof")] \
@@ -383,10 +385,14 @@ def main() -> None:
                     "the median of the rounds' ratios (default 3, --quick 1)")
     ap.add_argument("--protocol", choices=["3.1.1", "5"], default="3.1.1",
                     help="the ingester's MQTT version (default 3.1.1, the hub's default)")
+    ap.add_argument("--mqtt-path", choices=["fast", "public"], default="fast",
+                    help="the ingester's MQTT client: the fast path (the default) or "
+                    "paho-mqtt's public API only (mqtt_fast_path: false)")
     ap.add_argument("--profile", type=Path, metavar="DIR",
                     help="profile the ingester while it works: py-spy's samples in "
                     "DIR/hub_*.txt if py-spy is on PATH, else cProfile's DIR/hub_*.prof")
     args = ap.parse_args()
+    fast = args.mqtt_path == "fast"
     if args.rounds is not None and args.rounds < 1:
         ap.error(f"--rounds {args.rounds}: at least 1")
     if not (shutil.which("mosquitto_sub") and shutil.which("influxd")):
@@ -415,11 +421,11 @@ def main() -> None:
             naive_rate, naive_stored = naive(mq, influx, topic, naive_msgs)
             note(f"naive {naive_rate:.0f} points/s")
             one_rate, one_stored, rss1 = hub(mq, influx, pack_dir, topic, singles, "hub_one",
-                                             work, args.protocol, args.profile)
+                                             work, args.protocol, args.profile, mqtt_fast=fast)
             note(f"hub, one point per message: {one_rate:.0f} points/s")
             # The same ingester with ``workers: 2``: two processes in one shared group.
             one2, one2_stored, rss3 = hub(mq, influx, pack_dir, topic, singles, "hub2_one",
-                                          work, args.protocol, workers=2)
+                                          work, args.protocol, workers=2, mqtt_fast=fast)
             note(f"workers: 2, one point per message: {one2:.0f} points/s")
             # Packs: the store's limit and the hub side by side, round after round, so a
             # slow spell of this shared machine weighs on both (the median counts). First
@@ -433,11 +439,12 @@ def main() -> None:
                     f"{v:.0f} points/s ({k.replace('_', ', ')} connection(s))"
                     for k, v in stores[-1].items()))
                 batch.append(hub(mq, influx, pack_dir, topic, packs, f"hub_batched{r}",
-                                 work, args.protocol, args.profile if r == 0 else None))
+                                 work, args.protocol, args.profile if r == 0 else None,
+                                 mqtt_fast=fast))
                 note(f"round {r + 1}: hub, 50 points per message: {batch[-1][0]:.0f} "
                      f"points/s ({batch[-1][0] / max(stores[-1].values()):.3f})")
                 batch2.append(hub(mq, influx, pack_dir, topic, packs, f"hub2_batched{r}",
-                                  work, args.protocol, workers=2))
+                                  work, args.protocol, workers=2, mqtt_fast=fast))
                 note(f"round {r + 1}: workers: 2, 50 points per message: "
                      f"{batch2[-1][0]:.0f} points/s "
                      f"({batch2[-1][0] / max(stores[-1].values()):.3f})")
@@ -453,6 +460,7 @@ def main() -> None:
     ratios2 = [b[0] / lim for b, lim in zip(batch2, limits, strict=True)]
     result = {
         "benchmark": "ingest", "quick": args.quick, "ingester_mqtt": args.protocol,
+        "ingester_mqtt_path": args.mqtt_path,
         "one_point_messages": single_n, "batched_points": batched_n, "rounds": rounds,
         "broker_limit_msgs_per_s": round(broker),
         "store_limit_points_per_s": round(statistics.median(limits)),

@@ -1,4 +1,4 @@
-"""The ingester's MQTT client: paho-mqtt on asyncio, through paho's public API only.
+"""The ingester's MQTT client: paho-mqtt on asyncio; a public path, and a fast one.
 
 aiomqtt hands each message to a queue and acknowledges it at once; the ingester must
 acknowledge a message only once its reading is durable, and must stop reading while it
@@ -29,8 +29,22 @@ busy stream does not delay the writes that let it be acknowledged. With TLS, byt
 SSL object has already decrypted (``SSLSocket.pending()``) are read at the next turn of
 the loop, since the socket will not signal them again.
 
-Nothing here touches a private name of paho or aiomqtt; it works with any paho-mqtt 2.x
-from 2.1 on.
+:class:`IngestClient` touches no private name of paho or aiomqtt, and works with any
+paho-mqtt 2.x from 2.1 on. It costs about 17-25 us of CPU per message (paho reads a packet
+with three ``recv`` calls and builds an ``MQTTMessage``, and writes each PUBACK with its
+own ``send``), and with MQTT 5 about twice that (paho parses every message's properties).
+
+:class:`FastIngestClient`, the default, is that client plus three changes through paho's
+internals (:data:`PAHO_PRIVATE_NAMES`, nothing else): a read-ahead socket, MQTT 3.1.1
+PUBLISH packets cut straight out of its buffer, and a batch's PUBACKs in one write; about
+a quarter of the public path's CPU per message. ``bench/ingest.py`` measured the public
+path below the pack target (0.578 and 0.565 of the store's limit against 0.60) where the
+fast path met it (``bench/HISTORY.md``), so it stays, on these terms: ``pyproject.toml``
+pins paho-mqtt's minor version; at start the ingester checks that the installed paho has
+every name (:func:`missing_private_names`), and if one is missing it logs a WARNING, sets
+``cityhub_ingest_mqtt_fast_path`` to 0 and uses :class:`IngestClient`;
+``tests/ingest/test_public_api.py`` fails if the code reaches for a private name not in
+the list.
 """
 
 from __future__ import annotations
