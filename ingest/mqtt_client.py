@@ -272,11 +272,9 @@ class IngestClient:
         return sock
 
     def _on_socket_close(self, _c: Any, _u: Any, sock: Any) -> None:
-        if threading.get_ident() == self._thread:
-            if sock is self._sock:
-                self._unwatch()
-        else:  # a failed connect in the connecting thread: the socket was never watched
-            pass
+        # (From the connecting thread only when connecting failed: never watched then.)
+        if threading.get_ident() == self._thread and sock is self._sock:
+            self._unwatch()
 
     def _on_register_write(self, _c: Any, _u: Any, sock: Any) -> None:
         def watch() -> None:

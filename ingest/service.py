@@ -10,9 +10,11 @@ store kept them) are its messages acknowledged, in arrival order, so a crash at 
 leaves them with the broker, which redelivers them; idempotent points make the redelivery
 harmless.
 
-Messages are decoded as paho reads them (its ``on_message`` callback, in the read event),
-not through a queue and a task per message; the client acknowledges only when told to, and
-a batch's PUBACKs go out together (:mod:`ingest.mqtt_client`).
+Messages are decoded as the MQTT client reads them (in the read event: paho's
+``on_message``, or the fast path's own PUBLISH parsing), not through a queue and a task per
+message; the client acknowledges only when told to, and a batch's PUBACKs go out together.
+The fast path is used where the installed paho-mqtt has the internals it needs (checked at
+start, :meth:`Ingester._check_fast_mqtt`), else paho's public API (:mod:`ingest.mqtt_client`).
 
 Work in flight is bounded by the ingester itself: it stops reading from the broker while
 it holds ``max_inflight`` unacknowledged messages and reads again once half of them are
