@@ -225,3 +225,19 @@ def test_without_the_built_kernel_the_python_path_takes_every_message(
                          check=True, cwd=Path(__file__).resolve().parents[2])
     assert res.stdout.split(" ", 3)[:3] == ["python", "None", "b''"]
     assert "intensity=3" in res.stdout
+
+
+def test_leaves_a_pack_over_the_records_limit(pack: CityPack) -> None:
+    """More records than ``max_records``: declined, ``out`` unchanged (the one branch of
+    the kernel's parser that the fuzzer's corpus does not reach: under the size limit,
+    10,001 records of distinct points do not fit)."""
+    d = Decoder(pack, clock=lambda: NOW)
+    t = d._route(TOPIC).tables  # type: ignore[union-attr]
+    assert t is not None
+    payload = orjson.dumps([{"bn": "tfc-1:", "bt": NOW - 10, "n": "intensity", "v": 1, "t": i}
+                            for i in range(3)])
+    out = bytearray(b"kept\n")
+    assert kernel.pack_lines(payload, t, 2**62, 3, out) == 3
+    out = bytearray(b"kept\n")
+    assert kernel.pack_lines(payload, t, 2**62, 2, out) == kernel.FALLBACK
+    assert out == b"kept\n"
