@@ -18,8 +18,8 @@ import threading
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["STOP_SIGNALS", "die_with_parent", "on_stop_signals", "run_until_stopped",
-           "wait_until_stopped"]
+__all__ = ["STOP_SIGNALS", "die_with_parent", "on_stop_signals", "raise_if_cancelling",
+           "run_until_stopped", "wait_until_stopped"]
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 T = TypeVar("T")
@@ -59,6 +59,20 @@ async def run_until_stopped(work: Coroutine[Any, Any, T], *, name: str = "cityhu
             if not stopped:
                 raise
             return None
+
+
+def raise_if_cancelling() -> None:
+    """Raise :class:`asyncio.CancelledError` if the running task is being cancelled.
+
+    For a loop that retries after an error: a library may turn a cancellation that came
+    while it waited into its own error (Python 3.11's ``asyncio.wait_for`` into
+    ``TimeoutError`` when the cancellation meets the timeout; aiomqtt, whose connect
+    waits that way, into ``MqttError``). Called where such an error is caught, it keeps
+    a stop from being swallowed and the loop from retrying for ever.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def wait_until_stopped() -> signal.Signals:

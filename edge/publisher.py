@@ -38,6 +38,7 @@ from cityhub.config.pack import AnySensor, CityPack, Gateway
 from cityhub.fields import DOMAINS, Domain, Kind
 from cityhub.mqtt import BrokerSettings, tls_context
 from cityhub.senml import Reading, Value, encode_pack_groups
+from cityhub.signals import raise_if_cancelling
 from cityhub.topics import status_topic, telemetry_topic
 from edge.drivers.base import Driver, DriverError
 from edge.queue import DiskQueue, Queued
@@ -263,6 +264,7 @@ class GatewayPublisher:
         """Sleep, waking at once when a stop is requested."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
+        raise_if_cancelling()
 
     async def run(self) -> None:
         """Sample, queue and publish until cancelled or :meth:`request_stop`; reconnect
@@ -291,6 +293,7 @@ class GatewayPublisher:
                         await self._drain(client)
                         await self._say_offline(client, topic)
                 except aiomqtt.MqttError as e:
+                    raise_if_cancelling()  # a stop that aiomqtt's connect turned into this
                     if self._refuses_v5(e):
                         log.info("edge %s: broker refuses MQTT 5; using 3.1.1",
                                  self.gateway.id)

@@ -47,6 +47,7 @@ from cityhub.lineprotocol import encode_lines
 from cityhub.metrics import serve_metrics
 from cityhub.mqtt import tls_context
 from cityhub.point import Encoded, Point
+from cityhub.signals import raise_if_cancelling
 from cityhub.store.base import Store
 from cityhub.topics import deadletter_topic, telemetry_filter
 from ingest.counters import IngestCollector, IngestCounters
@@ -305,6 +306,7 @@ class Ingester:
                     self.counters.connected = True
             except* MqttError as group:  # from connecting, or from the TaskGroup
                 lost = group.exceptions[0]
+            raise_if_cancelling()  # a stop that came while connecting: no reconnect
             self.connected.clear()
             self.counters.connected = False
             delay = backoff_delay(attempt, base=0.5, cap=30)

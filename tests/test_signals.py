@@ -5,6 +5,7 @@ tests/ingest/test_workers.py.)"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -12,8 +13,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +21,8 @@ import psutil
 import pytest
 
 from cityhub.config.pack import CityPack
-from devservices import LocalMosquitto, free_port
+from cityhub.signals import raise_if_cancelling
+from devservices import LocalMosquitto, free_port, http
 from tests.ingest.test_end_to_end import publish, traffic_pack
 
 pytestmark = pytest.mark.integration
@@ -38,13 +38,7 @@ def wait(cond: Callable[[], bool], what: str, timeout_s: float = 90) -> None:
 
 
 def http_status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return int(resp.status)
-    except urllib.error.HTTPError as e:
-        return int(e.code)
-    except OSError:
-        return 0
+    return http.get(url)[0]
 
 
 @contextlib.contextmanager
@@ -161,3 +155,27 @@ def test_a_killed_demo_takes_its_broker_with_it(tmp_path: Path,
         proc.communicate(timeout=60)
     wait(lambda: not psutil.pid_exists(broker.pid)
          or broker.status() == psutil.STATUS_ZOMBIE, "the orphaned broker to stop")
+
+
+async def test_a_stop_turned_into_another_error_is_not_swallowed() -> None:
+    """A retry loop that catches the error a library made of a cancellation (aiomqtt's
+    connect: MqttError; Python 3.11's wait_for: TimeoutError) stops all the same."""
+    attempts = 0
+
+    async def retry_forever() -> None:
+        nonlocal attempts
+        while attempts < 3:  # without the check: three attempts, then it gives up
+            attempts += 1
+            try:
+                try:
+                    await asyncio.sleep(30)
+                except asyncio.CancelledError as e:
+                    raise ConnectionError("converted by a library") from e
+            except ConnectionError:
+                raise_if_cancelling()
+
+    task = asyncio.create_task(retry_forever())
+    await asyncio.sleep(0.05)
+    task.cancel()
+    await asyncio.wait({task}, timeout=10)
+    assert task.cancelled() and attempts == 1
