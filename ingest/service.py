@@ -47,18 +47,13 @@ from cityhub.lineprotocol import encode_lines
 from cityhub.metrics import serve_metrics
 from cityhub.mqtt import tls_context
 from cityhub.point import Encoded, Point
-from cityhub.signals import raise_if_cancelling
 from cityhub.store.base import Store
 from cityhub.topics import deadletter_topic, telemetry_filter
 from ingest.counters import IngestCollector, IngestCounters
 from ingest.deadletters import DeadLetters
 from ingest.decoder import DECODER_PATH, Decoder
-from ingest.mqtt_client import (
-    FastIngestClient,
-    IngestClient,
-    MqttError,
-    missing_private_names,
-)
+from ingest.mqtt_client import IngestClient, MqttError
+from ingest.mqtt_fast import FastIngestClient, missing_private_names
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
 from ingest.writer import DurableWriter, Refused
@@ -306,7 +301,6 @@ class Ingester:
                     self.counters.connected = True
             except* MqttError as group:  # from connecting, or from the TaskGroup
                 lost = group.exceptions[0]
-            raise_if_cancelling()  # a stop that came while connecting: no reconnect
             self.connected.clear()
             self.counters.connected = False
             delay = backoff_delay(attempt, base=0.5, cap=30)

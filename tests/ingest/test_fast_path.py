@@ -1,4 +1,4 @@
-"""The fast MQTT path (``ingest/mqtt_client.py``: :class:`FastIngestClient`): its
+"""The fast MQTT path (``ingest/mqtt_fast.py``: :class:`FastIngestClient`): its
 read-ahead socket, and the start-up check that falls back, loudly, to paho's public API
 when the installed paho-mqtt lacks an internal it uses."""
 
@@ -13,8 +13,9 @@ from prometheus_client import generate_latest
 
 from cityhub.config.pack import CityPack
 from devservices import LocalMosquitto
-from ingest import mqtt_client
-from ingest.mqtt_client import _CARRY_MAX, FastIngestClient, IngestClient, ReadAhead
+from ingest import mqtt_fast
+from ingest.mqtt_client import IngestClient
+from ingest.mqtt_fast import _CARRY_MAX, FastIngestClient, ReadAhead
 from tests.ingest.test_backpressure import GatedStore, ingester, one_reading
 from tests.ingest.test_end_to_end import T0, publish, running, until
 
@@ -31,8 +32,8 @@ async def test_a_missing_paho_internal_means_the_public_path_and_a_warning(
     API, with a WARNING naming it and ``cityhub_ingest_mqtt_fast_path 0``; it then stores
     every message as before. With nothing missing, the fast path and no warning."""
     if missing:
-        monkeypatch.setattr(mqtt_client, "PAHO_PRIVATE_NAMES",
-                            (*mqtt_client.PAHO_PRIVATE_NAMES, "_not_in_any_paho"))
+        monkeypatch.setattr(mqtt_fast, "PAHO_PRIVATE_NAMES",
+                            (*mqtt_fast.PAHO_PRIVATE_NAMES, "_not_in_any_paho"))
     store = GatedStore(open_writes=10**6)
     with caplog.at_level(logging.WARNING, "cityhub.ingest"):
         ing = ingester(small_pack, mosquitto.port, store, tmp_path)

@@ -1,8 +1,9 @@
-"""The ingester stands on its libraries' public APIs, with one exception that is checked:
-no module of ``ingest`` imports a private module or name of another package, or reaches
-for a private attribute of any object but its own (``self``), except the fast MQTT path
-of ``ingest/mqtt_client.py``, and it only for the paho-mqtt names it checks at start-up
-(``PAHO_PRIVATE_NAMES``), falling back to paho's public API when one is missing.
+"""The hub stands on its libraries' public APIs, with one exception that is checked: no
+module of any package of the hub imports a private module or name of another package, or
+reaches for a private attribute of any object but its own (``self``), except the
+ingester's fast MQTT path, ``ingest/mqtt_fast.py``, and it only for the paho-mqtt names it
+checks at start-up (``PAHO_PRIVATE_NAMES``), falling back to paho's public API when one is
+missing.
 
 A static check over the source: paho-mqtt, aiomqtt, aiohttp and the rest may rename their
 internals in any release (paho 2.1.0 and 2.2.0 already differ in one the fast path uses),
@@ -16,10 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from ingest.mqtt_client import PAHO_PRIVATE_NAMES, missing_private_names
+from ingest.mqtt_fast import PAHO_PRIVATE_NAMES, missing_private_names
 
-INGEST = Path(__file__).resolve().parents[2] / "ingest"
-OURS = ("ingest", "cityhub", "stores")
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("cityhub", "edge", "ingest", "stores", "analytics", "alerts", "dashboards",
+            "demo", "devservices")
+OURS = PACKAGES
+FAST = ROOT / "ingest" / "mqtt_fast.py"
 
 
 def _private(name: str) -> bool:
@@ -47,10 +51,11 @@ def reaches(source: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("module", sorted(p.name for p in INGEST.glob("*.py")
-                                            if p.name != "mqtt_client.py"))
+@pytest.mark.parametrize("module", sorted(str(p.relative_to(ROOT)) for package in PACKAGES
+                                          for p in (ROOT / package).rglob("*.py")
+                                          if p != FAST))
 def test_no_private_names_of_other_packages(module: str) -> None:
-    assert reaches((INGEST / module).read_text()) == []
+    assert reaches((ROOT / module).read_text()) == []
 
 
 def test_the_mqtt_client_reaches_only_for_names_it_checks() -> None:
@@ -58,7 +63,7 @@ def test_the_mqtt_client_reaches_only_for_names_it_checks() -> None:
     ``missing_private_names()`` checks at start-up; the installed paho-mqtt has them all
     (else the pin in pyproject.toml and the installed version disagree)."""
     used = {what.rsplit(".", 1)[-1].split("(")[0]
-            for what in reaches((INGEST / "mqtt_client.py").read_text())}
+            for what in reaches(FAST.read_text())}
     assert used <= set(PAHO_PRIVATE_NAMES), used - set(PAHO_PRIVATE_NAMES)
     assert used, "the check found nothing: has the fast path gone? then drop this test"
     assert missing_private_names() == []
