@@ -9,12 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from cityhub.cli import main
 from cityhub.config import load_pack
-from devservices import free_port
+from devservices import free_port, http
 
 pytestmark = pytest.mark.integration
 
@@ -28,13 +27,10 @@ def run_demo(tmp_path: Path, *args: str, seconds: int = 20) -> tuple[str, int]:
     status = 0
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            r = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
-            status = r.status_code
-            if status == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
+        status, _ = http.get(f"http://127.0.0.1:{port}/")
+        if status == 200:
+            break
+        time.sleep(0.3)
     out, _ = proc.communicate(timeout=seconds + 60)
     assert proc.returncode == 0, out
     return out, status

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import uuid
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from cityhub.lineprotocol import encode_line
 from cityhub.point import Point
-from devservices import LocalInfluxDB
+from devservices import LocalInfluxDB, http
 
 pytestmark = pytest.mark.integration
 
@@ -48,9 +47,9 @@ def test_server_reads_back_what_we_wrote(influxdb: LocalInfluxDB, meas: str, tag
     db = f"lp_{uuid.uuid4().hex[:10]}"
     influxdb.query(f'CREATE DATABASE "{db}"')
     line = encode_line(Point(meas, ((tag_key, tag_value),), {field_key: value}, 1_000))
-    r = httpx.post(f"{influxdb.url}/write", params={"db": db, "precision": "ns"},
-                   content=line.encode())
-    assert r.status_code == 204, (line, r.text)
+    status, body = http.post(f"{influxdb.url}/write", line.encode(),
+                             params={"db": db, "precision": "ns"})
+    assert status == 204, (line, body)
     q_meas = meas.replace("\\", "\\\\").replace('"', '\\"')
     series = influxdb.query(f'SELECT * FROM "{q_meas}"', db)["results"][0]["series"]  # type: ignore[index]
     assert len(series) == 1

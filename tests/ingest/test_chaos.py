@@ -12,11 +12,10 @@ import sys
 import uuid
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 
-from devservices import LocalInfluxDB, LocalMosquitto, free_port
+from devservices import LocalInfluxDB, LocalMosquitto, free_port, http
 from tests.ingest.test_end_to_end import T0, publish, until
 
 pytestmark = pytest.mark.integration
@@ -59,10 +58,7 @@ async def test_kill_9_mid_stream_stores_everything_once(
     topic = f"city/{city}/traffic/gw-a"
 
     def healthy() -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return http.get(f"http://127.0.0.1:{port}/healthz", timeout_s=1)[0] == 200
 
     # The session must exist before the stream starts: MQTT keeps messages only for
     # subscriptions that exist (in production the ingester's session outlives deploys).

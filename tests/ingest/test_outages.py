@@ -7,13 +7,13 @@ import asyncio
 import uuid
 from pathlib import Path
 
-import httpx
+import orjson
 import pytest
 
 from cityhub.config.pack import CityPack
 from cityhub.mqtt import BrokerSettings
 from cityhub.store import StoreSettings
-from devservices import LocalInfluxDB, LocalMosquitto
+from devservices import LocalInfluxDB, LocalMosquitto, http
 from ingest.deadletters import DeadLetters
 from ingest.service import Ingester
 from ingest.settings import IngestSettings
@@ -50,19 +50,18 @@ async def test_influxdb_outage_spools_and_replays(small_pack: CityPack, mosquitt
             await until(lambda: ing.counters.acked == 300, "acks while InfluxDB is down")
             assert ing.counters.spooled_points > 0
             assert spool.batches > 0 and ing.writer.store_down
-            async with httpx.AsyncClient() as http:
-                base = f"http://127.0.0.1:{ing.metrics_port}"
-                health = (await http.get(f"{base}/healthz")).json()
-                assert health["store_down"] is True and health["spool_batches"] > 0
-                metrics = (await http.get(f"{base}/metrics")).text
-                assert "cityhub_ingest_points_spooled_total" in metrics
+            base = f"http://127.0.0.1:{ing.metrics_port}"
+            health = orjson.loads((await http.aget(f"{base}/healthz"))[1])
+            assert health["store_down"] is True and health["spool_batches"] > 0
+            metrics = (await http.aget(f"{base}/metrics"))[1].decode()
+            assert "cityhub_ingest_points_spooled_total" in metrics
 
             await asyncio.to_thread(influx.start)  # same port, same data directory
             await until(lambda: spool.batches == 0, "spool drained", timeout_s=120)
             await publish(mosquitto, [(topic, traffic_pack(i)) for i in range(300, 320)])
             await until(lambda: ing.counters.acked == 320, "acks after recovery")
-            async with httpx.AsyncClient() as http:
-                metrics = (await http.get(f"http://127.0.0.1:{ing.metrics_port}/metrics")).text
+            metrics = (await http.aget(f"http://127.0.0.1:{ing.metrics_port}/metrics"))[1]\
+                .decode()
             assert "cityhub_ingest_spool_batches 0.0" in metrics
         await store.aclose()
         res = influx.query("SELECT count(intensity), sum(intensity) FROM traffic "

@@ -6,12 +6,11 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 
 from cityhub.config.pack import CityPack
-from devservices import LocalInfluxDB, LocalMosquitto
+from devservices import LocalInfluxDB, LocalMosquitto, http
 from stores import InfluxV1Store
 from tests.ingest.test_end_to_end import T0, make_ingester, publish, running, until
 
@@ -31,10 +30,10 @@ async def test_type_conflict_keeps_the_rest(small_pack: CityPack, mosquitto: Loc
                                             influxdb: LocalInfluxDB, database: str,
                                             tmp_path: Path) -> None:
     # Another writer made 'occupancy' a string field in this shard.
-    async with httpx.AsyncClient() as http:
-        r = await http.post(f"{influxdb.url}/write", params={"db": database, "precision": "s"},
-                            content=f'traffic,device=foreign occupancy="high" {T0}'.encode())
-    assert r.status_code == 204
+    status, _ = await http.apost(f"{influxdb.url}/write",
+                                 f'traffic,device=foreign occupancy="high" {T0}'.encode(),
+                                 params={"db": database, "precision": "s"})
+    assert status == 204
     store = InfluxV1Store(influxdb.url, database)
     ing = make_ingester(small_pack, mosquitto, store, tmp_path, f"ing-{uuid.uuid4().hex[:6]}")
     bad = {3, 7, 11}
