@@ -31,6 +31,7 @@ received more than once. Prints one final JSON line.
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import os
 import random
@@ -209,7 +210,7 @@ def sample_intervals(c: Collector, w0: float, w1: float) -> list[float]:
     samples all of them at one time): 1.0 when the schedule keeps its interval whatever
     a round's reads and writes cost."""
     rounds = sorted({t for _, t, _ in c.latency if w0 <= t < w1})
-    return [b - a for a, b in zip(rounds, rounds[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(rounds)]
 
 
 def sampled_per_s(c: Collector, w0: float, w1: float) -> float:

@@ -48,7 +48,6 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -224,12 +223,12 @@ def store_limit(influx: LocalInfluxDB, pack_dir: str, topic: str, payloads: list
 
         def post(share: list[bytes], db: str = db, headers: dict[str, str] = headers
                  ) -> None:
-            with httpx.Client() as http:
+            write = InfluxWriter(influx.port, db)  # one kept-alive connection per thread
+            try:
                 for b in share:
-                    r = http.post(f"{influx.url}/write",
-                                  params={"db": db, "precision": "ns"}, content=b,
-                                  headers=headers)
-                    r.raise_for_status()
+                    write(b, headers)
+            finally:
+                write.close()
         threads = [threading.Thread(target=post, args=(bodies[k::conns],))
                    for k in range(conns)]
         start = time.perf_counter()
@@ -242,20 +241,39 @@ def store_limit(influx: LocalInfluxDB, pack_dir: str, topic: str, payloads: list
     return rates
 
 
+class InfluxWriter:
+    """POST line protocol to InfluxDB's ``/write`` over one kept-alive connection
+    (``http.client``: the standard library's client, lighter than any of the hub's, so
+    the baselines measure InfluxDB, not their HTTP client)."""
+
+    def __init__(self, port: int, db: str) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.path = f"/write?db={db}&precision=ns"
+
+    def __call__(self, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.conn.request("POST", self.path, body=body, headers=headers or {})
+        resp = self.conn.getresponse()
+        text = resp.read()
+        if resp.status != 204:
+            raise RuntimeError(f"InfluxDB /write: HTTP {resp.status}: {text[:300]!r}")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 def naive(mq: LocalMosquitto, influx: LocalInfluxDB, topic: str, payloads: list[bytes]
           ) -> tuple[float, int]:
     db = "naive"
     influx.query(f'CREATE DATABASE "{db}"')
     n_points = sum(len(orjson.loads(p)) for p in payloads)
-    http = httpx.Client()
+    write = InfluxWriter(influx.port, db)
     stored = [0]
     done = threading.Event()
 
     def on_message(_c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
         for r in orjson.loads(msg.payload):
-            http.post(f"{influx.url}/write", params={"db": db, "precision": "ns"},
-                      content=f"traffic,device={r['bn'][:-1]} intensity={r['v']} "
-                              f"{int(r['bt'] * 1e9)}")
+            write(f"traffic,device={r['bn'][:-1]} intensity={r['v']} "
+                  f"{int(r['bt'] * 1e9)}".encode())
             stored[0] += 1
         if stored[0] >= n_points:
             done.set()
@@ -273,7 +291,7 @@ def naive(mq: LocalMosquitto, influx: LocalInfluxDB, topic: str, payloads: list[
     elapsed = time.perf_counter() - start
     c.disconnect()
     c.loop_stop()
-    http.close()
+    write.close()
     stored = count(influx, db)
     influx.query(f'DROP DATABASE "{db}"')
     return n_points / elapsed, stored
@@ -307,8 +325,8 @@ def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
                             "ingest", "--config", str(cfg)])
     # One persistent connection per ingester, with the standard library's plain HTTP
     # client: the harness's polling must take as little CPU as it can from the machine
-    # the hub shares (``httpx.get`` builds a TLS context per call, about 50 ms of CPU;
-    # a persistent httpx client still costs about 2 ms a poll).
+    # the hub shares (an HTTP client library costs far more a poll: httpx's ``get`` built
+    # a TLS context per call, about 50 ms of CPU).
     conns = {port: http.client.HTTPConnection("127.0.0.1", port, timeout=5)
              for port in ports}
 
@@ -359,7 +377,7 @@ def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
     finally:
         if pub is not None:
             pub.kill()
-        top.send_signal(signal.SIGINT)  # SIGINT lets cProfile write its file
+        top.send_signal(signal.SIGTERM)  # a clean stop: cProfile writes its file
         top.wait(30)
         for c in conns.values():
             c.close()

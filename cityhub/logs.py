@@ -10,7 +10,7 @@ import orjson
 
 __all__ = ["JsonFormatter", "setup_logging"]
 
-QUIET_LOGGERS = ("werkzeug", "httpx")
+QUIET_LOGGERS = ("werkzeug",)
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
@@ -31,7 +31,7 @@ def setup_logging(level: str, fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(level=level, handlers=[handler])
-    # Libraries that log every request at INFO (httpx: each store write and query;
-    # werkzeug: each page load): their warnings only, unless DEBUG asks for everything.
+    # Libraries that log every request at INFO (werkzeug: each page load and each
+    # dashboard callback): their warnings only, unless DEBUG asks for everything.
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)

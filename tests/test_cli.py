@@ -108,18 +108,18 @@ def test_json_log_lines() -> None:
 
 
 def test_request_loggers_are_quiet_unless_debug() -> None:
-    """httpx logs every request (each store write) at INFO: only its warnings reach the
+    """werkzeug logs every request (each dashboard callback) at INFO: only its warnings reach the
     log, unless --log-level DEBUG."""
     import subprocess
     import sys
 
     code = ("import logging, sys; from cityhub.logs import setup_logging; "
             "setup_logging(sys.argv[1]); "
-            "logging.getLogger('httpx').info('HTTP Request: POST /write 204'); "
-            "logging.getLogger('httpx').warning('slow'); "
+            "logging.getLogger('werkzeug').info('POST /_dash-update-component 200'); "
+            "logging.getLogger('werkzeug').warning('slow'); "
             "logging.getLogger('cityhub.x').info('ours')")
     for level, want in (("INFO", ["slow", "ours"]),
-                        ("DEBUG", ["HTTP Request: POST /write 204", "slow", "ours"])):
+                        ("DEBUG", ["POST /_dash-update-component 200", "slow", "ours"])):
         proc = subprocess.run([sys.executable, "-c", code, level], capture_output=True,
                               text=True, timeout=60, check=True)
         assert [ln.split(": ", 1)[1] for ln in proc.stderr.splitlines()] == want

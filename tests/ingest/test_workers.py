@@ -12,13 +12,13 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
+import orjson
 import pytest
 
 from cityhub.cli import main
 from cityhub.config import load_settings
 from cityhub.errors import ConfigError
-from devservices import LocalInfluxDB, LocalMosquitto, child_pids, free_ports
+from devservices import LocalInfluxDB, LocalMosquitto, child_pids, free_ports, http
 from ingest.settings import IngestSettings
 from ingest.supervisor import Supervisor
 from tests.ingest.test_chaos import PER_PACK, pack
@@ -165,12 +165,8 @@ async def test_two_workers_split_the_stream_and_a_killed_one_comes_back(
     topic = f"city/{city}/traffic/gw-a"
 
     async def health(k: int) -> dict[str, int] | None:
-        try:
-            async with httpx.AsyncClient() as http:
-                r = await http.get(f"http://127.0.0.1:{port + k}/healthz", timeout=1)
-            return r.json() if r.status_code == 200 else None  # type: ignore[no-any-return]
-        except httpx.HTTPError:
-            return None
+        status, body = await http.aget(f"http://127.0.0.1:{port + k}/healthz", timeout_s=1)
+        return orjson.loads(body) if status == 200 else None  # type: ignore[no-any-return]
 
     def stored() -> tuple[int, float]:
         res = influxdb.query("SELECT count(intensity), sum(intensity) FROM traffic", database)
