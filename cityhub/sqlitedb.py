@@ -7,6 +7,7 @@ SQLite would store a bool as an integer; a ``kind`` column beside each value (``
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -23,10 +24,27 @@ def open_sqlite(path: str | Path, *, synchronous: Literal["NORMAL", "FULL"] = "N
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute(f"PRAGMA synchronous={synchronous}")
     db.execute("PRAGMA busy_timeout=5000")
+    _retry_locked(db, "PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA synchronous={synchronous}")
     return db
+
+
+def _retry_locked(db: sqlite3.Connection, sql: str, timeout_s: float = 10.0) -> None:
+    """Run ``sql``, again while another process holds the lock it needs. Switching a new
+    file to WAL needs an exclusive lock, and SQLite answers "database is locked" at once,
+    without its busy handler, when processes opening one file together would otherwise
+    deadlock (ingest workers sharing their dead-letter file did, 6 times in 300 starts
+    of six processes)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            db.execute(sql)
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def value_kind(v: Value) -> str:
