@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -78,16 +77,9 @@ def ingester(pack: CityPack, port: int, store: Any, tmp: Path, **kw: Any) -> Ing
                     Spool(settings.spool_path, settings.spool_max_bytes))
 
 
-async def settled(counter: object, attr: str, quiet_s: float = 1.0) -> int:
-    """The counter's value once it stopped changing for ``quiet_s``."""
-    last, since = -1, time.monotonic()
-    while True:
-        now = getattr(counter, attr)
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since >= quiet_s:
-            return int(now)
-        await asyncio.sleep(0.05)
+def reading_paused(ing: Ingester) -> bool:
+    """Whether the ingester has stopped reading (its ``reading_paused`` gauge)."""
+    return ing.registry.get_sample_value("cityhub_ingest_reading_paused") == 1.0
 
 
 @pytest.mark.timeout(120)
@@ -106,12 +98,15 @@ async def test_at_most_max_inflight_unacknowledged(small_pack: CityPack,
     async with running(ing):
         await publish(mosquitto, [(f"city/{city}/traffic/gw-a", one_reading(i))
                                   for i in range(n)])
-        received = await settled(ing.counters, "received")
+        # A positive signal first: reading paused (at max_inflight). While it stays
+        # paused nothing more is read, so the counts below are final.
+        await until(lambda: reading_paused(ing), "reading to pause at max_inflight")
+        received = ing.counters.received
         held = received - ing.counters.acked
         assert ing.counters.acked == 20  # the one batch the store took
         assert limit // 2 <= held <= limit, (received, ing.counters.acked)
         metrics = generate_latest(ing.registry).decode()
-        assert "cityhub_ingest_reading_paused 1.0" in metrics
+        assert reading_paused(ing) and ing.counters.received == received
         assert f"cityhub_ingest_messages_unacked {float(held)}" in metrics
         store.open()
         await until(lambda: ing.counters.acked == n, "every message acknowledged")
@@ -186,20 +181,31 @@ async def test_mosquitto_window_gives_way_after_the_first_puback(
     acknowledges one; then it sends all it has queued. If this fails, the broker has
     changed; update ``ingest/mqtt_client.py`` and ``docs/ingest.md``."""
     topic = f"bp/{uuid.uuid4().hex[:6]}"
+    marker = f"{topic}/marker"
     got: list[int] = []
+    markers: list[bytes] = []
+    subscribed = asyncio.Event()
+    loop = asyncio.get_running_loop()
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bp-{topic[3:]}")
     c.manual_ack_set(True)
-    c.on_message = lambda _c, _u, m: got.append(m.mid)
+    c.on_message = lambda _c, _u, m: (markers if m.topic == marker else got).append(
+        m.payload if m.topic == marker else m.mid)
+    c.on_subscribe = lambda *_: loop.call_soon_threadsafe(subscribed.set)
     c.connect("127.0.0.1", mosquitto.port)
     c.loop_start()
     try:
-        c.subscribe(topic, qos=1)
-        await asyncio.sleep(0.5)
+        c.subscribe([(topic, 1), (marker, 0)])
+        await asyncio.wait_for(subscribed.wait(), 30)
         await asyncio.to_thread(subprocess.run, ["mosquitto_pub", "-p", str(mosquitto.port),
                                                  "-t", topic, "-q", "1", "-l"],
                                 input=b"m\n" * 3000, check=True)
-        await until(lambda: len(got) >= 1000, "the broker's window")
-        await asyncio.sleep(1.0)
+        # A QoS 0 message published after all 3,000 is not held by the window: once it
+        # has come, the broker has dealt with everything before it (a positive signal,
+        # not a pause), and still sent only its window of the QoS 1 ones.
+        await asyncio.to_thread(subprocess.run, ["mosquitto_pub", "-p", str(mosquitto.port),
+                                                 "-t", marker, "-q", "0", "-m", "after"],
+                                check=True)
+        await until(lambda: markers == [b"after"], "the QoS 0 marker")
         assert len(got) == 1000  # the window holds while nothing is acknowledged
         for mid in got[:10]:
             c.ack(mid, 1)
@@ -262,7 +268,12 @@ async def test_qos0_messages_are_stored_and_not_acknowledged(
             for i in range(60):
                 await pub.publish(topic, one_reading(i), qos=i % 2)
         await until(lambda: ing.counters.acked == 60, "all 60 messages handled")
-        await asyncio.sleep(0.5)  # a PUBACK for id 0 would have dropped the connection
+        # A SUBSCRIBE sent after those acknowledgements, and its SUBACK: the broker read
+        # every packet before it on this connection and kept it (a PUBACK for packet id
+        # 0 would have made it drop the connection first). A positive signal, no pause.
+        client = ing._mqtt  # the ingester's own client (test-only access)
+        assert client is not None
+        await asyncio.wait_for(client.subscribe(f"{topic}/round-trip", qos=1), 30)
         assert ing.connected.is_set()
     assert sorted(p.time_ns for p in store.points) == [(T0 + i) * 10**9 for i in range(60)]
     assert "connection lost" not in caplog.text
