@@ -205,7 +205,6 @@ class Decoder:
                                     f"(limit {self.max_future_ns / 1e9:.0f} s)")
         return points_from_readings(t.domain.value, readings, self._tags.__getitem__)
 
-    strict = reference  # its name before the paths were named; bench/contract.py calls it
 
     # -- python, then reference -------------------------------------------------------------
     def decode(self, topic: str, payload: bytes) -> list[Point]:
