@@ -42,7 +42,8 @@ try:
 except ImportError:  # not built: the decoder has no compiled path either
     _kernel = None  # type: ignore[assignment]
 
-__all__ = ["NOW", "Agreement", "Disagreement", "parsed", "seeds", "topics", "write_seeds"]
+__all__ = ["NOW", "Agreement", "Disagreement", "outcome", "parsed", "seeds", "topics",
+           "write_seeds"]
 
 NOW = 1_767_225_600.0  # the decoder's clock: 2026-01-01T00:00:00Z
 _EARLIER = b"earlier lines\n"  # what ``out`` held before the compiled kernel's lines
@@ -75,7 +76,8 @@ def topics(pack: CityPack) -> list[str]:
     return out
 
 
-def _outcome(fn: Callable[[], list[Point]]) -> Outcome:
+def outcome(fn: Callable[[], list[Point]]) -> Outcome:
+    """``("ok", points)``, or the refusal's ``(reason, message)``."""
     try:
         return "ok", fn()
     except DecodeError as e:
@@ -129,7 +131,7 @@ class Agreement:
         def fail(what: str) -> Disagreement:
             return Disagreement(f"{what}\n  topic: {topic}\n  payload: {payload[:2000]!r}")
 
-        ref = _outcome(lambda: d.reference(topic, payload))
+        ref = outcome(lambda: d.reference(topic, payload))
         ref_points = ref[1] if ref[0] == "ok" else None
         if ref_points is not None and not isinstance(ref_points, list):
             raise fail(f"reference answered {ref_points!r}")
@@ -142,7 +144,7 @@ class Agreement:
                 raise fail(f"python's points differ:\n  {python}\n  {ref_points}")
             if [p.line for p in python] != _lines(python):
                 raise fail(f"python's lines are not its points': {[p.line for p in python]}")
-        decoded = _outcome(lambda: d.decode(topic, payload))
+        decoded = outcome(lambda: d.decode(topic, payload))
         if decoded != ref:
             raise fail(f"decode answered {decoded[0]}: {decoded[1]}, "
                        f"reference {ref[0]}: {ref[1]}")

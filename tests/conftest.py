@@ -23,6 +23,7 @@ from cityhub.config.pack import CityPack
 from cityhub.store import SQLiteStore, Store
 from devservices import LocalInfluxDB, LocalMosquitto
 from stores import InfluxV1Store
+from tests.edge.certs import Pki, make_pki
 
 # -- services -------------------------------------------------------------------------------
 
@@ -47,6 +48,23 @@ def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInfluxDB
     db.start()
     yield db
     db.stop()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A test CA, and a broker and a client certificate it signed."""
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def tls_broker(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[LocalMosquitto]:
+    """Mosquitto with a plain listener (``port``, for a test's own client) and a TLS one
+    (``tls_port``) that requires a client certificate signed by the test CA."""
+    m = LocalMosquitto(tmp_path_factory.mktemp("mq-tls"), tls_certfile=pki.server_cert,
+                       tls_keyfile=pki.server_key, tls_cafile=pki.ca, require_certificate=True)
+    m.start()
+    yield m
+    m.stop()
 
 
 @pytest.fixture

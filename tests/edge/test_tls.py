@@ -8,7 +8,6 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,22 +26,6 @@ from tests.edge.test_store_and_forward import sim_publisher, start_collecting
 from tests.ingest.test_end_to_end import until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
-def tls_broker(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[LocalMosquitto]:
-    """Mosquitto with a plain listener (``port``, for the test's subscriber) and a TLS one
-    (``tls_port``) that requires a client certificate signed by the test CA."""
-    m = LocalMosquitto(tmp_path_factory.mktemp("mq-tls"), tls_certfile=pki.server_cert,
-                       tls_keyfile=pki.server_key, tls_cafile=pki.ca, require_certificate=True)
-    m.start()
-    yield m
-    m.stop()
 
 
 def tls_pack(root: Path, city: str, port: int, pki: Pki) -> Path:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-
 import msgspec
 import orjson
 import pytest
@@ -15,8 +12,8 @@ from cityhub.config import load_pack
 from cityhub.config.pack import CityPack
 from cityhub.errors import ContractError, DecodeError
 from cityhub.lineprotocol import encode_line, encode_lines
-from cityhub.point import Point
 from cityhub.senml import Reading, encode_pack
+from fuzz.agreement import outcome, parsed
 from ingest.decoder import Decoder
 from tests.conftest import write_small_pack
 
@@ -150,32 +147,6 @@ def kernel_pack(tmp_path_factory: pytest.TempPathFactory) -> CityPack:
     return load_pack(write_small_pack(tmp_path_factory.mktemp("kernel"), "kernel"))
 
 
-def _outcome(fn: Callable[[], list[Point]]) -> tuple[str, object]:
-    try:
-        return "ok", fn()
-    except DecodeError as e:
-        return e.reason, str(e)
-
-
-def parsed(lines: bytes) -> list[tuple[str, dict[str, object], int]]:
-    """Line protocol as InfluxDB reads it: series, fields (a number as the float it
-    parses to, ``true``/``false``, a string without its quotes), time."""
-    out = []
-    for line in lines.decode().splitlines():
-        i = 0
-        while line[i] != " ":
-            i += 2 if line[i] == "\\" else 1
-        series, rest = line[:i], line[i + 1:]
-        body, _, time_ns = rest.rpartition(" ")
-        fields: dict[str, object] = {}
-        for kv in re.findall(r'((?:[^,="\\]|\\.)+)=("(?:[^"\\]|\\.)*"|[^,]+)', body):
-            key, value = kv
-            fields[key] = (value[1:-1] if value.startswith('"') else value == "true"
-                           if value in ("true", "false") else float(value))
-        out.append((series, fields, int(time_ns)))
-    return out
-
-
 def _compiled_matches(d: Decoder, topic: str, payload: bytes,
                       reference: tuple[str, object]) -> bool:
     """Whether the compiled path took the message; if it did, it must be a message the
@@ -227,7 +198,7 @@ def test_kernel_matches_the_reference(kernel_pack: CityPack,
     d = Decoder(kernel_pack, clock=lambda: NOW)
     full_topic = f"city/kernel/{topic}"
     payload = orjson.dumps(records)
-    reference = _outcome(lambda: d.reference(full_topic, payload))
+    reference = outcome(lambda: d.reference(full_topic, payload))
     python = d._python(full_topic, payload)
     event(f"reference: {reference[0]}; python: {'took it' if python is not None else 'passed'}")
     if python is not None:  # python accepts only what the reference accepts, identically
@@ -235,7 +206,7 @@ def test_kernel_matches_the_reference(kernel_pack: CityPack,
         assert all(p.line == encode_line(p) for p in python)
     took = _compiled_matches(d, full_topic, payload, reference)
     event(f"compiled: {'took it' if took else 'passed'}")
-    assert _outcome(lambda: d.decode(full_topic, payload)) == reference
+    assert outcome(lambda: d.decode(full_topic, payload)) == reference
 
 
 @settings(max_examples=200, deadline=None)

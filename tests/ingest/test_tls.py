@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,22 +32,6 @@ from tests.ingest.test_backpressure import GatedStore
 from tests.ingest.test_end_to_end import T0, publish, running, until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
-def tls_broker(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[LocalMosquitto]:
-    """Plain listener (``port``, for the test's publisher) and a TLS one (``tls_port``)
-    that requires a client certificate signed by the test CA."""
-    m = LocalMosquitto(tmp_path_factory.mktemp("mq-tls"), tls_certfile=pki.server_cert,
-                       tls_keyfile=pki.server_key, tls_cafile=pki.ca, require_certificate=True)
-    m.start()
-    yield m
-    m.stop()
 
 
 def tls_ingester(pack: CityPack, broker: LocalMosquitto, pki: Pki, store: Any, tmp: Path,
