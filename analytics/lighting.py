@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -24,6 +23,7 @@ import numpy.typing as npt
 
 from analytics._jit import kernel
 from analytics.arrays import F64, AnalyticsInputError, floats, per_reading, same_length, times
+from cityhub import solar
 
 __all__ = ["DARK_AT_NIGHT", "DAY_BURNING", "energy_kwh", "lamp_faults", "sun_elevation"]
 
@@ -31,36 +31,15 @@ DAY_BURNING = 1
 DARK_AT_NIGHT = 2
 
 
+# The core's scalar rule (pure Python, which the edge simulator uses), compiled as it is:
+# one copy of NOAA's equations for the whole hub.
+_sun_at = kernel(solar.sun_elevation)
+
+
 @kernel
 def _sun_elevation(lat: float, lon: float, unix_s: F64, out: F64) -> None:
-    lat_r = math.radians(lat)
     for i in range(unix_s.shape[0]):
-        s = unix_s[i]
-        jd = s / 86400.0 + 2440587.5
-        t = (jd - 2451545.0) / 36525.0
-        l0 = (280.46646 + t * (36000.76983 + 0.0003032 * t)) % 360
-        m = 357.52911 + t * (35999.05029 - 0.0001537 * t)
-        e = 0.016708634 - t * (0.000042037 + 0.0000001267 * t)
-        mr = math.radians(m)
-        c = (math.sin(mr) * (1.914602 - t * (0.004817 + 0.000014 * t))
-             + math.sin(2 * mr) * (0.019993 - 0.000101 * t) + math.sin(3 * mr) * 0.000289)
-        omega = 125.04 - 1934.136 * t
-        app_long = l0 + c - 0.00569 - 0.00478 * math.sin(math.radians(omega))
-        eps0 = 23 + (26 + (21.448 - t * (46.815 + t * (0.00059 - t * 0.001813))) / 60) / 60
-        eps = eps0 + 0.00256 * math.cos(math.radians(omega))
-        decl = math.asin(math.sin(math.radians(eps)) * math.sin(math.radians(app_long)))
-        y = math.tan(math.radians(eps / 2)) ** 2
-        l0r = math.radians(l0)
-        eq_time = 4 * math.degrees(
-            y * math.sin(2 * l0r) - 2 * e * math.sin(mr)
-            + 4 * e * y * math.sin(mr) * math.cos(2 * l0r)
-            - 0.5 * y * y * math.sin(4 * l0r) - 1.25 * e * e * math.sin(2 * mr))
-        minutes_utc = (s % 86400.0) / 60.0
-        true_solar = (minutes_utc + eq_time + 4 * lon) % 1440
-        hour_angle = true_solar / 4 - 180
-        cos_zenith = (math.sin(lat_r) * math.sin(decl)
-                      + math.cos(lat_r) * math.cos(decl) * math.cos(math.radians(hour_angle)))
-        out[i] = 90.0 - math.degrees(math.acos(max(-1.0, min(1.0, cos_zenith))))
+        out[i] = _sun_at(lat, lon, unix_s[i])
 
 
 @kernel
