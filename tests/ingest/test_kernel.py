@@ -20,10 +20,11 @@ from cityhub.config.pack import CityPack
 from cityhub.fields import Kind
 from cityhub.lineprotocol import encode_lines
 from cityhub.point import Encoded, Point
+from fuzz.agreement import outcome, parsed
 from ingest import kernel
 from ingest.decoder import _KINDS, Decoder
 from tests.conftest import write_small_pack
-from tests.ingest.test_decoder import NOW, _outcome, parsed
+from tests.ingest.test_decoder import NOW
 
 TOPIC = "city/kernel/traffic/gw-a"
 
@@ -144,7 +145,7 @@ def test_leaves_the_rest_to_the_python_decoder(pack: CityPack, payload: bytes) -
     assert d.compiled(TOPIC, payload, bytearray()) is None
     assert d.decoded_compiled == 0
     orjson.loads(payload)  # each is JSON
-    assert _outcome(lambda: d.decode(TOPIC, payload)) == _outcome(
+    assert outcome(lambda: d.decode(TOPIC, payload)) == outcome(
         lambda: d.reference(TOPIC, payload))
     assert d.decoded_python + d.decoded_reference == 1
 
