@@ -42,13 +42,14 @@ def floats(name: str, values: Any, *, finite: bool = False) -> F64:
 
 
 def per_reading(name: str, value: Any, n: int, *, finite: bool = True) -> F64:
-    """A parameter given as one number or one per reading, as ``n`` floats."""
-    try:
-        a = np.broadcast_to(np.asarray(value, dtype=np.float64), (n,))
-    except (TypeError, ValueError):
-        raise AnalyticsInputError(f"{name}: expected one number or one per reading ({n})"
-                                  ) from None
-    return floats(name, a, finite=finite)
+    """A parameter given as one number or one per reading: a 1-element array for one
+    number (kernels read element ``i`` of a longer one, else element 0: no copy of a
+    constant per reading), else ``n`` floats."""
+    a = floats(name, np.atleast_1d(np.asarray(value, dtype=np.float64)), finite=finite)
+    if a.shape[0] not in (1, n):
+        raise AnalyticsInputError(f"{name}: expected one number or one per reading ({n}), "
+                                  f"got {a.shape[0]}")
+    return a
 
 
 def times(name: str, values: Any, *, strictly: bool = False) -> F64:
@@ -60,7 +61,7 @@ def times(name: str, values: Any, *, strictly: bool = False) -> F64:
         i = int(np.argmax(d < 0 if not strictly else d <= 0))
         order = "strictly increasing" if strictly else "sorted"
         raise AnalyticsInputError(f"{name}: must be {order}; element {i + 1} "
-                                  f"({t[i + 1]!r}) follows {t[i]!r}")
+                                  f"({float(t[i + 1])!r}) follows {float(t[i])!r}")
     return t
 
 

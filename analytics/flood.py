@@ -27,15 +27,17 @@ __all__ = ["rate_of_rise", "siaga", "time_to_level"]
 
 @kernel
 def _siaga(level: F64, s3: F64, s2: F64, s1: F64, out: npt.NDArray[np.int8]) -> None:
+    each = s1.shape[0] > 1  # levels per reading (several gauges), or one gauge's
     for i in range(level.shape[0]):
         v = level[i]
+        k = i if each else 0
         if np.isnan(v):
             out[i] = 0
-        elif v >= s1[i]:
+        elif v >= s1[k]:
             out[i] = 1
-        elif v >= s2[i]:
+        elif v >= s2[k]:
             out[i] = 2
-        elif v >= s3[i]:
+        elif v >= s3[k]:
             out[i] = 3
         else:
             out[i] = 4
@@ -83,6 +85,8 @@ def siaga(level_m: Any, siaga_3: Any, siaga_2: Any, siaga_1: Any) -> npt.NDArray
     n = level.shape[0]
     s3, s2, s1 = (_levels(k, v, n) for k, v in
                   (("siaga_3", siaga_3), ("siaga_2", siaga_2), ("siaga_1", siaga_1)))
+    if len({s3.shape[0], s2.shape[0], s1.shape[0]}) > 1:  # some per reading: all of them
+        s3, s2, s1 = (np.ascontiguousarray(np.broadcast_to(a, (n,))) for a in (s3, s2, s1))
     if ((s3 >= s2) | (s2 >= s1)).any():
         raise AnalyticsInputError("siaga levels must ascend: siaga_3 < siaga_2 < siaga_1")
     out = np.empty(n, dtype=np.int8)

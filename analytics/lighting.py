@@ -45,15 +45,17 @@ def _sun_elevation(lat: float, lon: float, unix_s: F64, out: F64) -> None:
 @kernel
 def _faults(elevation: F64, power: F64, rated: F64, switch: F64, margin: float,
             on_share: float, out: npt.NDArray[np.int8]) -> None:
+    each_rated, each_switch = rated.shape[0] > 1, switch.shape[0] > 1
     for i in range(power.shape[0]):
         p = power[i]
         out[i] = 0
         if np.isnan(p):
             continue
-        lit = p >= on_share * rated[i]
-        if elevation[i] > switch[i] + margin and lit:
+        lit = p >= on_share * rated[i if each_rated else 0]
+        sw = switch[i if each_switch else 0]
+        if elevation[i] > sw + margin and lit:
             out[i] = DAY_BURNING
-        elif elevation[i] < switch[i] - margin and not lit:
+        elif elevation[i] < sw - margin and not lit:
             out[i] = DARK_AT_NIGHT
 
 

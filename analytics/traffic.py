@@ -32,22 +32,23 @@ MIN_SPEED_KMH = 1.0
 
 @kernel
 def _tti(speed: F64, free_flow: F64, out: F64) -> None:
+    each = free_flow.shape[0] > 1  # one free-flow speed per reading, or one for all
     for i in range(speed.shape[0]):
         s = speed[i]
-        if np.isnan(s) or np.isnan(free_flow[i]):
-            out[i] = np.nan
-        else:
-            out[i] = free_flow[i] / max(s, MIN_SPEED_KMH)
+        ff = free_flow[i if each else 0]
+        out[i] = np.nan if np.isnan(s) or np.isnan(ff) else ff / max(s, MIN_SPEED_KMH)
 
 
 @kernel
 def _los(speed: F64, free_flow: F64, bounds: F64, out: npt.NDArray[np.int8]) -> None:
+    each = free_flow.shape[0] > 1
     for i in range(speed.shape[0]):
         s = speed[i]
-        if np.isnan(s) or np.isnan(free_flow[i]):
+        ff = free_flow[i if each else 0]
+        if np.isnan(s) or np.isnan(ff):
             out[i] = -1
             continue
-        ratio = s / free_flow[i]
+        ratio = s / ff
         grade = bounds.shape[0]  # F
         for k in range(bounds.shape[0]):
             if ratio > bounds[k]:

@@ -273,3 +273,17 @@ def test_empty_and_single_inputs() -> None:
     assert list(analytics.lttb([1.0], [2.0], 3)) == [0]
     z, _, taken = analytics.StreamState(1).update([], [], [])
     assert z.size == 0 and taken.size == 0
+
+
+def test_parameters_per_reading_or_one_for_all() -> None:
+    """Readings of several sensors in one call: a parameter per reading gives the same as
+    one call per sensor with its own number."""
+    level = [0.5, 1.6, 2.5, 0.5, 1.6, 2.5]
+    s3 = [0.8, 0.8, 0.8, 0.4, 0.4, 0.4]  # two gauges; siaga_2 and siaga_1 shared
+    assert list(analytics.siaga(level, s3, 1.5, 2.0)) == (
+        list(analytics.siaga(level[:3], 0.8, 1.5, 2.0))
+        + list(analytics.siaga(level[3:], 0.4, 1.5, 2.0)))
+    speed = [40.0, 40.0]
+    assert list(analytics.travel_time_index(speed, [50.0, 80.0])) == [1.25, 2.0]
+    faults = analytics.lamp_faults([30.0, 30.0], [50.0, 50.0], [100.0, 1000.0])
+    assert list(faults) == [analytics.DAY_BURNING, 0]  # 50 W is 'on' for a 100 W lamp only
