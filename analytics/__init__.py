@@ -18,13 +18,16 @@ from analytics.lighting import (
     sun_elevation,
 )
 from analytics.lttb import lttb
-from analytics.quality import gaps, out_of_range, stuck
+from analytics.quality import SeqCompleteness, gaps, out_of_range, seq_completeness, stuck
+from analytics.rain import RAIN_CLASSES, rain_class
+from analytics.seasonal import HOURS_PER_WEEK, SeasonalBaseline, hour_of_week
 from analytics.streaming import StreamState
 from analytics.traffic import LOS_GRADES, congestion, level_of_service, travel_time_index
 
 __all__ = [
-    "DARK_AT_NIGHT", "DAY_BURNING", "LOS_GRADES", "AnalyticsInputError", "StreamState",
-    "congestion", "energy_kwh", "gaps", "lamp_faults", "level_of_service", "lttb",
-    "out_of_range", "rate_of_rise", "siaga", "stuck", "sun_elevation", "time_to_level",
-    "travel_time_index",
+    "DARK_AT_NIGHT", "DAY_BURNING", "HOURS_PER_WEEK", "LOS_GRADES", "RAIN_CLASSES",
+    "AnalyticsInputError", "SeasonalBaseline", "SeqCompleteness", "StreamState",
+    "congestion", "energy_kwh", "gaps", "hour_of_week", "lamp_faults", "level_of_service",
+    "lttb", "out_of_range", "rain_class", "rate_of_rise", "seq_completeness", "siaga",
+    "stuck", "sun_elevation", "time_to_level", "travel_time_index",
 ]

@@ -6,11 +6,16 @@
 - **Gaps**: the interval before each reading, where it is longer than ``factor`` times
   the sensor's expected interval (``interval_s`` in the pack), else 0.
 - **Out of range**: below ``low`` or above ``high`` (the field's physical range).
+- **Completeness per gateway**, from the wire contract's ``seq`` (a per-gateway counter
+  the edge agent gives every reading): between the lowest and the highest seq seen, how
+  many were expected, how many distinct ones arrived, how many arrived more than once.
+  Missing seqs are readings lost or still queued on the gateway; duplicates are
+  redeliveries (harmless: points are idempotent).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -18,7 +23,7 @@ import numpy.typing as npt
 from analytics._jit import kernel
 from analytics.arrays import F64, AnalyticsInputError, floats, times
 
-__all__ = ["gaps", "out_of_range", "stuck"]
+__all__ = ["SeqCompleteness", "gaps", "out_of_range", "seq_completeness", "stuck"]
 
 
 @kernel
@@ -61,3 +66,60 @@ def out_of_range(values: Any, low: float, high: float) -> npt.NDArray[np.bool_]:
         raise AnalyticsInputError(f"out_of_range: low ({low}) must be below high ({high})")
     x = floats("values", values)
     return (x < low) | (x > high)
+
+
+class SeqCompleteness(NamedTuple):
+    """Per gateway number: seqs expected (highest - lowest + 1), distinct seqs received,
+    readings received more than once; ``completeness`` = received / expected."""
+
+    expected: npt.NDArray[np.int64]
+    received: npt.NDArray[np.int64]
+    duplicates: npt.NDArray[np.int64]
+
+    @property
+    def completeness(self) -> F64:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.expected > 0, self.received / self.expected, np.nan)
+
+
+@kernel
+def _seq_counts(gateway: npt.NDArray[np.int64], seq: npt.NDArray[np.int64],
+                expected: npt.NDArray[np.int64], received: npt.NDArray[np.int64],
+                duplicates: npt.NDArray[np.int64]) -> None:
+    # gateway, seq sorted together (by gateway, then seq)
+    n = gateway.shape[0]
+    i = 0
+    while i < n:
+        g = gateway[i]
+        lo = seq[i]
+        hi = lo
+        distinct = 0
+        total = 0
+        prev = lo - 1
+        while i < n and gateway[i] == g:
+            total += 1
+            if seq[i] != prev:
+                distinct += 1
+                prev = seq[i]
+            hi = seq[i]
+            i += 1
+        expected[g] = hi - lo + 1
+        received[g] = distinct
+        duplicates[g] = total - distinct
+
+
+def seq_completeness(gateway: Any, seq: Any, gateways: int) -> SeqCompleteness:
+    """Completeness of each of ``gateways`` gateways (numbered 0 ..) from the (gateway
+    number, seq) of the readings received, in any order."""
+    g = np.ascontiguousarray(gateway, dtype=np.int64)
+    s = np.ascontiguousarray(seq, dtype=np.int64)
+    if g.shape != s.shape or g.ndim != 1:
+        raise AnalyticsInputError("gateway and seq: 1-D arrays of the same length")
+    if g.size and (g.min() < 0 or g.max() >= gateways):
+        raise AnalyticsInputError(f"gateway: numbers must be in 0..{gateways - 1}")
+    if (s < 0).any():
+        raise AnalyticsInputError("seq: negative sequence number")
+    order = np.lexsort((s, g))
+    out = SeqCompleteness(*(np.zeros(gateways, dtype=np.int64) for _ in range(3)))
+    _seq_counts(g[order], s[order], out.expected, out.received, out.duplicates)
+    return out

@@ -148,3 +148,53 @@ def lttb(x: list[float], y: list[float], threshold: int) -> list[int]:
         keep.append(a)
     keep.append(n - 1)
     return keep
+
+
+def rain(rate: list[float], heavy: float, very_heavy: float) -> list[int]:
+    from cityhub.levels import rain_class
+
+    names = ["none", "light", "moderate", "heavy", "very heavy"]
+    return [-1 if math.isnan(r) else names.index(rain_class(r, heavy, very_heavy))
+            for r in rate]
+
+
+def seq_completeness(gateway: list[int], seq: list[int], gateways: int
+                     ) -> tuple[list[int], list[int], list[int]]:
+    expected, received, duplicates = [0] * gateways, [0] * gateways, [0] * gateways
+    for g in range(gateways):
+        mine = [s for gg, s in zip(gateway, seq, strict=True) if gg == g]
+        if mine:
+            expected[g] = max(mine) - min(mine) + 1
+            received[g] = len(set(mine))
+            duplicates[g] = len(mine) - len(set(mine))
+    return expected, received, duplicates
+
+
+def seasonal(device: list[int], t: list[float], v: list[float], offset: float, weeks: int,
+             min_weeks: int) -> tuple[list[float], list[bool]]:
+    """Score against the median and MAD of the last ``weeks`` values of the same device
+    and hour of the week, each computed from scratch from the readings taken so far."""
+    import datetime as dt
+
+    seen: dict[tuple[int, int], list[float]] = {}
+    last: dict[int, float] = {}
+    scores, taken = [], []
+    for d, ti, x in zip(device, t, v, strict=True):
+        if math.isnan(x) or ti <= last.get(d, -math.inf):
+            scores.append(NAN)
+            taken.append(False)
+            continue
+        local = dt.datetime.fromtimestamp(ti + offset, dt.UTC)
+        slot = (d, local.weekday() * 24 + local.hour)
+        window = seen.get(slot, [])[-weeks:]
+        score = NAN
+        if len(window) >= min_weeks:
+            med = statistics.median(window)
+            mad = statistics.median([abs(w - med) for w in window])
+            if mad > 0:
+                score = (x - med) / (1.4826 * mad)
+        scores.append(score)
+        seen.setdefault(slot, []).append(x)
+        last[d] = ti
+        taken.append(True)
+    return scores, taken

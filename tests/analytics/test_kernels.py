@@ -287,3 +287,80 @@ def test_parameters_per_reading_or_one_for_all() -> None:
     assert list(analytics.travel_time_index(speed, [50.0, 80.0])) == [1.25, 2.0]
     faults = analytics.lamp_faults([30.0, 30.0], [50.0, 50.0], [100.0, 1000.0])
     assert list(faults) == [analytics.DAY_BURNING, 0]  # 50 W is 'on' for a 100 W lamp only
+
+
+# -- rain, completeness, seasonal baseline ---------------------------------------------
+
+@SETTINGS
+@given(st.lists(st.one_of(st.floats(0, 300), st.just(math.nan), st.sampled_from(
+    [0.0, 5.0, 10.0, 20.0])), max_size=60))
+def test_rain_classes_match_the_scalar_rule(rate: list[float]) -> None:
+    assert list(analytics.rain_class(rate)) == ref.rain(rate, 10.0, 20.0)
+    assert list(analytics.rain_class(rate, 12.0, 30.0)) == ref.rain(rate, 12.0, 30.0)
+
+
+def test_rain_classes_by_hand() -> None:
+    """BMKG hourly classes: light < 5 mm/h, moderate 5-10, heavy 10-20, very heavy >= 20."""
+    codes = analytics.rain_class([0, 0.2, 4.9, 5, 9.9, 10, 19.9, 20, 80])
+    assert [analytics.RAIN_CLASSES[c] for c in codes] == [
+        "none", "light", "light", "moderate", "moderate", "heavy", "heavy", "very heavy",
+        "very heavy"]
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 40)), max_size=100))
+def test_seq_completeness_matches_the_reference(readings: list[tuple[int, int]]) -> None:
+    g = [x for x, _ in readings]
+    s = [y for _, y in readings]
+    got = analytics.seq_completeness(g, s, 4)
+    assert tuple(list(a) for a in got) == ref.seq_completeness(g, s, 4)
+
+
+def test_seq_completeness_by_hand() -> None:
+    got = analytics.seq_completeness([0, 0, 0, 0, 1], [7, 8, 8, 11, 3], 3)
+    assert list(got.expected) == [5, 1, 0] and list(got.received) == [3, 1, 0]
+    assert list(got.duplicates) == [1, 0, 0]
+    assert got.completeness[0] == pytest.approx(0.6) and math.isnan(got.completeness[2])
+
+
+WEEK = 7 * 86400.0
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 30), st.integers(0, 3),
+                          st.one_of(st.floats(-50, 50), st.just(math.nan))),
+                max_size=80), st.integers(1, 4))
+def test_seasonal_baseline_matches_the_reference(
+        readings: list[tuple[int, int, int, float]], batches: int) -> None:
+    """Weeks of a few devices in a handful of hours of the week, in time order per
+    device, cut into any micro-batches; repeats and late readings are skipped."""
+    dev = [d for d, _, _, _ in readings]
+    t = [1.7e9 + w * WEEK + h * 3600.0 for _, w, h, _ in readings]
+    v = [x for _, _, _, x in readings]
+    want_score, want_taken = ref.seasonal(dev, t, v, 7 * 3600.0, 4, 2)
+    base = analytics.SeasonalBaseline(3, utc_offset_s=7 * 3600.0, weeks=4, min_weeks=2)
+    got_score: list[float] = []
+    got_taken: list[bool] = []
+    for part in np.array_split(np.arange(len(readings)), batches):
+        score, _, taken = base.update([dev[i] for i in part], [t[i] for i in part],
+                                      [v[i] for i in part])
+        got_score += list(score)
+        got_taken += list(taken)
+    assert got_taken == want_taken
+    assert same(got_score, want_score, 1e-9)
+
+
+def test_an_anomaly_against_its_hour_of_the_week() -> None:
+    """Monday 08:00 is always busy, Sunday 08:00 quiet: the same 900 vehicles/h is normal
+    on a Monday and an anomaly on a Sunday."""
+    monday_8 = 1767571200.0 + 1 * 3600  # 2026-01-05 01:00 UTC = Monday 08:00 WIB
+    sunday_8 = monday_8 - 86400
+    base = analytics.SeasonalBaseline(1, utc_offset_s=7 * 3600.0)
+    for w in range(6):  # six weeks of history
+        base.update([0, 0], [sunday_8 + w * WEEK, monday_8 + w * WEEK],
+                    [200.0 + 10 * (w % 3), 900.0 + 10 * (w % 3)])
+    score, med, _ = base.update([0, 0], [sunday_8 + 6 * WEEK, monday_8 + 6 * WEEK],
+                                [900.0, 900.0])
+    assert list(med) == [210.0, 910.0]
+    assert score[0] > 20 and abs(score[1]) < 2
+    assert list(analytics.hour_of_week([monday_8, sunday_8], 7 * 3600.0)) == [8, 6 * 24 + 8]
