@@ -10,6 +10,7 @@ problem) and call them. Each kernel has a slow, obviously correct reference in t
 
 from analytics.arrays import AnalyticsInputError
 from analytics.flood import rate_of_rise, siaga, time_to_level
+from analytics.incidents import Sustained, incident_conditions
 from analytics.lighting import (
     DARK_AT_NIGHT,
     DAY_BURNING,
@@ -26,8 +27,9 @@ from analytics.traffic import LOS_GRADES, congestion, level_of_service, travel_t
 
 __all__ = [
     "DARK_AT_NIGHT", "DAY_BURNING", "HOURS_PER_WEEK", "LOS_GRADES", "RAIN_CLASSES",
-    "AnalyticsInputError", "SeasonalBaseline", "SeqCompleteness", "StreamState",
-    "congestion", "energy_kwh", "gaps", "hour_of_week", "lamp_faults", "level_of_service",
+    "AnalyticsInputError", "SeasonalBaseline", "SeqCompleteness", "StreamState", "Sustained",
+    "congestion", "energy_kwh", "gaps", "hour_of_week", "incident_conditions", "lamp_faults",
+    "level_of_service",
     "lttb", "out_of_range", "rain_class", "rate_of_rise", "seq_completeness", "siaga",
     "stuck", "sun_elevation", "time_to_level", "travel_time_index",
 ]

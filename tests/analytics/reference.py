@@ -198,3 +198,29 @@ def seasonal(device: list[int], t: list[float], v: list[float], offset: float, w
         last[d] = ti
         taken.append(True)
     return scores, taken
+
+
+def sustained(device: list[int], t: list[float], on: list[bool], off: list[bool],
+              hold_s: float, devices: int) -> tuple[list[bool], list[float], list[bool]]:
+    last = [-math.inf] * devices
+    since: list[float | None] = [None] * devices
+    start: list[float | None] = [None] * devices
+    active, starts, taken = [], [], []
+    for d, ti, a, b in zip(device, t, on, off, strict=True):
+        if ti > last[d]:
+            last[d] = ti
+            taken.append(True)
+            if start[d] is not None:
+                if b:
+                    start[d] = since[d] = None
+            elif a:
+                since[d] = ti if since[d] is None else since[d]
+                if ti - since[d] >= hold_s:  # type: ignore[operator]
+                    start[d] = since[d]
+            elif b:
+                since[d] = None
+        else:
+            taken.append(False)
+        active.append(start[d] is not None)
+        starts.append(NAN if start[d] is None else start[d])  # type: ignore[arg-type]
+    return active, starts, taken

@@ -364,3 +364,40 @@ def test_an_anomaly_against_its_hour_of_the_week() -> None:
     assert list(med) == [210.0, 910.0]
     assert score[0] > 20 and abs(score[1]) < 2
     assert list(analytics.hour_of_week([monday_8, sunday_8], 7 * 3600.0)) == [8, 6 * 24 + 8]
+
+
+# -- sustained conditions and incidents ------------------------------------------------
+
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(0, 2), st.floats(0, 600), st.sampled_from(
+    ["on", "off", "band"])), max_size=80), st.floats(0, 300), st.integers(1, 3))
+def test_sustained_matches_the_reference(readings: list[tuple[int, float, str]],
+                                         hold: float, batches: int) -> None:
+    dev = [d for d, _, _ in readings]
+    t = [1.7e9 + x for _, x, _ in readings]
+    on = [c == "on" for _, _, c in readings]
+    off = [c == "off" for _, _, c in readings]
+    want = ref.sustained(dev, t, on, off, hold, 3)
+    state = analytics.Sustained(3, hold_s=hold)
+    got: tuple[list[bool], list[float], list[bool]] = ([], [], [])
+    for part in np.array_split(np.arange(len(readings)), batches):
+        a, s, k = state.update([dev[i] for i in part], [t[i] for i in part],
+                               [on[i] for i in part], [off[i] for i in part])
+        got[0].extend(a)
+        got[1].extend(s)
+        got[2].extend(k)
+    assert got[0] == want[0] and got[2] == want[2]
+    assert same(got[1], want[1])
+
+
+def test_an_incident_needs_a_sustained_drop_of_speed_and_flow() -> None:
+    """Readings every minute: one slow minute is no incident; seven minutes of speed and
+    flow both far below their hour's normal are, from the first of them, until speed
+    recovers."""
+    t = 1.7e9 + 60.0 * np.arange(14)
+    speed = [0, -4, 0, -4, -5, -4, -6, -5, -4, -4, -2, -1, 0, 0]  # scores
+    flow = [0, -4, 0, -4, -4, -4, -5, -5, -4, -4, -2, -1, 0, 0]
+    on, off = analytics.incident_conditions(speed, flow)
+    active, start, _ = analytics.Sustained(1, hold_s=300).update([0] * 14, t, on, off)
+    assert list(active) == [False] * 8 + [True, True, True, False, False, False]
+    assert start[8] == t[3]  # the incident began with the drop at minute 3
