@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -151,10 +152,12 @@ def test_a_killed_demo_takes_its_broker_with_it(tmp_path: Path,
         wait(lambda: http_status(url) == 200, "the demo's dashboard")
         broker = next(c for c in psutil.Process(proc.pid).children(recursive=True)
                       if "mosquitto" in c.name())
+        conf = Path(broker.cmdline()[broker.cmdline().index("-c") + 1])
         proc.kill()
         proc.communicate(timeout=60)
     wait(lambda: not psutil.pid_exists(broker.pid)
          or broker.status() == psutil.STATUS_ZOMBIE, "the orphaned broker to stop")
+    shutil.rmtree(conf.parent)  # what kill -9 gave the demo no chance to remove
 
 
 async def test_a_stop_turned_into_another_error_is_not_swallowed() -> None:
