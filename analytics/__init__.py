@@ -9,7 +9,13 @@ problem) and call them. Each kernel has a slow, obviously correct reference in t
 """
 
 from analytics.arrays import AnalyticsInputError
-from analytics.flood import rate_of_rise, siaga, time_to_level
+from analytics.flood import (
+    downstream_eta,
+    lagged_correlation,
+    rate_of_rise,
+    siaga,
+    time_to_level,
+)
 from analytics.incidents import Sustained, incident_conditions
 from analytics.lighting import (
     DARK_AT_NIGHT,
@@ -26,10 +32,33 @@ from analytics.streaming import StreamState
 from analytics.traffic import LOS_GRADES, congestion, level_of_service, travel_time_index
 
 __all__ = [
-    "DARK_AT_NIGHT", "DAY_BURNING", "HOURS_PER_WEEK", "LOS_GRADES", "RAIN_CLASSES",
-    "AnalyticsInputError", "SeasonalBaseline", "SeqCompleteness", "StreamState", "Sustained",
-    "congestion", "energy_kwh", "gaps", "hour_of_week", "incident_conditions", "lamp_faults",
+    "DARK_AT_NIGHT",
+    "DAY_BURNING",
+    "HOURS_PER_WEEK",
+    "LOS_GRADES",
+    "RAIN_CLASSES",
+    "AnalyticsInputError",
+    "SeasonalBaseline",
+    "SeqCompleteness",
+    "StreamState",
+    "Sustained",
+    "congestion",
+    "downstream_eta",
+    "energy_kwh",
+    "gaps",
+    "hour_of_week",
+    "incident_conditions",
+    "lagged_correlation",
+    "lamp_faults",
     "level_of_service",
-    "lttb", "out_of_range", "rain_class", "rate_of_rise", "seq_completeness", "siaga",
-    "stuck", "sun_elevation", "time_to_level", "travel_time_index",
+    "lttb",
+    "out_of_range",
+    "rain_class",
+    "rate_of_rise",
+    "seq_completeness",
+    "siaga",
+    "stuck",
+    "sun_elevation",
+    "time_to_level",
+    "travel_time_index",
 ]

@@ -10,6 +10,14 @@
   it, as it would a least-squares fit. NaN with fewer than ``min_points`` readings.
 - **Time to a level** (s): at the rate of rise, how long until the level reaches
   ``target`` (0 at or above it; NaN when not rising or the rate is unknown).
+- **Downstream ETA**: the city pack's river links say how long water takes from one gauge
+  to the next place (``travel_h``: shortest, longest); a rise upstream at ``t`` is
+  expected downstream between ``t + shortest`` and ``t + longest``.
+- **Lagged cross-correlation** refines a link's lag from history where both ends have
+  gauges: both series are put on a common grid (the mean of each ``step_s``), turned into
+  changes per step (rises and falls, not levels, so a slow trend does not dominate), and
+  correlated at every lag from 0 to ``max_lag_s``; the lag of the highest correlation is
+  the travel time the river has shown.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import numpy.typing as npt
 from analytics._jit import kernel
 from analytics.arrays import F64, AnalyticsInputError, floats, per_reading, same_length, times
 
-__all__ = ["rate_of_rise", "siaga", "time_to_level"]
+__all__ = ["downstream_eta", "lagged_correlation", "rate_of_rise", "siaga", "time_to_level"]
 
 
 @kernel
@@ -119,3 +127,86 @@ def time_to_level(level_m: Any, rise_m_per_h: Any, target_m: Any) -> F64:
         eta = np.where(rise > 0, (target - level) / rise * 3600.0, np.nan)
     eta = np.where(level >= target, 0.0, eta)
     return np.where(np.isnan(level), np.nan, eta)
+
+
+@kernel
+def _grid_mean(t: F64, v: F64, t0: float, step: float, out: F64, counts: F64) -> None:
+    for i in range(out.shape[0]):
+        out[i] = 0.0
+        counts[i] = 0.0
+    for i in range(t.shape[0]):
+        if np.isnan(v[i]):
+            continue
+        k = int((t[i] - t0) // step)
+        if 0 <= k < out.shape[0]:
+            out[k] += v[i]
+            counts[k] += 1.0
+    for i in range(out.shape[0]):
+        out[i] = out[i] / counts[i] if counts[i] > 0 else np.nan
+
+
+@kernel
+def _lagged(up: F64, down: F64, max_k: int, min_pairs: int, out: F64) -> None:
+    n = up.shape[0]
+    for k in range(max_k + 1):
+        sx = sy = sxx = syy = sxy = 0.0
+        m = 0
+        for i in range(n - k):
+            x = up[i]
+            y = down[i + k]
+            if np.isnan(x) or np.isnan(y):
+                continue
+            m += 1
+            sx += x
+            sy += y
+            sxx += x * x
+            syy += y * y
+            sxy += x * y
+        out[k] = np.nan
+        if m >= min_pairs:
+            vx = sxx - sx * sx / m
+            vy = syy - sy * sy / m
+            if vx > 0 and vy > 0:
+                out[k] = (sxy - sx * sy / m) / np.sqrt(vx * vy)
+
+
+def downstream_eta(t_rise: Any, travel_h: tuple[float, float]) -> tuple[F64, F64]:
+    """(earliest, latest) UNIX seconds at which rises upstream at ``t_rise`` reach the
+    link's downstream end."""
+    lo, hi = travel_h
+    if not 0 < lo <= hi:
+        raise AnalyticsInputError("travel_h: (shortest, longest) with 0 < shortest <= longest")
+    t = floats("t_rise", t_rise, finite=True)
+    return t + lo * 3600.0, t + hi * 3600.0
+
+
+def lagged_correlation(up_t: Any, up_level: Any, down_t: Any, down_level: Any, *,
+                       step_s: float = 600.0, max_lag_s: float = 86400.0,
+                       min_pairs: int = 24) -> tuple[float, float, F64]:
+    """(best lag in seconds, its correlation, the correlation at every lag of ``step_s``)
+    between the changes of an upstream and a downstream gauge's levels. The best lag is
+    NaN when no lag has ``min_pairs`` steps with both ends known and both changing."""
+    ut, uv = times("up_t", up_t), floats("up_level", up_level)
+    dt, dv = times("down_t", down_t), floats("down_level", down_level)
+    same_length(up_t=ut, up_level=uv)
+    same_length(down_t=dt, down_level=dv)
+    if step_s <= 0 or max_lag_s < 0 or min_pairs < 3:
+        raise AnalyticsInputError("lagged_correlation: step_s > 0, max_lag_s >= 0, "
+                                  "min_pairs >= 3")
+    if not ut.size or not dt.size:
+        return np.nan, np.nan, np.full(int(max_lag_s // step_s) + 1, np.nan)
+    t0 = min(ut[0], dt[0])
+    steps = int((max(ut[-1], dt[-1]) - t0) // step_s) + 1
+    grids = []
+    for t, v in ((ut, uv), (dt, dv)):
+        g, c = np.empty(steps), np.empty(steps)
+        _grid_mean(t, v, float(t0), float(step_s), g, c)
+        grids.append(np.diff(g))
+    max_k = min(int(max_lag_s // step_s), max(steps - 2, 0))
+    corr = np.empty(int(max_lag_s // step_s) + 1)
+    corr[:] = np.nan
+    _lagged(grids[0], grids[1], max_k, int(min_pairs), corr)
+    if np.isnan(corr).all():
+        return np.nan, np.nan, corr
+    k = int(np.nanargmax(corr))
+    return k * step_s, float(corr[k]), corr

@@ -6,9 +6,9 @@ built on it.
   seconds, with no clearing reading in between, before the state turns on (a reading in
   the band between the two conditions neither counts against it nor resets it); the
   state's start is the time the condition began. It turns off at the first reading that
-  meets the clearing condition. A reading at or before its device's newest time is skipped (at-least-once
-  delivery); so is one where neither condition can be told (NaN inputs, as the caller
-  encodes them: ``on`` and ``off`` both False leave the state as it is).
+  meets the clearing condition. A reading at or before its device's newest time is
+  skipped (at-least-once delivery); one where neither condition can be told (NaN inputs,
+  as the caller encodes them: ``on`` and ``off`` both False) leaves the state as it is.
 - :func:`incident_conditions`: a traffic incident is a sudden, sustained drop of both speed
   and flow against what is normal for that hour of the week (the seasonal baseline's
   scores): on when both scores are at or below ``-z_on``, cleared when the speed score is

@@ -18,9 +18,10 @@ def summary(pack: CityPack) -> str:
     domains = Counter(s.domain.value for gw in pack.gateways for s in gw.sensors)
     per = ", ".join(f"{d} {n}" for d, n in sorted(domains.items()))
     n = sum(domains.values())
+    rivers = "".join(f", river {r.name} ({len(r.links)} links)" for r in pack.rivers)
     return (f"{pack.city.id}: {pack.city.name} ({pack.city.timezone}), "
             f"{len(pack.districts)} districts, {len(pack.gateways)} gateways, "
-            f"{n} sensors ({per}), {len(pack.profiles)} profiles")
+            f"{n} sensors ({per}), {len(pack.profiles)} profiles{rivers}")
 
 
 def check(args: argparse.Namespace) -> int:

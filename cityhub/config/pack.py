@@ -19,8 +19,9 @@ from cityhub.mqtt import TlsSettings
 from cityhub.topics import SLUG
 
 __all__ = [
-    "Broker", "City", "CityPack", "Credentials", "District", "FloodThresholds", "Gateway",
-    "LightingThresholds", "Location", "Profile", "RainThresholds", "Sensor", "TrafficThresholds",
+    "Broker", "City", "CityPack", "Credentials", "District", "FloodThresholds",
+    "ForecastPoint", "Gateway", "LightingThresholds", "Location", "Profile",
+    "RainThresholds", "River", "RiverLink", "Sensor", "TrafficThresholds",
 ]
 
 Slug = Annotated[str, Field(pattern=f"^{SLUG}$")]
@@ -205,6 +206,43 @@ class Gateway(_Model):
         return {s.domain for s in self.sensors}
 
 
+class ForecastPoint(_Model):
+    """A place on a river that the city forecasts floods for but has no sensor of: often
+    downstream, outside the city (Bogor forecasts for Manggarai, in Jakarta)."""
+
+    id: Slug
+    name: str
+    location: Location
+
+
+class RiverLink(_Model):
+    """Water at ``upstream`` (a flood sensor of the pack) reaches ``downstream`` (a flood
+    sensor, or a forecast point of the river) between ``travel_h[0]`` and ``travel_h[1]``
+    hours later."""
+
+    upstream: Slug
+    downstream: Slug
+    travel_h: tuple[float, float] = Field(description="hours: (shortest, longest)")
+
+    @field_validator("travel_h")
+    @classmethod
+    def _ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < v[0] <= v[1] <= 96:
+            raise ValueError("expected (shortest, longest) hours with 0 < shortest <= "
+                             "longest <= 96")
+        return v
+
+
+class River(_Model):
+    """A river through (or from) the city: which gauges feed which, and how long water
+    takes between them (for flood forecasts downstream)."""
+
+    id: Slug
+    name: str
+    forecast_points: tuple[ForecastPoint, ...] = ()
+    links: tuple[RiverLink, ...] = Field(min_length=1)
+
+
 class CityPack(_Model):
     """A whole city, validated and cross-checked."""
 
@@ -214,6 +252,7 @@ class CityPack(_Model):
     profiles: dict[Slug, Profile] = Field(default_factory=dict)
     broker: Broker = Broker()
     gateways: tuple[Gateway, ...] = Field(default=())
+    rivers: tuple[River, ...] = Field(default=())
 
     @cached_property
     def sensors(self) -> dict[str, tuple[Gateway, AnySensor]]:
@@ -260,4 +299,30 @@ def cross_check(pack: CityPack) -> list[tuple[tuple[str | int, ...], str]]:
             if s.district is not None and s.district not in districts:
                 problems.append((("gateways", g, "sensors", j, "district"),
                                  f"unknown district {s.district!r}"))
+    problems += _check_rivers(pack)
+    return problems
+
+
+def _check_rivers(pack: CityPack) -> list[tuple[tuple[str | int, ...], str]]:
+    """Each link from a flood sensor of the pack to a flood sensor or a forecast point."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    gauges = {d for d, (_, s) in pack.sensors.items() if s.domain == Domain.FLOOD}
+    for r, river in enumerate(pack.rivers):
+        points = {p.id for p in river.forecast_points}
+        for k, p in enumerate(river.forecast_points):
+            if p.id in pack.sensors:
+                problems.append((("rivers", r, "forecast_points", k, "id"),
+                                 f"{p.id!r} is a sensor of the pack; a forecast point is a "
+                                 "place without one"))
+        for k, link in enumerate(river.links):
+            if link.upstream not in gauges:
+                problems.append((("rivers", r, "links", k, "upstream"),
+                                 f"{link.upstream!r} is not a flood sensor of the pack"))
+            if link.downstream not in gauges | points:
+                problems.append((("rivers", r, "links", k, "downstream"),
+                                 f"{link.downstream!r} is neither a flood sensor of the "
+                                 "pack nor a forecast point of this river"))
+            if link.upstream == link.downstream:
+                problems.append((("rivers", r, "links", k, "downstream"),
+                                 "a link joins two different places"))
     return problems

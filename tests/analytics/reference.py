@@ -224,3 +224,22 @@ def sustained(device: list[int], t: list[float], on: list[bool], off: list[bool]
         active.append(start[d] is not None)
         starts.append(NAN if start[d] is None else start[d])  # type: ignore[arg-type]
     return active, starts, taken
+
+
+def lagged(up: list[float], down: list[float], max_k: int, min_pairs: int) -> list[float]:
+    """Pearson correlation of up[i] with down[i + k], k = 0 .. max_k, over the pairs
+    where both are known."""
+    out = []
+    for k in range(max_k + 1):
+        pairs = [(up[i], down[i + k]) for i in range(len(up) - k)
+                 if not math.isnan(up[i]) and not math.isnan(down[i + k])]
+        if len(pairs) < min_pairs:
+            out.append(NAN)
+            continue
+        xs, ys = [x for x, _ in pairs], [y for _, y in pairs]
+        mx, my = statistics.fmean(xs), statistics.fmean(ys)
+        vx = sum((x - mx) ** 2 for x in xs)
+        vy = sum((y - my) ** 2 for y in ys)
+        cov = sum((x - mx) * (y - my) for x, y in pairs)
+        out.append(cov / math.sqrt(vx * vy) if vx > 0 and vy > 0 else NAN)
+    return out

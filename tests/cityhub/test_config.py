@@ -164,3 +164,39 @@ def test_cli_config_check(capsys: pytest.CaptureFixture[str], small_pack_dir: Pa
     out = capsys.readouterr().out
     assert "INVALID, 1 problem(s)" in out
     assert "city.yaml:5: city.country" in out
+
+
+def test_bogor_rivers_link_katulampa_to_manggarai() -> None:
+    bogor = load_pack("bogor")
+    [ciliwung] = bogor.rivers
+    links = {(link.upstream, link.downstream): link.travel_h for link in ciliwung.links}
+    assert links[("flood-katulampa", "manggarai")] == (6.0, 12.0)
+    assert "manggarai" not in bogor.sensors  # a forecast point, not a sensor
+    assert load_pack("bandung").rivers == ()
+
+
+def test_river_links_are_checked(small_pack_dir: Path) -> None:
+    """A link names a flood sensor of the pack upstream, and a flood sensor or a forecast
+    point of its river downstream; each wrong one is named with file, line and path."""
+    city = small_pack_dir / "city.yaml"
+    city.write_text(city.read_text() + (
+        "rivers:\n"
+        "  - id: kali\n"
+        "    name: Kali\n"
+        "    forecast_points:\n"
+        "      - {id: muara, name: Muara, location: {lat: -6.1, lon: 106.8}}\n"
+        "    links:\n"
+        "      - {upstream: river-1, downstream: muara, travel_h: [2, 4]}\n"
+        "      - {upstream: tfc-1, downstream: river-1, travel_h: [1, 2]}\n"
+        "      - {upstream: river-1, downstream: nowhere, travel_h: [1, 2]}\n"
+        "      - {upstream: river-1, downstream: muara, travel_h: [5, 3]}\n"))
+    [bad] = problems(small_pack_dir)  # the structure first: cross-checks need a valid pack
+    assert (Path(bad.file).name, bad.line, bad.path) == ("city.yaml", 30,
+                                                         "rivers[0].links[3].travel_h")
+    assert "shortest <= longest" in bad.message
+    edit(city, "travel_h: [5, 3]", "travel_h: [3, 5]")
+    found = {(p.path, p.line): p.message for p in problems(small_pack_dir)}
+    assert found == {
+        ("rivers[0].links[1].upstream", 28): "'tfc-1' is not a flood sensor of the pack",
+        ("rivers[0].links[2].downstream", 29): "'nowhere' is neither a flood sensor of the "
+                                               "pack nor a forecast point of this river"}
