@@ -7,7 +7,8 @@ A pack is a directory::
         gateways/*.yaml      one gateway per file, with its sensors
 
 ``extends`` chains merge as described in :mod:`cityhub.config.overlay`; gateways are
-physical boxes of one city and are never inherited.
+physical boxes of one city and are never inherited; nor are rivers, which link the base
+city's own sensors.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from cityhub.config.yamlsrc import Loc, Source, Where, YamlProblems, dotted, par
 from cityhub.errors import ConfigError, ConfigProblem
 from cityhub.fields import Domain
 
-__all__ = ["load_gateway", "load_pack", "load_settings", "pack_dir"]
+__all__ = ["load_gateway", "load_pack", "load_settings", "pack_dir", "shipped_packs"]
 
 M = TypeVar("M", bound=BaseModel)
 # The shipped packs: package data of the hub's distribution (firmware_configs/).
@@ -83,14 +84,16 @@ def _city_source(directory: Path, chain: tuple[Path, ...]) -> Source:
                                           f"base pack {extends!r} has no city.yaml",
                                           src.where[("extends",)].line)])
     base = _city_source(base_dir, (*chain, base_dir))
-    base.data.pop("gateways", None)
+    base.data.pop("gateways", None)  # the city's own: its boxes and sensors
+    base.data.pop("rivers", None)  # they link the base city's own sensors
     return merge(base, src)
 
 
-def _add_gateways(src: Source, directory: Path, problems: list[ConfigProblem]) -> list[Path]:
-    """Add each ``gateways/*.yaml`` to the pack; the files, in the order of the pack's
-    gateways."""
-    files: list[Path] = []
+def _add_gateways(src: Source, directory: Path, problems: list[ConfigProblem]
+                  ) -> dict[Path, int]:
+    """Add each ``gateways/*.yaml`` to the pack; each file's index among the pack's
+    gateways (after any written in city.yaml itself)."""
+    files: dict[Path, int] = {}
     gateways = src.data.setdefault("gateways", [])
     if not isinstance(gateways, list):
         return files
@@ -102,7 +105,7 @@ def _add_gateways(src: Source, directory: Path, problems: list[ConfigProblem]) -
             continue
         i = len(gateways)
         gateways.append(g.data)
-        files.append(f)
+        files[f.resolve()] = i
         for loc, w in g.where.items():
             src.where[("gateways", i, *loc)] = w
     return files
@@ -236,16 +239,16 @@ def load_gateway(path: str | Path) -> tuple[CityPack, Gateway]:
         raise ConfigError([ConfigProblem(str(path), "", "a gateway file lives in a city "
                                          "pack's gateways/ directory, beside its city.yaml")])
     pack, files = _load(file.parent.parent)
-    return pack, pack.gateways[files.index(file)]
+    return pack, pack.gateways[files[file]]
 
 
-def _load(directory: Path) -> tuple[CityPack, list[Path]]:
+def _load(directory: Path) -> tuple[CityPack, dict[Path, int]]:
     problems: list[ConfigProblem] = []
     try:
         src = _city_source(directory, (directory.resolve(),))
     except YamlProblems as e:
         raise ConfigError(e.problems) from None
-    files = [f.resolve() for f in _add_gateways(src, directory, problems)]
+    files = _add_gateways(src, directory, problems)
     _apply_profiles(src, problems)
     _resolve_paths(src)
     try:

@@ -200,3 +200,37 @@ def test_river_links_are_checked(small_pack_dir: Path) -> None:
         ("rivers[0].links[1].upstream", 28): "'tfc-1' is not a flood sensor of the pack",
         ("rivers[0].links[2].downstream", 29): "'nowhere' is neither a flood sensor of the "
                                                "pack nor a forecast point of this river"}
+
+
+def test_load_gateway_finds_its_own_file_among_inline_gateways(small_pack_dir: Path) -> None:
+    """A gateway written in city.yaml itself comes first in the pack: each gateways/*.yaml
+    still loads as its own gateway (an edge agent must never publish as another)."""
+    from cityhub.config import load_gateway
+
+    city = small_pack_dir / "city.yaml"
+    city.write_text(city.read_text() + (
+        "gateways:\n"
+        "  - id: gw-inline\n"
+        "    district: north\n"
+        "    location: {lat: -6.89, lon: 107.60}\n"
+        "    sensors:\n"
+        "      - {id: tfc-inline, domain: traffic, location: {lat: -6.89, lon: 107.6}}\n"))
+    for name in ("gw-a", "gw-b"):
+        pack, gw = load_gateway(small_pack_dir / "gateways" / f"{name}.yaml")
+        assert gw.id == name and pack.gateways[0].id == "gw-inline"
+
+
+def test_an_overlay_does_not_inherit_the_base_citys_rivers(tmp_path: Path,
+                                                            small_pack_dir: Path) -> None:
+    """Rivers link the base city's own sensors; like gateways, an overlay has its own."""
+    city = small_pack_dir / "city.yaml"
+    city.write_text(city.read_text() + (
+        "rivers:\n  - id: kali\n    name: Kali\n    links:\n"
+        "      - {upstream: river-1, downstream: river-1b, travel_h: [1, 2]}\n"))
+    edit(small_pack_dir / "gateways" / "gw-b.yaml", "id: tfc-b1, domain: traffic",
+         "id: river-1b, profile: gauge")
+    assert len(load_pack(small_pack_dir).rivers) == 1
+    overlay = tmp_path / "overlay"
+    (overlay / "gateways").mkdir(parents=True)
+    (overlay / "city.yaml").write_text(f"extends: {small_pack_dir}\ncity: {{id: other}}\n")
+    assert load_pack(overlay).rivers == ()
