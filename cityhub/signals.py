@@ -28,27 +28,35 @@ T = TypeVar("T")
 @contextlib.contextmanager
 def on_stop_signals(callback: Callable[[signal.Signals], None]) -> Iterator[None]:
     """Call ``callback(signal)`` in the running event loop on each SIGTERM or SIGINT while
-    the block runs (instead of Python's KeyboardInterrupt or the default SIGTERM death)."""
+    the block runs (instead of Python's KeyboardInterrupt or the default SIGTERM death);
+    the handlers from before the block are put back after it."""
     loop = asyncio.get_running_loop()
+    before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, callback, sig)
     try:
         yield
     finally:
-        for sig in STOP_SIGNALS:
-            loop.remove_signal_handler(sig)
+        for sig, handler in before.items():
+            loop.remove_signal_handler(sig)  # which sets SIG_DFL (SIGINT: Python's own)
+            if handler is not None:
+                signal.signal(sig, handler)
 
 
 async def run_until_stopped(work: Coroutine[Any, Any, T], *, name: str = "cityhub"
                             ) -> T | None:
     """Run ``work``; the first SIGTERM or SIGINT cancels it, so its ``finally`` blocks and
-    context managers clean up. Returns its result, or None when a signal stopped it."""
+    context managers clean up. Later signals do not cancel that clean-up again (a terminal's
+    Ctrl-C reaches a supervisor's workers, which then get its SIGTERM too); SIGKILL is the
+    way to cut it short. Returns its result, or None when a signal stopped it."""
     task = asyncio.ensure_future(work)
     stopped: list[signal.Signals] = []
 
     def stop(sig: signal.Signals) -> None:
-        if not stopped:
-            print(f"{name}: {sig.name}: stopping", flush=True)
+        if stopped:
+            print(f"{name}: {sig.name}: already stopping", flush=True)
+            return
+        print(f"{name}: {sig.name}: stopping", flush=True)
         stopped.append(sig)
         task.cancel()
 

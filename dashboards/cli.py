@@ -56,4 +56,4 @@ def register(sub: Any) -> None:
     p.add_argument("--token-env", help="environment variable holding an InfluxDB token")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8050)
-    p.set_defaults(handler=run, extra="dashboards")
+    p.set_defaults(handler=run, extra="dashboards", runs_until_stopped=True)

@@ -50,4 +50,4 @@ def register(sub: Any) -> None:
                    help="dashboard refresh seconds; default 3")
     p.add_argument("--duration", type=float, default=0,
                    help="stop after this many seconds (0: run until SIGTERM or Ctrl-C)")
-    p.set_defaults(handler=run, extra="demo")
+    p.set_defaults(handler=run, extra="demo", runs_until_stopped=True)

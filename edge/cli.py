@@ -214,7 +214,7 @@ def register(sub: Any) -> None:
     r.add_argument("--stop-timeout", type=float, default=5.0, metavar="S",
                    help="on SIGTERM/SIGINT, publish what is queued for at most S seconds "
                    "before the offline status and exit; default 5")
-    r.set_defaults(handler=run, extra="edge")
+    r.set_defaults(handler=run, extra="edge", runs_until_stopped=True)
     st = esub.add_parser(
         "status", help="queue depth, oldest reading, last PUBACK, driver health",
         description="Show a gateway's queue (depth, bytes, oldest reading's age, dropped "

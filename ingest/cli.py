@@ -46,6 +46,11 @@ async def _serve(settings: Any, retire_idle_s: float | None = None) -> None:
         spool.close()
 
 
+async def _retired(settings: Any, idle_s: float) -> bool:
+    await _serve(settings, retire_idle_s=idle_s)
+    return True
+
+
 def _secrets(settings: Any) -> tuple[str | None, str | None, str | None]:
     """The MQTT password, the InfluxDB password and the InfluxDB token the settings name
     (environment variables); a :class:`ConfigError` names one that is not set."""
@@ -76,7 +81,12 @@ def run(args: argparse.Namespace) -> int:
                   f"start it again, then retire each worker past the new count "
                   f"(--worker K)", file=sys.stderr)
             return 2
-        asyncio.run(_serve(settings.for_worker(k), retire_idle_s=args.idle))
+        done = asyncio.run(run_until_stopped(
+            _retired(settings.for_worker(k), args.idle), name="cityhub ingest retire"))
+        if done is None:
+            print("cityhub ingest retire: stopped before it finished; the session is not "
+                  "ended: run it again", file=sys.stderr)
+            return 1
         return 0
     if worker is not None and worker >= settings.workers:
         print(f"cityhub ingest: --worker {worker}: {args.config} runs workers 0 to "
@@ -141,6 +151,7 @@ def register(sub: Any) -> None:
     d.add_argument("--config", required=True, help="ingest settings YAML")
     d.add_argument("--limit", type=int, default=20, help="how many; default 20")
     d.add_argument("--reason", help="only this reason (e.g. unknown_device)")
+    d.set_defaults(runs_until_stopped=False)
     r = isub.add_parser(
         "retire", help="scale down: leave the shared group for good",
         description="Take this ingester (its client_id) out of the shared subscription for "
@@ -153,4 +164,5 @@ def register(sub: Any) -> None:
                    help="retire worker K of that file, one past its (lowered) 'workers'")
     r.add_argument("--idle", type=float, default=3.0, metavar="S",
                    help="done after S seconds without a message (default 3)")
-    p.set_defaults(handler=run, ingest_command=None, extra="ingest")
+    r.set_defaults(runs_until_stopped=False)
+    p.set_defaults(handler=run, ingest_command=None, extra="ingest", runs_until_stopped=True)

@@ -22,7 +22,7 @@ import psutil
 import pytest
 
 from cityhub.config.pack import CityPack
-from cityhub.signals import raise_if_cancelling
+from cityhub.signals import raise_if_cancelling, run_until_stopped
 from devservices import LocalMosquitto, free_port, http
 from tests.ingest.test_end_to_end import publish, traffic_pack
 
@@ -53,6 +53,14 @@ def cityhub(*args: str, cwd: Path) -> Iterator[subprocess.Popen[str]]:
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=30)
+
+
+def gone(proc: psutil.Process) -> bool:
+    """Whether a process has exited (a zombie, not yet reaped by its parent, counts)."""
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def stop(proc: subprocess.Popen[str]) -> str:
@@ -133,8 +141,7 @@ def test_demo_stops_on_sigterm_with_its_broker_and_temp_dir(
         assert conf.exists()
         out = stop(proc)
     assert "cityhub demo: stopped" in out
-    assert not psutil.pid_exists(broker.pid) or \
-        broker.status() == psutil.STATUS_ZOMBIE, "the demo's Mosquitto outlived it"
+    assert gone(broker), "the demo's Mosquitto outlived it"
     assert not conf.parent.exists(), "the demo left its temporary directory"
     # the city's data stays for the next run (``--fresh`` clears it)
     assert (tmp_path / "demo" / "bandung" / "readings.db").exists()
@@ -155,8 +162,7 @@ def test_a_killed_demo_takes_its_broker_with_it(tmp_path: Path,
         conf = Path(broker.cmdline()[broker.cmdline().index("-c") + 1])
         proc.kill()
         proc.communicate(timeout=60)
-    wait(lambda: not psutil.pid_exists(broker.pid)
-         or broker.status() == psutil.STATUS_ZOMBIE, "the orphaned broker to stop")
+    wait(lambda: gone(broker), "the orphaned broker to stop")
     shutil.rmtree(conf.parent)  # what kill -9 gave the demo no chance to remove
 
 
@@ -182,3 +188,34 @@ async def test_a_stop_turned_into_another_error_is_not_swallowed() -> None:
     task.cancel()
     await asyncio.wait({task}, timeout=10)
     assert task.cancelled() and attempts == 1
+
+
+async def test_a_second_signal_does_not_cut_the_clean_up_short() -> None:
+    """The first SIGTERM stops the work; one that comes during its clean-up (a terminal's
+    Ctrl-C, then the supervisor's SIGTERM) lets the clean-up finish; the handlers from
+    before are back afterwards."""
+    before = signal.getsignal(signal.SIGTERM)
+    cleaned = asyncio.Event()
+
+    async def work() -> None:
+        try:
+            await asyncio.sleep(30)
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)  # a second signal, during clean-up
+            await asyncio.sleep(0.2)
+            cleaned.set()
+
+    task = asyncio.create_task(run_until_stopped(work(), name="test"))
+    await asyncio.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert await asyncio.wait_for(task, 10) is None
+    assert cleaned.is_set()
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_main_puts_back_the_sigterm_handler(capsys: pytest.CaptureFixture[str]) -> None:
+    from cityhub.cli import main
+
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["config", "check", "bandung"]) == 0
+    assert signal.getsignal(signal.SIGTERM) == before

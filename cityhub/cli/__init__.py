@@ -10,7 +10,9 @@ package of the hub: it reads the registry.
 A command module imports only the core and the standard library at its top, so every
 command's ``--help`` works on any install; what a command needs from an extra is imported
 when it runs, and a missing one is a clear error naming the extra to install
-(``set_defaults(extra=...)``).
+(``set_defaults(extra=...)``). A command that runs until stopped says so
+(``set_defaults(runs_until_stopped=True)``): stopped by SIGTERM or Ctrl-C it exits 0, where
+an interrupted one-shot command exits 130.
 """
 
 from __future__ import annotations
@@ -79,8 +81,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = parser().parse_args(argv)
     setup_logging(args.log_level, args.log_format)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _interrupt)
+    main_thread = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
+    try:
+        return _run(args)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, before)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         result: int = args.handler(args)
     except ConfigError as e:
@@ -96,6 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"installed{hint}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"cityhub {args.command}: stopped while starting", file=sys.stderr)
-        return 0
+        if getattr(args, "runs_until_stopped", False):
+            print(f"cityhub {args.command}: stopped while starting", file=sys.stderr)
+            return 0
+        print(f"cityhub {args.command}: interrupted", file=sys.stderr)
+        return 130
     return result
