@@ -1,15 +1,19 @@
 """A robust seasonal baseline per device: what is normal for this hour of this weekday.
 
-For each device and each of the week's 168 hours (in the city's local time), the last
-``weeks`` values seen in that hour are kept in a ring; a new reading is scored against
-their median and MAD (median absolute deviation):
+For each device and each of the week's 168 hours (in the city's local time), the mean of
+that hour in each of the last ``weeks`` weeks is kept (a ring of weeks; a sensor read
+every minute gives 60 readings an hour, and they make one value for their week). A new
+reading is scored against the earlier weeks' values of its hour, never its own week's
+(an incident that lasts an hour does not become its own baseline), by their median and
+MAD (median absolute deviation):
 
     score = (v - median) / (1.4826 * MAD)
 
 (1.4826 makes the MAD estimate a standard deviation for normal data), so a score of 5 is
 "five sigmas from what this hour usually is", robust to the odd outlier among the weeks
-kept. A slot needs ``min_weeks`` values before it scores (NaN until then); a MAD of zero
-(a constant slot) scores NaN rather than infinity. Then the reading enters the ring.
+kept. An hour needs ``min_weeks`` earlier weeks before it scores (NaN until then); a MAD
+of zero (a constant hour) scores NaN rather than infinity. Then the reading is added to
+its own week's mean.
 
 As in :mod:`analytics.streaming`, state lives in arrays indexed by device number and one
 kernel call takes a micro-batch; a reading at or before its device's newest time is
@@ -35,12 +39,14 @@ _EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
 
 
 @kernel
-def _slot(t: float, utc_offset_s: float) -> int:
+def _slot(t: float, utc_offset_s: float) -> tuple[int, int]:
+    """(hour of the week, week number) of a time; weeks start on Monday 00:00 local."""
     local = t + utc_offset_s
     days = np.floor(local / 86400.0)
     weekday = int((days + _EPOCH_WEEKDAY) % 7)
     hour = int(np.floor((local - days * 86400.0) / 3600.0))
-    return weekday * 24 + hour
+    week = int(np.floor((days + _EPOCH_WEEKDAY) / 7))
+    return weekday * 24 + hour, week
 
 
 @kernel
@@ -49,11 +55,12 @@ def _median(a: F64) -> float:
 
 
 @kernel
-def _update(device: I64, t: F64, v: F64, utc_offset_s: float, min_weeks: int,
-            ring: npt.NDArray[np.float64], filled: npt.NDArray[np.int64],
-            nxt: npt.NDArray[np.int64], last_t: F64, score: F64, base: F64,
+def _update(device: I64, t: F64, v: F64, utc_offset_s: float, weeks: int, min_weeks: int,
+            sums: npt.NDArray[np.float64], counts: npt.NDArray[np.int64],
+            week_of: npt.NDArray[np.int64], last_t: F64, score: F64, base: F64,
             taken: npt.NDArray[np.bool_]) -> None:
-    weeks = ring.shape[2]
+    ring = sums.shape[2]  # weeks + 1: the earlier weeks and the current one
+    past = np.empty(ring, dtype=np.float64)
     for i in range(device.shape[0]):
         d = device[i]
         x = v[i]
@@ -62,19 +69,26 @@ def _update(device: I64, t: F64, v: F64, utc_offset_s: float, min_weeks: int,
         taken[i] = False
         if np.isnan(x) or t[i] <= last_t[d]:
             continue
-        s = _slot(t[i], utc_offset_s)
-        k = filled[d, s]
+        s, week = _slot(t[i], utc_offset_s)
+        k = 0
+        for r in range(ring):
+            w = week_of[d, s, r]
+            if counts[d, s, r] > 0 and week - weeks <= w < week:
+                past[k] = sums[d, s, r] / counts[d, s, r]
+                k += 1
         if k >= min_weeks:
-            vals = ring[d, s, :k].copy()
-            med = _median(vals)
-            mad = _median(np.abs(vals - med))
+            med = _median(past[:k])
+            mad = _median(np.abs(past[:k] - med))
             base[i] = med
             if mad > 0:
                 score[i] = (x - med) / (MAD_TO_SIGMA * mad)
-        ring[d, s, nxt[d, s]] = x
-        nxt[d, s] = (nxt[d, s] + 1) % weeks
-        if k < weeks:
-            filled[d, s] = k + 1
+        r = week % ring
+        if week_of[d, s, r] != week:
+            week_of[d, s, r] = week
+            sums[d, s, r] = 0.0
+            counts[d, s, r] = 0
+        sums[d, s, r] += x
+        counts[d, s, r] += 1
         last_t[d] = t[i]
         taken[i] = True
 
@@ -96,18 +110,19 @@ class SeasonalBaseline:
     utc_offset_s: float = 0.0
     weeks: int = 8
     min_weeks: int = 3
-    ring: npt.NDArray[np.float64] = field(init=False)
-    filled: npt.NDArray[np.int64] = field(init=False)
-    nxt: npt.NDArray[np.int64] = field(init=False)
+    sums: npt.NDArray[np.float64] = field(init=False)
+    counts: npt.NDArray[np.int64] = field(init=False)
+    week_of: npt.NDArray[np.int64] = field(init=False)
     last_t: F64 = field(init=False)
 
     def __post_init__(self) -> None:
         if self.devices < 0 or not 1 <= self.min_weeks <= self.weeks:
             raise AnalyticsInputError("SeasonalBaseline: devices >= 0 and "
                                       "1 <= min_weeks <= weeks")
-        self.ring = np.full((self.devices, HOURS_PER_WEEK, self.weeks), np.nan)
-        self.filled = np.zeros((self.devices, HOURS_PER_WEEK), dtype=np.int64)
-        self.nxt = np.zeros((self.devices, HOURS_PER_WEEK), dtype=np.int64)
+        shape = (self.devices, HOURS_PER_WEEK, self.weeks + 1)
+        self.sums = np.zeros(shape)
+        self.counts = np.zeros(shape, dtype=np.int64)
+        self.week_of = np.full(shape, -(2**62), dtype=np.int64)
         self.last_t = np.full(self.devices, -np.inf)
 
     def update(self, device: Any, t: Any, v: Any) -> tuple[F64, F64, npt.NDArray[np.bool_]]:
@@ -120,6 +135,6 @@ class SeasonalBaseline:
             raise AnalyticsInputError(f"device: numbers must be in 0..{self.devices - 1}")
         score, base = np.empty(n), np.empty(n)
         taken = np.empty(n, dtype=np.bool_)
-        _update(dev, ts, x, float(self.utc_offset_s), int(self.min_weeks), self.ring,
-                self.filled, self.nxt, self.last_t, score, base, taken)
+        _update(dev, ts, x, float(self.utc_offset_s), int(self.weeks), int(self.min_weeks),
+                self.sums, self.counts, self.week_of, self.last_t, score, base, taken)
         return score, base, taken

@@ -172,11 +172,12 @@ def seq_completeness(gateway: list[int], seq: list[int], gateways: int
 
 def seasonal(device: list[int], t: list[float], v: list[float], offset: float, weeks: int,
              min_weeks: int) -> tuple[list[float], list[bool]]:
-    """Score against the median and MAD of the last ``weeks`` values of the same device
-    and hour of the week, each computed from scratch from the readings taken so far."""
+    """Score against the median and MAD of the means of the same device and hour of the
+    week in each of the ``weeks`` weeks before the reading's own, computed from scratch
+    from the readings taken so far."""
     import datetime as dt
 
-    seen: dict[tuple[int, int], list[float]] = {}
+    seen: dict[tuple[int, int], dict[int, list[float]]] = {}
     last: dict[int, float] = {}
     scores, taken = [], []
     for d, ti, x in zip(device, t, v, strict=True):
@@ -185,16 +186,18 @@ def seasonal(device: list[int], t: list[float], v: list[float], offset: float, w
             taken.append(False)
             continue
         local = dt.datetime.fromtimestamp(ti + offset, dt.UTC)
-        slot = (d, local.weekday() * 24 + local.hour)
-        window = seen.get(slot, [])[-weeks:]
+        monday = (local.date() - dt.timedelta(days=local.weekday()))
+        week = (monday - dt.date(1969, 12, 29)).days // 7  # weeks since a Monday
+        by_week = seen.setdefault((d, local.weekday() * 24 + local.hour), {})
+        past = [statistics.fmean(vs) for w, vs in by_week.items() if week - weeks <= w < week]
         score = NAN
-        if len(window) >= min_weeks:
-            med = statistics.median(window)
-            mad = statistics.median([abs(w - med) for w in window])
+        if len(past) >= min_weeks:
+            med = statistics.median(past)
+            mad = statistics.median([abs(w - med) for w in past])
             if mad > 0:
                 score = (x - med) / (1.4826 * mad)
         scores.append(score)
-        seen.setdefault(slot, []).append(x)
+        by_week.setdefault(week, []).append(x)
         last[d] = ti
         taken.append(True)
     return scores, taken

@@ -444,3 +444,23 @@ def test_the_lag_of_a_flood_wave_is_found() -> None:
     assert lag == pytest.approx(7 * 3600, abs=1800) and corr > 0.4  # within three steps
     early, late = analytics.downstream_eta([1.7e9], (6, 12))
     assert (early[0], late[0]) == (1.7e9 + 6 * 3600, 1.7e9 + 12 * 3600)
+
+
+def test_an_hour_long_incident_does_not_become_its_own_baseline() -> None:
+    """A sensor read every minute: three weeks of about 60 km/h on Monday 08:00-09:00, then
+    an hour at 10 km/h. Every minute of that hour scores far below normal (its own week's
+    readings are not the baseline), and the incident switches on after five minutes."""
+    monday_8 = 1767571200.0 + 1 * 3600  # 2026-01-05 08:00 WIB
+    rng = np.random.default_rng(5)
+    base = analytics.SeasonalBaseline(1, utc_offset_s=7 * 3600.0)
+    for w in range(3):
+        t = monday_8 + w * WEEK + 60.0 * np.arange(60)
+        base.update(np.zeros(60, dtype=int), t, 60 + rng.normal(0, 3, 60))
+    t = monday_8 + 3 * WEEK + 60.0 * np.arange(60)
+    speed = np.full(60, 10.0)
+    score, med, _ = base.update(np.zeros(60, dtype=int), t, speed)
+    assert (score < -5).all() and (abs(med - 60) < 3).all()
+    on, off = analytics.incident_conditions(score, score)
+    active, start, _ = analytics.Sustained(1, hold_s=300).update(np.zeros(60, dtype=int), t,
+                                                                 on, off)
+    assert not active[:5].any() and active[5:].all() and start[-1] == t[0]
