@@ -3,7 +3,7 @@
 - **Siaga** from each gauge's levels in the city pack (Indonesian practice counts down:
   IV normal, III from ``siaga_3``, II from ``siaga_2``, I from ``siaga_1``, metres,
   inclusive), as :func:`cityhub.levels.siaga` defines it; 0 where the level is unknown.
-  E.g. the Katulampa weir: IV < 0.8 m, III 0.8–1.5, II 1.5–2.0, I > 2.0.
+  E.g. the Katulampa weir: IV below 0.8 m, III from 0.8, II from 1.5, I from 2.0.
 - **Rate of rise** (m/h) at each reading: the Theil–Sen slope (the median of the slopes
   between every pair of readings) over the readings of the trailing window
   ``(t - window_s, t]``. Robust: one spike or a stuck reading in the window does not tilt
@@ -166,7 +166,9 @@ def _lagged(up: F64, down: F64, max_k: int, min_pairs: int, out: F64) -> None:
         if m >= min_pairs:
             vx = sxx - sx * sx / m
             vy = syy - sy * sy / m
-            if vx > 0 and vy > 0:
+            # a series that does not change has no variance: rounding leaves a trace of
+            # it, relative to the squares summed, which must not read as a correlation
+            if vx > 1e-12 * max(sxx, 1e-300) and vy > 1e-12 * max(syy, 1e-300):
                 out[k] = (sxy - sx * sy / m) / np.sqrt(vx * vy)
 
 

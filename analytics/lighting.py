@@ -10,8 +10,9 @@
   *dark at night* (2) when the sun is below ``switch - margin`` and it draws less than
   ``on_share`` of it (dimmed lamps still draw more); 0 otherwise (and for NaN power).
 - **Energy** (kWh) of one lamp from its power readings (W): the trapezoid rule between
-  successive readings, leaving out any interval longer than ``max_gap_s`` (the lamp's
-  power is unknown there; the gaps are counted, not guessed).
+  successive readings, leaving out any interval longer than ``max_gap_s`` or next to a
+  missing (NaN) reading (the lamp's power is unknown there; such gaps are counted, not
+  guessed).
 """
 
 from __future__ import annotations
@@ -65,9 +66,7 @@ def _energy(t: F64, power: F64, max_gap: float) -> tuple[float, int]:
     gaps = 0
     for i in range(1, t.shape[0]):
         dt = t[i] - t[i - 1]
-        if np.isnan(power[i]) or np.isnan(power[i - 1]):
-            continue
-        if dt > max_gap:
+        if np.isnan(power[i]) or np.isnan(power[i - 1]) or dt > max_gap:
             gaps += 1
             continue
         joules += 0.5 * (power[i] + power[i - 1]) * dt

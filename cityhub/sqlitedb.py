@@ -24,9 +24,13 @@ def open_sqlite(path: str | Path, *, synchronous: Literal["NORMAL", "FULL"] = "N
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-    db.execute("PRAGMA busy_timeout=5000")
-    _retry_locked(db, "PRAGMA journal_mode=WAL")
-    db.execute(f"PRAGMA synchronous={synchronous}")
+    try:
+        db.execute("PRAGMA busy_timeout=5000")
+        _retry_locked(db, "PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={synchronous}")
+    except BaseException:
+        db.close()
+        raise
     return db
 
 

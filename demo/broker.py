@@ -22,8 +22,8 @@ async def demo_broker(kind: str = "auto") -> AsyncIterator[tuple[str, BrokerSett
     if kind == "mosquitto" or (kind == "auto" and LocalMosquitto.available()):
         with tempfile.TemporaryDirectory(prefix="cityhub-demo-mosquitto-") as d:
             m = LocalMosquitto(Path(d), stop_with_parent=True)  # even if the demo is killed
-            m.start()
             try:
+                m.start()
                 yield (f"Mosquitto on 127.0.0.1:{m.port}",
                        BrokerSettings(host="127.0.0.1", port=m.port, protocol="5"))
             finally:

@@ -38,7 +38,8 @@ own ``send``), and with MQTT 5 about twice that (paho parses every message's pro
 client plus three changes through paho's
 internals (:data:`PAHO_PRIVATE_NAMES`, nothing else): a read-ahead socket, MQTT 3.1.1
 PUBLISH packets cut straight out of its buffer, and a batch's PUBACKs in one write; about
-a quarter of the public path's CPU per message. ``bench/ingest.py`` measured the public
+a quarter of the public path's CPU per one-point message, half per point of 50-point
+packs. ``bench/ingest.py`` measured the public
 path below the pack target (0.578 and 0.565 of the store's limit against 0.60) where the
 fast path met it (``bench/HISTORY.md``), so it stays, on these terms: ``pyproject.toml``
 pins paho-mqtt's minor version; at start the ingester checks that the installed paho has

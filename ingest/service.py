@@ -159,7 +159,7 @@ class Ingester:
         missing = missing_private_names()
         if missing:
             log.warning("ingest: paho-mqtt %s lacks %s, which the fast MQTT path uses; "
-                        "reading through paho's public API instead (about twice the CPU "
+                        "reading through paho's public API instead (up to four times the CPU "
                         "per message; cityhub_ingest_mqtt_fast_path 0). Install the "
                         "paho-mqtt version pyproject.toml pins to get it back",
                         _paho_version(), ", ".join(missing))

@@ -21,9 +21,10 @@ if [[ "$same" == "True" ]]; then
     echo "paho-mqtt: the highest version the pin allows is the lowest; the suite's run covers both"
     exit 0
 fi
+restore() { "$py" -m pip install --quiet --disable-pip-version-check "paho-mqtt==$installed"; }
+trap restore EXIT  # the venv gets its paho back however this ends
 "$py" -m pip install --quiet --disable-pip-version-check "paho-mqtt==$lowest"
 status=0
 "$venv/bin/pytest" -q tests/ingest || status=$?
-"$py" -m pip install --quiet --disable-pip-version-check "$spec"
 echo "paho-mqtt: tests/ingest with $lowest: exit $status; $installed restored"
 exit "$status"

@@ -27,10 +27,10 @@ async def open_store(settings: StoreSettings, *, password: str | None = None,
             raise ConfigError([ConfigProblem("store", "kind", "influxdb-v2 needs org, bucket "
                                              "and token_env")])
         return InfluxV2Store(settings.url, org=settings.org, bucket=settings.bucket,
-                             token=token, database=settings.bucket,
+                             token=token, database=settings.database or settings.bucket,
                              batch_lines=settings.batch_lines, gzip=settings.gzip)
     store = InfluxV1Store(
-        settings.url, settings.database, retention_policy=settings.retention_policy,
+        settings.url, settings.database or "cityhub", retention_policy=settings.retention_policy,
         username=settings.username, password=password, token=token,
         batch_lines=settings.batch_lines, gzip_level=1 if settings.gzip else 0)
     if settings.create_database:

@@ -100,6 +100,8 @@ def test_edge_only_install_runs_the_gateway_commands(
     assert status.returncode == 0, status.stdout + status.stderr
     assert f"queue {queue}:" in status.stdout
     assert "agent gw-a" in status.stdout and "stopped" in status.stdout
+    published = int(status.stdout.split("published ", 1)[1].split(",", 1)[0])
+    assert published > 0, status.stdout  # it reached the broker, not only its queue
 
 
 def test_edge_only_install_names_the_extra_a_hub_command_needs(

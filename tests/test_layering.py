@@ -50,8 +50,11 @@ def imports(path: Path) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             out |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            out.add(node.module.split(".")[0])
+        elif isinstance(node, ast.ImportFrom):
+            # the hub imports absolutely; a relative import would escape this check
+            assert node.level == 0, f"{path}:{node.lineno}: a relative import"
+            if node.module:
+                out.add(node.module.split(".")[0])
     return out
 
 

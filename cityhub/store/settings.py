@@ -23,8 +23,9 @@ class StoreSettings(BaseModel):
     kind: Literal["sqlite", "influxdb-v1", "influxdb-v2"] = "sqlite"
     path: str = "var/cityhub.db"
     url: str = "http://localhost:8086"
-    database: str = Field("cityhub", description="v1: database; v2: InfluxQL database "
-                          "(DBRP) for queries, defaults to the bucket")
+    database: str | None = Field(None, description="v1: the database (default cityhub); "
+                                 "v2: the InfluxQL database (DBRP mapping) queries use, "
+                                 "default: the bucket")
     org: str | None = Field(None, description="v2 only")
     bucket: str | None = Field(None, description="v2 only")
     retention_policy: str | None = None

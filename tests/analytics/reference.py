@@ -76,9 +76,7 @@ def faults(elev: list[float], power: list[float], rated: float, switch: float, m
 def energy(t: list[float], p: list[float], max_gap: float) -> tuple[float, int]:
     joules, gaps = 0.0, 0
     for i in range(1, len(t)):
-        if math.isnan(p[i]) or math.isnan(p[i - 1]):
-            continue
-        if t[i] - t[i - 1] > max_gap:
+        if math.isnan(p[i]) or math.isnan(p[i - 1]) or t[i] - t[i - 1] > max_gap:
             gaps += 1
         else:
             joules += (p[i] + p[i - 1]) / 2 * (t[i] - t[i - 1])

@@ -169,6 +169,8 @@ def test_energy_by_hand() -> None:
     # an hour missing is left out, not guessed
     t2 = np.concatenate([t[:61], t[120:]])  # 01:00 to 02:00 missing
     assert analytics.energy_kwh(t2, np.full(t2.size, 100.0)) == (pytest.approx(0.9), 1)
+    # a missing reading: both intervals next to it are gaps, counted
+    assert analytics.energy_kwh([0, 60, 120], [100, math.nan, 100]) == (0.0, 2)
 
 
 # -- data quality -----------------------------------------------------------------------
@@ -442,6 +444,9 @@ def test_the_lag_of_a_flood_wave_is_found() -> None:
     lag, corr, _ = analytics.lagged_correlation(t_up, up, t_down, down, step_s=600,
                                                 max_lag_s=24 * 3600)
     assert lag == pytest.approx(7 * 3600, abs=1800) and corr > 0.4  # within three steps
+    steady = 1.7e9 + 600.0 * np.arange(200)  # a constant rise: no changes to correlate
+    assert math.isnan(analytics.lagged_correlation(steady, steady * 1e-9, steady,
+                                                   steady * 1e-9)[0])
     early, late = analytics.downstream_eta([1.7e9], (6, 12))
     assert (early[0], late[0]) == (1.7e9 + 6 * 3600, 1.7e9 + 12 * 3600)
 
