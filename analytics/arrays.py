@@ -15,7 +15,8 @@ import numpy.typing as npt
 
 from cityhub.errors import HubError
 
-__all__ = ["F64", "I64", "AnalyticsInputError", "floats", "per_reading", "same_length", "times"]
+__all__ = ["F64", "I64", "AnalyticsInputError", "device_times", "floats", "micro_batch",
+           "per_reading", "same_length", "times"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -72,3 +73,24 @@ def same_length(**arrays: Sequence[Any] | np.ndarray[Any, Any]) -> int:
         shown = ", ".join(f"{k} {v}" for k, v in lengths.items())
         raise AnalyticsInputError(f"arrays of different lengths: {shown}")
     return next(iter(lengths.values()), 0)
+
+
+def device_times(device: Any, t: Any, devices: int) -> tuple[I64, F64]:
+    """A micro-batch's device numbers (each in ``0 .. devices - 1``) and reading times
+    (finite UNIX seconds; each device's in order among themselves, not checked here)."""
+    dev = np.ascontiguousarray(device, dtype=np.int64)
+    ts = floats("t", t, finite=True)
+    n = same_length(device=dev, t=ts)
+    if dev.ndim != 1:
+        raise AnalyticsInputError(f"device: expected a 1-D array, got shape {dev.shape}")
+    if n and (dev.min() < 0 or dev.max() >= devices):
+        raise AnalyticsInputError(f"device: numbers must be in 0..{devices - 1}")
+    return dev, ts
+
+
+def micro_batch(device: Any, t: Any, v: Any, devices: int) -> tuple[I64, F64, F64]:
+    """A micro-batch of readings: device numbers, times and values (NaN: missing)."""
+    dev, ts = device_times(device, t, devices)
+    x = floats("v", v)
+    same_length(device=dev, v=x)
+    return dev, ts, x

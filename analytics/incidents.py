@@ -25,7 +25,14 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics._jit import kernel
-from analytics.arrays import F64, I64, AnalyticsInputError, floats, same_length
+from analytics.arrays import (
+    F64,
+    I64,
+    AnalyticsInputError,
+    device_times,
+    floats,
+    same_length,
+)
 
 __all__ = ["Sustained", "incident_conditions"]
 
@@ -83,13 +90,10 @@ class Sustained:
     def update(self, device: Any, t: Any, on: Any, off: Any) -> tuple[Bools, F64, Bools]:
         """Take one micro-batch (each device's readings in time order among themselves):
         (active after each reading, its start time or NaN, taken)."""
-        dev = np.ascontiguousarray(device, dtype=np.int64)
-        ts = floats("t", t, finite=True)
+        dev, ts = device_times(device, t, self.devices)
         on_ = np.ascontiguousarray(on, dtype=np.bool_)
         off_ = np.ascontiguousarray(off, dtype=np.bool_)
-        n = same_length(device=dev, t=ts, on=on_, off=off_)
-        if n and (dev.min() < 0 or dev.max() >= self.devices):
-            raise AnalyticsInputError(f"device: numbers must be in 0..{self.devices - 1}")
+        n = same_length(device=dev, on=on_, off=off_)
         if (on_ & off_).any():
             raise AnalyticsInputError("on and off: a reading cannot meet both")
         active = np.empty(n, dtype=np.bool_)

@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics._jit import kernel
-from analytics.arrays import F64, I64, AnalyticsInputError, floats, same_length
+from analytics.arrays import F64, I64, AnalyticsInputError, floats, micro_batch
 
 __all__ = ["HOURS_PER_WEEK", "SeasonalBaseline", "hour_of_week"]
 
@@ -127,12 +127,8 @@ class SeasonalBaseline:
 
     def update(self, device: Any, t: Any, v: Any) -> tuple[F64, F64, npt.NDArray[np.bool_]]:
         """Take one micro-batch; (score, baseline median, taken) per reading."""
-        dev = np.ascontiguousarray(device, dtype=np.int64)
-        ts = floats("t", t, finite=True)
-        x = floats("v", v)
-        n = same_length(device=dev, t=ts, v=x)
-        if n and (dev.min() < 0 or dev.max() >= self.devices):
-            raise AnalyticsInputError(f"device: numbers must be in 0..{self.devices - 1}")
+        dev, ts, x = micro_batch(device, t, v, self.devices)
+        n = dev.shape[0]
         score, base = np.empty(n), np.empty(n)
         taken = np.empty(n, dtype=np.bool_)
         _update(dev, ts, x, float(self.utc_offset_s), int(self.weeks), int(self.min_weeks),

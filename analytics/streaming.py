@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics._jit import kernel
-from analytics.arrays import F64, I64, AnalyticsInputError, floats, same_length
+from analytics.arrays import F64, I64, AnalyticsInputError, micro_batch
 
 __all__ = ["StreamState"]
 
@@ -94,12 +94,8 @@ class StreamState:
                ) -> tuple[F64, F64, npt.NDArray[np.bool_]]:
         """Take one micro-batch (each device's readings in time order among themselves);
         (z-score, rate per second, taken) per reading."""
-        dev = np.ascontiguousarray(device, dtype=np.int64)
-        ts = floats("t", t, finite=True)
-        x = floats("v", v)
-        n = same_length(device=dev, t=ts, v=x)
-        if n and (dev.min() < 0 or dev.max() >= self.devices):
-            raise AnalyticsInputError(f"device: numbers must be in 0..{self.devices - 1}")
+        dev, ts, x = micro_batch(device, t, v, self.devices)
+        n = dev.shape[0]
         z = np.empty(n)
         rate = np.empty(n)
         taken = np.empty(n, dtype=np.bool_)
