@@ -9,6 +9,7 @@ import argparse
 from typing import Any
 
 from cityhub.config import load_pack
+from cityhub.proxies import proxy_for
 from cityhub.secrets import secret
 from cityhub.signals import wait_until_stopped
 
@@ -25,10 +26,11 @@ def run(args: argparse.Namespace) -> int:
 
     pack = load_pack(args.city)
     token = secret(args.token_env, what="InfluxDB token")
+    proxy = proxy_for(args.influx_url) if args.influx_url else None
 
     async def open_store() -> Store:
         if args.influx_url:
-            return InfluxV1Store(args.influx_url, args.database, token=token)
+            return InfluxV1Store(args.influx_url, args.database, token=token, proxy=proxy)
         return SQLiteStore(args.sqlite)
 
     data = CityData(pack, open_store)

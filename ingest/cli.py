@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cityhub.config import load_pack, load_settings
+from cityhub.proxies import proxy_for
 from cityhub.secrets import secret
 from cityhub.signals import run_until_stopped
 
@@ -28,7 +29,8 @@ async def _serve(settings: Any, retire_idle_s: float | None = None) -> None:
 
     pack = load_pack(settings.pack)
     password, store_password, token = _secrets(settings)
-    store = await open_store(settings.store, password=store_password, token=token)
+    store = await open_store(settings.store, password=store_password, token=token,
+                             proxy=proxy_for(settings.store.url))
     dl = DeadLetters(settings.deadletter_path)
     spool = Spool(settings.spool_path, settings.spool_max_bytes)
     try:

@@ -12,11 +12,12 @@ __all__ = ["open_store"]
 
 
 async def open_store(settings: StoreSettings, *, password: str | None = None,
-                     token: str | None = None) -> Store:
+                     token: str | None = None, proxy: str | None = None) -> Store:
     """The store the settings describe, ready to use (database created if asked).
 
-    ``password`` and ``token`` are the secrets ``password_env`` and ``token_env`` name,
-    resolved by the caller at the edge of the process (this module reads no environment).
+    ``password`` and ``token`` are the secrets ``password_env`` and ``token_env`` name, and
+    ``proxy`` the HTTP proxy for its URL (:func:`cityhub.proxies.proxy_for`), all resolved
+    by the caller at the edge of the process (this module reads no environment).
     """
     if settings.kind == "sqlite":
         return SQLiteStore(settings.path)
@@ -28,10 +29,11 @@ async def open_store(settings: StoreSettings, *, password: str | None = None,
                                              "and token_env")])
         return InfluxV2Store(settings.url, org=settings.org, bucket=settings.bucket,
                              token=token, database=settings.database or settings.bucket,
-                             batch_lines=settings.batch_lines, gzip=settings.gzip)
+                             proxy=proxy, batch_lines=settings.batch_lines,
+                             gzip=settings.gzip)
     store = InfluxV1Store(
         settings.url, settings.database or "cityhub", retention_policy=settings.retention_policy,
-        username=settings.username, password=password, token=token,
+        username=settings.username, password=password, token=token, proxy=proxy,
         batch_lines=settings.batch_lines, gzip_level=1 if settings.gzip else 0)
     if settings.create_database:
         await store.create_database()

@@ -62,12 +62,13 @@ class InfluxV1Store:
         username: str | None = None,
         password: str | None = None,
         token: str | None = None,
+        proxy: str | None = None,
         batch_lines: int = 5000,
         gzip_level: int = 1,
         timeout_s: float = 10.0,
     ) -> None:
         self.endpoint = Endpoint.build(url, username=username, password=password,
-                                       token=token, timeout_s=timeout_s)
+                                       token=token, proxy=proxy, timeout_s=timeout_s)
         self.url = self.endpoint.url
         self.database = database
         self.retention_policy = retention_policy

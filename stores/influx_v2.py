@@ -42,10 +42,12 @@ class InfluxV2Store(InfluxV1Store):
     defaults to the bucket name, as a 2.x virtual DBRP mapping would have it)."""
 
     def __init__(self, url: str, *, org: str, bucket: str, token: str,
-                 database: str | None = None, batch_lines: int = 5000, timeout_s: float = 10.0,
-                 gzip: bool = True) -> None:
-        super().__init__(url, database or bucket, token=token, batch_lines=batch_lines,
-                         gzip_level=1 if gzip else 0, timeout_s=timeout_s)
+                 database: str | None = None, proxy: str | None = None,
+                 batch_lines: int = 5000, timeout_s: float = 10.0, gzip: bool = True
+                 ) -> None:
+        super().__init__(url, database or bucket, token=token, proxy=proxy,
+                         batch_lines=batch_lines, gzip_level=1 if gzip else 0,
+                         timeout_s=timeout_s)
         self.org, self.bucket = org, bucket
         self._v2: InfluxDBClientAsync | None = None
         self._v2_write: WriteApiAsync | None = None

@@ -17,6 +17,7 @@ import pytest
 
 from cityhub.errors import SinkError
 from cityhub.point import Point
+from cityhub.proxies import proxy_for
 from cityhub.store import Store
 from devservices import LocalInfluxDB
 from stores import InfluxV1Store
@@ -157,29 +158,41 @@ async def test_writes_queries_and_pings_authenticate(args: dict[str, str], heade
 
 async def test_writes_go_through_the_proxy_the_environment_names(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """HTTP_PROXY is honoured (looked up once per session) and NO_PROXY bypasses it: the
-    local server plays the proxy for a store whose host does not resolve."""
+    """The command resolves HTTP_PROXY / NO_PROXY once at its edge
+    (cityhub.proxies.proxy_for) and hands it to the store, which sends every request
+    through it: the local server plays the proxy for a store whose host does not resolve.
+    With NO_PROXY naming the host there is no proxy, and the store cannot reach it."""
     seen: list[tuple[str, str]] = []
 
     def reply(r: aiohttp.web.Request, body: bytes) -> Reply:
         seen.append((r.headers["Host"], r.path_qs))
         return 204, {}, b""
 
+    url = "http://influx.invalid:8086"
     async with _influx_with(reply) as local:
         monkeypatch.setenv("HTTP_PROXY", local.url)
         monkeypatch.delenv("http_proxy", raising=False)
         monkeypatch.delenv("NO_PROXY", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
-        store = InfluxV1Store("http://influx.invalid:8086", "db", timeout_s=2)
+        assert proxy_for(url) == local.url
+        store = InfluxV1Store(url, "db", proxy=proxy_for(url), timeout_s=2)
         await store.write([pt("tfc-1", 0, intensity=1.0)])
         await store.aclose()
         assert seen == [("influx.invalid:8086", "/write?db=db&precision=ns")]
         monkeypatch.setenv("NO_PROXY", "influx.invalid")
-        store = InfluxV1Store("http://influx.invalid:8086", "db", timeout_s=2)
+        assert proxy_for(url) is None
+        store = InfluxV1Store(url, "db", proxy=proxy_for(url), timeout_s=2)
         with pytest.raises(SinkError) as e:
             await store.write([pt("tfc-1", 0, intensity=1.0)])
         await store.aclose()
         assert e.value.retryable and len(seen) == 1
+        # the store itself reads no environment: without a proxy given, none is used
+        monkeypatch.delenv("NO_PROXY")
+        store = InfluxV1Store(url, "db", timeout_s=2)
+        with pytest.raises(SinkError):
+            await store.write([pt("tfc-1", 0, intensity=1.0)])
+        await store.aclose()
+        assert len(seen) == 1
 
 
 async def test_413_splits_batch_until_it_fits() -> None:
