@@ -12,11 +12,12 @@ from functools import cached_property
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from cityhub.config.common import Location, PackModel, Slug
+from cityhub.config.rivers import ForecastPoint, River, RiverLink, check_rivers
 from cityhub.fields import Domain
 from cityhub.mqtt import TlsSettings
-from cityhub.topics import SLUG
 
 __all__ = [
     "Broker", "City", "CityPack", "Credentials", "District", "FloodThresholds",
@@ -24,20 +25,10 @@ __all__ = [
     "RainThresholds", "River", "RiverLink", "Sensor", "TrafficThresholds",
 ]
 
-Slug = Annotated[str, Field(pattern=f"^{SLUG}$")]
 Scalar = str | int | float | bool
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Location(_Model):
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
-
-
-class District(_Model):
+class District(PackModel):
     id: Slug
     name: str
     centroid: Location
@@ -52,7 +43,7 @@ class District(_Model):
         return v
 
 
-class City(_Model):
+class City(PackModel):
     id: Slug
     name: str
     country: str = Field(pattern="^[A-Z]{2}$")
@@ -70,11 +61,11 @@ class City(_Model):
         return v
 
 
-class TrafficThresholds(_Model):
+class TrafficThresholds(PackModel):
     free_flow_speed: float = Field(50.0, gt=0, le=200, description="km/h")
 
 
-class FloodThresholds(_Model):
+class FloodThresholds(PackModel):
     """Water levels (metres on the gauge) where each Siaga status starts.
 
     Indonesian practice counts down: Siaga IV is normal, Siaga I is danger. E.g. Katulampa
@@ -103,13 +94,13 @@ class FloodThresholds(_Model):
         return self.siaga_1
 
 
-class LightingThresholds(_Model):
+class LightingThresholds(PackModel):
     rated_power: float = Field(gt=0, le=5000, description="W at full output")
     switch_elevation: float = Field(-3.0, ge=-18, le=10,
                                     description="sun elevation (deg) lamps switch at")
 
 
-class RainThresholds(_Model):
+class RainThresholds(PackModel):
     """Rain rates (mm/h) per BMKG intensity classes."""
 
     heavy: float = Field(10.0, gt=0)
@@ -119,7 +110,7 @@ class RainThresholds(_Model):
 Thresholds = TrafficThresholds | FloodThresholds | LightingThresholds | RainThresholds
 
 
-class _SensorBase(_Model):
+class _SensorBase(PackModel):
     id: Slug
     profile: Slug | None = None
     name: str | None = None
@@ -156,7 +147,7 @@ Sensor = Annotated[
 ]
 
 
-class Profile(_Model):
+class Profile(PackModel):
     """Defaults a sensor inherits with ``profile:`` (its own keys win)."""
 
     domain: Domain
@@ -166,7 +157,7 @@ class Profile(_Model):
     thresholds: dict[str, float] = Field(default_factory=dict)
 
 
-class Broker(_Model):
+class Broker(PackModel):
     host: str = "localhost"
     port: int = Field(1883, ge=1, le=65535)
     protocol: Literal["auto", "5", "3.1.1"] = Field(
@@ -178,7 +169,7 @@ class Broker(_Model):
     keepalive_s: int = Field(30, ge=5, le=3600)
 
 
-class Credentials(_Model):
+class Credentials(PackModel):
     """Where a gateway's MQTT password comes from: never the YAML itself."""
 
     username: str
@@ -192,7 +183,7 @@ class Credentials(_Model):
         return self
 
 
-class Gateway(_Model):
+class Gateway(PackModel):
     id: Slug
     name: str | None = None
     district: Slug
@@ -206,44 +197,7 @@ class Gateway(_Model):
         return {s.domain for s in self.sensors}
 
 
-class ForecastPoint(_Model):
-    """A place on a river that the city forecasts floods for but has no sensor of: often
-    downstream, outside the city (Bogor forecasts for Manggarai, in Jakarta)."""
-
-    id: Slug
-    name: str
-    location: Location
-
-
-class RiverLink(_Model):
-    """Water at ``upstream`` (a flood sensor of the pack) reaches ``downstream`` (a flood
-    sensor, or a forecast point of the river) between ``travel_h[0]`` and ``travel_h[1]``
-    hours later."""
-
-    upstream: Slug
-    downstream: Slug
-    travel_h: tuple[float, float] = Field(description="hours: (shortest, longest)")
-
-    @field_validator("travel_h")
-    @classmethod
-    def _ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
-        if not 0 < v[0] <= v[1] <= 96:
-            raise ValueError("expected (shortest, longest) hours with 0 < shortest <= "
-                             "longest <= 96")
-        return v
-
-
-class River(_Model):
-    """A river through (or from) the city: which gauges feed which, and how long water
-    takes between them (for flood forecasts downstream)."""
-
-    id: Slug
-    name: str
-    forecast_points: tuple[ForecastPoint, ...] = ()
-    links: tuple[RiverLink, ...] = Field(min_length=1)
-
-
-class CityPack(_Model):
+class CityPack(PackModel):
     """A whole city, validated and cross-checked."""
 
     pack: Literal[1] = Field(description="pack format version")
@@ -299,30 +253,5 @@ def cross_check(pack: CityPack) -> list[tuple[tuple[str | int, ...], str]]:
             if s.district is not None and s.district not in districts:
                 problems.append((("gateways", g, "sensors", j, "district"),
                                  f"unknown district {s.district!r}"))
-    problems += _check_rivers(pack)
-    return problems
-
-
-def _check_rivers(pack: CityPack) -> list[tuple[tuple[str | int, ...], str]]:
-    """Each link from a flood sensor of the pack to a flood sensor or a forecast point."""
-    problems: list[tuple[tuple[str | int, ...], str]] = []
-    gauges = {d for d, (_, s) in pack.sensors.items() if s.domain == Domain.FLOOD}
-    for r, river in enumerate(pack.rivers):
-        points = {p.id for p in river.forecast_points}
-        for k, p in enumerate(river.forecast_points):
-            if p.id in pack.sensors:
-                problems.append((("rivers", r, "forecast_points", k, "id"),
-                                 f"{p.id!r} is a sensor of the pack; a forecast point is a "
-                                 "place without one"))
-        for k, link in enumerate(river.links):
-            if link.upstream not in gauges:
-                problems.append((("rivers", r, "links", k, "upstream"),
-                                 f"{link.upstream!r} is not a flood sensor of the pack"))
-            if link.downstream not in gauges | points:
-                problems.append((("rivers", r, "links", k, "downstream"),
-                                 f"{link.downstream!r} is neither a flood sensor of the "
-                                 "pack nor a forecast point of this river"))
-            if link.upstream == link.downstream:
-                problems.append((("rivers", r, "links", k, "downstream"),
-                                 "a link joins two different places"))
+    problems += check_rivers(pack)
     return problems
