@@ -1,0 +1,89 @@
+"""``cityhub analytics report``: a city's planning report for a period, from the store.
+
+Registered in the ``cityhub.commands`` entry-point group; needs ``cityhub[analytics]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cityhub.config import load_pack
+from cityhub.errors import ConfigError, ConfigProblem
+from cityhub.proxies import proxy_for
+from cityhub.secrets import secret
+
+__all__ = ["register"]
+
+
+def _day(value: str, tz: ZoneInfo, what: str) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(value).replace(tzinfo=tz) \
+            if "T" not in value else dt.datetime.fromisoformat(value).astimezone(tz)
+    except ValueError:
+        raise ConfigError([ConfigProblem("command line", what, f"not a date: {value!r} "
+                                         "(YYYY-MM-DD, the city's local midnight)")]) from None
+
+
+def report(args: argparse.Namespace) -> int:
+    """Build and write the report; progress on stderr."""
+    from analytics.report import build_report, write_report
+    from cityhub.store import SQLiteStore, Store
+    from stores import InfluxV1Store
+
+    pack = load_pack(args.city)
+    tz = ZoneInfo(pack.city.timezone)
+    start, stop = _day(args.start, tz, "--from"), _day(args.stop, tz, "--to")
+    if stop <= start:
+        raise ConfigError([ConfigProblem("command line", "--to", "must come after --from")])
+    token = secret(args.token_env, what="InfluxDB token")
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 10 == 0:
+            print(f"\rcityhub analytics report: {done}/{total} sensors", end="",
+                  file=sys.stderr, flush=True)
+
+    async def run() -> list[Path]:
+        store: Store = (InfluxV1Store(args.influx_url, args.database, token=token,
+                                      proxy=proxy_for(args.influx_url))
+                        if args.influx_url else SQLiteStore(args.sqlite))
+        try:
+            rep = await build_report(pack, store, start, stop, progress)
+        finally:
+            await store.aclose()
+        return write_report(rep, Path(args.out))
+
+    written = asyncio.run(run())
+    print(file=sys.stderr)
+    for path in written:
+        print(path)
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add ``cityhub analytics`` to the ``cityhub`` command."""
+    p = sub.add_parser("analytics", help="analytics: planning reports",
+                       description="Analytics commands. The streaming service is to come.")
+    asub = p.add_subparsers(dest="analytics_command", metavar="SUBCOMMAND", required=True)
+    r = asub.add_parser(
+        "report", help="a planning report for a period",
+        description="Per district, over [--from, --to) in the city's local time: congestion "
+        "hours by weekday and hour of the day, flood hours at each Siaga level, rain, "
+        "street-lighting fault rate and energy, data completeness. Writes CSV files and "
+        "one self-contained report.html (opens offline) into --out. Reads SQLite "
+        "(default) or InfluxDB's v1 API. See docs/analytics.md.")
+    r.add_argument("--city", default="bandung", help="pack name or directory")
+    r.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD")
+    r.add_argument("--to", dest="stop", required=True, metavar="YYYY-MM-DD",
+                   help="the day after the last day reported")
+    r.add_argument("--out", required=True, metavar="DIR")
+    r.add_argument("--sqlite", default="var/cityhub.db", help="SQLite store file")
+    r.add_argument("--influx-url", help="read InfluxDB at this URL instead of SQLite")
+    r.add_argument("--database", default="cityhub", help="InfluxDB database")
+    r.add_argument("--token-env", help="environment variable holding an InfluxDB token")
+    r.set_defaults(handler=report, extra="analytics")
