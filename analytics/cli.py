@@ -17,6 +17,7 @@ from cityhub.config import load_pack
 from cityhub.errors import ConfigError, ConfigProblem
 from cityhub.proxies import proxy_for
 from cityhub.secrets import secret
+from cityhub.store.options import add_read_options, read_settings
 
 __all__ = ["register"]
 
@@ -33,15 +34,16 @@ def _day(value: str, tz: ZoneInfo, what: str) -> dt.datetime:
 def report(args: argparse.Namespace) -> int:
     """Build and write the report; progress on stderr."""
     from analytics.report import build_report, write_report
-    from cityhub.store import SQLiteStore, Store
-    from stores import InfluxV1Store
+    from stores import open_store
 
     pack = load_pack(args.city)
     tz = ZoneInfo(pack.city.timezone)
     start, stop = _day(args.start, tz, "--from"), _day(args.stop, tz, "--to")
     if stop <= start:
         raise ConfigError([ConfigProblem("command line", "--to", "must come after --from")])
-    token = secret(args.token_env, what="InfluxDB token")
+    settings = read_settings(args)
+    token = secret(settings.token_env, what="InfluxDB token")
+    proxy = proxy_for(settings.url) if settings.kind != "sqlite" else None
 
     def progress(done: int, total: int) -> None:
         if done == total or done % 10 == 0:
@@ -49,9 +51,7 @@ def report(args: argparse.Namespace) -> int:
                   file=sys.stderr, flush=True)
 
     async def run() -> list[Path]:
-        store: Store = (InfluxV1Store(args.influx_url, args.database, token=token,
-                                      proxy=proxy_for(args.influx_url))
-                        if args.influx_url else SQLiteStore(args.sqlite))
+        store = await open_store(settings, token=token, proxy=proxy)
         try:
             rep = await build_report(pack, store, start, stop, progress)
         finally:
@@ -82,8 +82,5 @@ def register(sub: Any) -> None:
     r.add_argument("--to", dest="stop", required=True, metavar="YYYY-MM-DD",
                    help="the day after the last day reported")
     r.add_argument("--out", required=True, metavar="DIR")
-    r.add_argument("--sqlite", default="var/cityhub.db", help="SQLite store file")
-    r.add_argument("--influx-url", help="read InfluxDB at this URL instead of SQLite")
-    r.add_argument("--database", default="cityhub", help="InfluxDB database")
-    r.add_argument("--token-env", help="environment variable holding an InfluxDB token")
+    add_read_options(r)
     r.set_defaults(handler=report, extra="analytics")

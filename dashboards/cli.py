@@ -12,28 +12,28 @@ from cityhub.config import load_pack
 from cityhub.proxies import proxy_for
 from cityhub.secrets import secret
 from cityhub.signals import wait_until_stopped
+from cityhub.store.options import add_read_options, read_settings
 
 __all__ = ["register"]
 
 
 def run(args: argparse.Namespace) -> int:
     """Serve the dashboards until SIGTERM or SIGINT; then stop serving and exit 0."""
-    from cityhub.store import SQLiteStore, Store
+    from cityhub.store import Store
     from dashboards.app import create_app
     from dashboards.data import CityData
     from dashboards.webserver import WebServer
-    from stores import InfluxV1Store
+    from stores import open_store
 
     pack = load_pack(args.city)
-    token = secret(args.token_env, what="InfluxDB token")
-    proxy = proxy_for(args.influx_url) if args.influx_url else None
+    settings = read_settings(args)
+    token = secret(settings.token_env, what="InfluxDB token")
+    proxy = proxy_for(settings.url) if settings.kind != "sqlite" else None
 
-    async def open_store() -> Store:
-        if args.influx_url:
-            return InfluxV1Store(args.influx_url, args.database, token=token, proxy=proxy)
-        return SQLiteStore(args.sqlite)
+    async def open_read_store() -> Store:
+        return await open_store(settings, token=token, proxy=proxy)
 
-    data = CityData(pack, open_store)
+    data = CityData(pack, open_read_store)
     try:
         with WebServer(create_app(data).server, args.host, args.port) as url:
             print(f"cityhub dashboard: {pack.city.name} at {url}", flush=True)
@@ -52,10 +52,7 @@ def register(sub: Any) -> None:
                        "from SQLite (default) or InfluxDB's v1 API, until SIGTERM or "
                        "SIGINT (Ctrl-C).")
     p.add_argument("--city", default="bandung", help="pack name or directory")
-    p.add_argument("--sqlite", default="var/cityhub.db", help="SQLite store file")
-    p.add_argument("--influx-url", help="read InfluxDB at this URL instead of SQLite")
-    p.add_argument("--database", default="cityhub", help="InfluxDB database")
-    p.add_argument("--token-env", help="environment variable holding an InfluxDB token")
+    add_read_options(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8050)
     p.set_defaults(handler=run, extra="dashboards", runs_until_stopped=True)
