@@ -1,4 +1,5 @@
-"""``cityhub analytics report``: a city's planning report for a period, from the store.
+"""``cityhub analytics report`` (a city's planning report for a period) and ``cityhub
+analytics backfill`` (derived series recomputed from the stored history).
 
 Registered in the ``cityhub.commands`` entry-point group; needs ``cityhub[analytics]``.
 """
@@ -9,6 +10,7 @@ import argparse
 import asyncio
 import datetime as dt
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,15 +47,10 @@ def report(args: argparse.Namespace) -> int:
     token = secret(settings.token_env, what="InfluxDB token")
     proxy = proxy_for(settings.url) if settings.kind != "sqlite" else None
 
-    def progress(done: int, total: int) -> None:
-        if done == total or done % 10 == 0:
-            print(f"\rcityhub analytics report: {done}/{total} sensors", end="",
-                  file=sys.stderr, flush=True)
-
     async def run() -> list[Path]:
         store = await open_store(settings, token=token, proxy=proxy)
         try:
-            rep = await build_report(pack, store, start, stop, progress)
+            rep = await build_report(pack, store, start, stop, _progress("report"))
         finally:
             await store.aclose()
         return write_report(rep, Path(args.out))
@@ -63,6 +60,42 @@ def report(args: argparse.Namespace) -> int:
     for path in written:
         print(path)
     return 0
+
+
+def backfill(args: argparse.Namespace) -> int:
+    """Recompute the derived series of the period; progress on stderr."""
+    from analytics.backfill import backfill as run_backfill
+    from stores import open_store
+
+    pack = load_pack(args.city)
+    tz = ZoneInfo(pack.city.timezone)
+    start, stop = _day(args.start, tz, "--from"), _day(args.stop, tz, "--to")
+    if stop <= start:
+        raise ConfigError([ConfigProblem("command line", "--to", "must come after --from")])
+    settings = read_settings(args)
+    token = secret(settings.token_env, what="InfluxDB token")
+    proxy = proxy_for(settings.url) if settings.kind != "sqlite" else None
+
+    async def run() -> int:
+        store = await open_store(settings, token=token, proxy=proxy)
+        try:
+            return await run_backfill(pack, store, start, stop, _progress("backfill"))
+        finally:
+            await store.aclose()
+
+    n = asyncio.run(run())
+    print(file=sys.stderr)
+    print(f"cityhub analytics backfill: {n} derived points written for "
+          f"{start.date()} to {stop.date()}")
+    return 0
+
+
+def _progress(what: str) -> Callable[[int, int], None]:
+    def show(done: int, total: int) -> None:
+        if done == total or done % 10 == 0:
+            print(f"\rcityhub analytics {what}: {done}/{total} sensors", end="",
+                  file=sys.stderr, flush=True)
+    return show
 
 
 def register(sub: Any) -> None:
@@ -84,3 +117,15 @@ def register(sub: Any) -> None:
     r.add_argument("--out", required=True, metavar="DIR")
     add_read_options(r)
     r.set_defaults(handler=report, extra="analytics")
+    b = asub.add_parser(
+        "backfill", help="recompute derived series from the stored history",
+        description="For every sensor of the pack, read its readings of [--from, --to) "
+        "from the store, run the analytics kernels and write the derived series back "
+        "(traffic_state, flood_state, light_state, rain_state; docs/protocol.md). "
+        "Idempotent: run it again and each point is stored once.")
+    b.add_argument("--city", default="bandung", help="pack name or directory")
+    b.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD")
+    b.add_argument("--to", dest="stop", required=True, metavar="YYYY-MM-DD",
+                   help="the day after the last day recomputed")
+    add_read_options(b)
+    b.set_defaults(handler=backfill, extra="analytics")

@@ -64,7 +64,8 @@ def test_help_of_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (["--help"], ["demo", "--help"], ["config", "check", "--help"],
                  ["edge", "run", "--help"], ["edge", "status", "--help"], ["ingest", "--help"],
                  ["ingest", "retire", "--help"], ["ingest", "deadletters", "--help"],
-                 ["dashboard", "--help"], ["analytics", "report", "--help"]):
+                 ["dashboard", "--help"], ["analytics", "report", "--help"],
+                 ["analytics", "backfill", "--help"]):
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 0
