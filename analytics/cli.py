@@ -10,18 +10,20 @@ import argparse
 import asyncio
 import datetime as dt
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from cityhub.config import load_pack
+from cityhub.config.pack import CityPack
 from cityhub.errors import ConfigError, ConfigProblem
-from cityhub.proxies import proxy_for
-from cityhub.secrets import secret
-from cityhub.store.options import add_read_options, read_settings
+from cityhub.store import Store
+from cityhub.store.options import StoreAccess, add_read_options, store_access
 
 __all__ = ["register"]
+
+T = TypeVar("T")
 
 
 def _day(value: str, tz: ZoneInfo, what: str) -> dt.datetime:
@@ -33,31 +35,45 @@ def _day(value: str, tz: ZoneInfo, what: str) -> dt.datetime:
                                          "(YYYY-MM-DD, the city's local midnight)")]) from None
 
 
-def report(args: argparse.Namespace) -> int:
-    """Build and write the report; progress on stderr."""
-    from analytics.report import build_report, write_report
-    from stores import open_store
+class _Job(NamedTuple):
+    pack: CityPack
+    start: dt.datetime
+    stop: dt.datetime
+    access: StoreAccess
 
+
+def _job(args: argparse.Namespace) -> _Job:
+    """The pack, the period (the city's local midnights) and the store a command names;
+    every problem a :class:`ConfigError`."""
     pack = load_pack(args.city)
     tz = ZoneInfo(pack.city.timezone)
     start, stop = _day(args.start, tz, "--from"), _day(args.stop, tz, "--to")
     if stop <= start:
         raise ConfigError([ConfigProblem("command line", "--to", "must come after --from")])
-    settings = read_settings(args)
-    token = secret(settings.token_env, what="InfluxDB token")
-    proxy = proxy_for(settings.url) if settings.kind != "sqlite" else None
+    return _Job(pack, start, stop, store_access(args))
 
-    async def run() -> list[Path]:
-        store = await open_store(settings, token=token, proxy=proxy)
-        try:
-            rep = await build_report(pack, store, start, stop, _progress("report"))
-        finally:
-            await store.aclose()
-        return write_report(rep, Path(args.out))
 
-    written = asyncio.run(run())
+async def _with_store(job: _Job, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the job's store, run ``work`` on it, close it."""
+    from stores import open_store
+
+    a = job.access
+    store = await open_store(a.settings, token=a.token, proxy=a.proxy)
+    try:
+        return await work(store)
+    finally:
+        await store.aclose()
+
+
+def report(args: argparse.Namespace) -> int:
+    """Build and write the report; progress on stderr."""
+    from analytics.report import build_report, write_report
+
+    job = _job(args)
+    rep = asyncio.run(_with_store(job, lambda store: build_report(
+        job.pack, store, job.start, job.stop, _progress("report"))))
     print(file=sys.stderr)
-    for path in written:
+    for path in write_report(rep, Path(args.out)):
         print(path)
     return 0
 
@@ -65,29 +81,23 @@ def report(args: argparse.Namespace) -> int:
 def backfill(args: argparse.Namespace) -> int:
     """Recompute the derived series of the period; progress on stderr."""
     from analytics.backfill import backfill as run_backfill
-    from stores import open_store
 
-    pack = load_pack(args.city)
-    tz = ZoneInfo(pack.city.timezone)
-    start, stop = _day(args.start, tz, "--from"), _day(args.stop, tz, "--to")
-    if stop <= start:
-        raise ConfigError([ConfigProblem("command line", "--to", "must come after --from")])
-    settings = read_settings(args)
-    token = secret(settings.token_env, what="InfluxDB token")
-    proxy = proxy_for(settings.url) if settings.kind != "sqlite" else None
-
-    async def run() -> int:
-        store = await open_store(settings, token=token, proxy=proxy)
-        try:
-            return await run_backfill(pack, store, start, stop, _progress("backfill"))
-        finally:
-            await store.aclose()
-
-    n = asyncio.run(run())
+    job = _job(args)
+    n = asyncio.run(_with_store(job, lambda store: run_backfill(
+        job.pack, store, job.start, job.stop, _progress("backfill"))))
     print(file=sys.stderr)
     print(f"cityhub analytics backfill: {n} derived points written for "
-          f"{start.date()} to {stop.date()}")
+          f"{job.start.date()} to {job.stop.date()}")
     return 0
+
+
+def _period_options(p: Any, last: str) -> None:
+    """--city, --from, --to and the store options of a command over a period."""
+    p.add_argument("--city", default="bandung", help="pack name or directory")
+    p.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD")
+    p.add_argument("--to", dest="stop", required=True, metavar="YYYY-MM-DD",
+                   help=f"the day after the last day {last}")
+    add_read_options(p)
 
 
 def _progress(what: str) -> Callable[[int, int], None]:
@@ -110,12 +120,8 @@ def register(sub: Any) -> None:
         "street-lighting fault rate and energy, data completeness. Writes CSV files and "
         "one self-contained report.html (opens offline) into --out. Reads SQLite "
         "(default) or InfluxDB's v1 API. See docs/analytics.md.")
-    r.add_argument("--city", default="bandung", help="pack name or directory")
-    r.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD")
-    r.add_argument("--to", dest="stop", required=True, metavar="YYYY-MM-DD",
-                   help="the day after the last day reported")
+    _period_options(r, "reported")
     r.add_argument("--out", required=True, metavar="DIR")
-    add_read_options(r)
     r.set_defaults(handler=report, extra="analytics")
     b = asub.add_parser(
         "backfill", help="recompute derived series from the stored history",
@@ -123,9 +129,5 @@ def register(sub: Any) -> None:
         "from the store, run the analytics kernels and write the derived series back "
         "(traffic_state, flood_state, light_state, rain_state; docs/protocol.md). "
         "Idempotent: run it again and each point is stored once.")
-    b.add_argument("--city", default="bandung", help="pack name or directory")
-    b.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD")
-    b.add_argument("--to", dest="stop", required=True, metavar="YYYY-MM-DD",
-                   help="the day after the last day recomputed")
-    add_read_options(b)
+    _period_options(b, "recomputed")
     b.set_defaults(handler=backfill, extra="analytics")

@@ -9,10 +9,8 @@ import argparse
 from typing import Any
 
 from cityhub.config import load_pack
-from cityhub.proxies import proxy_for
-from cityhub.secrets import secret
 from cityhub.signals import wait_until_stopped
-from cityhub.store.options import add_read_options, read_settings
+from cityhub.store.options import add_read_options, store_access
 
 __all__ = ["register"]
 
@@ -26,12 +24,10 @@ def run(args: argparse.Namespace) -> int:
     from stores import open_store
 
     pack = load_pack(args.city)
-    settings = read_settings(args)
-    token = secret(settings.token_env, what="InfluxDB token")
-    proxy = proxy_for(settings.url) if settings.kind != "sqlite" else None
+    access = store_access(args)
 
     async def open_read_store() -> Store:
-        return await open_store(settings, token=token, proxy=proxy)
+        return await open_store(access.settings, token=access.token, proxy=access.proxy)
 
     data = CityData(pack, open_read_store)
     try:
