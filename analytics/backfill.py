@@ -12,11 +12,9 @@ Stateful series (congestion's hysteresis, the rate of rise's window) start fresh
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-
-import numpy as np
 
 from analytics.derived import SOURCE_FIELD, derive
+from analytics.history import Progress, period_ns, readings
 from cityhub.config.pack import CityPack
 from cityhub.store.base import Store
 
@@ -24,21 +22,16 @@ __all__ = ["backfill"]
 
 
 async def backfill(pack: CityPack, store: Store, start: dt.datetime, stop: dt.datetime,
-                   progress: Callable[[int, int], None] | None = None) -> int:
+                   progress: Progress | None = None) -> int:
     """Recompute and store the derived series of every sensor over [start, stop); the
     number of derived points written."""
-    if stop <= start:
-        raise ValueError(f"the period is empty: {start.isoformat()} to {stop.isoformat()}")
-    t0, t1 = int(start.timestamp() * 1e9), int(stop.timestamp() * 1e9)
+    t0, t1 = period_ns(start, stop)
     written = 0
     sensors = list(pack.sensors.items())
     for k, (device, (_gw, s)) in enumerate(sensors):
         measurement, name = SOURCE_FIELD[type(s)]
-        rows = await store.history(measurement=measurement, device=device, field=name,
-                                   start_ns=t0, stop_ns=t1)
-        if rows:
-            time_ns = np.array([t for t, _ in rows], dtype=np.int64)
-            values = np.array([v for _, v in rows], dtype=np.float64)
+        time_ns, values = await readings(store, measurement, device, name, t0, t1)
+        if time_ns.size:
             points = derive(pack, device, time_ns, values)
             await store.write(points)
             written += len(points)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import html
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -32,6 +31,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from analytics.flood import siaga
+from analytics.history import Progress, period_ns, readings
 from analytics.lighting import energy_kwh, lamp_faults, sun_elevation
 from analytics.traffic import level_of_service
 from cityhub.config.pack import (
@@ -48,7 +48,6 @@ __all__ = ["Report", "build_report", "write_report"]
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 CONGESTED_FROM = 4  # level of service E
 SIAGA_COLOURS = {4: "#22c55e", 3: "#eab308", 2: "#f97316", 1: "#dc2626"}  # as the map
-Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -71,11 +70,9 @@ class Report:
 async def build_report(pack: CityPack, store: Store, start: dt.datetime, stop: dt.datetime,
                        progress: Progress | None = None) -> Report:
     """Read the period's readings of every sensor of ``pack`` and sum them per district."""
-    if stop <= start:
-        raise ValueError(f"the period is empty: {start.isoformat()} to {stop.isoformat()}")
+    t0, t1 = period_ns(start, stop)
     tz = ZoneInfo(pack.city.timezone)
     offset = tz.utcoffset(start.astimezone(tz)) or dt.timedelta()
-    t0, t1 = int(start.timestamp() * 1e9), int(stop.timestamp() * 1e9)
     seconds = (t1 - t0) / 1e9
     rep = Report(pack.city.name, start, stop)
     sensors = list(pack.sensors.items())
@@ -87,10 +84,8 @@ async def build_report(pack: CityPack, store: Store, start: dt.datetime, stop: d
 
         async def read(measurement: str, name: str, device: str = device
                        ) -> tuple[np.ndarray, np.ndarray]:
-            rows = await store.history(measurement=measurement, device=device, field=name,
-                                       start_ns=t0, stop_ns=t1)
-            return (np.array([t for t, _ in rows], dtype=np.float64) / 1e9,
-                    np.array([v for _, v in rows], dtype=np.float64))
+            time_ns, values = await readings(store, measurement, device, name, t0, t1)
+            return time_ns / 1e9, values
 
         if isinstance(s, TrafficSensor):
             t, speed = await read("traffic", "averageVehicleSpeed")
