@@ -30,7 +30,7 @@ import sys
 from collections.abc import Sequence
 
 from cityhub.backoff import backoff_delay
-from cityhub.signals import die_with_parent
+from cityhub.signals import die_with_parent, on_stop_signals
 
 __all__ = ["Supervisor", "follow_supervisor", "worker_command"]
 
@@ -61,19 +61,12 @@ class Supervisor:
     async def run(self) -> int:
         """Start the workers, keep them running, stop them all on SIGTERM/SIGINT (or
         :meth:`stop`, or a worker's configuration error); the exit status."""
-        loop = asyncio.get_running_loop()
-        signals = (signal.SIGTERM, signal.SIGINT)
-        for sig in signals:
-            loop.add_signal_handler(sig, self.stop)
-        try:
+        with on_stop_signals(lambda _sig: self.stop()):
             async with asyncio.TaskGroup() as tg:
                 for k in range(self.workers):
                     tg.create_task(self._keep(k))
                 await self._stop.wait()
                 log.info("ingest: stopping %d workers", self.workers)
-        finally:
-            for sig in signals:
-                loop.remove_signal_handler(sig)
         return self.status
 
     async def _keep(self, k: int) -> None:
