@@ -8,13 +8,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from devservices import LocalMosquitto
 from tests.conftest import write_small_pack
+from tests.test_signals import wait
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,9 +89,8 @@ def test_edge_only_install_runs_the_gateway_commands(
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
     status_file = Path(f"{queue}.status.json")
-    deadline = time.monotonic() + 60
-    while not status_file.exists() and agent.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait(lambda: status_file.exists() or agent.poll() is not None,
+         "the agent's first status", timeout_s=60)
     agent.send_signal(signal.SIGTERM)
     out, _ = agent.communicate(timeout=60)
     assert agent.returncode == 0, out
