@@ -40,7 +40,8 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from cityhub.config.pack import CityPack
-from cityhub.errors import ContractError, DecodeError
+from cityhub.contract import decode_telemetry
+from cityhub.errors import DecodeError
 from cityhub.fields import DOMAINS, Domain, Kind
 from cityhub.lineprotocol import encode_field_key, encode_series
 from cityhub.point import Point, points_from_readings
@@ -50,7 +51,6 @@ from cityhub.senml import (
     MAX_TIME,
     RELATIVE_TIME_LIMIT,
     Value,
-    decode_pack,
 )
 from cityhub.topics import parse_telemetry
 
@@ -176,35 +176,13 @@ class Decoder:
 
     # -- reference ------------------------------------------------------------------------
     def reference(self, topic: str, payload: bytes) -> list[Point]:
-        """The reference path: strict SenML, city-pack checks, points (no ``line``)."""
-        t = parse_telemetry(topic)
-        if t.city != self.pack.city.id:
-            raise ContractError("unknown_city", f"topic city {t.city!r} is not "
-                                f"{self.pack.city.id!r}, the city this ingester serves")
-        readings = decode_pack(payload, domain=t.domain, device=t.device,
-                               max_bytes=self.max_bytes)
-        now_ns = int(self.clock() * 1e9)
-        limit = now_ns + self.max_future_ns
-        sensors = self.pack.sensors
-        for i, r in enumerate(readings):
-            found = sensors.get(r.device)
-            if found is None:
-                raise ContractError("unknown_device", f"record {i}: device {r.device!r} is "
-                                    f"not in the {self.pack.city.id} city pack")
-            gw, sensor = found
-            if gw.id != t.gateway:
-                raise ContractError("wrong_gateway", f"record {i}: device {r.device!r} "
-                                    f"belongs to gateway {gw.id!r}, not {t.gateway!r}")
-            if sensor.domain != t.domain:
-                raise ContractError("wrong_domain", f"record {i}: device {r.device!r} is a "
-                                    f"{sensor.domain} sensor, published under {t.domain}")
-            if r.time_ns > limit:
-                ahead = (r.time_ns - now_ns) / 1e9
-                raise ContractError("future_time", f"record {i} ({r.device}:{r.field}): "
-                                    f"time is {ahead:.0f} s ahead of the ingester's clock "
-                                    f"(limit {self.max_future_ns / 1e9:.0f} s)")
+        """The reference path: the contract's decoder (:mod:`cityhub.contract`: strict
+        SenML, city-pack checks), then points (no ``line``)."""
+        t, readings = decode_telemetry(self.pack, topic, payload,
+                                       now_ns=int(self.clock() * 1e9),
+                                       max_future_ns=self.max_future_ns,
+                                       max_bytes=self.max_bytes)
         return points_from_readings(t.domain.value, readings, self._tags.__getitem__)
-
 
     # -- python, then reference -------------------------------------------------------------
     def decode(self, topic: str, payload: bytes) -> list[Point]:

@@ -1,10 +1,18 @@
 """The ingester's fast MQTT path: :class:`FastIngestClient`, the default.
 
-:class:`~ingest.mqtt_client.IngestClient` (paho's public API only) plus three changes
-through paho's internals (:data:`PAHO_PRIVATE_NAMES`, nothing else): a read-ahead socket,
-MQTT 3.1.1 PUBLISH packets cut straight out of its buffer, and a batch's PUBACKs in one
-write; about a quarter of the public path's CPU per message. Why it stays, and on what
-terms (the pin, the start-up check, the fallback, the tests): :mod:`ingest.mqtt_client`.
+:class:`~subscriber.AckClient` (paho's public API only) plus three changes through
+paho's internals (:data:`PAHO_PRIVATE_NAMES`, nothing else): a read-ahead socket, MQTT
+3.1.1 PUBLISH packets cut straight out of its buffer, and a batch's PUBACKs in one write;
+about a quarter of the public path's CPU per one-point message, half per point of
+50-point packs.
+
+``bench/ingest.py`` measured the public path below the pack target (0.578 and 0.565 of the
+store's limit against 0.60) where the fast path met it (``bench/HISTORY.md``), so it
+stays, on these terms: ``pyproject.toml`` pins paho-mqtt's minor version; at start the
+ingester checks that the installed paho has every name (:func:`missing_private_names`),
+and if one is missing it logs a WARNING, sets ``cityhub_ingest_mqtt_fast_path`` to 0 and
+uses :class:`~subscriber.AckClient`; ``tests/test_public_api.py`` fails if any code of
+the hub reaches for a private name not in the list.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.client import PUBACK, time_func
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from ingest.mqtt_client import READ_SLICE_S, IngestClient, MqttError
+from subscriber import READ_SLICE_S, AckClient, MqttError
 
 __all__ = ["PAHO_PRIVATE_NAMES", "FastIngestClient", "ReadAhead", "missing_private_names"]
 
@@ -200,8 +208,8 @@ class ReadAhead:
         return getattr(self._sock, name)
 
 
-class FastIngestClient(IngestClient):
-    """:class:`IngestClient` with the I/O a high-rate consumer needs, through paho's
+class FastIngestClient(AckClient):
+    """:class:`~subscriber.AckClient` with the I/O a high-rate consumer needs, through paho's
     internals (:data:`PAHO_PRIVATE_NAMES`): use it only where
     :func:`missing_private_names` finds none missing.
 

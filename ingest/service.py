@@ -14,13 +14,13 @@ Messages are decoded as the MQTT client reads them (in the read event: paho's
 ``on_message``, or the fast path's own PUBLISH parsing), not through a queue and a task per
 message; the client acknowledges only when told to, and a batch's PUBACKs go out together.
 The fast path is used where the installed paho-mqtt has the internals it needs (checked at
-start, :meth:`Ingester._check_fast_mqtt`), else paho's public API (:mod:`ingest.mqtt_client`).
+start, :meth:`Ingester._check_fast_mqtt`), else paho's public API (:mod:`subscriber.client`).
 
 Work in flight is bounded by the ingester itself: it stops reading from the broker while
 it holds ``max_inflight`` unacknowledged messages and reads again once half of them are
 acknowledged; TCP flow control makes the broker keep the rest. (With MQTT 5 it also
 announces Receive Maximum = ``max_inflight``, but Mosquitto 2.0.11 stops honouring a
-client's window after the first PUBACK; see :mod:`ingest.mqtt_client`.)
+client's window after the first PUBACK; see :mod:`subscriber.client`.)
 """
 
 from __future__ import annotations
@@ -52,11 +52,11 @@ from cityhub.topics import deadletter_topic, telemetry_filter
 from ingest.counters import IngestCollector, IngestCounters
 from ingest.deadletters import DeadLetters
 from ingest.decoder import DECODER_PATH, Decoder
-from ingest.mqtt_client import IngestClient, MqttError
 from ingest.mqtt_fast import FastIngestClient, missing_private_names
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
 from ingest.writer import DurableWriter, Refused
+from subscriber import AckClient, MqttError
 
 __all__ = ["Ingester"]
 
@@ -132,7 +132,7 @@ class Ingester:
         self.connected = asyncio.Event()
         self.metrics_port: int | None = None
         self._batch = _Batch()
-        self._mqtt: IngestClient | None = None
+        self._mqtt: AckClient | None = None
         self._half_window = max(1, settings.max_inflight // 2)
         # (UN)SUBACKs wait while reading is paused, so allow them a keepalive or two.
         self._ack_timeout_s = max(10.0, 2.0 * settings.broker.keepalive_s)
@@ -166,7 +166,7 @@ class Ingester:
             return False
         return True
 
-    def _client(self, *, clean: bool = False) -> IngestClient:
+    def _client(self, *, clean: bool = False) -> AckClient:
         """A client on this ingester's persistent session; ``clean`` ends the session
         instead (the broker discards it and everything queued for it)."""
         b = self.settings.broker
@@ -176,8 +176,8 @@ class Ingester:
             props.SessionExpiryInterval = 0 if clean else SESSION_EXPIRY_S
             props.ReceiveMaximum = self.settings.max_inflight
         # Messages are decoded as paho reads them (no per-message queue and task) and
-        # acknowledged only by IngestClient.ack, after the write.
-        kind = FastIngestClient if self.fast_mqtt else IngestClient
+        # acknowledged only by AckClient.ack, after the write.
+        kind = FastIngestClient if self.fast_mqtt else AckClient
         self._mqtt = kind(
             b.host, b.port, client_id=self.settings.client_id, on_publish=self._on_publish,
             protocol=b.protocol, clean=clean, properties=props, username=b.username,
@@ -269,7 +269,7 @@ class Ingester:
         self.counters.unacked = 0
         self.counters.reading_paused = False
 
-    def _serve_connection(self, tg: asyncio.TaskGroup, client: IngestClient
+    def _serve_connection(self, tg: asyncio.TaskGroup, client: AckClient
                           ) -> list[asyncio.Task[None]]:
         """The tasks of one connection: its watch, the flush timer, the writer that makes
         batches durable and acknowledges them, and the dead-lettering of refused spool
@@ -365,7 +365,7 @@ class Ingester:
             self._mqtt.resume_reading()
             c.reading_paused = False
 
-    async def _until_disconnected(self, client: IngestClient) -> None:
+    async def _until_disconnected(self, client: AckClient) -> None:
         """Raise :class:`MqttError` when the connection drops (messages arrive through
         :meth:`_on_publish`)."""
         await client.disconnected()
@@ -387,7 +387,7 @@ class Ingester:
         if len(batch):
             self._full.put_nowait(batch)
 
-    async def _write_batches(self, client: IngestClient, tg: asyncio.TaskGroup) -> None:
+    async def _write_batches(self, client: AckClient, tg: asyncio.TaskGroup) -> None:
         """Make batches durable, up to ``store_writes`` at once (the store works on one
         while the next is on its way), and acknowledge them in the order they came."""
         slots = asyncio.Semaphore(self.settings.store_writes)
@@ -397,7 +397,7 @@ class Ingester:
             await slots.acquire()
             previous = tg.create_task(self._persist_and_ack(client, batch, previous, slots))
 
-    async def _persist_and_ack(self, client: IngestClient, batch: _Batch,
+    async def _persist_and_ack(self, client: AckClient, batch: _Batch,
                                previous: asyncio.Task[None] | None,
                                slots: asyncio.Semaphore) -> None:
         try:
@@ -432,7 +432,7 @@ class Ingester:
         finally:
             slots.release()
 
-    async def _dead_letter_refused(self, client: IngestClient) -> None:
+    async def _dead_letter_refused(self, client: AckClient) -> None:
         """Spooled batches the store refused on replay: kept as dead letters."""
         while True:
             points, reason = await self._refused.get()
@@ -441,7 +441,7 @@ class Ingester:
             await self._dead_letter(client, [("(spool)", orjson.dumps(rows), "store_refused",
                                               reason)])
 
-    async def _dead_letter(self, client: IngestClient,
+    async def _dead_letter(self, client: AckClient,
                            items: list[tuple[str, bytes, str, str]]) -> None:
         await asyncio.to_thread(self.deadletters.add_many, items)
         for topic, payload, reason, detail in items:

@@ -26,19 +26,22 @@ ALLOWED = {
     "cityhub": {"cityhub"},
     "edge": {"cityhub", "edge"},
     "stores": {"cityhub", "stores"},
-    "ingest": {"cityhub", "ingest", "stores"},
-    "analytics": {"cityhub", "analytics", "stores"},
+    "subscriber": {"cityhub", "subscriber"},
+    "ingest": {"cityhub", "ingest", "stores", "subscriber"},
+    "analytics": {"cityhub", "analytics", "stores", "subscriber"},
     "alerts": {"cityhub", "alerts", "stores"},
     "dashboards": {"cityhub", "dashboards", "analytics", "stores"},
     "devservices": {"cityhub", "devservices"},
     # the demo is a composition root: it wires the others together; nothing imports it
-    "demo": {"cityhub", "demo", "devservices", "edge", "ingest", "stores", "analytics",
+    "demo": {"cityhub", "demo", "devservices", "edge", "ingest", "stores", "subscriber",
+             "analytics",
              "alerts", "dashboards"},
 }
 HUB = set(ALLOWED) | {"firmware_configs"}
 # The extra of pyproject.toml whose dependencies each package may import (besides the
 # core's); None: the core's dependencies only.
-EXTRA = {"cityhub": None, "edge": "edge", "stores": "stores", "ingest": "ingest",
+EXTRA = {"cityhub": None, "edge": "edge", "stores": "stores", "subscriber": "subscriber",
+         "ingest": "ingest",
          "analytics": "analytics", "alerts": "alerts", "dashboards": "dashboards",
          "devservices": "demo", "demo": "demo"}
 

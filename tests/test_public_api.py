@@ -20,8 +20,8 @@ import pytest
 from ingest.mqtt_fast import PAHO_PRIVATE_NAMES, missing_private_names
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("cityhub", "edge", "ingest", "stores", "analytics", "alerts", "dashboards",
-            "demo", "devservices")
+PACKAGES = ("cityhub", "edge", "ingest", "stores", "subscriber", "analytics", "alerts",
+            "dashboards", "demo", "devservices")
 OURS = PACKAGES
 FAST = ROOT / "ingest" / "mqtt_fast.py"
 

@@ -179,7 +179,7 @@ async def test_mosquitto_window_gives_way_after_the_first_puback(
     """Why the ingester bounds its own reading: Mosquitto 2.0.11 sends at most its
     ``max_inflight_messages`` (1,000 here) unacknowledged messages only until the client
     acknowledges one; then it sends all it has queued. If this fails, the broker has
-    changed; update ``ingest/mqtt_client.py`` and ``docs/ingest.md``."""
+    changed; update ``subscriber/client.py`` and ``docs/ingest.md``."""
     topic = f"bp/{uuid.uuid4().hex[:6]}"
     marker = f"{topic}/marker"
     got: list[int] = []

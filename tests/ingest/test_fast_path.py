@@ -14,8 +14,8 @@ from prometheus_client import generate_latest
 from cityhub.config.pack import CityPack
 from devservices import LocalMosquitto
 from ingest import mqtt_fast
-from ingest.mqtt_client import IngestClient
 from ingest.mqtt_fast import _CARRY_MAX, FastIngestClient, ReadAhead
+from subscriber import AckClient
 from tests.ingest.test_backpressure import GatedStore, ingester, one_reading
 from tests.ingest.test_end_to_end import T0, publish, running, until
 
@@ -47,7 +47,7 @@ async def test_a_missing_paho_internal_means_the_public_path_and_a_warning(
         assert "cityhub_ingest_mqtt_fast_path 1.0" in metrics
     topic = f"city/{small_pack.city.id}/traffic/gw-a"
     async with running(ing):
-        assert type(ing._mqtt) is (IngestClient if missing else FastIngestClient)
+        assert type(ing._mqtt) is (AckClient if missing else FastIngestClient)
         await publish(mosquitto, [(topic, one_reading(i)) for i in range(200)])
         await until(lambda: ing.counters.acked == 200, "every message handled")
     assert sorted(p.time_ns for p in store.points) == [(T0 + i) * 10**9 for i in range(200)]

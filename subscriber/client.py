@@ -1,9 +1,10 @@
-"""The ingester's MQTT client: paho-mqtt on asyncio; a public path, and a fast one.
+"""A consumer's MQTT client that acknowledges only when told: paho-mqtt on asyncio.
 
-aiomqtt hands each message to a queue and acknowledges it at once; the ingester must
-acknowledge a message only once its reading is durable, and must stop reading while it
-holds ``max_inflight`` unacknowledged messages. aiomqtt 2.x has neither switch in its public
-API (manual acknowledgements are an open request there), so this module drives a
+The services that consume telemetry (the ingester, the analytics service) must
+acknowledge a message only once what they made of it is durable, and must stop reading
+while they hold ``max_inflight`` unacknowledged messages. aiomqtt hands each message to a
+queue and acknowledges it at once; aiomqtt 2.x has neither switch in its public API
+(manual acknowledgements are an open request there), so this module drives a
 :class:`paho.mqtt.client.Client` itself, with paho's documented external-event-loop API,
 the one aiomqtt is built on:
 
@@ -11,12 +12,12 @@ the one aiomqtt is built on:
   ``on_socket_unregister_write`` tell the event loop which socket to watch;
   ``loop_read()``, ``loop_write()`` and, once a second, ``loop_misc()`` (keepalive) do
   the work. ``connect()`` (TCP connect, TLS handshake) runs in a worker thread.
-- ``manual_ack_set(True)`` and ``ack(mid, qos)``: :meth:`IngestClient.ack` acknowledges a
-  stored batch's messages in the order they came; paho writes the PUBACKs at the next
-  write event, together.
-- ``on_message`` hands each message to the ingester's ``on_publish`` as paho parses it,
+- ``manual_ack_set(True)`` and ``ack(mid, qos)``: :meth:`AckClient.ack` acknowledges a
+  batch's messages in the order they came; paho writes the PUBACKs at the next write
+  event, together.
+- ``on_message`` hands each message to the consumer's ``on_publish`` as paho parses it,
   inside the read event: no task and no queue per message.
-- **A reader that pauses.** :meth:`IngestClient.pause_reading` takes the socket off the
+- **A reader that pauses.** :meth:`AckClient.pause_reading` takes the socket off the
   event loop; what the broker sends then waits in the socket buffers, then with the broker
   (TCP flow control). The broker's own window cannot be relied on for this: Mosquitto
   2.0.11 respects ``max_inflight_messages`` (and an MQTT 5 Receive Maximum) only until the
@@ -29,24 +30,13 @@ busy stream does not delay the writes that let it be acknowledged. With TLS, byt
 SSL object has already decrypted (``SSLSocket.pending()``) are read at the next turn of
 the loop, since the socket will not signal them again.
 
-:class:`IngestClient` touches no private name of paho or aiomqtt, and works with any
+:class:`AckClient` touches no private name of paho or aiomqtt, and works with any
 paho-mqtt 2.x from 2.1 on. It costs about 17-25 us of CPU per message (paho reads a packet
 with three ``recv`` calls and builds an ``MQTTMessage``, and writes each PUBACK with its
 own ``send``), and with MQTT 5 about twice that (paho parses every message's properties).
-
-:class:`~ingest.mqtt_fast.FastIngestClient` (:mod:`ingest.mqtt_fast`), the default, is that
-client plus three changes through paho's
-internals (:data:`PAHO_PRIVATE_NAMES`, nothing else): a read-ahead socket, MQTT 3.1.1
-PUBLISH packets cut straight out of its buffer, and a batch's PUBACKs in one write; about
-a quarter of the public path's CPU per one-point message, half per point of 50-point
-packs. ``bench/ingest.py`` measured the public
-path below the pack target (0.578 and 0.565 of the store's limit against 0.60) where the
-fast path met it (``bench/HISTORY.md``), so it stays, on these terms: ``pyproject.toml``
-pins paho-mqtt's minor version; at start the ingester checks that the installed paho has
-every name (:func:`~ingest.mqtt_fast.missing_private_names`), and if one is missing it
-logs a WARNING, sets ``cityhub_ingest_mqtt_fast_path`` to 0 and uses
-:class:`IngestClient`; ``tests/test_public_api.py`` fails if any code of the hub reaches
-for a private name not in the list.
+The ingester's default, :class:`~ingest.mqtt_fast.FastIngestClient`, is this client plus
+three changes through paho's internals, on the terms ``docs/ingest.md`` gives (a pinned
+paho-mqtt minor version, a start-up check, a loud fall-back to this client).
 """
 
 from __future__ import annotations
@@ -65,9 +55,9 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersi
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-__all__ = ["READ_SLICE_S", "IngestClient", "MqttError", "OnPublish"]
+__all__ = ["READ_SLICE_S", "AckClient", "MqttError", "OnPublish"]
 
-log = logging.getLogger("cityhub.ingest.mqtt")
+log = logging.getLogger("cityhub.subscriber")
 
 READ_SLICE_S = 0.002  # the longest a read event keeps the event loop (both paths)
 _CLOSE_TIMEOUT_S = 5.0  # for the broker to take a DISCONNECT before the socket is closed
@@ -82,8 +72,8 @@ class MqttError(Exception):
     the connection was lost."""
 
 
-class IngestClient:
-    """One MQTT connection of the ingester, an async context manager: connected on
+class AckClient:
+    """One MQTT connection of a consumer, an async context manager: connected on
     entry, disconnected on exit.
 
     Each message goes to ``on_publish`` as it is read; none is acknowledged until
@@ -136,7 +126,7 @@ class IngestClient:
         self._closing = False
 
     # -- connecting -------------------------------------------------------------------
-    async def __aenter__(self) -> IngestClient:
+    async def __aenter__(self) -> AckClient:
         loop = self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
         self._connected = loop.create_future()
@@ -311,7 +301,7 @@ class IngestClient:
                 if paho.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS:
                     return  # the connection is gone; paho closed it and said so
             except Exception as e:  # raised by on_message: paho's packet state is lost
-                log.exception("ingest: reading from the broker failed")
+                log.exception("mqtt: reading from the broker failed")
                 self._drop(MqttError(f"reading from the broker failed: {e!r}"))
                 return
             if self._delivered == before or self._sock is not sock:
@@ -344,7 +334,7 @@ class IngestClient:
                 return  # the connection is gone; paho closed it and said so
             await asyncio.sleep(1)
 
-    # -- what the ingester calls ------------------------------------------------------
+    # -- what the consumer calls ------------------------------------------------------
     def pause_reading(self) -> None:
         """Stop reading: what the broker sends waits in the socket buffers, then with
         the broker."""

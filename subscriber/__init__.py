@@ -1,0 +1,8 @@
+"""The hub's MQTT consumer client: acknowledges a message only when told, stops reading
+when told (extra ``subscriber``, paho-mqtt). The ingester and the analytics service read
+telemetry through it; see :mod:`subscriber.client`.
+"""
+
+from subscriber.client import READ_SLICE_S, AckClient, MqttError, OnPublish
+
+__all__ = ["READ_SLICE_S", "AckClient", "MqttError", "OnPublish"]
