@@ -9,11 +9,17 @@ built on it.
   meets the clearing condition. A reading at or before its device's newest time is
   skipped (at-least-once delivery); one where neither condition can be told (NaN inputs,
   as the caller encodes them: ``on`` and ``off`` both False) leaves the state as it is.
-- :func:`incident_conditions`: a traffic incident is a sudden, sustained drop of both speed
-  and flow against what is normal for that hour of the week (the seasonal baseline's
-  scores): on when both scores are at or below ``-z_on``, cleared when the speed score is
-  back above ``-z_off``. With ``hold_s`` (default 5 minutes) this ignores a single slow
-  reading and catches a lane blocked for longer.
+- :func:`incident_conditions`: a traffic incident is a sudden, sustained drop of speed
+  with a rise of occupancy, against what is normal for that hour of the week (the seasonal
+  baseline's scores and median): on when the speed score is at or below ``-z_on``, the
+  occupancy score at or above ``z_on`` and speed at most ``1 - min_drop`` of its normal;
+  cleared when the speed score is back above ``-z_off`` or speed above ``1 - min_drop/2``
+  of normal. Occupancy, not flow, confirms it: at and upstream of a blocked lane vehicles
+  queue (occupancy up, speed down) while flow falls only downstream of it, as the
+  California incident-detection algorithms have it (Payne and Tignor, 1978); the speed
+  ratio keeps an hour whose weeks were very alike (a tiny MAD) from calling a small dip
+  an incident. With ``hold_s`` (default 5 minutes) this ignores a single slow reading and
+  catches a lane blocked for longer.
 """
 
 from __future__ import annotations
@@ -104,17 +110,24 @@ class Sustained:
         return active, start, taken
 
 
-def incident_conditions(speed_score: Any, flow_score: Any, *, z_on: float = 3.0,
-                        z_off: float = 1.5) -> tuple[Bools, Bools]:
-    """(on, off) per reading for :class:`Sustained`, from the seasonal baseline's scores
-    of speed and flow: on when both are at or below ``-z_on``; off when the speed score is
-    above ``-z_off``; neither when a score is unknown (NaN)."""
+def incident_conditions(speed_score: Any, occupancy_score: Any, speed_ratio: Any, *,
+                        z_on: float = 3.0, z_off: float = 1.5, min_drop: float = 0.25
+                        ) -> tuple[Bools, Bools]:
+    """(on, off) per reading for :class:`Sustained`, from the seasonal baseline's scores of
+    speed and occupancy and speed over its baseline median: on when the speed score is at
+    or below ``-z_on``, the occupancy score at or above ``z_on`` and the ratio at most
+    ``1 - min_drop``; off when the speed score is above ``-z_off`` or the ratio above
+    ``1 - min_drop / 2``; neither when a score is unknown (NaN)."""
     if not 0 < z_off < z_on:
         raise AnalyticsInputError(f"incident: 0 < z_off ({z_off}) < z_on ({z_on})")
+    if not 0 < min_drop < 1:
+        raise AnalyticsInputError(f"incident: 0 < min_drop ({min_drop}) < 1")
     speed = floats("speed_score", speed_score)
-    flow = floats("flow_score", flow_score)
-    same_length(speed_score=speed, flow_score=flow)
+    occ = floats("occupancy_score", occupancy_score)
+    ratio = floats("speed_ratio", speed_ratio)
+    same_length(speed_score=speed, occupancy_score=occ, speed_ratio=ratio)
     with np.errstate(invalid="ignore"):
-        on = (speed <= -z_on) & (flow <= -z_on)
-        off = (speed > -z_off) & ~np.isnan(speed)
+        on = (speed <= -z_on) & (occ >= z_on) & (ratio <= 1 - min_drop)
+        known = ~np.isnan(speed) & ~np.isnan(ratio)
+        off = known & ((speed > -z_off) | (ratio > 1 - min_drop / 2)) & ~on
     return on, off

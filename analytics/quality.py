@@ -2,7 +2,9 @@
 
 - **Stuck**: a reading is stuck when it is part of a run of at least ``min_run``
   successive readings with exactly the same value (a frozen sensor repeats its last
-  value; real signals wobble). NaN breaks a run.
+  value; real signals wobble). NaN breaks a run. :func:`stuck` marks a series;
+  :class:`StuckRuns` follows the runs of many devices one micro-batch at a time (the
+  streaming service), skipping a reading at or before its device's newest time.
 - **Gaps**: the interval before each reading, where it is longer than ``factor`` times
   the sensor's expected interval (``interval_s`` in the pack), else 0.
 - **Out of range**: below ``low`` or above ``high`` (the field's physical range).
@@ -21,9 +23,10 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics._jit import kernel
-from analytics.arrays import F64, AnalyticsInputError, floats, times
+from analytics.arrays import F64, AnalyticsInputError, floats, micro_batch, times
 
-__all__ = ["SeqCompleteness", "gaps", "out_of_range", "seq_completeness", "stuck"]
+__all__ = ["SeqCompleteness", "StuckRuns", "gaps", "out_of_range", "seq_completeness",
+           "stuck"]
 
 
 @kernel
@@ -48,6 +51,58 @@ def stuck(values: Any, *, min_run: int = 10) -> npt.NDArray[np.bool_]:
     out = np.zeros(x.shape[0], dtype=np.bool_)
     _stuck(x, int(min_run), out)
     return out
+
+
+@kernel
+def _runs(device: npt.NDArray[np.int64], t: F64, x: F64, last_t: F64, last_v: F64,
+          run: npt.NDArray[np.int64], since: F64, out_run: npt.NDArray[np.int64],
+          out_since: F64, taken: npt.NDArray[np.bool_]) -> None:
+    for i in range(device.shape[0]):
+        d = device[i]
+        taken[i] = False
+        if t[i] <= last_t[d]:
+            out_run[i] = run[d]
+            out_since[i] = since[d]
+            continue
+        taken[i] = True
+        last_t[d] = t[i]
+        if np.isnan(x[i]):
+            run[d] = 0
+            since[d] = np.nan
+        elif run[d] > 0 and x[i] == last_v[d]:
+            run[d] += 1
+        else:
+            run[d] = 1
+            since[d] = t[i]
+        last_v[d] = x[i]
+        out_run[i] = run[d]
+        out_since[i] = since[d]
+
+
+class StuckRuns:
+    """Runs of identical values per device (numbered 0 .. ``devices`` - 1), streaming."""
+
+    def __init__(self, devices: int) -> None:
+        if devices < 0:
+            raise AnalyticsInputError("StuckRuns: devices >= 0")
+        self.devices = devices
+        self.last_t = np.full(devices, -np.inf)
+        self.last_v = np.full(devices, np.nan)
+        self.run = np.zeros(devices, dtype=np.int64)
+        self.since = np.full(devices, np.nan)
+
+    def update(self, device: Any, t: Any, v: Any
+               ) -> tuple[npt.NDArray[np.int64], F64, npt.NDArray[np.bool_]]:
+        """Take one micro-batch (each device's readings in time order among themselves):
+        per reading, the length of its device's run of identical values so far, the time
+        that run began, and whether the reading was taken."""
+        dev, ts, x = micro_batch(device, t, v, self.devices)
+        n = dev.shape[0]
+        run = np.empty(n, dtype=np.int64)
+        since = np.empty(n)
+        taken = np.empty(n, dtype=np.bool_)
+        _runs(dev, ts, x, self.last_t, self.last_v, self.run, self.since, run, since, taken)
+        return run, since, taken
 
 
 def gaps(t: Any, expected_interval_s: float, *, factor: float = 2.5) -> F64:

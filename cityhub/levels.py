@@ -6,7 +6,10 @@ over arrays and are tested against these.
 
 from __future__ import annotations
 
-__all__ = ["LOS_BANDS", "level_of_service", "rain_class", "siaga"]
+__all__ = ["LOS_BANDS", "SEVERITIES", "level_of_service", "rain_class", "siaga"]
+
+# Severity of an analytics event (and of the alerts made of it), least to most severe.
+SEVERITIES = ("info", "warning", "critical")
 
 # HCM urban street level of service by average speed as a share of free-flow speed.
 LOS_BANDS = ((0.85, "A"), (0.67, "B"), (0.50, "C"), (0.40, "D"), (0.30, "E"))

@@ -5,6 +5,7 @@
     city/{city}/{domain}/{gateway}            a SenML pack of many devices (what edge agents send)
     city/{city}/{domain}/{gateway}/{device}   one device (simple third-party publishers)
     city/{city}/status/{gateway}              retained birth / last-will JSON
+    city/{city}/events/{domain}/{kind}        analytics events (JSON with a stable id)
     city/{city}/alerts/{domain}/{severity}    alerts
     city/{city}/deadletter                    messages the ingester refused, with the reason
 
@@ -26,6 +27,8 @@ __all__ = [
     "TelemetryTopic",
     "alert_topic",
     "deadletter_topic",
+    "event_filter",
+    "event_topic",
     "parse_telemetry",
     "status_topic",
     "telemetry_filter",
@@ -80,6 +83,16 @@ def status_topic(city: str, gateway: str) -> str:
 def alert_topic(city: str, domain: Domain | str, severity: str) -> str:
     """Topic alerts of ``domain`` and ``severity`` are published on."""
     return f"city/{_slug('city', city)}/alerts/{Domain(domain).value}/{_slug('severity', severity)}"
+
+
+def event_topic(city: str, domain: Domain | str, kind: str) -> str:
+    """Topic the analytics service publishes events of ``domain`` and ``kind`` on."""
+    return f"city/{_slug('city', city)}/events/{Domain(domain).value}/{_slug('kind', kind)}"
+
+
+def event_filter(city: str | None = None) -> str:
+    """Subscription filter matching every analytics event of ``city`` (or of all cities)."""
+    return f"city/{'+' if city is None else _slug('city', city)}/events/#"
 
 
 def deadletter_topic(city: str) -> str:

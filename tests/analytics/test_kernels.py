@@ -392,17 +392,25 @@ def test_sustained_matches_the_reference(readings: list[tuple[int, float, str]],
     assert same(got[1], want[1])
 
 
-def test_an_incident_needs_a_sustained_drop_of_speed_and_flow() -> None:
-    """Readings every minute: one slow minute is no incident; seven minutes of speed and
-    flow both far below their hour's normal are, from the first of them, until speed
-    recovers."""
+def test_an_incident_needs_a_sustained_drop_of_speed_and_rise_of_occupancy() -> None:
+    """Readings every minute: one slow minute is no incident; seven minutes of speed far
+    below and occupancy far above their hour's normal are, from the first of them, until
+    speed recovers."""
     t = 1.7e9 + 60.0 * np.arange(14)
     speed = [0, -4, 0, -4, -5, -4, -6, -5, -4, -4, -2, -1, 0, 0]  # scores
-    flow = [0, -4, 0, -4, -4, -4, -5, -5, -4, -4, -2, -1, 0, 0]
-    on, off = analytics.incident_conditions(speed, flow)
+    occupancy = [0, 4, 0, 4, 4, 4, 5, 5, 4, 4, 2, 1, 0, 0]
+    ratio = [1, .6, 1, .6, .5, .6, .4, .5, .6, .6, .8, .9, 1, 1]  # speed / its normal
+    on, off = analytics.incident_conditions(speed, occupancy, ratio)
     active, start, _ = analytics.Sustained(1, hold_s=300).update([0] * 14, t, on, off)
     assert list(active) == [False] * 8 + [True, True, True, False, False, False]
     assert start[8] == t[3]  # the incident began with the drop at minute 3
+
+
+def test_a_small_dip_in_a_steady_hour_is_no_incident() -> None:
+    """Scores far out, but speed only 10 % under its normal (an hour whose weeks were
+    alike, so a tiny MAD): not an incident; occupancy that does not rise: not either."""
+    on, off = analytics.incident_conditions([-6.0, -6.0], [6.0, 0.0], [0.9, 0.5])
+    assert not on.any() and off[0] and not off[1]
 
 
 # -- river links: downstream ETA and lag --------------------------------------------------
@@ -465,7 +473,7 @@ def test_an_hour_long_incident_does_not_become_its_own_baseline() -> None:
     speed = np.full(60, 10.0)
     score, med, _ = base.update(np.zeros(60, dtype=int), t, speed)
     assert (score < -5).all() and (abs(med - 60) < 3).all()
-    on, off = analytics.incident_conditions(score, score)
+    on, off = analytics.incident_conditions(score, -score, speed / med)
     active, start, _ = analytics.Sustained(1, hold_s=300).update(np.zeros(60, dtype=int), t,
                                                                  on, off)
     assert not active[:5].any() and active[5:].all() and start[-1] == t[0]

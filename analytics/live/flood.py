@@ -1,0 +1,109 @@
+"""Flood, live: Siaga level per reading (``siaga_change`` events), rate of rise over a
+trailing window, time to the next level, and forecasts downstream along the pack's river
+links when an upstream gauge reaches a more severe level (``flood_eta`` events); derived
+points in ``flood_state``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from analytics.derived import build_points, flood_columns
+from analytics.flood import downstream_eta, rate_of_rise, siaga
+from analytics.live.columns import Columns, Numbering
+from analytics.live.detector import Detector, Output
+from analytics.live.events import Episodes, Event, iso
+from analytics.settings import DetectionSettings
+from cityhub.config.pack import CityPack, FloodSensor
+
+__all__ = ["FloodDetector", "siaga_severity"]
+
+
+def siaga_severity(code: int) -> str:
+    """Siaga I: critical; II: warning; III and IV: info."""
+    return {1: "critical", 2: "warning"}.get(code, "info")
+
+
+class FloodDetector(Detector):
+    def __init__(self, pack: CityPack, numbering: Numbering, params: DetectionSettings,
+                 episodes: Episodes) -> None:
+        super().__init__(pack, numbering, params, episodes)
+        n, k = len(numbering), params.rise_buffer
+        self.th = [s.thresholds for s in self.sensors if isinstance(s, FloodSensor)]
+        self.levels = np.array([(t.siaga_3, t.siaga_2, t.siaga_1) for t in self.th],
+                               dtype=np.float64).reshape(n, 3)
+        self.code = np.zeros(n, dtype=np.int8)  # 0: no level known yet
+        self.buf_t = np.full((n, k), np.nan)
+        self.buf_v = np.full((n, k), np.nan)
+        self.links: dict[str, list[tuple[str, str, tuple[float, float]]]] = {}
+        for river in pack.rivers:
+            names = {p.id: p.name for p in river.forecast_points}
+            for link in river.links:
+                self.links.setdefault(link.upstream, []).append(
+                    (link.downstream, names.get(link.downstream, link.downstream),
+                     link.travel_h))
+
+    def state(self) -> dict[str, np.ndarray[Any, Any]]:
+        return {"code": self.code, "buf_t": self.buf_t, "buf_v": self.buf_v}
+
+    def _rise(self, d: int, t: np.ndarray[Any, Any], v: np.ndarray[Any, Any]
+              ) -> np.ndarray[Any, Any]:
+        """The rate of rise at each of a gauge's new readings, over its kept ones too
+        (those within the window before the first new one)."""
+        with np.errstate(invalid="ignore"):
+            keep = self.buf_t[d] >= t[0] - self.params.rise_window_s
+        all_t = np.concatenate((self.buf_t[d][keep], t))
+        all_v = np.concatenate((self.buf_v[d][keep], v))
+        rise = rate_of_rise(all_t, all_v, window_s=self.params.rise_window_s)[-t.shape[0]:]
+        k = self.buf_t.shape[1]
+        tail_t, tail_v = all_t[-k:], all_v[-k:]  # the newest k, older ones already dropped
+        self.buf_t[d] = np.nan
+        self.buf_v[d] = np.nan
+        self.buf_t[d, :tail_t.shape[0]] = tail_t
+        self.buf_v[d, :tail_v.shape[0]] = tail_v
+        return rise
+
+    def step(self, cols: Columns) -> Output:
+        level = cols.get("currentLevel")
+        lv = self.levels[cols.dev]
+        codes = siaga(level, lv[:, 0], lv[:, 1], lv[:, 2])
+        rise = np.full(len(cols), np.nan)
+        events: list[Event] = []
+        for d, a, b in cols.groups():
+            rise[a:b] = self._rise(d, cols.t[a:b], level[a:b])
+            for i in range(a, b):
+                events += self._change(d, i, cols, int(codes[i]), float(level[i]),
+                                       float(rise[i]))
+        points: list[Any] = []
+        tags = self.row_tags(cols)
+        for d, a, b in cols.groups():
+            points += build_points("flood_state", tags[a:b], cols.time_ns[a:b].tolist(),
+                                   flood_columns(codes[a:b], level[a:b], rise[a:b],
+                                                 self.th[d]))
+        return points, events
+
+    def _change(self, d: int, i: int, cols: Columns, code: int, level: float,
+                rise: float) -> list[Event]:
+        """A ``siaga_change`` when the gauge's level changed (not for its first reading),
+        and a ``flood_eta`` per river link downstream when it became more severe."""
+        before = int(self.code[d])
+        if code == 0 or code == before:
+            return []
+        self.code[d] = code
+        if before == 0:
+            return []
+        device, t_ns = self.numbering.names[d], int(cols.time_ns[i])
+        detail = {"from": before, "to": code, "level_m": round(level, 4),
+                  "rise_m_per_h": None if np.isnan(rise) else round(rise, 4)}
+        out = [self.episodes.point("siaga_change", device, t_ns, t_ns, siaga_severity(code),
+                                   detail)]
+        if code < before:
+            for target, name, travel in self.links.get(device, []):
+                lo, hi = downstream_eta([cols.t[i]], travel)
+                out.append(self.episodes.point(
+                    "flood_eta", device, t_ns, t_ns, siaga_severity(code),
+                    {**detail, "downstream": target, "downstream_name": name,
+                     "travel_h": list(travel), "expected_from": iso(int(lo[0] * 1e9)),
+                     "expected_to": iso(int(hi[0] * 1e9))}, subject=target))
+        return out

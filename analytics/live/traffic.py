@@ -1,0 +1,92 @@
+"""Traffic, live: travel-time index, level of service, congestion with hysteresis
+(``congestion`` episodes) and incidents against the hour-of-week baseline (``incident``
+episodes); derived points in ``traffic_state``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from analytics.derived import build_points, traffic_columns
+from analytics.incidents import Sustained, incident_conditions
+from analytics.live.columns import Columns, Numbering
+from analytics.live.detector import Detector, Output
+from analytics.live.events import Episodes
+from analytics.seasonal import SeasonalBaseline
+from analytics.settings import DetectionSettings
+from analytics.traffic import congestion, level_of_service, travel_time_index
+from cityhub.config.pack import CityPack, TrafficSensor
+
+__all__ = ["TrafficDetector"]
+
+
+def utc_offset_s(pack: CityPack) -> float:
+    """The city's offset from UTC now (the hour-of-week baseline's local time)."""
+    offset = dt.datetime.now(ZoneInfo(pack.city.timezone)).utcoffset()
+    return offset.total_seconds() if offset is not None else 0.0
+
+
+class TrafficDetector(Detector):
+    def __init__(self, pack: CityPack, numbering: Numbering, params: DetectionSettings,
+                 episodes: Episodes) -> None:
+        super().__init__(pack, numbering, params, episodes)
+        n = len(numbering)
+        self.free_flow = np.array([s.thresholds.free_flow_speed for s in self.sensors
+                                   if isinstance(s, TrafficSensor)], dtype=np.float64)
+        self.jam = np.zeros(n, dtype=np.bool_)
+        self.jam_since = np.full(n, np.nan)
+        offset = utc_offset_s(pack)
+        self.speed_base = SeasonalBaseline(n, offset, params.baseline_weeks,
+                                           params.baseline_min_weeks)
+        self.occupancy_base = SeasonalBaseline(n, offset, params.baseline_weeks,
+                                               params.baseline_min_weeks)
+        self.incident = Sustained(n, params.incident_hold_s)
+
+    def state(self) -> dict[str, np.ndarray[Any, Any]]:
+        out: dict[str, np.ndarray[Any, Any]] = {"jam": self.jam, "jam_since": self.jam_since}
+        for name, base in (("speed", self.speed_base), ("occupancy", self.occupancy_base)):
+            out |= {f"{name}_{k}": getattr(base, k)
+                    for k in ("sums", "counts", "week_of", "last_t")}
+        out |= {f"incident_{k}": getattr(self.incident, k)
+                for k in ("last_t", "since", "active", "start")}
+        return out
+
+    def step(self, cols: Columns) -> Output:
+        p = self.params
+        speed, occ = cols.get("averageVehicleSpeed"), cols.get("occupancy")
+        ff = self.free_flow[cols.dev]
+        tti = travel_time_index(speed, ff)
+        los = level_of_service(speed, ff)
+        jam_before = self.jam.copy()
+        jam = congestion(cols.dev, tti, self.jam, on=p.congestion_on, off=p.congestion_off)
+        # the congestion's start: the reading whose TTI switched it on
+        since = np.empty(len(cols))
+        for i, (d, on) in enumerate(zip(cols.dev.tolist(), jam.tolist(), strict=True)):
+            prev = jam_before[d] if i == 0 or cols.dev[i - 1] != d else jam[i - 1]
+            if on and not prev:
+                self.jam_since[d] = cols.t[i]
+            since[i] = self.jam_since[d]
+        speed_score, speed_norm, _ = self.speed_base.update(cols.dev, cols.t, speed)
+        occ_score, _, _ = self.occupancy_base.update(cols.dev, cols.t, occ)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(speed_norm > 0, speed / speed_norm, np.nan)
+        on, off = incident_conditions(speed_score, occ_score, ratio, z_on=p.incident_z_on,
+                                      z_off=p.incident_z_off, min_drop=p.incident_min_drop)
+        incident_before = self.incident.active.copy()
+        incident, start, _ = self.incident.update(cols.dev, cols.t, on, off)
+        events = self.episodes_of(
+            "congestion", cols, jam, since, jam_before, "warning",
+            {"tti": tti, "speed_kmh": speed, "los": los})
+        events += self.episodes_of(
+            "incident", cols, incident, start, incident_before, "critical",
+            {"speed_kmh": speed, "normal_speed_kmh": speed_norm, "speed_score": speed_score,
+             "occupancy": occ, "occupancy_score": occ_score})
+        columns = traffic_columns(tti, los, jam, incident=[
+            bool(x) if not np.isnan(s) else None
+            for x, s in zip(incident.tolist(), speed.tolist(), strict=True)])
+        points = build_points("traffic_state", self.row_tags(cols), cols.time_ns.tolist(),
+                              columns)
+        return points, events

@@ -1,0 +1,90 @@
+"""The analytics service's settings file (``cityhub analytics run --config analytics.yaml``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from cityhub.mqtt import BrokerSettings
+from cityhub.store.settings import StoreSettings
+
+__all__ = ["AnalyticsSettings", "DetectionSettings"]
+
+
+class DetectionSettings(BaseModel):
+    """When a condition becomes an event (docs/analytics.md gives each rule)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    congestion_on: float = Field(1.6, gt=1, description="TTI at which a road is congested")
+    congestion_off: float = Field(1.3, ge=1, description="TTI at which it is free again")
+    incident_z_on: float = Field(3.0, gt=0, description="seasonal score of speed (down) "
+                                 "and occupancy (up) that starts an incident")
+    incident_z_off: float = Field(1.5, gt=0, description="speed score that clears it")
+    incident_min_drop: float = Field(0.25, gt=0, lt=1, description="and speed at least this "
+                                     "share below its normal for the hour of the week")
+    incident_hold_s: float = Field(300.0, ge=0, description="how long the drop must last")
+    baseline_weeks: int = Field(4, ge=1, le=12, description="weeks the seasonal baseline "
+                                "keeps per hour of the week")
+    baseline_min_weeks: int = Field(2, ge=1, description="earlier weeks an hour needs "
+                                    "before incidents can be told in it")
+    lamp_hold_s: float = Field(600.0, ge=0, description="how long a lamp fault must last")
+    rain_hold_s: float = Field(600.0, ge=0, description="how long heavy rain must last")
+    rise_window_s: float = Field(3600.0, gt=0, description="window of the rate of rise")
+    rise_buffer: int = Field(720, ge=8, le=100_000, description="readings of each gauge kept "
+                             "for the rate of rise (cover rise_window_s at its interval)")
+    stuck_min_run: int = Field(10, ge=2, description="identical readings in a row that "
+                               "make a sensor stuck")
+    gap_factor: float = Field(2.5, ge=1, description="an interval this many times the "
+                              "sensor's interval_s is a gap")
+    gap_min_s: float = Field(300.0, ge=0, description="and at least this long")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DetectionSettings:
+        if not self.congestion_off < self.congestion_on:
+            raise ValueError("congestion_off must be below congestion_on")
+        if not self.incident_z_off < self.incident_z_on:
+            raise ValueError("incident_z_off must be below incident_z_on")
+        if self.baseline_min_weeks > self.baseline_weeks:
+            raise ValueError("baseline_min_weeks cannot exceed baseline_weeks")
+        return self
+
+
+class AnalyticsSettings(BaseModel):
+    """Everything the analytics service needs; validated once at start-up."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pack: str = Field(description="city pack directory, or the name of a shipped pack")
+    broker: BrokerSettings = BrokerSettings()
+    store: StoreSettings = StoreSettings()
+    client_id: str = Field("cityhub-analytics-1", description="stable: it names the session")
+    shared_group: str | None = Field(
+        "analytics", description="$share group of the telemetry subscription (its own, "
+        "apart from the ingester's); null for a plain subscription. Run one member per "
+        "city: the state of a device lives in one process")
+    batch_readings: int = Field(5000, ge=1, le=100_000,
+                                description="readings per micro-batch at most")
+    flush_interval_s: float = Field(0.25, gt=0, le=60, description="a micro-batch is "
+                                    "processed at the latest this long after its first "
+                                    "message")
+    max_inflight: int = Field(
+        2000, ge=1, le=65535, description="unacknowledged messages at once: bounds memory "
+        "while the store is slow or down; the broker holds the rest")
+    max_future_s: float = Field(300.0, ge=0)
+    state_dir: str = Field("var/analytics", description="checkpoint and event journal")
+    checkpoint_interval_s: float = Field(
+        5.0, gt=0, le=3600, description="state is saved at most this often; messages are "
+        "acknowledged once a checkpoint covers them")
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="serve /metrics and /healthz here (0: any free "
+        "port, null: off)")
+    detection: DetectionSettings = DetectionSettings()
+
+    @field_validator("broker")
+    @classmethod
+    def _explicit_protocol(cls, broker: BrokerSettings) -> BrokerSettings:
+        if broker.protocol == "auto":
+            raise ValueError("protocol: the analytics service needs \"3.1.1\" or \"5\" "
+                             "(auto is for edge agents)")
+        return broker
