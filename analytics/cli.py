@@ -1,5 +1,6 @@
-"""``cityhub analytics report`` (a city's planning report for a period) and ``cityhub
-analytics backfill`` (derived series recomputed from the stored history).
+"""``cityhub analytics run`` (the streaming service), ``cityhub analytics report`` (a
+city's planning report for a period) and ``cityhub analytics backfill`` (derived series
+recomputed from the stored history).
 
 Registered in the ``cityhub.commands`` entry-point group; needs ``cityhub[analytics]``.
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
-from cityhub.config import load_pack
+from cityhub.config import load_pack, load_settings
 from cityhub.config.pack import CityPack
 from cityhub.errors import ConfigError, ConfigProblem
 from cityhub.store import Store
@@ -91,6 +92,39 @@ def backfill(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _serve(settings: Any) -> None:
+    from analytics.live.checkpoint import StateDir
+    from analytics.service import AnalyticsService
+    from cityhub.proxies import proxy_for
+    from cityhub.secrets import secret
+    from stores import open_store
+
+    pack = load_pack(settings.pack)
+    password = secret(settings.broker.password_env, what="MQTT password")
+    store = await open_store(
+        settings.store, password=secret(settings.store.password_env, what="InfluxDB password"),
+        token=secret(settings.store.token_env, what="InfluxDB token"),
+        proxy=proxy_for(settings.store.url))
+    state = StateDir(settings.state_dir)
+    try:
+        await AnalyticsService(settings, pack, store, state, password=password).run()
+    finally:
+        await store.aclose()
+        state.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the streaming service until SIGTERM / SIGINT."""
+    from analytics.settings import AnalyticsSettings
+    from cityhub.signals import run_until_stopped
+
+    settings = load_settings(args.config, AnalyticsSettings)
+    # Stopped: what no checkpoint covers is not acknowledged; the broker keeps it.
+    asyncio.run(run_until_stopped(_serve(settings), name="cityhub analytics"))
+    print("cityhub analytics: stopped", flush=True)
+    return 0
+
+
 def _period_options(p: Any, last: str) -> None:
     """--city, --from, --to and the store options of a command over a period."""
     p.add_argument("--city", default="bandung", help="pack name or directory")
@@ -110,9 +144,19 @@ def _progress(what: str) -> Callable[[int, int], None]:
 
 def register(sub: Any) -> None:
     """Add ``cityhub analytics`` to the ``cityhub`` command."""
-    p = sub.add_parser("analytics", help="analytics: planning reports",
-                       description="Analytics commands. The streaming service is to come.")
+    p = sub.add_parser("analytics", help="analytics: the streaming service, reports, backfill",
+                       description="Analytics commands. See docs/analytics.md.")
     asub = p.add_subparsers(dest="analytics_command", metavar="SUBCOMMAND", required=True)
+    s = asub.add_parser(
+        "run", help="the streaming service: readings -> derived series and events",
+        description="Consume a city's telemetry (its own shared-subscription group, "
+        "persistent session), write derived series to the store (traffic_state, "
+        "flood_state, light_state, rain_state, quality) and publish events on "
+        "city/{city}/events/{domain}/{kind}. State is checkpointed; a message is "
+        "acknowledged once a checkpoint covers it, so a restart resumes where it left off "
+        "with no event published twice. See docs/analytics.md.")
+    s.add_argument("--config", required=True, help="analytics settings YAML")
+    s.set_defaults(handler=run, extra="analytics", runs_until_stopped=True)
     r = asub.add_parser(
         "report", help="a planning report for a period",
         description="Per district, over [--from, --to) in the city's local time: congestion "

@@ -79,7 +79,7 @@ class TrafficDetector(Detector):
         incident, start, _ = self.incident.update(cols.dev, cols.t, on, off)
         events = self.episodes_of(
             "congestion", cols, jam, since, jam_before, "warning",
-            {"tti": tti, "speed_kmh": speed, "los": los})
+            {"tti": tti, "speed_kmh": speed})
         events += self.episodes_of(
             "incident", cols, incident, start, incident_before, "critical",
             {"speed_kmh": speed, "normal_speed_kmh": speed_norm, "speed_score": speed_score,

@@ -1,0 +1,325 @@
+"""The analytics service: telemetry in; derived series to the store and events to the
+broker out; a PUBACK only once a checkpoint covers the message.
+
+One connection to read (:class:`~subscriber.AckClient`: its own shared-subscription group
+and persistent session, acknowledging only when told), one to publish events (aiomqtt:
+each publish returns after the broker's PUBACK), one TaskGroup: the connection watch, a
+flush timer and the processor. Messages are decoded with the contract's decoder
+(:mod:`cityhub.contract`) as they are read, and batched; the processor takes one batch at
+a time:
+
+1. the engine (:class:`~analytics.live.engine.Engine`) makes derived points and events;
+2. the points are written to the store (retried with backoff while the store is down or
+   slow: nothing is acknowledged meanwhile, so reading stops at ``max_inflight``
+   unacknowledged messages and the broker keeps the rest);
+3. each event is published (QoS 1) unless the journal says it already was, then
+   journalled;
+4. once ``checkpoint_interval_s`` has passed (or half the in-flight window is held), the
+   engine's state is saved and every message it covers is acknowledged.
+
+A restart therefore resumes from the checkpoint with the messages after it redelivered:
+same derived points, no event twice (:mod:`analytics.live.checkpoint`). Malformed
+telemetry is counted by reason and acknowledged: the ingester dead-letters and keeps it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from analytics.live.checkpoint import StateDir
+from analytics.live.engine import Engine
+from analytics.live.events import Event
+from analytics.metrics import AnalyticsMetrics
+from analytics.settings import AnalyticsSettings
+from cityhub.backoff import backoff_delay
+from cityhub.config.pack import CityPack
+from cityhub.contract import decode_telemetry
+from cityhub.errors import DecodeError, SinkError
+from cityhub.metrics import serve_metrics
+from cityhub.mqtt import tls_context
+from cityhub.point import Point
+from cityhub.senml import Reading
+from cityhub.store.base import Store
+from cityhub.topics import telemetry_filter
+from subscriber import AckClient, MqttError
+
+__all__ = ["AnalyticsService"]
+
+log = logging.getLogger("cityhub.analytics")
+SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+@dataclass
+class _Batch:
+    readings: list[Reading] = field(default_factory=list)
+    mids: list[int] = field(default_factory=list)
+    count: int = 0
+    started: float = 0.0  # time.monotonic() of the first message
+
+
+class AnalyticsService:
+    """Streaming analytics of one city. Use :meth:`run` (until cancelled)."""
+
+    def __init__(self, settings: AnalyticsSettings, pack: CityPack, store: Store,
+                 state: StateDir, *, password: str | None = None) -> None:
+        self.settings = settings
+        self.pack = pack
+        self.store = store
+        self.state = state
+        self.password = password
+        self.engine = Engine(pack, settings.detection)
+        self.metrics = AnalyticsMetrics()
+        self.connected = asyncio.Event()
+        self.metrics_port: int | None = None
+        self._max_future_ns = int(settings.max_future_s * 1e9)
+        self._batch = _Batch()
+        self._full: asyncio.Queue[_Batch] = asyncio.Queue()
+        self._mqtt: AckClient | None = None
+        self._held: list[int] = []  # processed, waiting for a checkpoint to be acknowledged
+        self._unacked = 0
+        self._half_window = max(1, settings.max_inflight // 2)
+        self._published = state.published()  # (id, phase) since the checkpoint
+        self._last_checkpoint = time.monotonic()
+        self.store_down = False
+        self._dirty = False  # the engine has taken messages since the last checkpoint
+
+    def restore(self) -> bool:
+        """Load the last checkpoint, if any; whether there was one."""
+        saved = self.state.load()
+        if saved is None:
+            log.info("analytics: no checkpoint in %s: starting with a cold state",
+                     self.state.path)
+            return False
+        self.engine.restore(saved)
+        log.info("analytics: resumed from the checkpoint in %s (%d events journalled "
+                 "since)", self.state.path, len(self._published))
+        return True
+
+    def health(self) -> tuple[bool, dict[str, object]]:
+        """Healthy while connected and the store takes the derived points."""
+        ok = self.connected.is_set() and not self.store_down
+        return ok, {"connected": self.connected.is_set(), "store_down": self.store_down,
+                    "unacknowledged": self._unacked, **self.metrics.snapshot()}
+
+    async def run(self) -> None:
+        """Restore, serve metrics, and consume until cancelled."""
+        s = self.settings
+        self.restore()
+        async with contextlib.AsyncExitStack() as stack:
+            if s.metrics_port is not None:
+                self.metrics_port = await stack.enter_async_context(serve_metrics(
+                    self.metrics.registry, self.health, host=s.metrics_host,
+                    port=s.metrics_port))
+                log.info("analytics: metrics at http://%s:%d/metrics", s.metrics_host,
+                         self.metrics_port)
+            await self._consume_forever()
+
+    # -- connections ------------------------------------------------------------------------
+    def _reader(self) -> AckClient:
+        b = self.settings.broker
+        props: Properties | None = None
+        if b.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            props.ReceiveMaximum = self.settings.max_inflight
+        self._mqtt = AckClient(
+            b.host, b.port, client_id=self.settings.client_id, on_publish=self._on_publish,
+            protocol=b.protocol, clean=False, properties=props, username=b.username,
+            password=self.password, keepalive=b.keepalive_s, tls_context=tls_context(b),
+            ack_timeout_s=max(10.0, 2.0 * b.keepalive_s))
+        return self._mqtt
+
+    def _publisher(self) -> aiomqtt.Client:
+        b = self.settings.broker
+        return aiomqtt.Client(
+            b.host, b.port, identifier=f"{self.settings.client_id}-events",
+            username=b.username, password=self.password, keepalive=b.keepalive_s,
+            tls_context=tls_context(b),
+            protocol=aiomqtt.ProtocolVersion.V5 if b.protocol == "5"
+            else aiomqtt.ProtocolVersion.V311)
+
+    def _filters(self) -> list[str]:
+        group = self.settings.shared_group
+        return [f"$share/{group}/{f}" if group else f
+                for f in telemetry_filter(self.pack.city.id)]
+
+    async def _consume_forever(self) -> None:
+        attempt = 0
+        while True:
+            self._reset()
+            lost: BaseException | None = None
+            try:
+                async with self._publisher() as events, self._reader() as client, \
+                        asyncio.TaskGroup() as tg:
+                    tg.create_task(self._until_disconnected(client))
+                    tg.create_task(self._timer())
+                    tg.create_task(self._process(client, events))
+                    for f in self._filters():
+                        await client.subscribe(f, qos=1)
+                    attempt = 0
+                    self.connected.set()
+                    self.metrics.connected.set(1)
+                    log.info("analytics: connected to %s:%s, subscribed %s",
+                             self.settings.broker.host, self.settings.broker.port,
+                             ", ".join(self._filters()))
+            except* (MqttError, aiomqtt.MqttError) as group:
+                lost = group.exceptions[0]
+            self.connected.clear()
+            self.metrics.connected.set(0)
+            delay = backoff_delay(attempt, base=0.5, cap=30)
+            attempt += 1
+            log.warning("analytics: broker connection lost (%s); reconnecting in %.1fs",
+                        lost, delay)
+            await asyncio.sleep(delay)
+
+    def _reset(self) -> None:
+        """Start a connection as a restart would: from the last checkpoint, with the
+        journal read again. The broker redelivers every message no checkpoint covered
+        (whatever was made of them before the connection dropped, half written or not, is
+        made again, the same)."""
+        self._batch = _Batch()
+        self._full = asyncio.Queue()
+        self._held = []
+        self._unacked = 0
+        if self._dirty:
+            self.engine = Engine(self.pack, self.settings.detection)
+            self.restore()
+            self._published = self.state.published()
+        self._dirty = False
+
+    async def _until_disconnected(self, client: AckClient) -> None:
+        await client.disconnected()
+
+    # -- reading ----------------------------------------------------------------------------
+    def _on_publish(self, topic: str | None, qos: int, mid: int, payload: bytes) -> None:
+        """One message, as the client reads it: decode and batch."""
+        m = self.metrics
+        m.messages.inc()
+        b = self._batch
+        if not b.count:
+            b.started = time.monotonic()
+        b.count += 1
+        if qos:
+            b.mids.append(mid)
+            self._hold(1)
+        try:
+            if topic is None:
+                raise DecodeError("topic", "topic is not UTF-8")
+            _, readings = decode_telemetry(self.pack, topic, payload,
+                                           now_ns=time.time_ns(),
+                                           max_future_ns=self._max_future_ns)
+        except DecodeError as e:
+            m.refused.labels(e.reason).inc()
+            log.debug("analytics: refused a message on %s: %s", (topic or "")[:200], e)
+        else:
+            b.readings += readings
+            m.readings.inc(len(readings))
+        if len(b.readings) >= self.settings.batch_readings or b.count >= self._half_window:
+            self._flush()
+
+    def _hold(self, change: int) -> None:
+        """Reading pauses at ``max_inflight`` unacknowledged messages and resumes at half."""
+        self._unacked += change
+        self.metrics.unacknowledged.set(self._unacked)
+        if self._mqtt is None:
+            return
+        if self._unacked >= self.settings.max_inflight:
+            self._mqtt.pause_reading()
+        elif self._unacked <= self._half_window:
+            self._mqtt.resume_reading()
+
+    async def _timer(self) -> None:
+        interval = self.settings.flush_interval_s
+        while True:
+            await asyncio.sleep(interval / 4)
+            b = self._batch
+            if b.count and time.monotonic() - b.started >= interval:
+                self._flush()
+
+    def _flush(self) -> None:
+        batch, self._batch = self._batch, _Batch()
+        if batch.count:
+            self._full.put_nowait(batch)
+
+    # -- processing -------------------------------------------------------------------------
+    async def _process(self, client: AckClient, events: aiomqtt.Client) -> None:
+        while True:
+            try:
+                batch = await asyncio.wait_for(self._full.get(),
+                                               self.settings.checkpoint_interval_s)
+            except TimeoutError:
+                self._checkpoint(client)  # a quiet stream: acknowledge what is held
+                continue
+            self._dirty = True
+            points, out = self.engine.process(batch.readings)
+            self.metrics.late.set(self.engine.late)
+            await self._write(points)
+            await self._publish(events, out)
+            self._held += batch.mids
+            self.metrics.batch_seconds.observe(time.monotonic() - batch.started)
+            due = time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_interval_s
+            if due or len(self._held) >= self._half_window:
+                self._checkpoint(client)
+
+    async def _write(self, points: list[Point]) -> None:
+        """Store the derived points, retrying while the store cannot take them."""
+        attempt = 0
+        while points:
+            try:
+                await self.store.write(points)
+            except SinkError as e:
+                if not e.retryable:
+                    self.metrics.derived_refused.inc(len(points))
+                    log.error("analytics: the store refused %d derived points (%s); they "
+                              "are not stored: 'cityhub analytics backfill' recomputes them "
+                              "once the cause is fixed", len(points), e)
+                    return
+                self.store_down = True
+                self.metrics.store_retries.inc()
+                delay = max(backoff_delay(attempt, base=0.5, cap=30), e.retry_after or 0)
+                attempt += 1
+                log.warning("analytics: store write failed (%s); retrying in %.1fs", e, delay)
+                await asyncio.sleep(delay)
+            else:
+                self.store_down = False
+                self.metrics.derived.inc(len(points))
+                return
+
+    async def _publish(self, client: aiomqtt.Client, events: list[Event]) -> None:
+        """Publish each event the journal does not hold (QoS 1), then journal them."""
+        done: list[tuple[str, str]] = []
+        try:
+            for e in events:
+                key = (e.id, e.phase)
+                if key in self._published:
+                    self.metrics.suppressed.inc()
+                    continue
+                await client.publish(e.topic, e.json(), qos=1)
+                self._published.add(key)
+                done.append(key)
+                self.metrics.events.labels(e.kind).inc()
+                log.info("analytics: event %s %s %s %s (%s)", e.kind, e.phase, e.device,
+                         e.start, e.id)
+        finally:
+            await asyncio.to_thread(self.state.journal, done)
+
+    def _checkpoint(self, client: AckClient) -> None:
+        """Save the engine's state, then acknowledge every message it covers."""
+        size = self.state.save(self.engine.state())
+        self._published.clear()
+        self._dirty = False
+        self._last_checkpoint = time.monotonic()
+        self.metrics.checkpoints.inc()
+        self.metrics.checkpoint_bytes.set(size)
+        if self._held:
+            client.ack(self._held)
+            self._hold(-len(self._held))
+            self._held = []

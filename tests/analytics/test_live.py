@@ -1,0 +1,201 @@
+"""The streaming engine (analytics/live) on a stream whose episodes are known by
+construction (tests/analytics/stream.py): the events it makes, and that batching, redelivery
+and a checkpoint in the middle change nothing."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analytics.live.checkpoint import StateDir
+from analytics.live.engine import Engine
+from analytics.live.events import Event, event_id, iso
+from analytics.settings import DetectionSettings
+from cityhub.config import load_pack
+from cityhub.config.pack import CityPack
+from cityhub.contract import decode_telemetry
+from cityhub.point import Point
+from cityhub.senml import Reading
+from tests.analytics.stream import STEP, T0, add_river, messages
+from tests.conftest import write_small_pack
+
+Result = tuple[list[Point], list[Event]]
+
+
+@pytest.fixture
+def pack(tmp_path: Path) -> CityPack:
+    root = write_small_pack(tmp_path / "pack", "testcity")
+    add_river(root)
+    return load_pack(root)
+
+
+def batches(pack: CityPack, size: int, minutes: int = 720) -> list[list[Reading]]:
+    """The stream's readings, ``size`` messages a batch."""
+    out: list[list[Reading]] = [[]]
+    for k, (topic, payload) in enumerate(messages(pack.city.id, minutes)):
+        if k and k % size == 0:
+            out.append([])
+        out[-1] += decode_telemetry(pack, topic, payload, now_ns=time.time_ns(),
+                                    max_future_ns=10**18)[1]
+    return out
+
+
+def run(engine: Engine, parts: list[list[Reading]]) -> Result:
+    points: list[Point] = []
+    events: list[Event] = []
+    for readings in parts:
+        p, e = engine.process(readings)
+        points += p
+        events += e
+    return points, events
+
+
+def canonical(result: Result) -> tuple[list[Point], list[Event]]:
+    """Points and events in one order (a batch's come domain by domain)."""
+    points, events = result
+    return (sorted(points, key=lambda p: (p.measurement, p.tags, p.time_ns)),
+            sorted(events, key=lambda e: (e.id, e.phase)))
+
+
+def at(minute: float) -> str:
+    return iso(int((T0 + minute * STEP) * 1e9))
+
+
+def closed(events: list[Event], kind: str) -> list[tuple[str, str, str | None]]:
+    return [(e.device, e.start, e.end) for e in events if e.kind == kind and e.end]
+
+
+def test_the_stream_gives_its_known_episodes(pack: CityPack) -> None:
+    _, events = run(Engine(pack, DetectionSettings()), batches(pack, 40))
+    # tfc-1 crawls at 20-22 km/h (TTI >= 2.2 against 50 free flow) in minutes 100-159
+    # and 400-429, and runs at 45+ (TTI <= 1.11) otherwise
+    assert closed(events, "congestion") == [("tfc-1", at(100), at(160)),
+                                            ("tfc-1", at(400), at(430))]
+    # tfc-2 reads exactly 40.0 in minutes 200-259: stuck from its first such reading,
+    # reported once ten of them came in
+    assert closed(events, "stuck") == [("tfc-2", at(200), at(260))]
+    # 25+ mm/h (BMKG very heavy) in minutes 50-79; held 10 minutes before it is told
+    assert closed(events, "heavy_rain") == [("rain-1", at(50), at(80))]
+    assert closed(events, "day_burning") == [("lamp-1", at(300), at(360))]
+    [(device, start, end)] = closed(events, "lamp_out")
+    assert device == "lamp-1" and end == at(700) and at(660) <= start < at(680)
+    # The river: 0.6 + 1.7 max(0, sin(2 pi m / 360)) (+ <= 3 mm): Siaga III at 1.0 m and
+    # II at 2.0 m, crossed up and down in each of its two humps
+    def first(cond: object, lo: int, hi: int) -> int:
+        return next(m for m in range(lo, hi) if cond(m))  # type: ignore[operator]
+
+    def level(m: int) -> float:
+        return 0.6 + 1.7 * max(0.0, math.sin(2 * math.pi * m / 360)) + (m % 3) * 0.001
+
+    ups3 = [first(lambda m: level(m) >= 1.0, lo, lo + 180) for lo in (0, 360)]
+    ups2 = [first(lambda m: level(m) >= 2.0, lo, lo + 180) for lo in (0, 360)]
+    changes = [(e.detail["from"], e.detail["to"], e.start) for e in events
+               if e.kind == "siaga_change"]
+    assert [(4, 3, at(ups3[0])), (3, 2, at(ups2[0]))] == changes[:2]
+    assert [c[:2] for c in changes] == [(4, 3), (3, 2), (2, 3), (3, 4)] * 2
+    etas = [e for e in events if e.kind == "flood_eta"]
+    assert [e.start for e in etas] == [at(ups3[0]), at(ups2[0]), at(ups3[1]), at(ups2[1])]
+    assert etas[1].detail["expected_from"] == at(ups2[0] + 60)  # travel 1 to 3 hours
+    assert etas[1].detail["expected_to"] == at(ups2[0] + 180)
+    assert etas[1].severity == "warning" and etas[1].detail["downstream"] == "downtown"
+
+
+def test_each_episode_opens_and_closes_once_under_one_id(pack: CityPack) -> None:
+    _, events = run(Engine(pack, DetectionSettings()), batches(pack, 40))
+    keys = [(e.id, e.phase) for e in events]
+    assert len(keys) == len(set(keys))
+    opened = {e.id: e for e in events if e.end is None}
+    for e in events:
+        if e.id in opened:
+            o = opened[e.id]
+            assert (o.kind, o.device, o.start) == (e.kind, e.device, e.start)
+    c = next(e for e in events if e.kind == "congestion")
+    assert c.id == event_id("testcity", "traffic", "congestion", "tfc-1",
+                            (T0 + 100 * STEP) * 10**9)
+    assert c.topic == "city/testcity/events/traffic/congestion"
+    assert {c.gateway, c.district} == {"gw-a", "north"}
+
+
+@pytest.mark.parametrize("size", [1, 7, 10_000])
+def test_batching_changes_nothing(pack: CityPack, size: int) -> None:
+    want = run(Engine(pack, DetectionSettings()), batches(pack, 40))
+    got = run(Engine(pack, DetectionSettings()), batches(pack, size))
+    assert canonical(got) == canonical(want)
+
+
+def test_redelivered_and_late_readings_never_count_twice(pack: CityPack) -> None:
+    engine = Engine(pack, DetectionSettings())
+    parts = batches(pack, 40)
+    run(engine, parts)
+    rng = random.Random(3)
+    again = [r for part in rng.sample(parts, 10) for r in part]
+    rng.shuffle(again)
+    assert engine.process(again) == ([], [])
+    assert engine.late == len({(r.device, r.time_ns) for r in again})
+
+
+@pytest.mark.parametrize("cut", [2, 12, 33])  # batches of 40 messages: 10 minutes each
+def test_a_checkpoint_resumes_where_it_left_off(pack: CityPack, tmp_path: Path,
+                                                cut: int) -> None:
+    """Through a checkpoint on disk (at minute ``cut * 10``: 20 is before any episode,
+    120 mid-congestion, 330 mid-day-burning) the second engine continues the first's
+    series and episodes exactly."""
+    parts = batches(pack, 40)
+    whole = run(Engine(pack, DetectionSettings()), parts)
+    first = Engine(pack, DetectionSettings())
+    a = run(first, parts[:cut])
+    state = StateDir(tmp_path / "state")
+    state.save(first.state())
+    second = Engine(pack, DetectionSettings())
+    loaded = state.load()
+    assert loaded is not None
+    second.restore(loaded)
+    b = run(second, parts[cut:])
+    assert canonical((a[0] + b[0], a[1] + b[1])) == canonical(whole)
+    state.close()
+
+
+def test_a_pack_that_changed_keeps_the_state_of_the_sensors_it_kept(
+        pack: CityPack, tmp_path: Path) -> None:
+    engine = Engine(pack, DetectionSettings())
+    run(engine, batches(pack, 40, minutes=120))
+    root = tmp_path / "pack"
+    (root / "gateways" / "gw-b.yaml").unlink()  # tfc-b1 gone
+    smaller = load_pack(root)
+    other = Engine(smaller, DetectionSettings())
+    other.restore(engine.state())
+    new, old = other.domains, engine.domains
+    for domain, dom in new.items():
+        for k, name in enumerate(dom.numbering.names):
+            j = old[domain].numbering.index[name]
+            assert dom.last_t[k] == old[domain].last_t[j]
+    assert [e.id for e in other.episodes] == [e.id for e in engine.episodes]
+
+
+def test_a_state_of_another_shape_is_refused(pack: CityPack) -> None:
+    engine = Engine(pack, DetectionSettings())
+    state = engine.state()
+    state["traffic/traffic.speed_sums"] = np.zeros((6, 168, 3))
+    with pytest.raises(ValueError, match="speed_sums"):
+        Engine(pack, DetectionSettings()).restore(state)
+
+
+def test_the_journal_keeps_what_was_published_until_the_next_checkpoint(
+        tmp_path: Path) -> None:
+    state = StateDir(tmp_path)
+    state.journal([("a1", "open"), ("b2", "closed")])
+    with open(state.journal_file, "a") as f:
+        f.write("c3 op")  # torn by a crash mid-write
+    again = StateDir(tmp_path)
+    assert again.published() == {("a1", "open"), ("b2", "closed")}
+    again.journal([("d4", "open")])  # after the torn line, on a line of its own
+    assert again.published() == {("a1", "open"), ("b2", "closed"), ("d4", "open")}
+    again.close()
+    state.save({"x": np.arange(3)})
+    assert StateDir(tmp_path).published() == set()
+    state.close()
