@@ -28,6 +28,8 @@ import numpy as np
 
 __all__ = ["StateDir"]
 
+_PHASES = ("open", "closed")
+
 
 class StateDir:
     """A directory holding one analytics service's checkpoint and event journal."""
@@ -69,8 +71,8 @@ class StateDir:
         with open(self.journal_file, encoding="utf-8") as f:
             for line in f:
                 parts = line.split()
-                # a torn last line (a crash mid-write) has no newline: not an entry
-                if line.endswith("\n") and len(parts) == 2:
+                # a line torn by a crash mid-write is not an entry
+                if line.endswith("\n") and len(parts) == 2 and parts[1] in _PHASES:
                     out.add((parts[0], parts[1]))
         return out
 
