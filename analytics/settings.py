@@ -17,6 +17,9 @@ class DetectionSettings(BaseModel):
 
     congestion_on: float = Field(1.6, gt=1, description="TTI at which a road is congested")
     congestion_off: float = Field(1.3, ge=1, description="TTI at which it is free again")
+    congestion_smoothing: float = Field(
+        0.25, gt=0, le=1, description="weight of a new reading in the smoothed speed "
+        "congestion is decided on (1: no smoothing)")
     incident_z_on: float = Field(3.0, gt=0, description="seasonal score of speed (down) "
                                  "and occupancy (up) that starts an incident")
     incident_z_off: float = Field(1.5, gt=0, description="speed score that clears it")
@@ -29,6 +32,8 @@ class DetectionSettings(BaseModel):
                                     "before incidents can be told in it")
     lamp_hold_s: float = Field(600.0, ge=0, description="how long a lamp fault must last")
     rain_hold_s: float = Field(600.0, ge=0, description="how long heavy rain must last")
+    siaga_clear_m: float = Field(0.05, ge=0, description="a gauge goes back to a less "
+                                 "severe Siaga level only this far under its threshold")
     rise_window_s: float = Field(3600.0, gt=0, description="window of the rate of rise")
     rise_buffer: int = Field(720, ge=8, le=100_000, description="readings of each gauge kept "
                              "for the rate of rise (cover rise_window_s at its interval)")

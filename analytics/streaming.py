@@ -15,7 +15,8 @@ The state per device (each an array indexed by device number):
 - ``rate``: the change per second from the previous reading to this one.
 
 For each reading the update returns its z-score against the mean and variance *before*
-it (NaN for the first reading of a device, a skipped one, or zero variance) and the rate.
+it (NaN for the first reading of a device, a skipped one, or zero variance) and the rate;
+on request, the mean after it (a smoothed reading).
 """
 
 from __future__ import annotations
@@ -35,13 +36,14 @@ __all__ = ["StreamState"]
 @kernel
 def _update(device: I64, t: F64, v: F64, alpha: float, count: I64, last_t: F64,
             last_v: F64, mean: F64, var: F64, rate: F64, z_out: F64, rate_out: F64,
-            taken: npt.NDArray[np.bool_]) -> int:
+            mean_out: F64, taken: npt.NDArray[np.bool_]) -> int:
     n_taken = 0
     for i in range(device.shape[0]):
         d = device[i]
         x = v[i]
         z_out[i] = np.nan
         rate_out[i] = np.nan
+        mean_out[i] = np.nan
         taken[i] = False
         if np.isnan(x) or (count[d] > 0 and t[i] <= last_t[d]):
             continue
@@ -61,6 +63,7 @@ def _update(device: I64, t: F64, v: F64, alpha: float, count: I64, last_t: F64,
         count[d] += 1
         last_t[d] = t[i]
         last_v[d] = x
+        mean_out[i] = mean[d]
         taken[i] = True
         n_taken += 1
     return n_taken
@@ -90,17 +93,22 @@ class StreamState:
         self.var = np.full(n, np.nan)
         self.rate = np.full(n, np.nan)
 
-    def update(self, device: Any, t: Any, v: Any
+    def update(self, device: Any, t: Any, v: Any, *, means: F64 | None = None
                ) -> tuple[F64, F64, npt.NDArray[np.bool_]]:
         """Take one micro-batch (each device's readings in time order among themselves);
-        (z-score, rate per second, taken) per reading."""
+        (z-score, rate per second, taken) per reading. ``means``, an array as long as the
+        batch, if given, receives the mean after each reading (NaN where not taken)."""
         dev, ts, x = micro_batch(device, t, v, self.devices)
         n = dev.shape[0]
         z = np.empty(n)
         rate = np.empty(n)
         taken = np.empty(n, dtype=np.bool_)
+        if means is None:
+            means = np.empty(n)
+        elif means.shape != (n,) or means.dtype != np.float64:
+            raise AnalyticsInputError(f"means: expected a float64 array of {n}")
         _update(dev, ts, x, float(self.alpha), self.count, self.last_t, self.last_v,
-                self.mean, self.var, self.rate, z, rate, taken)
+                self.mean, self.var, self.rate, z, rate, means, taken)
         return z, rate, taken
 
     def arrays(self) -> dict[str, np.ndarray[Any, Any]]:

@@ -25,8 +25,9 @@ def register(sub: Any) -> None:
         "demo", help="run a simulated city end to end",
         description="Run a simulated city in one process: every sensor of the city pack "
         "simulated, published by its gateway over MQTT, ingested into SQLite and shown on "
-        "the dashboards. Uses Mosquitto when installed, else an embedded amqtt broker. "
-        "A rain storm starts 20 s in, so rivers rise while you watch. Runs until "
+        "the dashboards, with the analytics service deriving congestion, Siaga levels and "
+        "faults and publishing events. Uses Mosquitto when installed, else an embedded "
+        "amqtt broker. A rain storm starts 20 s in, so rivers rise while you watch. Runs until "
         "--duration passes or SIGTERM or SIGINT (Ctrl-C) stops it, then stops the broker "
         "it started and removes its temporary files.")
     p.add_argument("--city", default="bandung",
@@ -45,6 +46,9 @@ def register(sub: Any) -> None:
     p.add_argument("--time-scale", type=float, default=10.0,
                    help="how much faster rivers respond than real time; default 10")
     p.add_argument("--no-storm", action="store_true", help="no injected rain storm")
+    p.add_argument("--no-faults", action="store_true",
+                   help="no injected sensor faults (a lamp burning by day, one dark at "
+                   "night, a stuck traffic sensor)")
     p.add_argument("--seed", type=int, default=1, help="simulation seed; default 1")
     p.add_argument("--refresh", type=float, default=3.0,
                    help="dashboard refresh seconds; default 3")

@@ -1,7 +1,11 @@
 """Flood, live: Siaga level per reading (``siaga_change`` events), rate of rise over a
 trailing window, time to the next level, and forecasts downstream along the pack's river
 links when an upstream gauge reaches a more severe level (``flood_eta`` events); derived
-points in ``flood_state``."""
+points in ``flood_state``.
+
+A level is raised at the first reading at or over its threshold, and lowered only once
+the water is ``siaga_clear_m`` under it: a river lapping at a threshold (a few millimetres
+of gauge noise) would otherwise call out a change every other minute."""
 
 from __future__ import annotations
 
@@ -67,12 +71,14 @@ class FloodDetector(Detector):
     def step(self, cols: Columns) -> Output:
         level = cols.get("currentLevel")
         lv = self.levels[cols.dev]
-        codes = siaga(level, lv[:, 0], lv[:, 1], lv[:, 2])
+        raw = siaga(level, lv[:, 0], lv[:, 1], lv[:, 2])
+        codes = raw.copy()
         rise = np.full(len(cols), np.nan)
         events: list[Event] = []
         for d, a, b in cols.groups():
             rise[a:b] = self._rise(d, cols.t[a:b], level[a:b])
             for i in range(a, b):
+                codes[i] = self._held(d, int(raw[i]), float(level[i]))
                 events += self._change(d, i, cols, int(codes[i]), float(level[i]),
                                        float(rise[i]))
         points: list[Any] = []
@@ -82,6 +88,15 @@ class FloodDetector(Detector):
                                    flood_columns(codes[a:b], level[a:b], rise[a:b],
                                                  self.th[d]))
         return points, events
+
+    def _held(self, d: int, code: int, level: float) -> int:
+        """The level after this reading: a less severe one only once the water is
+        ``siaga_clear_m`` under the current level's threshold."""
+        now = int(self.code[d])
+        if code == 0 or now == 0 or code <= now or now == 4:
+            return code
+        threshold = self.levels[d, 3 - now]  # siaga_3, _2, _1 for levels 3, 2, 1
+        return code if level < threshold - self.params.siaga_clear_m else now
 
     def _change(self, d: int, i: int, cols: Columns, code: int, level: float,
                 rise: float) -> list[Event]:

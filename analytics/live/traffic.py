@@ -1,6 +1,11 @@
 """Traffic, live: travel-time index, level of service, congestion with hysteresis
 (``congestion`` episodes) and incidents against the hour-of-week baseline (``incident``
-episodes); derived points in ``traffic_state``."""
+episodes); derived points in ``traffic_state``.
+
+Congestion is decided on the TTI of the speed smoothed per device (an exponentially
+weighted mean, ``congestion_smoothing``): a single slow or fast vehicle platoon moves one
+reading's speed by a fifth, which would open and close a congestion every few minutes on
+a road at its peak; the derived ``tti`` and ``los`` stay those of each reading."""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from analytics.live.detector import Detector, Output
 from analytics.live.events import Episodes
 from analytics.seasonal import SeasonalBaseline
 from analytics.settings import DetectionSettings
+from analytics.streaming import StreamState
 from analytics.traffic import congestion, level_of_service, travel_time_index
 from cityhub.config.pack import CityPack, TrafficSensor
 
@@ -36,6 +42,7 @@ class TrafficDetector(Detector):
         n = len(numbering)
         self.free_flow = np.array([s.thresholds.free_flow_speed for s in self.sensors
                                    if isinstance(s, TrafficSensor)], dtype=np.float64)
+        self.smooth = StreamState(n, alpha=params.congestion_smoothing)
         self.jam = np.zeros(n, dtype=np.bool_)
         self.jam_since = np.full(n, np.nan)
         offset = utc_offset_s(pack)
@@ -47,6 +54,7 @@ class TrafficDetector(Detector):
 
     def state(self) -> dict[str, np.ndarray[Any, Any]]:
         out: dict[str, np.ndarray[Any, Any]] = {"jam": self.jam, "jam_since": self.jam_since}
+        out |= {f"smooth_{k}": v for k, v in self.smooth.arrays().items()}
         for name, base in (("speed", self.speed_base), ("occupancy", self.occupancy_base)):
             out |= {f"{name}_{k}": getattr(base, k)
                     for k in ("sums", "counts", "week_of", "last_t")}
@@ -60,8 +68,11 @@ class TrafficDetector(Detector):
         ff = self.free_flow[cols.dev]
         tti = travel_time_index(speed, ff)
         los = level_of_service(speed, ff)
+        smoothed = np.empty(len(cols))
+        self.smooth.update(cols.dev, cols.t, speed, means=smoothed)
         jam_before = self.jam.copy()
-        jam = congestion(cols.dev, tti, self.jam, on=p.congestion_on, off=p.congestion_off)
+        jam = congestion(cols.dev, travel_time_index(smoothed, ff), self.jam,
+                         on=p.congestion_on, off=p.congestion_off)
         # the congestion's start: the reading whose TTI switched it on
         since = np.empty(len(cols))
         for i, (d, on) in enumerate(zip(cols.dev.tolist(), jam.tolist(), strict=True)):

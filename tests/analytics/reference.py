@@ -98,18 +98,20 @@ def stuck(x: list[float], min_run: int) -> list[bool]:
 
 
 def ewma(device: list[int], t: list[float], v: list[float], alpha: float, devices: int
-         ) -> tuple[list[float], list[float], list[bool]]:
-    """z-score before each reading, rate, taken; West's exponentially weighted update."""
+         ) -> tuple[list[float], list[float], list[bool], list[float]]:
+    """z-score before each reading, rate, taken, mean after it; West's exponentially
+    weighted update."""
     mean = [NAN] * devices
     var = [NAN] * devices
     last: list[tuple[float, float] | None] = [None] * devices
-    zs, rates, taken = [], [], []
+    zs, rates, taken, means = [], [], [], []
     for d, ti, x in zip(device, t, v, strict=True):
         prev = last[d]
         if math.isnan(x) or (prev is not None and ti <= prev[0]):
             zs.append(NAN)
             rates.append(NAN)
             taken.append(False)
+            means.append(NAN)
             continue
         if prev is None:
             mean[d], var[d] = x, 0.0
@@ -123,7 +125,8 @@ def ewma(device: list[int], t: list[float], v: list[float], alpha: float, device
             var[d] = (1 - alpha) * (var[d] + alpha * diff * diff)
         last[d] = (ti, x)
         taken.append(True)
-    return zs, rates, taken
+        means.append(mean[d])
+    return zs, rates, taken, means
 
 
 def lttb(x: list[float], y: list[float], threshold: int) -> list[int]:

@@ -201,19 +201,23 @@ def test_streaming_matches_the_reference_in_any_batching(
     dev = [d for d, _, _ in readings]
     t = [x for _, x, _ in readings]
     v = [y for _, _, y in readings]
-    want_z, want_rate, want_taken = ref.ewma(dev, t, v, 0.1, 5)
+    want_z, want_rate, want_taken, want_means = ref.ewma(dev, t, v, 0.1, 5)
     state = analytics.StreamState(5, alpha=0.1)
     got_z: list[float] = []
     got_rate: list[float] = []
     got_taken: list[bool] = []
+    got_means: list[float] = []
     for part in np.array_split(np.arange(len(readings)), batches):
+        means = np.empty(len(part))
         z, rate, taken = state.update([dev[i] for i in part], [t[i] for i in part],
-                                      [v[i] for i in part])
+                                      [v[i] for i in part], means=means)
         got_z += list(z)
         got_rate += list(rate)
         got_taken += list(taken)
+        got_means += list(means)
     assert got_taken == want_taken
     assert same(got_z, want_z, 1e-6) and same(got_rate, want_rate, 1e-9)
+    assert same(got_means, want_means, 1e-9)
     assert int(state.count.sum()) == sum(want_taken)
 
 

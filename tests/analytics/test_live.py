@@ -4,6 +4,7 @@ and a checkpoint in the middle change nothing."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import random
 import time
@@ -62,6 +63,10 @@ def canonical(result: Result) -> tuple[list[Point], list[Event]]:
             sorted(events, key=lambda e: (e.id, e.phase)))
 
 
+def iso_ns(text: str) -> int:
+    return int(dt.datetime.fromisoformat(text).timestamp()) * 10**9
+
+
 def at(minute: float) -> str:
     return iso(int((T0 + minute * STEP) * 1e9))
 
@@ -71,7 +76,8 @@ def closed(events: list[Event], kind: str) -> list[tuple[str, str, str | None]]:
 
 
 def test_the_stream_gives_its_known_episodes(pack: CityPack) -> None:
-    _, events = run(Engine(pack, DetectionSettings()), batches(pack, 40))
+    unsmoothed = DetectionSettings(congestion_smoothing=1.0)
+    _, events = run(Engine(pack, unsmoothed), batches(pack, 40))
     # tfc-1 crawls at 20-22 km/h (TTI >= 2.2 against 50 free flow) in minutes 100-159
     # and 400-429, and runs at 45+ (TTI <= 1.11) otherwise
     assert closed(events, "congestion") == [("tfc-1", at(100), at(160)),
@@ -105,6 +111,18 @@ def test_the_stream_gives_its_known_episodes(pack: CityPack) -> None:
     assert etas[1].severity == "warning" and etas[1].detail["downstream"] == "downtown"
 
 
+def test_congestion_is_decided_on_the_smoothed_speed(pack: CityPack) -> None:
+    """One slow reading among fast ones makes no congestion; a sustained crawl does,
+    after the smoothed speed (weight 0.25 a reading) falls under 50 / 1.6 = 31.25 km/h:
+    45 -> 21 km/h readings give 39, 34.5, 31.1 -> the third one."""
+    engine = Engine(pack, DetectionSettings())
+    speeds = [45.0] * 5 + [21.0] + [45.0] * 5 + [21.0] * 6
+    readings = [Reading("tfc-1", "averageVehicleSpeed", v, (T0 + 60 * k) * 10**9)
+                for k, v in enumerate(speeds)]
+    _, events = engine.process(readings)
+    assert [(e.kind, e.start) for e in events] == [("congestion", at(13))]
+
+
 def test_each_episode_opens_and_closes_once_under_one_id(pack: CityPack) -> None:
     _, events = run(Engine(pack, DetectionSettings()), batches(pack, 40))
     keys = [(e.id, e.phase) for e in events]
@@ -115,8 +133,9 @@ def test_each_episode_opens_and_closes_once_under_one_id(pack: CityPack) -> None
             o = opened[e.id]
             assert (o.kind, o.device, o.start) == (e.kind, e.device, e.start)
     c = next(e for e in events if e.kind == "congestion")
-    assert c.id == event_id("testcity", "traffic", "congestion", "tfc-1",
-                            (T0 + 100 * STEP) * 10**9)
+    start_ns = int(iso_ns(c.start))
+    assert c.id == event_id("testcity", "traffic", "congestion", "tfc-1", start_ns)
+    assert at(100) < c.start < at(110)  # smoothed: a few readings into the crawl
     assert c.topic == "city/testcity/events/traffic/congestion"
     assert {c.gateway, c.district} == {"gw-a", "north"}
 
