@@ -1,4 +1,4 @@
-# The hub's services (ingest, dashboard, edge simulator) in one image.
+# The hub's services (ingest, analytics, dashboard, edge simulator) in one image.
 # Built in two stages: the ingester's decoder kernel (ingest/kernel.pyx) is compiled where
 # a C compiler is, and only the installed result goes into the slim image.
 FROM python:3.11 AS build
@@ -8,6 +8,7 @@ COPY cityhub cityhub
 COPY edge edge
 COPY ingest ingest
 COPY stores stores
+COPY subscriber subscriber
 COPY analytics analytics
 COPY alerts alerts
 COPY dashboards dashboards

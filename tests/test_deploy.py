@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from analytics.settings import AnalyticsSettings
 from cityhub.config import load_settings
 from ingest.settings import IngestSettings
 
@@ -24,7 +25,7 @@ def test_compose_file_is_valid() -> None:
                        capture_output=True, text=True, cwd=ROOT, check=False)
     assert r.returncode == 0, r.stderr
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
-    assert {"mosquitto", "influxdb", "ingest", "dashboard"} <= set(services)
+    assert {"mosquitto", "influxdb", "ingest", "analytics", "dashboard"} <= set(services)
     assert services["influxdb"]["image"] == "influxdb:2.7"
 
 
@@ -43,6 +44,14 @@ def test_compose_ingest_settings_load() -> None:
     s = load_settings(ROOT / "deploy" / "ingest.yaml", IngestSettings)
     assert s.store.kind == "influxdb-v1"
     assert s.store.token_env == "INFLUX_TOKEN"
+
+
+def test_compose_analytics_settings_load() -> None:
+    s = load_settings(ROOT / "deploy" / "analytics.yaml", AnalyticsSettings)
+    assert s.store.kind == "influxdb-v1" and s.store.token_env == "INFLUX_TOKEN"
+    assert s.state_dir.startswith("/var/lib/cityhub")  # on the service's volume
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert "analytics-data:/var/lib/cityhub" in services["analytics"]["volumes"]
 
 
 def test_broker_config_does_not_silently_drop() -> None:
