@@ -1,18 +1,12 @@
-"""Derived series: what the kernels make of one sensor's readings, as points for the store.
+"""Derived series: the points the analytics make of the readings, built the same way by the
+streaming service and the backfill (both run :class:`~analytics.live.engine.Engine`).
 
 Each derived point has the reading's own measurement tags (city, district, gateway,
 device) and time, in a measurement of its own, so writing it again overwrites it: derived
 series are idempotent like the readings (a backfill run twice, or the streaming service
-after a restart, stores each point once). A field the kernels cannot tell (NaN) is left
-out; a point with no field is not written. The schema (docs/protocol.md):
-
-- ``traffic_state``: ``tti`` (travel-time index), ``los`` ("A".."F"), ``congested``
-  (bool, with hysteresis);
-- ``flood_state``: ``siaga`` (4 normal .. 1 danger), ``rise_m_per_h``,
-  ``eta_next_level_s`` (seconds to the next Siaga level at that rate);
-- ``light_state``: ``fault`` ("ok", "day_burning", "dark_at_night"), ``sun_elevation``
-  (degrees);
-- ``rain_state``: ``intensity`` ("none", "light", "moderate", "heavy", "very heavy").
+after a restart, stores each point once). A field that cannot be told is left out; a
+point with no field is not written. The schema is in docs/protocol.md
+(``traffic_state``, ``flood_state``, ``light_state``, ``rain_state``, ``quality``).
 """
 
 from __future__ import annotations
@@ -23,14 +17,12 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from analytics.arrays import F64, I64
-from analytics.flood import rate_of_rise, siaga, time_to_level
-from analytics.lighting import DARK_AT_NIGHT, DAY_BURNING, lamp_faults, sun_elevation
-from analytics.rain import RAIN_CLASSES, rain_class
-from analytics.traffic import LOS_GRADES, congestion, level_of_service, travel_time_index
+from analytics.arrays import F64
+from analytics.flood import time_to_level
+from analytics.lighting import DARK_AT_NIGHT, DAY_BURNING
+from analytics.rain import RAIN_CLASSES
+from analytics.traffic import LOS_GRADES
 from cityhub.config.pack import (
-    AnySensor,
-    CityPack,
     FloodSensor,
     FloodThresholds,
     LightingSensor,
@@ -40,8 +32,8 @@ from cityhub.config.pack import (
 from cityhub.point import Point
 from cityhub.senml import Value
 
-__all__ = ["DERIVED", "SOURCE_FIELD", "Column", "Tags", "build_points", "derive",
-           "flood_columns", "light_columns", "rain_columns", "traffic_columns"]
+__all__ = ["INPUT_FIELDS", "SOURCE_FIELD", "Column", "Tags", "build_points", "flood_columns",
+           "light_columns", "rain_columns", "traffic_columns"]
 
 Tags = tuple[tuple[str, str], ...]
 
@@ -52,8 +44,10 @@ SOURCE_FIELD: dict[type, tuple[str, str]] = {
     LightingSensor: ("lighting", "activePower"),
     RainSensor: ("rain", "rainRate"),
 }
-DERIVED: dict[type, str] = {TrafficSensor: "traffic_state", FloodSensor: "flood_state",
-           LightingSensor: "light_state", RainSensor: "rain_state"}
+# Every reading the analytics read, by domain: the main one, and what confirms it.
+INPUT_FIELDS: dict[str, tuple[str, ...]] = {
+    "traffic": ("averageVehicleSpeed", "occupancy"), "flood": ("currentLevel",),
+    "lighting": ("activePower",), "rain": ("rainRate",)}
 _FAULTS = {0: "ok", DAY_BURNING: "day_burning", DARK_AT_NIGHT: "dark_at_night"}
 
 
@@ -113,31 +107,3 @@ def build_points(measurement: str, tags: Sequence[Tags], time_ns: Sequence[int],
         if fields:
             out.append(Point(measurement, tags[i], fields, int(tn)))  # type: ignore[arg-type]
     return out
-
-
-def _columns(s: AnySensor, t: F64, v: F64) -> dict[str, Column]:
-    n = t.shape[0]
-    if isinstance(s, TrafficSensor):
-        tti = travel_time_index(v, s.thresholds.free_flow_speed)
-        jam = congestion(np.zeros(n, dtype=np.int64), tti, np.zeros(1, dtype=np.bool_))
-        return traffic_columns(tti, level_of_service(v, s.thresholds.free_flow_speed), jam)
-    if isinstance(s, FloodSensor):
-        th = s.thresholds
-        return flood_columns(siaga(v, th.siaga_3, th.siaga_2, th.siaga_1), v,
-                             rate_of_rise(t, v), th)
-    if isinstance(s, LightingSensor):
-        elev = sun_elevation(s.location.lat, s.location.lon, t)
-        return light_columns(lamp_faults(elev, v, s.thresholds.rated_power,
-                                         s.thresholds.switch_elevation), v, elev)
-    assert isinstance(s, RainSensor)
-    return rain_columns(rain_class(v, s.thresholds.heavy, s.thresholds.very_heavy))
-
-
-def derive(pack: CityPack, device: str, time_ns: I64, v: F64) -> list[Point]:
-    """The derived points of ``device``'s readings ``v`` of its source field
-    (:data:`SOURCE_FIELD`) at ``time_ns`` (sorted), each at its reading's exact time."""
-    _gw, s = pack.sensors[device]
-    tags = tuple(sorted(pack.tags_of(device).items()))
-    t = time_ns.astype(np.float64) / 1e9
-    return build_points(DERIVED[type(s)], [tags] * len(time_ns), time_ns.tolist(),
-                        _columns(s, t, v))

@@ -33,8 +33,9 @@ def test_backfill_derives_every_reading_once(filled: Path,  # noqa: F811
     again = _backfill(small_pack_dir, filled)
     assert again == 0 and {m: _rows(filled, m) for m in counts} == counts  # idempotent
     asyncio.run(_check(filled, small_pack_dir))
-    # rows are fields: tti, los and congested for tfc-1 every minute, tfc-2 every other
-    assert counts["traffic_state"] == 3 * (2880 + 1440)
+    # rows are fields: tti, los, congested and incident for tfc-1 every minute, tfc-2
+    # every other
+    assert counts["traffic_state"] == 4 * (2880 + 1440)
     assert counts["light_state"] == 2 * 2880  # fault and sun_elevation per reading
 
 

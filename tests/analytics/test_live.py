@@ -218,3 +218,42 @@ def test_the_journal_keeps_what_was_published_until_the_next_checkpoint(
     state.save({"x": np.arange(3)})
     assert StateDir(tmp_path).published() == set()
     state.close()
+
+
+async def test_the_backfill_derives_what_the_stream_derived(pack: CityPack,
+                                                            tmp_path: Path) -> None:
+    """The stream's readings stored, then backfilled: the same derived points as the
+    streaming engine made live (one code path)."""
+    from analytics.backfill import backfill
+    from cityhub.point import points_from_readings
+    from cityhub.store import SQLiteStore
+
+    parts = batches(pack, 40)
+    want, _ = run(Engine(pack, DetectionSettings()), parts)
+    store = SQLiteStore(tmp_path / "readings.db")
+    try:
+        every = [r for part in parts for r in part]
+        for domain in ("traffic", "flood", "lighting", "rain"):
+            await store.write(points_from_readings(
+                domain, [r for r in every if pack.sensors[r.device][1].domain == domain],
+                pack.tags_of))
+        start = dt.datetime.fromtimestamp(T0, dt.UTC)
+        n = await backfill(pack, store, start, start + dt.timedelta(days=1))
+        assert n == len(want)
+        got = []
+        for p in want[::7]:  # the numeric fields of every 7th point (history's kind)
+            device = dict(p.tags)["device"]
+            for name, value in p.fields.items():
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    continue
+                [(t, v)] = await store.history(measurement=p.measurement, device=device,
+                                               field=name, start_ns=p.time_ns,
+                                               stop_ns=p.time_ns + 1)
+                got.append((t, v) == (p.time_ns, float(value)))
+        assert len(got) > 500 and all(got)
+        latest = {(p.measurement, p.device): p.fields
+                  for p in await store.latest(city=pack.city.id)}
+        last = {(p.measurement, dict(p.tags)["device"]): p.fields for p in want}
+        assert all(latest[k] == v for k, v in last.items())
+    finally:
+        await store.aclose()
