@@ -91,3 +91,14 @@ def test_ingest_settings_example_in_the_docs_loads(tmp_path: Path) -> None:
     path.write_text(example)
     settings = load_settings(path, IngestSettings)
     assert settings.shared_group == "ingest" and settings.store.kind == "influxdb-v1"
+
+
+def test_analytics_settings_example_in_the_docs_loads(tmp_path: Path) -> None:
+    """The settings example in docs/analytics.md is a valid settings file."""
+    doc = (ROOT / "docs" / "analytics.md").read_text()
+    section = doc.split("## The streaming service", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "analytics.yaml"
+    path.write_text(example)
+    settings = load_settings(path, AnalyticsSettings)
+    assert settings.shared_group == "analytics" and settings.metrics_port == 9109
