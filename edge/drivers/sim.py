@@ -132,6 +132,15 @@ class SensorSim:
             raise ValueError(f"unknown fault {kind!r} (known: {', '.join(FAULTS)})")
         self.faults.append(Fault(kind, start, end, drift_per_h))
 
+    def active_faults(self, t: float) -> list[str]:
+        """The faults the sensor has at ``t``, the seeded traffic incidents included:
+        the ground truth a detector is scored against (``bench/detection.py``)."""
+        kinds = [f.kind for f in self.faults if f.active(t)]
+        if isinstance(self.sensor, TrafficSensor) and "incident" not in kinds \
+                and self._incident(t):
+            kinds.append("incident")
+        return kinds
+
     def _fault(self, kind: str, t: float) -> Fault | None:
         return next((f for f in self.faults if f.kind == kind and f.active(t)), None)
 

@@ -135,8 +135,17 @@ def test_incidents_slow_a_road_and_are_seeded() -> None:
     roads = [s for gw in pack.gateways for s in gw.sensors if s.domain == "traffic"]
     sims = [make_sim(s, pack, Weather(pack.city.timezone, 1), 1) for s in roads]
     days = [at(6, 0, d) + m * 600 for d in range(1, 29) for m in range(0, 90)]
-    hit = [sum(sim._incident(t) for t in days) for sim in sims]
+    hit = [sum("incident" in sim.active_faults(t) for t in days) for sim in sims]
     assert 0 < sum(h > 0 for h in hit) < len(roads)  # some roads, some days, not all
+    assert jammed.active_faults(during) == ["incident"]
+
+
+def test_active_faults_tell_the_truth() -> None:
+    """What ``active_faults`` says is what the samples show (the detection bench's truth)."""
+    ok, out = _twins("lamp_out", "lighting", at(18), at(23))
+    assert out.active_faults(at(17)) == [] and out.active_faults(at(20)) == ["lamp_out"]
+    assert out.active_faults(at(23, 30)) == []
+    assert out.sample(at(20))["activePower"] == 0.0 < ok.sample(at(20))["activePower"]
 
 
 def test_unknown_fault_is_a_driver_error() -> None:
