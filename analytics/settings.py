@@ -28,8 +28,11 @@ class DetectionSettings(BaseModel):
     incident_hold_s: float = Field(300.0, ge=0, description="how long the drop must last")
     baseline_weeks: int = Field(4, ge=1, le=12, description="weeks the seasonal baseline "
                                 "keeps per hour of the week")
-    baseline_min_weeks: int = Field(2, ge=1, description="earlier weeks an hour needs "
+    baseline_min_weeks: int = Field(2, ge=1, description="earlier weeks a slot needs "
                                     "before incidents can be told in it")
+    baseline_slot_s: int = Field(900, ge=60, le=3600, description="slot of the week the "
+                                 "baseline keeps a mean of (divides an hour): a quarter "
+                                 "of an hour follows a rush hour's ramps")
     lamp_hold_s: float = Field(600.0, ge=0, description="how long a lamp fault must last")
     rain_hold_s: float = Field(600.0, ge=0, description="how long heavy rain must last")
     siaga_clear_m: float = Field(0.05, ge=0, description="a gauge goes back to a less "

@@ -20,6 +20,7 @@ from analytics.incidents import Sustained, incident_conditions
 from analytics.live.columns import Columns, Numbering
 from analytics.live.detector import Detector, Output
 from analytics.live.events import Episodes
+from analytics.live.peers import PeerRatio
 from analytics.seasonal import SeasonalBaseline
 from analytics.settings import DetectionSettings
 from analytics.streaming import StreamState
@@ -46,11 +47,11 @@ class TrafficDetector(Detector):
         self.jam = np.zeros(n, dtype=np.bool_)
         self.jam_since = np.full(n, np.nan)
         offset = utc_offset_s(pack)
-        self.speed_base = SeasonalBaseline(n, offset, params.baseline_weeks,
-                                           params.baseline_min_weeks)
-        self.occupancy_base = SeasonalBaseline(n, offset, params.baseline_weeks,
-                                               params.baseline_min_weeks)
+        self.speed_base, self.occupancy_base = (
+            SeasonalBaseline(n, offset, params.baseline_weeks, params.baseline_min_weeks,
+                             params.baseline_slot_s) for _ in range(2))
         self.incident = Sustained(n, params.incident_hold_s)
+        self.peers = PeerRatio(n)
 
     def state(self) -> dict[str, np.ndarray[Any, Any]]:
         out: dict[str, np.ndarray[Any, Any]] = {"jam": self.jam, "jam_since": self.jam_since}
@@ -60,6 +61,7 @@ class TrafficDetector(Detector):
                     for k in ("sums", "counts", "week_of", "last_t")}
         out |= {f"incident_{k}": getattr(self.incident, k)
                 for k in ("last_t", "since", "active", "start")}
+        out |= {f"peers_{k}": v for k, v in self.peers.state().items()}
         return out
 
     def step(self, cols: Columns) -> Output:
@@ -84,7 +86,10 @@ class TrafficDetector(Detector):
         occ_score, _, _ = self.occupancy_base.update(cols.dev, cols.t, occ)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(speed_norm > 0, speed / speed_norm, np.nan)
-        on, off = incident_conditions(speed_score, occ_score, ratio, z_on=p.incident_z_on,
+            city = self.peers.update(cols.dev, cols.t, ratio)
+            # against the city's own slowdown (rain, a holiday), where it is known
+            local = np.where(np.isnan(city) | (city <= 0), ratio, ratio / city)
+        on, off = incident_conditions(speed_score, occ_score, local, z_on=p.incident_z_on,
                                       z_off=p.incident_z_off, min_drop=p.incident_min_drop)
         incident_before = self.incident.active.copy()
         incident, start, _ = self.incident.update(cols.dev, cols.t, on, off)
@@ -94,7 +99,7 @@ class TrafficDetector(Detector):
         events += self.episodes_of(
             "incident", cols, incident, start, incident_before, "critical",
             {"speed_kmh": speed, "normal_speed_kmh": speed_norm, "speed_score": speed_score,
-             "occupancy": occ, "occupancy_score": occ_score})
+             "occupancy": occ, "occupancy_score": occ_score, "city_speed_ratio": city})
         columns = traffic_columns(tti, los, jam, incident=[
             bool(x) if not np.isnan(s) else None
             for x, s in zip(incident.tolist(), speed.tolist(), strict=True)])

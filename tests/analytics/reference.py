@@ -172,7 +172,7 @@ def seq_completeness(gateway: list[int], seq: list[int], gateways: int
 
 
 def seasonal(device: list[int], t: list[float], v: list[float], offset: float, weeks: int,
-             min_weeks: int) -> tuple[list[float], list[bool]]:
+             min_weeks: int, slot_s: int = 3600) -> tuple[list[float], list[bool]]:
     """Score against the median and MAD of the means of the same device and hour of the
     week in each of the ``weeks`` weeks before the reading's own, computed from scratch
     from the readings taken so far."""
@@ -189,7 +189,9 @@ def seasonal(device: list[int], t: list[float], v: list[float], offset: float, w
         local = dt.datetime.fromtimestamp(ti + offset, dt.UTC)
         monday = (local.date() - dt.timedelta(days=local.weekday()))
         week = (monday - dt.date(1969, 12, 29)).days // 7  # weeks since a Monday
-        by_week = seen.setdefault((d, local.weekday() * 24 + local.hour), {})
+        into_week = local.weekday() * 86400 + local.hour * 3600 + local.minute * 60 \
+            + local.second
+        by_week = seen.setdefault((d, into_week // slot_s), {})
         past = [statistics.fmean(vs) for w, vs in by_week.items() if week - weeks <= w < week]
         score = NAN
         if len(past) >= min_weeks:

@@ -335,16 +335,18 @@ WEEK = 7 * 86400.0
 @SETTINGS
 @given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 30), st.integers(0, 3),
                           st.one_of(st.floats(-50, 50), st.just(math.nan))),
-                max_size=80), st.integers(1, 4))
+                max_size=80), st.integers(1, 4), st.sampled_from([3600, 900]))
 def test_seasonal_baseline_matches_the_reference(
-        readings: list[tuple[int, int, int, float]], batches: int) -> None:
-    """Weeks of a few devices in a handful of hours of the week, in time order per
-    device, cut into any micro-batches; repeats and late readings are skipped."""
+        readings: list[tuple[int, int, int, float]], batches: int, slot_s: int) -> None:
+    """Weeks of a few devices in a handful of slots of the week (hours or quarters), in
+    time order per device, cut into any micro-batches; repeats and late readings are
+    skipped."""
     dev = [d for d, _, _, _ in readings]
-    t = [1.7e9 + w * WEEK + h * 3600.0 for _, w, h, _ in readings]
+    t = [1.7e9 + w * WEEK + h * 1200.0 for _, w, h, _ in readings]
     v = [x for _, _, _, x in readings]
-    want_score, want_taken = ref.seasonal(dev, t, v, 7 * 3600.0, 4, 2)
-    base = analytics.SeasonalBaseline(3, utc_offset_s=7 * 3600.0, weeks=4, min_weeks=2)
+    want_score, want_taken = ref.seasonal(dev, t, v, 7 * 3600.0, 4, 2, slot_s)
+    base = analytics.SeasonalBaseline(3, utc_offset_s=7 * 3600.0, weeks=4, min_weeks=2,
+                                      slot_s=slot_s)
     got_score: list[float] = []
     got_taken: list[bool] = []
     for part in np.array_split(np.arange(len(readings)), batches):

@@ -257,3 +257,35 @@ async def test_the_backfill_derives_what_the_stream_derived(pack: CityPack,
         assert all(latest[k] == v for k, v in last.items())
     finally:
         await store.aclose()
+
+
+def _rush(pack: CityPack, slow: set[str]) -> list[Event]:
+    """Two ordinary weeks of Monday 08:00-09:00 on the three roads, then a third in which
+    the roads in ``slow`` crawl from 08:20 (speed down to 40 %, occupancy up)."""
+    monday_8 = 1767571200 + 3600  # 2026-01-05 08:00 WIB
+    engine = Engine(pack, DetectionSettings())
+    events: list[Event] = []
+    for week in range(3):
+        for m in range(60):
+            t = monday_8 + week * 7 * 86400 + 60 * m
+            rows = []
+            for k, road in enumerate(("tfc-1", "tfc-2", "tfc-b1")):
+                crawl = week == 2 and m >= 20 and road in slow
+                speed = 45.0 + 0.4 * week + 0.3 * ((m + k) % 3)
+                occ = 0.2 + 0.01 * week + 0.005 * ((m + k) % 2)
+                rows += [Reading(road, "averageVehicleSpeed", speed * (0.4 if crawl else 1),
+                                 t * 10**9),
+                         Reading(road, "occupancy", occ * (2.5 if crawl else 1), t * 10**9)]
+            events += engine.process(rows)[1]
+    return [e for e in events if e.kind == "incident"]
+
+
+def test_an_incident_is_local_a_city_wide_slowdown_is_not(pack: CityPack) -> None:
+    """The same crawl on one road of three is an incident (from its first slow reading,
+    told five minutes on); on all three at once (rain, a holiday) it is not: each road is
+    judged against the city's median speed ratio."""
+    [one] = _rush(pack, {"tfc-1"})
+    assert (one.device, one.end) == ("tfc-1", None)
+    assert one.start == iso((1767571200 + 3600 + 14 * 86400 + 20 * 60) * 10**9)
+    assert one.detail["city_speed_ratio"] > 0.9
+    assert _rush(pack, {"tfc-1", "tfc-2", "tfc-b1"}) == []
