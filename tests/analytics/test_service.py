@@ -30,6 +30,7 @@ from analytics.settings import AnalyticsSettings, DetectionSettings
 from cityhub.config import load_pack
 from cityhub.config.pack import CityPack
 from cityhub.contract import decode_telemetry
+from cityhub.errors import SinkError
 from cityhub.mqtt import BrokerSettings
 from cityhub.point import Point
 from cityhub.store import SQLiteStore, Store
@@ -232,3 +233,67 @@ async def test_events_published_before_a_crash_are_not_published_again(
             "cityhub_analytics_derived_points_total") > 0
     finally:
         await store.aclose()
+
+
+class DownStore:
+    """Refuses every write (retryable) until :meth:`up`; then keeps the points."""
+
+    line_protocol = False
+
+    def __init__(self) -> None:
+        self.down = True
+        self.points: list[Point] = []
+        self.refused = 0
+
+    def up(self) -> None:
+        self.down = False
+
+    async def write(self, points: list[Point]) -> None:
+        if self.down:
+            self.refused += 1
+            raise SinkError("the store is down", retryable=True)
+        self.points.extend(points)
+
+    async def ping(self) -> str:
+        return "a store that is down"
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_a_store_that_is_down_bounds_what_is_held_and_loses_nothing(
+        small_pack_dir: Path, mosquitto: LocalMosquitto, tmp_path: Path) -> None:
+    """While the store refuses the derived points, the service holds at most
+    max_inflight messages unacknowledged (reading pauses, the broker keeps the rest) and
+    says it is unhealthy; once the store is back, every reading is derived and every
+    message acknowledged."""
+    pack = load_pack(small_pack_dir)
+    store = DownStore()
+    settings = AnalyticsSettings(
+        pack=str(small_pack_dir), client_id=f"analytics-{uuid.uuid4().hex[:6]}",
+        flush_interval_s=0.05, checkpoint_interval_s=0.2, max_inflight=100,
+        broker=BrokerSettings(host="127.0.0.1", port=mosquitto.port, protocol="3.1.1"))
+    svc = AnalyticsService(settings, pack, store, StateDir(tmp_path / "s"))  # type: ignore[arg-type]
+    topic = f"city/{pack.city.id}/traffic/gw-a"
+    n = 1000
+    stream = [(topic, orjson.dumps([{"bn": "tfc-1:", "bt": 1_793_491_200 + 60 * i,
+                                     "n": "averageVehicleSpeed", "v": 30 + i % 9}]))
+              for i in range(n)]
+    async with running(svc):
+        await publish(mosquitto, stream)
+        got = svc.metrics.registry.get_sample_value
+        await until(lambda: (got("cityhub_analytics_unacknowledged_messages") or 0) >= 100
+                    and store.refused >= 2, "reading to pause on a store that is down")
+        ok, detail = svc.health()
+        assert not ok and detail["store_down"] is True
+        await asyncio.sleep(0.5)
+        assert got("cityhub_analytics_messages_total") < n  # the broker keeps the rest
+        assert got("cityhub_analytics_unacknowledged_messages") <= 100 + 10
+        store.up()
+        await until(lambda: got("cityhub_analytics_readings_total") == n
+                    and got("cityhub_analytics_unacknowledged_messages") == 0,
+                    "every reading taken and acknowledged", timeout_s=120)
+        await until(lambda: len(store.points) == n, "every reading derived")
+        assert svc.health()[0]
+    assert sorted(p.time_ns for p in store.points) == \
+        [(1_793_491_200 + 60 * i) * 10**9 for i in range(n)]
