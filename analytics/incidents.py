@@ -111,7 +111,7 @@ class Sustained:
 
 
 def incident_conditions(speed_score: Any, occupancy_score: Any, speed_ratio: Any, *,
-                        z_on: float = 3.0, z_off: float = 1.5, min_drop: float = 0.25
+                        z_on: float = 3.0, z_off: float = 1.5, min_drop: float = 0.35
                         ) -> tuple[Bools, Bools]:
     """(on, off) per reading for :class:`Sustained`, from the seasonal baseline's scores of
     speed and occupancy and speed over its baseline median: on when the speed score is at

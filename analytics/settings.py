@@ -23,8 +23,9 @@ class DetectionSettings(BaseModel):
     incident_z_on: float = Field(3.0, gt=0, description="seasonal score of speed (down) "
                                  "and occupancy (up) that starts an incident")
     incident_z_off: float = Field(1.5, gt=0, description="speed score that clears it")
-    incident_min_drop: float = Field(0.25, gt=0, lt=1, description="and speed at least this "
-                                     "share below its normal for the hour of the week")
+    incident_min_drop: float = Field(0.35, gt=0, lt=1, description="and speed at least this "
+                                     "share below its normal for the slot of the week, "
+                                     "relative to the city's")
     incident_hold_s: float = Field(300.0, ge=0, description="how long the drop must last")
     baseline_weeks: int = Field(4, ge=1, le=12, description="weeks the seasonal baseline "
                                 "keeps per hour of the week")

@@ -42,6 +42,8 @@ class Columns:
     time_ns: I64
     t: F64  # UNIX seconds
     values: dict[str, F64]
+    # what an earlier detector found of each row (the quality detector's "stuck")
+    flags: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.dev.shape[0])
@@ -54,7 +56,17 @@ class Columns:
     def select(self, rows: npt.NDArray[np.bool_]) -> Columns:
         """The rows where ``rows`` is true."""
         return Columns(self.dev[rows], self.time_ns[rows], self.t[rows],
-                       {k: v[rows] for k, v in self.values.items()})
+                       {k: v[rows] for k, v in self.values.items()},
+                       {k: v[rows] for k, v in self.flags.items()})
+
+    def flagged(self, **flags: npt.NDArray[np.bool_]) -> Columns:
+        """The same rows with these flags (one per row) added."""
+        return Columns(self.dev, self.time_ns, self.t, self.values, {**self.flags, **flags})
+
+    def flag(self, name: str) -> npt.NDArray[np.bool_]:
+        """Flag ``name`` of each row (False where no detector set it)."""
+        got = self.flags.get(name)
+        return got if got is not None else np.zeros(len(self), dtype=np.bool_)
 
     def groups(self) -> list[tuple[int, int, int]]:
         """(device, first row, end row) of each device in the batch."""

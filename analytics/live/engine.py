@@ -91,6 +91,8 @@ class Engine:
                 p, e = det.step(cols)
                 points += p
                 events += e
+                if isinstance(det, QualityDetector):  # the others judge stuck rows apart
+                    cols = cols.flagged(stuck=det.stuck_rows)
         return points, events
 
     # -- checkpoint -------------------------------------------------------------------------

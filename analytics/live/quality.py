@@ -40,6 +40,7 @@ class QualityDetector(Detector):
         self.runs = StuckRuns(n)
         self.stuck = np.zeros(n, dtype=np.bool_)
         self.last_t = np.full(n, np.nan)
+        self.stuck_rows = np.zeros(0, dtype=np.bool_)  # of the last batch, for the others
 
     def state(self) -> dict[str, np.ndarray[Any, Any]]:
         return {"stuck": self.stuck, "last_t": self.last_t, "runs_last_t": self.runs.last_t,
@@ -51,6 +52,7 @@ class QualityDetector(Detector):
         before = self.stuck.copy()
         run, since, _ = self.runs.update(cols.dev, cols.t, value)
         stuck = (run >= self.params.stuck_min_run) & (value != self.rest)
+        self.stuck_rows = stuck
         for d, _a, b in cols.groups():
             self.stuck[d] = stuck[b - 1]
         events = self.episodes_of("stuck", cols, stuck, since, before, "warning",

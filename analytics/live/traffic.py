@@ -91,6 +91,7 @@ class TrafficDetector(Detector):
             local = np.where(np.isnan(city) | (city <= 0), ratio, ratio / city)
         on, off = incident_conditions(speed_score, occ_score, local, z_on=p.incident_z_on,
                                       z_off=p.incident_z_off, min_drop=p.incident_min_drop)
+        on &= ~cols.flag("stuck")  # a frozen sensor's old rush hour is no incident
         incident_before = self.incident.active.copy()
         incident, start, _ = self.incident.update(cols.dev, cols.t, on, off)
         events = self.episodes_of(

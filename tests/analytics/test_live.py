@@ -259,11 +259,13 @@ async def test_the_backfill_derives_what_the_stream_derived(pack: CityPack,
         await store.aclose()
 
 
-def _rush(pack: CityPack, slow: set[str]) -> list[Event]:
+def _rush(pack: CityPack, slow: set[str], *, frozen: bool = False,
+          params: DetectionSettings | None = None) -> list[Event]:
     """Two ordinary weeks of Monday 08:00-09:00 on the three roads, then a third in which
-    the roads in ``slow`` crawl from 08:20 (speed down to 40 %, occupancy up)."""
+    the roads in ``slow`` crawl from 08:20 (speed down to 40 %, occupancy up), or
+    (``frozen``) repeat one crawling reading from 08:00."""
     monday_8 = 1767571200 + 3600  # 2026-01-05 08:00 WIB
-    engine = Engine(pack, DetectionSettings())
+    engine = Engine(pack, params or DetectionSettings())
     events: list[Event] = []
     for week in range(3):
         for m in range(60):
@@ -273,6 +275,8 @@ def _rush(pack: CityPack, slow: set[str]) -> list[Event]:
                 crawl = week == 2 and m >= 20 and road in slow
                 speed = 45.0 + 0.4 * week + 0.3 * ((m + k) % 3)
                 occ = 0.2 + 0.01 * week + 0.005 * ((m + k) % 2)
+                if frozen and week == 2 and road in slow:
+                    crawl, speed, occ = True, 45.0, 0.2
                 rows += [Reading(road, "averageVehicleSpeed", speed * (0.4 if crawl else 1),
                                  t * 10**9),
                          Reading(road, "occupancy", occ * (2.5 if crawl else 1), t * 10**9)]
@@ -289,3 +293,15 @@ def test_an_incident_is_local_a_city_wide_slowdown_is_not(pack: CityPack) -> Non
     assert one.start == iso((1767571200 + 3600 + 14 * 86400 + 20 * 60) * 10**9)
     assert one.detail["city_speed_ratio"] > 0.9
     assert _rush(pack, {"tfc-1", "tfc-2", "tfc-b1"}) == []
+
+
+def test_a_stuck_sensor_raises_no_incident(pack: CityPack) -> None:
+    """A sensor that repeats one crawling reading is stuck, not in an incident: once the
+    quality detector calls it stuck (10 readings), the incident rule leaves it alone.
+    (With a hold longer than that, so the stuck flag comes first; without the stuck rule
+    the same readings make an incident.)"""
+    late = DetectionSettings(incident_hold_s=900)
+    assert _rush(pack, {"tfc-1"}, frozen=True, params=late) == []
+    never_stuck = DetectionSettings(incident_hold_s=900, stuck_min_run=1000)
+    [e] = _rush(pack, {"tfc-1"}, frozen=True, params=never_stuck)
+    assert e.device == "tfc-1"
