@@ -125,6 +125,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def rivers(args: argparse.Namespace) -> int:
+    """Print each river link's travel range and the lag its gauges' history shows."""
+    from analytics.rivers import river_lags
+
+    job = _job(args)
+    lags = asyncio.run(_with_store(job, lambda store: river_lags(
+        job.pack, store, job.start, job.stop)))
+    if not lags:
+        print(f"cityhub analytics rivers: the {job.pack.city.id} pack has no river links")
+        return 0
+    print(f"{'river':<12} {'upstream -> downstream':<44} {'pack (h)':>10} {'history (h)':>12} "
+          f"{'corr':>6}  note")
+    for x in lags:
+        lag = "-" if x.lag_h is None else f"{x.lag_h:.1f}"
+        corr = "-" if x.correlation is None else f"{x.correlation:.2f}"
+        print(f"{x.river:<12} {x.upstream + ' -> ' + x.downstream:<44} "
+              f"{x.travel_h[0]:>4g}-{x.travel_h[1]:<5g} {lag:>12} {corr:>6}  {x.note}")
+    return 0
+
+
 def _period_options(p: Any, last: str) -> None:
     """--city, --from, --to and the store options of a command over a period."""
     p.add_argument("--city", default="bandung", help="pack name or directory")
@@ -175,3 +195,11 @@ def register(sub: Any) -> None:
         "Idempotent: run it again and each point is stored once.")
     _period_options(b, "recomputed")
     b.set_defaults(handler=backfill, extra="analytics")
+    v = asub.add_parser(
+        "rivers", help="river links: the pack's travel times against the history's",
+        description="For each river link of the pack whose both ends are gauges, the lag "
+        "at which the rises upstream best match those downstream over [--from, --to) "
+        "(lagged correlation on a 10-minute grid), beside the link's travel_h: whether the "
+        "range the flood forecasts downstream use still holds. See docs/analytics.md.")
+    _period_options(v, "compared")
+    v.set_defaults(handler=rivers, extra="analytics")
