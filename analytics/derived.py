@@ -47,7 +47,7 @@ SOURCE_FIELD: dict[type, tuple[str, str]] = {
 # Every reading the analytics read, by domain: the main one, and what confirms it.
 INPUT_FIELDS: dict[str, tuple[str, ...]] = {
     "traffic": ("averageVehicleSpeed", "occupancy"), "flood": ("currentLevel",),
-    "lighting": ("activePower",), "rain": ("rainRate",)}
+    "lighting": ("activePower", "illuminanceLevel"), "rain": ("rainRate",)}
 _FAULTS = {0: "ok", DAY_BURNING: "day_burning", DARK_AT_NIGHT: "dark_at_night"}
 
 

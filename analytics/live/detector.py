@@ -3,7 +3,9 @@ checkpoint saves, and turning per-reading flags into episodes."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -15,10 +17,16 @@ from analytics.settings import DetectionSettings
 from cityhub.config.pack import AnySensor, CityPack
 from cityhub.point import Point
 
-__all__ = ["Detector", "Output"]
+__all__ = ["Detector", "Output", "ns", "utc_offset_s"]
 
 Output = tuple[list[Point], list[Event]]
 Bools = npt.NDArray[np.bool_]
+
+
+def utc_offset_s(pack: CityPack) -> float:
+    """The city's offset from UTC now (the hour-of-week baseline's local time)."""
+    offset = dt.datetime.now(ZoneInfo(pack.city.timezone)).utcoffset()
+    return offset.total_seconds() if offset is not None else 0.0
 
 
 def ns(t_s: float) -> int:

@@ -9,16 +9,14 @@ a road at its peak; the derived ``tti`` and ``los`` stay those of each reading."
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from analytics.derived import build_points, traffic_columns
 from analytics.incidents import Sustained, incident_conditions
 from analytics.live.columns import Columns, Numbering
-from analytics.live.detector import Detector, Output
+from analytics.live.detector import Detector, Output, utc_offset_s
 from analytics.live.events import Episodes
 from analytics.live.peers import PeerRatio
 from analytics.seasonal import SeasonalBaseline
@@ -28,12 +26,6 @@ from analytics.traffic import congestion, level_of_service, travel_time_index
 from cityhub.config.pack import CityPack, TrafficSensor
 
 __all__ = ["TrafficDetector"]
-
-
-def utc_offset_s(pack: CityPack) -> float:
-    """The city's offset from UTC now (the hour-of-week baseline's local time)."""
-    offset = dt.datetime.now(ZoneInfo(pack.city.timezone)).utcoffset()
-    return offset.total_seconds() if offset is not None else 0.0
 
 
 class TrafficDetector(Detector):

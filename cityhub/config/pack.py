@@ -15,13 +15,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 
 from cityhub.config.common import Location, PackModel, Slug
+from cityhub.config.lighting import DimmingStep, LightingPolicy
 from cityhub.config.rivers import ForecastPoint, River, RiverLink, check_rivers
 from cityhub.fields import Domain
 from cityhub.mqtt import TlsSettings
 
 __all__ = [
-    "Broker", "City", "CityPack", "Credentials", "District", "FloodThresholds",
-    "ForecastPoint", "Gateway", "LightingThresholds", "Location", "Profile",
+    "Broker", "City", "CityPack", "Credentials", "DimmingStep", "District",
+    "FloodThresholds", "ForecastPoint", "Gateway", "LightingPolicy", "LightingThresholds",
+    "Location", "Profile",
     "RainThresholds", "River", "RiverLink", "Sensor", "TrafficThresholds",
 ]
 
@@ -207,6 +209,7 @@ class CityPack(PackModel):
     broker: Broker = Broker()
     gateways: tuple[Gateway, ...] = Field(default=())
     rivers: tuple[River, ...] = Field(default=())
+    lighting: LightingPolicy = LightingPolicy()
 
     @cached_property
     def sensors(self) -> dict[str, tuple[Gateway, AnySensor]]:

@@ -4,7 +4,8 @@
 - rain: convective afternoon storms, the same for every gauge of a city on a given seed,
   plus storms injected with :meth:`Weather.add_storm`;
 - flood: river levels that rise with rain upstream and recede towards their base level;
-- lighting: lamps on while the sun is below the switch elevation, dimmed after midnight;
+- lighting: lamps on while the sun is below the switch elevation, dimmed as the pack's
+  ``lighting.dimming`` schedule says (Bandung's: to 60 % from 00:00 to 05:00);
 - traffic incidents: on a seeded share of days (``incident_rate``, default 0.1), a sensor's
   road loses 60 % of its capacity, and traffic slows past the scene, for 30 to 90 minutes
   between 06:00 and 21:00 local time; more with :meth:`SensorSim.inject`.
@@ -110,6 +111,7 @@ class SensorSim:
         self.sensor = sensor
         self.time_scale = time_scale
         self.tz = ZoneInfo(pack.city.timezone)
+        self.lighting = pack.lighting
         self.weather = weather
         self.rng = random.Random(f"{seed}:{sensor.id}")
         self.params = sensor.params
@@ -236,8 +238,7 @@ class SensorSim:
         if not night and not on_by_day:
             return {"powerState": "off", "status": "ok", "illuminanceLevel": 0.0,
                     "activePower": 0.0}
-        h = self._hours(t)
-        dim = 0.6 if night and 0 <= h < 5 else 1.0
+        dim = self.lighting.level_at(self._hours(t) * 60) if night else 1.0
         power = s.thresholds.rated_power * dim * self.rng.uniform(0.97, 1.03)
         if self._fault("lamp_out", t):
             return {"powerState": "on", "status": "defectiveLamp", "illuminanceLevel": dim,

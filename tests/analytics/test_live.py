@@ -18,6 +18,7 @@ from analytics.live.engine import Engine
 from analytics.live.events import Event, event_id, iso
 from analytics.settings import DetectionSettings
 from cityhub.config import load_pack
+from cityhub.config.lighting import DimmingStep, LightingPolicy
 from cityhub.config.pack import CityPack
 from cityhub.contract import decode_telemetry
 from cityhub.point import Point
@@ -305,3 +306,33 @@ def test_a_stuck_sensor_raises_no_incident(pack: CityPack) -> None:
     never_stuck = DetectionSettings(incident_hold_s=900, stuck_min_run=1000)
     [e] = _rush(pack, {"tfc-1"}, frozen=True, params=never_stuck)
     assert e.device == "tfc-1"
+
+
+def test_a_lamp_off_its_dimming_schedule(pack: CityPack) -> None:
+    """The pack dims lamps to 60 % from midnight: a lamp that stays at full output is off
+    schedule from 00:00 (told after the ten-minute hold) until it dims; one that follows
+    the schedule is not."""
+    policy = LightingPolicy(dimming=(DimmingStep(start="00:00", end="05:00", level=0.6),))
+    dimmed = pack.model_copy(update={"lighting": policy})
+    midnight = 1_793_552_400  # 2026-11-02 00:00 WIB
+
+    def night(levels: list[float]) -> tuple[list[Point], list[Event]]:
+        engine = Engine(dimmed, DetectionSettings())
+        rows = []
+        for k, level in enumerate(levels):  # every 5 minutes from 23:00
+            t = (midnight - 3600 + 300 * k) * 10**9
+            rows += [Reading("lamp-1", "activePower", 90.0 * level, t),
+                     Reading("lamp-1", "illuminanceLevel", level, t)]
+        return engine.process(rows)
+
+    # 23:00-23:55 full; 00:00-00:55 still full (wrong); 01:00-01:55 dimmed
+    points, events = night([1.0] * 12 + [1.0] * 12 + [0.6] * 12)
+    dim = [e for e in events if e.kind == "dimming"]
+    assert [(e.start, e.end) for e in dim] == [
+        (iso(midnight * 10**9), None),
+        (iso(midnight * 10**9), iso((midnight + 3600) * 10**9))]
+    assert dim[0].detail["scheduled_level"] == 0.6 and dim[0].detail["level"] == 1.0
+    flags = [p.fields.get("on_schedule") for p in points if p.measurement == "light_state"]
+    assert flags == [True] * 12 + [False] * 12 + [True] * 12
+    _, events = night([1.0] * 12 + [0.6] * 24)
+    assert [e for e in events if e.kind == "dimming"] == []

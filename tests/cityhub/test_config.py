@@ -234,3 +234,20 @@ def test_an_overlay_does_not_inherit_the_base_citys_rivers(tmp_path: Path,
     (overlay / "gateways").mkdir(parents=True)
     (overlay / "city.yaml").write_text(f"extends: {small_pack_dir}\ncity: {{id: other}}\n")
     assert load_pack(overlay).rivers == ()
+
+
+def test_the_dimming_schedule_is_checked_and_inherited(small_pack_dir: Path) -> None:
+    """A time that is not HH:MM is named with file, line and path; an overlay inherits
+    its base's schedule (Bogor: Bandung's)."""
+    city = small_pack_dir / "city.yaml"
+    city.write_text(city.read_text() + (
+        "lighting:\n"
+        "  dimming:\n"
+        "    - {start: \"00:00\", end: \"05:00\", level: 0.6}\n"
+        "    - {start: \"24:30\", end: \"01:00\", level: 0.5}\n"))
+    [bad] = problems(small_pack_dir)
+    assert bad.path == "lighting.dimming[1].start" and "HH:MM" in bad.message
+    assert Path(bad.file).name == "city.yaml" and bad.line is not None
+    bandung = load_pack("bandung").lighting
+    assert bandung.level_at(2 * 60) == 0.6 and bandung.level_at(22 * 60) == 1.0
+    assert load_pack("bogor").lighting == bandung

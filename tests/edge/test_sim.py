@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cityhub.config import load_pack
+from cityhub.config.lighting import DimmingStep, LightingPolicy
 from cityhub.config.pack import CityPack
 from cityhub.mqtt import BrokerSettings
 from cityhub.senml import decode_pack, encode_pack
@@ -46,14 +47,22 @@ def test_sun_elevation_known_values() -> None:
     assert -10 < sun_elevation(-6.9175, 107.6191, at(5, 50)) < 10  # around sunrise
 
 
-def test_lamps_on_at_night_off_by_day(small_pack: CityPack) -> None:
+def test_lamps_on_at_night_off_by_day_dimmed_as_the_pack_says(small_pack: CityPack) -> None:
     _, lamp = small_pack.sensors["lamp-1"]
     sim = make_sim(lamp, small_pack, Weather("Asia/Jakarta"), 0)
     assert sim.sample(at(12))["powerState"] == "off"
     night = sim.sample(at(21))
     assert night["powerState"] == "on"
     assert 80 < float(night["activePower"]) < 100
-    assert sim.sample(at(2))["powerState"] == "low"  # dimmed after midnight
+    assert sim.sample(at(2))["powerState"] == "on"  # this pack has no dimming schedule
+    policy = LightingPolicy(dimming=(DimmingStep(start="23:30", end="05:00", level=0.5),))
+    dimmed = make_sim(lamp, small_pack.model_copy(update={"lighting": policy}),
+                      Weather("Asia/Jakarta"), 0)
+    late = dimmed.sample(at(2))
+    assert (late["powerState"], late["illuminanceLevel"]) == ("low", 0.5)
+    assert 40 < float(late["activePower"]) < 50
+    assert dimmed.sample(at(23, 45))["illuminanceLevel"] == 0.5  # past midnight
+    assert dimmed.sample(at(21))["illuminanceLevel"] == 1.0
 
 
 def test_traffic_peaks_and_rivers_rise_with_rain(small_pack: CityPack) -> None:
