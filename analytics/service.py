@@ -256,7 +256,8 @@ class AnalyticsService:
                 batch = await asyncio.wait_for(self._full.get(),
                                                self.settings.checkpoint_interval_s)
             except TimeoutError:
-                self._checkpoint(client)  # a quiet stream: acknowledge what is held
+                if self._dirty or self._held:  # a quiet stream: acknowledge what is held
+                    self._checkpoint(client)
                 continue
             self._dirty = True
             points, out = self.engine.process(batch.readings)
