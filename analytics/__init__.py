@@ -10,6 +10,7 @@ problem) and call them. Each kernel has a slow, obviously correct reference in t
 
 from analytics.arrays import AnalyticsInputError
 from analytics.flood import (
+    RiseStream,
     downstream_eta,
     lagged_correlation,
     rate_of_rise,
@@ -38,6 +39,7 @@ __all__ = [
     "LOS_GRADES",
     "RAIN_CLASSES",
     "AnalyticsInputError",
+    "RiseStream",
     "SeasonalBaseline",
     "SeqCompleteness",
     "StreamState",

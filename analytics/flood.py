@@ -28,9 +28,19 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics._jit import kernel
-from analytics.arrays import F64, AnalyticsInputError, floats, per_reading, same_length, times
+from analytics.arrays import (
+    F64,
+    I64,
+    AnalyticsInputError,
+    floats,
+    micro_batch,
+    per_reading,
+    same_length,
+    times,
+)
 
-__all__ = ["downstream_eta", "lagged_correlation", "rate_of_rise", "siaga", "time_to_level"]
+__all__ = ["RiseStream", "downstream_eta", "lagged_correlation", "rate_of_rise", "siaga",
+           "time_to_level"]
 
 
 @kernel
@@ -80,6 +90,78 @@ def _theil_sen(t: F64, y: F64, window: float, min_points: int, out: F64) -> None
                 slopes[c] = (y[b] - y[a]) / (t[b] - t[a])
                 c += 1
         out[i] = np.median(slopes[:c]) if c > 0 else np.nan
+
+
+@kernel
+def _stream_rise(device: I64, t: F64, y: F64, window: float, min_points: int, spacing: float,
+                 buf_t: npt.NDArray[np.float64], buf_y: npt.NDArray[np.float64],
+                 out: F64) -> None:
+    k_max = buf_t.shape[1]
+    xs = np.empty(k_max + 1)
+    ys = np.empty(k_max + 1)
+    slopes = np.empty((k_max + 1) * k_max // 2)
+    for i in range(device.shape[0]):
+        d = device[i]
+        out[i] = np.nan
+        if np.isnan(y[i]):
+            continue
+        n = 0
+        kept = 0  # valid entries at the front of the device's buffer
+        for j in range(k_max):
+            if np.isnan(buf_t[d, j]):
+                break
+            kept += 1
+            if buf_t[d, j] > t[i] - window and buf_t[d, j] < t[i]:
+                xs[n] = buf_t[d, j]
+                ys[n] = buf_y[d, j]
+                n += 1
+        xs[n] = t[i]
+        ys[n] = y[i]
+        n += 1
+        if n >= min_points:
+            c = 0
+            for a in range(n):
+                for b in range(a + 1, n):
+                    if xs[b] != xs[a]:
+                        slopes[c] = (ys[b] - ys[a]) / (xs[b] - xs[a])
+                        c += 1
+            if c > 0:
+                out[i] = np.median(slopes[:c])
+        if kept == 0 or t[i] - buf_t[d, kept - 1] >= spacing:
+            if kept == k_max:  # full: the oldest goes
+                for j in range(k_max - 1):
+                    buf_t[d, j] = buf_t[d, j + 1]
+                    buf_y[d, j] = buf_y[d, j + 1]
+                kept -= 1
+            buf_t[d, kept] = t[i]
+            buf_y[d, kept] = y[i]
+
+
+class RiseStream:
+    """The rate of rise of many gauges, streaming: Theil–Sen over each gauge's trailing
+    ``window_s``, on the readings kept in it, at least ``window_s / points`` apart (a
+    gauge read every minute keeps all of an hour's; one read every second, one in 30 s),
+    so a reading costs at most ``points``² slopes however often the gauge reports. Each
+    gauge's readings in time order; a reading at or before the newest kept one of its
+    gauge adds nothing."""
+
+    def __init__(self, devices: int, *, window_s: float = 3600.0, points: int = 120,
+                 min_points: int = 3) -> None:
+        if devices < 0 or window_s <= 0 or points < 2 or min_points < 2:
+            raise AnalyticsInputError("RiseStream: devices >= 0, window_s > 0, points >= 2, "
+                                      "min_points >= 2")
+        self.window_s, self.min_points = float(window_s), int(min_points)
+        self.spacing = window_s / points
+        self.buf_t = np.full((devices, points + 1), np.nan)
+        self.buf_y = np.full((devices, points + 1), np.nan)
+
+    def update(self, device: Any, t: Any, level_m: Any) -> F64:
+        """The rate of rise (m/h) at each reading of a micro-batch."""
+        dev, ts, y = micro_batch(device, t, level_m, self.buf_t.shape[0])
+        out = np.empty(dev.shape[0])
+        _stream_rise(dev, ts, y, self.window_s, self.min_points, self.spacing, self.buf_t,
+                     self.buf_y, out)
+        return out * 3600.0
 
 
 def _levels(name: str, value: Any, n: int) -> F64:

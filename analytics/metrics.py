@@ -31,11 +31,14 @@ class AnalyticsMetrics:
         self.suppressed = Counter(f"{p}events_suppressed", "events derived again after a "
                                   "restart and not published twice (the journal had them)",
                                   registry=r)
+        self.replayed = Counter(f"{p}replayed_messages", "messages of the inbox log run "
+                                "through the engine again after a restart or a lost "
+                                "connection", registry=r)
         self.checkpoints = Counter(f"{p}checkpoints", "checkpoints saved", registry=r)
         self.checkpoint_bytes = Gauge(f"{p}checkpoint_bytes", "size of the last checkpoint",
                                       registry=r)
-        self.unacknowledged = Gauge(f"{p}unacknowledged_messages", "messages held, not yet "
-                                    "covered by a checkpoint", registry=r)
+        self.unacknowledged = Gauge(f"{p}unacknowledged_messages", "messages received, "
+                                    "not yet in the inbox log and acknowledged", registry=r)
         self.connected = Gauge(f"{p}connected", "1 while connected to the broker",
                                registry=r)
         self.batch_seconds = Histogram(

@@ -1,5 +1,5 @@
 """The analytics service: telemetry in; derived series to the store and events to the
-broker out; a PUBACK only once a checkpoint covers the message.
+broker out; a PUBACK once the message is in the service's inbox log on disk.
 
 One connection to read (:class:`~subscriber.AckClient`: its own shared-subscription group
 and persistent session, acknowledging only when told), one to publish events (aiomqtt:
@@ -8,18 +8,20 @@ flush timer and the processor. Messages are decoded with the contract's decoder
 (:mod:`cityhub.contract`) as they are read, and batched; the processor takes one batch at
 a time:
 
-1. the engine (:class:`~analytics.live.engine.Engine`) makes derived points and events;
-2. the points are written to the store (retried with backoff while the store is down or
-   slow: nothing is acknowledged meanwhile, so reading stops at ``max_inflight``
-   unacknowledged messages and the broker keeps the rest);
-3. each event is published (QoS 1) unless the journal says it already was, then
+1. appends its messages to the inbox log (flushed to disk) and acknowledges them;
+2. the engine (:class:`~analytics.live.engine.Engine`) makes derived points and events;
+3. the points are written to the store (retried with backoff while the store is down or
+   slow; meanwhile no later batch is logged nor acknowledged, so reading stops at
+   ``max_inflight`` unacknowledged messages and the broker keeps the rest);
+4. each event is published (QoS 1) unless the journal says it already was, then
    journalled;
-4. once ``checkpoint_interval_s`` has passed (or half the in-flight window is held), the
-   engine's state is saved and every message it covers is acknowledged.
+5. every ``checkpoint_interval_s`` (or once the log holds ``checkpoint_log_bytes``) the
+   engine's state is saved, which empties the log and the journal.
 
-A restart therefore resumes from the checkpoint with the messages after it redelivered:
-same derived points, no event twice (:mod:`analytics.live.checkpoint`). Malformed
-telemetry is counted by reason and acknowledged: the ingester dead-letters and keeps it.
+A restart, or a lost connection, resumes from the checkpoint and runs the log through the
+engine again: the same derived points, no event twice (:mod:`analytics.live.checkpoint`).
+Malformed telemetry is counted by reason and acknowledged: the ingester dead-letters and
+keeps it.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ SESSION_EXPIRY_S = 7 * 24 * 3600
 @dataclass
 class _Batch:
     readings: list[Reading] = field(default_factory=list)
+    messages: list[tuple[str, bytes]] = field(default_factory=list)  # decoded ones
     mids: list[int] = field(default_factory=list)
     count: int = 0
     started: float = 0.0  # time.monotonic() of the first message
@@ -83,24 +86,27 @@ class AnalyticsService:
         self._batch = _Batch()
         self._full: asyncio.Queue[_Batch] = asyncio.Queue()
         self._mqtt: AckClient | None = None
-        self._held: list[int] = []  # processed, waiting for a checkpoint to be acknowledged
         self._unacked = 0
         self._half_window = max(1, settings.max_inflight // 2)
         self._published = state.published()  # (id, phase) since the checkpoint
         self._last_checkpoint = time.monotonic()
         self.store_down = False
         self._dirty = False  # the engine has taken messages since the last checkpoint
+        self._replay: list[tuple[str, bytes]] = []  # the inbox log, to run through first
 
     def restore(self) -> bool:
         """Load the last checkpoint, if any; whether there was one."""
         saved = self.state.load()
         if saved is None:
-            log.info("analytics: no checkpoint in %s: starting with a cold state",
-                     self.state.path)
+            self._replay = self.state.logged()
+            log.info("analytics: no checkpoint in %s: starting with a cold state (%d messages "
+                     "logged)", self.state.path, len(self._replay))
             return False
         self.engine.restore(saved)
-        log.info("analytics: resumed from the checkpoint in %s (%d events journalled "
-                 "since)", self.state.path, len(self._published))
+        self._replay = self.state.logged()
+        log.info("analytics: resumed from the checkpoint in %s (%d messages logged and %d "
+                 "events journalled since)", self.state.path, len(self._replay),
+                 len(self._published))
         return True
 
     def health(self) -> tuple[bool, dict[str, object]]:
@@ -187,7 +193,6 @@ class AnalyticsService:
         made again, the same)."""
         self._batch = _Batch()
         self._full = asyncio.Queue()
-        self._held = []
         self._unacked = 0
         if self._dirty:
             self.engine = Engine(self.pack, self.settings.detection)
@@ -221,6 +226,7 @@ class AnalyticsService:
             log.debug("analytics: refused a message on %s: %s", (topic or "")[:200], e)
         else:
             b.readings += readings
+            b.messages.append((topic, payload))
             m.readings.inc(len(readings))
         if len(b.readings) >= self.settings.batch_readings or b.count >= self._half_window:
             self._flush()
@@ -251,24 +257,51 @@ class AnalyticsService:
 
     # -- processing -------------------------------------------------------------------------
     async def _process(self, client: AckClient, events: aiomqtt.Client) -> None:
+        if self._replay:
+            await self._run_log(events)
         while True:
             try:
                 batch = await asyncio.wait_for(self._full.get(),
                                                self.settings.checkpoint_interval_s)
             except TimeoutError:
-                if self._dirty or self._held:  # a quiet stream: acknowledge what is held
-                    self._checkpoint(client)
+                if self._dirty:  # a quiet stream: save what changed
+                    self._checkpoint()
                 continue
+            await asyncio.to_thread(self.state.log, batch.messages)
+            client.ack(batch.mids)
+            self._hold(-len(batch.mids))
             self._dirty = True
             points, out = self.engine.process(batch.readings)
             self.metrics.late.set(self.engine.late)
             await self._write(points)
             await self._publish(events, out)
-            self._held += batch.mids
             self.metrics.batch_seconds.observe(time.monotonic() - batch.started)
             due = time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_interval_s
-            if due or len(self._held) >= self._half_window:
-                self._checkpoint(client)
+            if due or self.state.inbox_bytes >= self.settings.checkpoint_log_bytes:
+                self._checkpoint()
+
+    async def _run_log(self, events: aiomqtt.Client) -> None:
+        """Run the inbox log (what was taken since the checkpoint) through the engine
+        again, as it was taken: the same points, and the events not yet published."""
+        logged, self._replay = self._replay, []
+        self._dirty = True
+        step = self.settings.batch_readings
+        for lo in range(0, len(logged), 500):
+            readings: list[Reading] = []
+            for topic, payload in logged[lo:lo + 500]:
+                try:  # no clock check: it passed when the message was taken
+                    readings += decode_telemetry(self.pack, topic, payload, now_ns=0,
+                                                 max_future_ns=2**62)[1]
+                except DecodeError as e:  # a pack changed since: the message is kept
+                    log.warning("analytics: a logged message of %s no longer decodes "
+                                "(%s); left out", topic[:200], e)
+            for k in range(0, len(readings), step):
+                points, out = self.engine.process(readings[k:k + step])
+                await self._write(points)
+                await self._publish(events, out)
+        self.metrics.replayed.inc(len(logged))
+        log.info("analytics: ran the %d logged messages through again", len(logged))
+        self._checkpoint()
 
     async def _write(self, points: list[Point]) -> None:
         """Store the derived points, retrying while the store cannot take them."""
@@ -312,15 +345,11 @@ class AnalyticsService:
         finally:
             await asyncio.to_thread(self.state.journal, done)
 
-    def _checkpoint(self, client: AckClient) -> None:
-        """Save the engine's state, then acknowledge every message it covers."""
+    def _checkpoint(self) -> None:
+        """Save the engine's state (which empties the inbox log and the journal)."""
         size = self.state.save(self.engine.state())
         self._published.clear()
         self._dirty = False
         self._last_checkpoint = time.monotonic()
         self.metrics.checkpoints.inc()
         self.metrics.checkpoint_bytes.set(size)
-        if self._held:
-            client.ack(self._held)
-            self._hold(-len(self._held))
-            self._held = []

@@ -39,8 +39,9 @@ class DetectionSettings(BaseModel):
     siaga_clear_m: float = Field(0.05, ge=0, description="a gauge goes back to a less "
                                  "severe Siaga level only this far under its threshold")
     rise_window_s: float = Field(3600.0, gt=0, description="window of the rate of rise")
-    rise_buffer: int = Field(720, ge=8, le=100_000, description="readings of each gauge kept "
-                             "for the rate of rise (cover rise_window_s at its interval)")
+    rise_points: int = Field(120, ge=8, le=2000, description="readings of a gauge the "
+                             "rate of rise keeps in its window at most (spaced evenly: a "
+                             "gauge read every minute keeps all of an hour's)")
     stuck_min_run: int = Field(10, ge=2, description="identical readings in a row that "
                                "make a sensor stuck")
     gap_factor: float = Field(2.5, ge=1, description="an interval this many times the "
@@ -80,10 +81,13 @@ class AnalyticsSettings(BaseModel):
         2000, ge=1, le=65535, description="unacknowledged messages at once: bounds memory "
         "while the store is slow or down; the broker holds the rest")
     max_future_s: float = Field(300.0, ge=0)
-    state_dir: str = Field("var/analytics", description="checkpoint and event journal")
+    state_dir: str = Field("var/analytics", description="checkpoint, inbox log and event "
+                           "journal")
     checkpoint_interval_s: float = Field(
-        5.0, gt=0, le=3600, description="state is saved at most this often; messages are "
-        "acknowledged once a checkpoint covers them")
+        30.0, gt=0, le=3600, description="the engine's state is saved this often (and the "
+        "inbox log emptied): a restart runs at most this much of the log again")
+    checkpoint_log_bytes: int = Field(
+        64 << 20, ge=1 << 16, description="or once the inbox log holds this many bytes")
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="serve /metrics and /healthz here (0: any free "

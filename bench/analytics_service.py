@@ -135,6 +135,15 @@ async def run(args: argparse.Namespace, mq: LocalMosquitto, influx: LocalInfluxD
         max_inflight=20000)
     svc = AnalyticsService(settings, pack, store, StateDir(work / "state"))  # type: ignore[arg-type]
     events: list[tuple[float, float]] = []
+    arrivals: list[tuple[float, float]] = []  # (received at, reading age): 1 message in 20
+    on_publish = svc._on_publish  # our own service: the bench looks in
+
+    def timed(topic: str | None, qos: int, mid: int, payload: bytes) -> None:
+        if mid % 20 == 0:
+            now = time.time()
+            arrivals.append((now, now - orjson.loads(payload)[0]["bt"]))
+        on_publish(topic, qos, mid, payload)
+    svc._on_publish = timed  # type: ignore[method-assign]
     task = asyncio.create_task(svc.run())
     await asyncio.wait_for(svc.connected.wait(), 60)
     async with aiomqtt.Client("127.0.0.1", mq.port, identifier="bench-events") as sub:
@@ -162,12 +171,15 @@ async def run(args: argparse.Namespace, mq: LocalMosquitto, influx: LocalInfluxD
     since = t0 + 5
     lat = [x for t, x in store.latencies if t >= since]
     ev = [x for t, x in events if t >= since]
+    arrived = [x for t, x in arrivals if t >= since]
     readings = svc.metrics.registry.get_sample_value("cityhub_analytics_readings_total") or 0
     published = int(out.decode().strip() or 0)
     p99 = [pct(lat, 0.99), pct(ev, 0.99)]
     return {"bench": "analytics_service", "rate_asked": args.rate,
             "readings_published": published,
             "readings_taken_per_s": round(readings / (args.seconds + 5)),
+            "arrival_latency_p50_s": pct(arrived, 0.5),
+            "arrival_latency_p99_s": pct(arrived, 0.99),
             "points": len(lat), "point_latency_p50_s": pct(lat, 0.5),
             "point_latency_p99_s": p99[0], "events": len(ev),
             "event_latency_p50_s": pct(ev, 0.5), "event_latency_p99_s": p99[1],

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from analytics.derived import build_points, flood_columns
-from analytics.flood import downstream_eta, rate_of_rise, siaga
+from analytics.flood import RiseStream, downstream_eta, siaga
 from analytics.live.columns import Columns, Numbering
 from analytics.live.detector import Detector, Output
 from analytics.live.events import Episodes, Event, iso
@@ -33,13 +33,12 @@ class FloodDetector(Detector):
     def __init__(self, pack: CityPack, numbering: Numbering, params: DetectionSettings,
                  episodes: Episodes) -> None:
         super().__init__(pack, numbering, params, episodes)
-        n, k = len(numbering), params.rise_buffer
+        n = len(numbering)
         self.th = [s.thresholds for s in self.sensors if isinstance(s, FloodSensor)]
         self.levels = np.array([(t.siaga_3, t.siaga_2, t.siaga_1) for t in self.th],
                                dtype=np.float64).reshape(n, 3)
         self.code = np.zeros(n, dtype=np.int8)  # 0: no level known yet
-        self.buf_t = np.full((n, k), np.nan)
-        self.buf_v = np.full((n, k), np.nan)
+        self.rise = RiseStream(n, window_s=params.rise_window_s, points=params.rise_points)
         self.links: dict[str, list[tuple[str, str, tuple[float, float]]]] = {}
         for river in pack.rivers:
             names = {p.id: p.name for p in river.forecast_points}
@@ -49,34 +48,16 @@ class FloodDetector(Detector):
                      link.travel_h))
 
     def state(self) -> dict[str, np.ndarray[Any, Any]]:
-        return {"code": self.code, "buf_t": self.buf_t, "buf_v": self.buf_v}
-
-    def _rise(self, d: int, t: np.ndarray[Any, Any], v: np.ndarray[Any, Any]
-              ) -> np.ndarray[Any, Any]:
-        """The rate of rise at each of a gauge's new readings, over its kept ones too
-        (those within the window before the first new one)."""
-        with np.errstate(invalid="ignore"):
-            keep = self.buf_t[d] >= t[0] - self.params.rise_window_s
-        all_t = np.concatenate((self.buf_t[d][keep], t))
-        all_v = np.concatenate((self.buf_v[d][keep], v))
-        rise = rate_of_rise(all_t, all_v, window_s=self.params.rise_window_s)[-t.shape[0]:]
-        k = self.buf_t.shape[1]
-        tail_t, tail_v = all_t[-k:], all_v[-k:]  # the newest k, older ones already dropped
-        self.buf_t[d] = np.nan
-        self.buf_v[d] = np.nan
-        self.buf_t[d, :tail_t.shape[0]] = tail_t
-        self.buf_v[d, :tail_v.shape[0]] = tail_v
-        return rise
+        return {"code": self.code, "rise_t": self.rise.buf_t, "rise_y": self.rise.buf_y}
 
     def step(self, cols: Columns) -> Output:
         level = cols.get("currentLevel")
         lv = self.levels[cols.dev]
         raw = siaga(level, lv[:, 0], lv[:, 1], lv[:, 2])
         codes = raw.copy()
-        rise = np.full(len(cols), np.nan)
+        rise = self.rise.update(cols.dev, cols.t, level)
         events: list[Event] = []
         for d, a, b in cols.groups():
-            rise[a:b] = self._rise(d, cols.t[a:b], level[a:b])
             for i in range(a, b):
                 codes[i] = self._held(d, int(raw[i]), float(level[i]))
                 events += self._change(d, i, cols, int(codes[i]), float(level[i]),

@@ -3,7 +3,9 @@ random and adversarial inputs, plus known answers worked out by hand."""
 
 from __future__ import annotations
 
+import itertools
 import math
+import statistics
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from analytics import AnalyticsInputError
 from tests.analytics import reference as ref
 
 SETTINGS = settings(max_examples=150, deadline=None)
+NAN = math.nan
 # readings as sensors send them: finite, sometimes missing (NaN), sometimes repeated
 value = st.one_of(st.floats(-1e6, 1e6, allow_nan=False), st.just(math.nan), st.just(0.0),
                   st.just(1.0))
@@ -483,3 +486,47 @@ def test_an_hour_long_incident_does_not_become_its_own_baseline() -> None:
     active, start, _ = analytics.Sustained(1, hold_s=300).update(np.zeros(60, dtype=int), t,
                                                                  on, off)
     assert not active[:5].any() and active[5:].all() and start[-1] == t[0]
+
+
+def _rise_reference(t: list[float], y: list[float], window: float, points: int
+                    ) -> list[float]:
+    """Theil–Sen over the readings kept (each at least window / points after the last
+    kept, at most points + 1 of them) in (t - window, t), plus the reading itself."""
+    kept: list[tuple[float, float]] = []
+    out = []
+    for ti, yi in zip(t, y, strict=True):
+        if math.isnan(yi):
+            out.append(NAN)
+            continue
+        pts = [(a, b) for a, b in kept if ti - window < a < ti] + [(ti, yi)]
+        slopes = [(y2 - y1) / (t2 - t1) for k, (t1, y1) in enumerate(pts)
+                  for t2, y2 in pts[k + 1:] if t2 != t1]
+        out.append(statistics.median(slopes) * 3600 if len(pts) >= 3 and slopes else NAN)
+        if not kept or ti - kept[-1][0] >= window / points:
+            kept = [*kept, (ti, yi)][-(points + 1):]
+    return out
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.floats(0.5, 400), st.one_of(st.floats(-3, 3),
+                                                         st.just(math.nan))),
+                min_size=1, max_size=60), st.integers(1, 3))
+def test_streaming_rise_matches_the_reference(steps: list[tuple[float, float]],
+                                              batches: int) -> None:
+    """Readings at any spacing (dense ones thinned), cut into any micro-batches."""
+    t = list(itertools.accumulate(1.7e9 + dt for dt, _ in steps))
+    y = [v for _, v in steps]
+    want = _rise_reference(t, y, 1800.0, 8)
+    stream = analytics.RiseStream(1, window_s=1800.0, points=8)
+    got: list[float] = []
+    for part in np.array_split(np.arange(len(t)), batches):
+        got += list(stream.update([0] * len(part), [t[i] for i in part],
+                                  [y[i] for i in part]))
+    assert same(got, want, 1e-9)
+
+
+def test_streaming_rise_is_the_batch_rise_for_a_gauge_read_every_minute() -> None:
+    t = 1.7e9 + 60.0 * np.arange(300)
+    level = 0.5 + 0.002 * np.arange(300) + 0.01 * np.sin(np.arange(300))
+    stream = analytics.RiseStream(1).update(np.zeros(300, dtype=int), t, level)
+    assert same(list(stream), list(analytics.rate_of_rise(t, level)), 1e-9)

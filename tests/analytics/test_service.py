@@ -121,7 +121,7 @@ async def test_kill_9_mid_stream_gives_the_same_series_and_no_event_twice(
         f"broker: {{host: 127.0.0.1, port: {mosquitto.port}}}\n"
         f"store: {{kind: influxdb-v1, url: '{influxdb.url}', database: {database}}}\n"
         f"batch_readings: 100\nflush_interval_s: 0.1\nmax_inflight: 300\n"
-        f"checkpoint_interval_s: 0.3\nstate_dir: {tmp_path / 'state'}\n"
+        f"checkpoint_interval_s: 1.0\nstate_dir: {tmp_path / 'state'}\n"
         f"metrics_port: {port}\n")
     log = tmp_path / "analytics.log"
     rng = random.Random(20261130)
@@ -176,7 +176,7 @@ async def test_kill_9_mid_stream_gives_the_same_series_and_no_event_twice(
 
 def service(pack_dir: Path, mosquitto: LocalMosquitto, store: Store, state: Path,
             client_id: str) -> AnalyticsService:
-    """An in-process service that never checkpoints by itself (an hour apart)."""
+    """An in-process service that checkpoints only once an hour (so: not in a test)."""
     settings = AnalyticsSettings(
         pack=str(pack_dir), client_id=client_id, flush_interval_s=0.1,
         checkpoint_interval_s=3600, max_inflight=5000,
@@ -199,9 +199,10 @@ async def running(svc: AnalyticsService) -> AsyncIterator[AnalyticsService]:
 
 async def test_events_published_before_a_crash_are_not_published_again(
         small_pack_dir: Path, mosquitto: LocalMosquitto, tmp_path: Path) -> None:
-    """No checkpoint between the events and the crash: every message comes back, the
-    engine derives the same events again, and the journal keeps each from going out
-    twice; the derived points are written again (the same)."""
+    """No checkpoint between the events and the crash: the restart runs the inbox log
+    (every message taken, acknowledged once logged) through the engine again, derives
+    the same events, and the journal keeps each from going out twice; the derived
+    points are written again (the same)."""
     add_river(small_pack_dir)
     pack = load_pack(small_pack_dir)
     city, client_id = pack.city.id, f"analytics-{uuid.uuid4().hex[:6]}"
@@ -212,22 +213,24 @@ async def test_events_published_before_a_crash_are_not_published_again(
             async with running(service(small_pack_dir, mosquitto, store, tmp_path / "s",
                                        client_id)) as first:
                 await publish(mosquitto, stream)
-                await until(lambda: first.metrics.registry.get_sample_value(
-                    "cityhub_analytics_readings_total") == 6 * 200, "the stream read")
+                read = first.metrics.registry.get_sample_value
+                await until(lambda: read("cityhub_analytics_readings_total") == 6 * 200,
+                            "the stream read")
                 await until(lambda: len(got) >= 8, "the first events")
                 await asyncio.sleep(0.5)
                 published = len(got)
-                assert first.metrics.registry.get_sample_value(
-                    "cityhub_analytics_checkpoints_total") == 0
-            # "crashed": cancelled with nothing acknowledged, no checkpoint taken
+                assert read("cityhub_analytics_checkpoints_total") == 0
+                assert read("cityhub_analytics_unacknowledged_messages") == 0
+            # "crashed": cancelled after acknowledging everything, no checkpoint taken
             async with running(service(small_pack_dir, mosquitto, store, tmp_path / "s",
                                        client_id)) as second:
-                await until(lambda: second.metrics.registry.get_sample_value(
-                    "cityhub_analytics_readings_total") == 6 * 200, "the stream redelivered")
-                await until(lambda: second.metrics.registry.get_sample_value(
-                    "cityhub_analytics_events_suppressed_total") == published,
-                            "every event derived again and held back")
+                again = second.metrics.registry.get_sample_value
+                await until(lambda: again("cityhub_analytics_replayed_messages_total")
+                            == len(stream), "the inbox log run through again")
+                await until(lambda: again("cityhub_analytics_events_suppressed_total")
+                            == published, "every event derived again and held back")
                 await asyncio.sleep(0.5)
+                assert again("cityhub_analytics_messages_total") in (0, None)  # nothing new
         assert len(got) == published
         assert second.metrics.registry.get_sample_value(
             "cityhub_analytics_derived_points_total") > 0
@@ -263,15 +266,15 @@ class DownStore:
 
 async def test_a_store_that_is_down_bounds_what_is_held_and_loses_nothing(
         small_pack_dir: Path, mosquitto: LocalMosquitto, tmp_path: Path) -> None:
-    """While the store refuses the derived points, the service holds at most
-    max_inflight messages unacknowledged (reading pauses, the broker keeps the rest) and
-    says it is unhealthy; once the store is back, every reading is derived and every
-    message acknowledged."""
+    """While the store refuses the derived points, the service takes no further batch:
+    it holds at most max_inflight messages unacknowledged (reading pauses, the broker
+    keeps the rest) and says it is unhealthy; once the store is back, every reading is
+    derived and every message acknowledged."""
     pack = load_pack(small_pack_dir)
     store = DownStore()
     settings = AnalyticsSettings(
         pack=str(small_pack_dir), client_id=f"analytics-{uuid.uuid4().hex[:6]}",
-        flush_interval_s=0.05, checkpoint_interval_s=0.2, max_inflight=100,
+        flush_interval_s=0.05, max_inflight=100,
         broker=BrokerSettings(host="127.0.0.1", port=mosquitto.port, protocol="3.1.1"))
     svc = AnalyticsService(settings, pack, store, StateDir(tmp_path / "s"))  # type: ignore[arg-type]
     topic = f"city/{pack.city.id}/traffic/gw-a"
