@@ -166,6 +166,7 @@ class AnalyticsService:
                 async with self._publisher() as events, self._reader() as client, \
                         asyncio.TaskGroup() as tg:
                     tg.create_task(self._until_disconnected(client))
+                    tg.create_task(self._until_events_lost(events))
                     tg.create_task(self._timer())
                     tg.create_task(self._process(client, events))
                     for f in self._filters():
@@ -202,6 +203,15 @@ class AnalyticsService:
 
     async def _until_disconnected(self, client: AckClient) -> None:
         await client.disconnected()
+
+    @staticmethod
+    async def _until_events_lost(events: aiomqtt.Client) -> None:
+        """Raise :class:`aiomqtt.MqttError` when the events connection drops (it
+        subscribes to nothing: its message iterator ends only then), so a lost broker is
+        noticed on both connections, not at the next event."""
+        async for _ in events.messages:
+            pass
+        raise aiomqtt.MqttError("the events connection closed")
 
     # -- reading ----------------------------------------------------------------------------
     def _on_publish(self, topic: str | None, qos: int, mid: int, payload: bytes) -> None:

@@ -77,10 +77,13 @@ class LocalMosquitto:
         if self.tls_certfile is not None:
             self.tls_port = self.tls_port or free_port()
         exe = shutil.which(self.binary) or "/usr/sbin/mosquitto"
+        # stop_with_parent (the demo's broker): also a session of its own, so a Ctrl-C in
+        # the terminal (or a SIGTERM to the whole process group) reaches the demo, which
+        # stops its services and then the broker, not the broker under them.
         self.proc = subprocess.Popen([exe, "-c", str(self._conf())],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      preexec_fn=die_with_parent if self.stop_with_parent
-                                     else None)
+                                     else None, start_new_session=self.stop_with_parent)
         wait_for_port(self.port, self.proc)
         if self.tls_port:
             wait_for_port(self.tls_port, self.proc)
