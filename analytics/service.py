@@ -38,16 +38,15 @@ from paho.mqtt.properties import Properties
 
 from analytics.live.checkpoint import StateDir
 from analytics.live.engine import Engine
-from analytics.live.events import Event
 from analytics.metrics import AnalyticsMetrics
+from analytics.outputs import Outputs
 from analytics.settings import AnalyticsSettings
 from cityhub.backoff import backoff_delay
 from cityhub.config.pack import CityPack
 from cityhub.contract import decode_telemetry
-from cityhub.errors import DecodeError, SinkError
+from cityhub.errors import DecodeError
 from cityhub.metrics import serve_metrics
 from cityhub.mqtt import tls_context
-from cityhub.point import Point
 from cityhub.senml import Reading
 from cityhub.store.base import Store
 from cityhub.topics import telemetry_filter
@@ -88,9 +87,8 @@ class AnalyticsService:
         self._mqtt: AckClient | None = None
         self._unacked = 0
         self._half_window = max(1, settings.max_inflight // 2)
-        self._published = state.published()  # (id, phase) since the checkpoint
+        self.outputs = Outputs(store, state, self.metrics)
         self._last_checkpoint = time.monotonic()
-        self.store_down = False
         self._dirty = False  # the engine has taken messages since the last checkpoint
         self._replay: list[tuple[str, bytes]] = []  # the inbox log, to run through first
 
@@ -106,13 +104,14 @@ class AnalyticsService:
         self._replay = self.state.logged()
         log.info("analytics: resumed from the checkpoint in %s (%d messages logged and %d "
                  "events journalled since)", self.state.path, len(self._replay),
-                 len(self._published))
+                 len(self.outputs.published))
         return True
 
     def health(self) -> tuple[bool, dict[str, object]]:
         """Healthy while connected and the store takes the derived points."""
-        ok = self.connected.is_set() and not self.store_down
-        return ok, {"connected": self.connected.is_set(), "store_down": self.store_down,
+        down = self.outputs.store_down
+        ok = self.connected.is_set() and not down
+        return ok, {"connected": self.connected.is_set(), "store_down": down,
                     "unacknowledged": self._unacked, **self.metrics.snapshot()}
 
     async def run(self) -> None:
@@ -198,7 +197,7 @@ class AnalyticsService:
         if self._dirty:
             self.engine = Engine(self.pack, self.settings.detection)
             self.restore()
-            self._published = self.state.published()
+            self.outputs.published = self.state.published()
         self._dirty = False
 
     async def _until_disconnected(self, client: AckClient) -> None:
@@ -283,8 +282,8 @@ class AnalyticsService:
             self._dirty = True
             points, out = self.engine.process(batch.readings)
             self.metrics.late.set(self.engine.late)
-            await self._write(points)
-            await self._publish(events, out)
+            await self.outputs.write(points)
+            await self.outputs.publish(events, out)
             self.metrics.batch_seconds.observe(time.monotonic() - batch.started)
             due = time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_interval_s
             if due or self.state.inbox_bytes >= self.settings.checkpoint_log_bytes:
@@ -307,58 +306,16 @@ class AnalyticsService:
                                 "(%s); left out", topic[:200], e)
             for k in range(0, len(readings), step):
                 points, out = self.engine.process(readings[k:k + step])
-                await self._write(points)
-                await self._publish(events, out)
+                await self.outputs.write(points)
+                await self.outputs.publish(events, out)
         self.metrics.replayed.inc(len(logged))
         log.info("analytics: ran the %d logged messages through again", len(logged))
         self._checkpoint()
 
-    async def _write(self, points: list[Point]) -> None:
-        """Store the derived points, retrying while the store cannot take them."""
-        attempt = 0
-        while points:
-            try:
-                await self.store.write(points)
-            except SinkError as e:
-                if not e.retryable:
-                    self.metrics.derived_refused.inc(len(points))
-                    log.error("analytics: the store refused %d derived points (%s); they "
-                              "are not stored: 'cityhub analytics backfill' recomputes them "
-                              "once the cause is fixed", len(points), e)
-                    return
-                self.store_down = True
-                self.metrics.store_retries.inc()
-                delay = max(backoff_delay(attempt, base=0.5, cap=30), e.retry_after or 0)
-                attempt += 1
-                log.warning("analytics: store write failed (%s); retrying in %.1fs", e, delay)
-                await asyncio.sleep(delay)
-            else:
-                self.store_down = False
-                self.metrics.derived.inc(len(points))
-                return
-
-    async def _publish(self, client: aiomqtt.Client, events: list[Event]) -> None:
-        """Publish each event the journal does not hold (QoS 1), then journal them."""
-        done: list[tuple[str, str]] = []
-        try:
-            for e in events:
-                key = (e.id, e.phase)
-                if key in self._published:
-                    self.metrics.suppressed.inc()
-                    continue
-                await client.publish(e.topic, e.json(), qos=1)
-                self._published.add(key)
-                done.append(key)
-                self.metrics.events.labels(e.kind).inc()
-                log.info("analytics: event %s %s %s %s (%s)", e.kind, e.phase, e.device,
-                         e.start, e.id)
-        finally:
-            await asyncio.to_thread(self.state.journal, done)
-
     def _checkpoint(self) -> None:
         """Save the engine's state (which empties the inbox log and the journal)."""
         size = self.state.save(self.engine.state())
-        self._published.clear()
+        self.outputs.published.clear()
         self._dirty = False
         self._last_checkpoint = time.monotonic()
         self.metrics.checkpoints.inc()
