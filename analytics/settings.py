@@ -36,6 +36,9 @@ class DetectionSettings(BaseModel):
                                  "of an hour follows a rush hour's ramps")
     lamp_hold_s: float = Field(600.0, ge=0, description="how long a lamp fault must last")
     rain_hold_s: float = Field(600.0, ge=0, description="how long heavy rain must last")
+    drift_rain_mm_h: float = Field(0.2, gt=0, description="a rain gauge reading this much "
+                                   "while the city's others are dry has drifted ...")
+    drift_hold_s: float = Field(7200.0, ge=0, description="... once it has for this long")
     siaga_clear_m: float = Field(0.05, ge=0, description="a gauge goes back to a less "
                                  "severe Siaga level only this far under its threshold")
     rise_window_s: float = Field(3600.0, gt=0, description="window of the rate of rise")

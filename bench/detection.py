@@ -4,8 +4,10 @@ days (default 35) faster than real time, with seeded faults, through the streami
 
 Faults (seeded; ``edge.drivers.sim``): on a random share of the lamps, a ``lamp_out`` of
 2-6 hours starting at night and a ``day_burning`` of 1-4 hours starting by day; on a
-random share of the traffic and flood sensors, ``stuck`` for 1-3 hours; and the
-simulator's own traffic incidents (10 % of days per road, 30-90 minutes, 06:00-21:00).
+random share of the traffic and flood sensors, ``stuck`` for 1-3 hours; the simulator's
+own traffic incidents (10 % of days per road, 30-90 minutes, 06:00-21:00); and on half of
+the rain gauges a ``drift`` of +0.05 mm/h per hour for 12-48 hours (scored, no target:
+the issue sets none for drift).
 The truth is what :meth:`SensorSim.active_faults` says at each sample.
 
 Scoring, from the end of the ``--warm-up`` days (default 14: incidents are told against
@@ -47,9 +49,10 @@ from cityhub.senml import Reading  # noqa: E402
 from edge.drivers.sim import Weather, make_sim  # noqa: E402
 
 T0 = 1_788_220_800  # 2026-09-01 00:00 UTC
-KINDS = ("lamp_out", "day_burning", "stuck", "incident")
+KINDS = ("lamp_out", "day_burning", "stuck", "incident", "drift")
 DOMAIN = {"lamp_out": "lighting", "day_burning": "lighting", "stuck": "traffic+flood",
-          "incident": "traffic"}
+          "incident": "traffic", "drift": "rain"}
+TARGETED = ("lamp_out", "day_burning", "stuck", "incident")  # the issue's targets
 TARGETS = {"recall": 0.95, "precision": 0.90, "incident_delay_s": 600.0,
            "false_alarms_per_sensor_week": 1.0}
 
@@ -63,9 +66,16 @@ class Episode:
     seen: float = 0.0  # detected episodes: the reading time their event was made
 
 
-def inject(pack: object, sims: dict, rng: random.Random, days: int) -> None:  # type: ignore[type-arg]
+def inject(pack: object, sims: dict, seed: int, days: int) -> None:  # type: ignore[type-arg]
     """Seed the faults (see the module's docstring)."""
     p = pack
+    rng = random.Random(seed)
+    drifts = random.Random(f"drift:{seed}")  # draws of their own
+    for device, (_gw, s) in p.sensors.items():  # type: ignore[attr-defined]
+        if s.domain.value == "rain" and drifts.random() < 0.5:
+            start = T0 + drifts.uniform(1, days - 2) * 86400
+            sims[device].inject("drift", start, start + drifts.uniform(12, 48) * 3600,
+                                drift_per_h=0.05)
     for device, (_gw, s) in p.sensors.items():  # type: ignore[attr-defined]
         sim = sims[device]
         for day in range(1, days):
@@ -126,7 +136,7 @@ def main() -> None:
     pack = load_pack(args.city)
     weather = Weather(pack.city.timezone, seed=args.seed)
     sims = {d: make_sim(s, pack, weather, args.seed) for d, (_, s) in pack.sensors.items()}
-    inject(pack, sims, random.Random(args.seed), args.days)
+    inject(pack, sims, args.seed, args.days)
     engine = Engine(pack, DetectionSettings())
     interval = {d: int(s.interval_s) for d, (_, s) in pack.sensors.items()}
     samples: dict[str, list[tuple[float, list[str]]]] = {d: [] for d in sims}
@@ -154,7 +164,7 @@ def main() -> None:
     elapsed = time.perf_counter() - started
     true = truth(samples, end)
     scored_from = T0 + args.warm_up * 86400
-    counts = {"lighting": 0, "traffic": 0, "flood": 0}
+    counts = {"lighting": 0, "traffic": 0, "flood": 0, "rain": 0}
     for _d, (_gw, s) in pack.sensors.items():
         if s.domain.value in counts:
             counts[s.domain.value] += 1
@@ -166,6 +176,8 @@ def main() -> None:
         n = sum(counts[d] for d in DOMAIN[kind].split("+"))
         r = score(true, found, kind, n, scored_from, end)
         result[kind] = r
+        if kind not in TARGETED:
+            continue
         ok &= (r["recall"] or 0) >= TARGETS["recall"] and \
             (r["precision"] or 0) >= TARGETS["precision"] and \
             float(r["false_alarms_per_sensor_week"] or 0) <= TARGETS["false_alarms_per_sensor_week"]

@@ -1,6 +1,9 @@
-"""Rain, live: BMKG intensity class per reading (derived points in ``rain_state``) and
+"""Rain, live: BMKG intensity class per reading (derived points in ``rain_state``),
 ``heavy_rain`` episodes once rain has been heavy or very heavy for ``rain_hold_s``
-(cleared when it is light or less)."""
+(cleared when it is light or less), and ``drift`` episodes: a gauge that reads at least
+``drift_rain_mm_h`` while the city's other gauges are dry (their median 0), for
+``drift_hold_s``; cleared when it reads dry again (a drifting or wet-stuck gauge, a
+clogged funnel draining late; while the city has rain too, nothing is decided)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from analytics.incidents import Sustained
 from analytics.live.columns import Columns, Numbering
 from analytics.live.detector import Detector, Output
 from analytics.live.events import Episodes
+from analytics.live.peers import PeerMedian
 from analytics.rain import RAIN_CLASSES, rain_class
 from analytics.settings import DetectionSettings
 from cityhub.config.pack import CityPack, RainSensor
@@ -32,10 +36,14 @@ class RainDetector(Detector):
         self.very_heavy = np.array([s.thresholds.very_heavy for s in gauges],
                                    dtype=np.float64)
         self.heavy_rain = Sustained(len(numbering), params.rain_hold_s)
+        self.drift = Sustained(len(numbering), params.drift_hold_s)
+        self.peers = PeerMedian(len(numbering))
 
     def state(self) -> dict[str, np.ndarray[Any, Any]]:
-        return {f"heavy_rain_{k}": getattr(self.heavy_rain, k)
-                for k in ("last_t", "since", "active", "start")}
+        out = {f"{name}_{k}": getattr(s, k)
+               for name, s in (("heavy_rain", self.heavy_rain), ("drift", self.drift))
+               for k in ("last_t", "since", "active", "start")}
+        return out | {f"peers_{k}": v for k, v in self.peers.state().items()}
 
     def step(self, cols: Columns) -> Output:
         rate = cols.get("rainRate")
@@ -46,6 +54,13 @@ class RainDetector(Detector):
         active, start, _ = self.heavy_rain.update(cols.dev, cols.t, on, off)
         events = self.episodes_of("heavy_rain", cols, active, start, before, "warning",
                                   {"rain_mm_h": rate})
+        city = self.peers.update(cols.dev, cols.t, rate)
+        with np.errstate(invalid="ignore"):
+            wet_alone = (city == 0) & (rate >= self.params.drift_rain_mm_h)
+        drift_before = self.drift.active.copy()
+        active, start, _ = self.drift.update(cols.dev, cols.t, wet_alone, rate == 0)
+        events += self.episodes_of("drift", cols, active, start, drift_before, "warning",
+                                   {"rain_mm_h": rate, "neighbours_mm_h": city})
         points = build_points("rain_state", self.row_tags(cols), cols.time_ns.tolist(),
                               rain_columns(classes))
         return points, events

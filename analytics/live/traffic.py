@@ -18,7 +18,7 @@ from analytics.incidents import Sustained, incident_conditions
 from analytics.live.columns import Columns, Numbering
 from analytics.live.detector import Detector, Output, utc_offset_s
 from analytics.live.events import Episodes
-from analytics.live.peers import PeerRatio
+from analytics.live.peers import PeerMedian
 from analytics.seasonal import SeasonalBaseline
 from analytics.settings import DetectionSettings
 from analytics.streaming import StreamState
@@ -43,7 +43,9 @@ class TrafficDetector(Detector):
             SeasonalBaseline(n, offset, params.baseline_weeks, params.baseline_min_weeks,
                              params.baseline_slot_s) for _ in range(2))
         self.incident = Sustained(n, params.incident_hold_s)
-        self.peers = PeerRatio(n)
+        corridor = {d: k for k, c in enumerate(pack.corridors) for d in c.sensors}
+        self.peers = PeerMedian(n, groups=np.array(
+            [corridor.get(d, -1) for d in numbering.names], dtype=np.int64))
 
     def state(self) -> dict[str, np.ndarray[Any, Any]]:
         out: dict[str, np.ndarray[Any, Any]] = {"jam": self.jam, "jam_since": self.jam_since}
@@ -79,7 +81,7 @@ class TrafficDetector(Detector):
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(speed_norm > 0, speed / speed_norm, np.nan)
             city = self.peers.update(cols.dev, cols.t, ratio)
-            # against the city's own slowdown (rain, a holiday), where it is known
+            # against its corridor's (or the city's) own slowdown (rain, a holiday)
             local = np.where(np.isnan(city) | (city <= 0), ratio, ratio / city)
         on, off = incident_conditions(speed_score, occ_score, local, z_on=p.incident_z_on,
                                       z_off=p.incident_z_off, min_drop=p.incident_min_drop)
@@ -92,7 +94,7 @@ class TrafficDetector(Detector):
         events += self.episodes_of(
             "incident", cols, incident, start, incident_before, "critical",
             {"speed_kmh": speed, "normal_speed_kmh": speed_norm, "speed_score": speed_score,
-             "occupancy": occ, "occupancy_score": occ_score, "city_speed_ratio": city})
+             "occupancy": occ, "occupancy_score": occ_score, "neighbours_speed_ratio": city})
         columns = traffic_columns(tti, los, jam, incident=[
             bool(x) if not np.isnan(s) else None
             for x, s in zip(incident.tolist(), speed.tolist(), strict=True)])

@@ -19,9 +19,10 @@ def summary(pack: CityPack) -> str:
     per = ", ".join(f"{d} {n}" for d, n in sorted(domains.items()))
     n = sum(domains.values())
     rivers = "".join(f", river {r.name} ({len(r.links)} links)" for r in pack.rivers)
+    corridors = f", {len(pack.corridors)} traffic corridors" if pack.corridors else ""
     return (f"{pack.city.id}: {pack.city.name} ({pack.city.timezone}), "
             f"{len(pack.districts)} districts, {len(pack.gateways)} gateways, "
-            f"{n} sensors ({per}), {len(pack.profiles)} profiles{rivers}")
+            f"{n} sensors ({per}), {len(pack.profiles)} profiles{rivers}{corridors}")
 
 
 def check(args: argparse.Namespace) -> int:

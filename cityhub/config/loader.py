@@ -7,8 +7,8 @@ A pack is a directory::
         gateways/*.yaml      one gateway per file, with its sensors
 
 ``extends`` chains merge as described in :mod:`cityhub.config.overlay`; gateways are
-physical boxes of one city and are never inherited; nor are rivers, which link the base
-city's own sensors.
+physical boxes of one city and are never inherited; nor are rivers or corridors, which
+link the base city's own sensors.
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ def _city_source(directory: Path, chain: tuple[Path, ...]) -> Source:
     base = _city_source(base_dir, (*chain, base_dir))
     base.data.pop("gateways", None)  # the city's own: its boxes and sensors
     base.data.pop("rivers", None)  # they link the base city's own sensors
+    base.data.pop("corridors", None)  # likewise
     return merge(base, src)
 
 

@@ -15,13 +15,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 
 from cityhub.config.common import Location, PackModel, Slug
+from cityhub.config.corridors import Corridor, check_corridors
 from cityhub.config.lighting import DimmingStep, LightingPolicy
 from cityhub.config.rivers import ForecastPoint, River, RiverLink, check_rivers
 from cityhub.fields import Domain
 from cityhub.mqtt import TlsSettings
 
 __all__ = [
-    "Broker", "City", "CityPack", "Credentials", "DimmingStep", "District",
+    "Broker", "City", "CityPack", "Corridor", "Credentials", "DimmingStep", "District",
     "FloodThresholds", "ForecastPoint", "Gateway", "LightingPolicy", "LightingThresholds",
     "Location", "Profile",
     "RainThresholds", "River", "RiverLink", "Sensor", "TrafficThresholds",
@@ -209,6 +210,7 @@ class CityPack(PackModel):
     broker: Broker = Broker()
     gateways: tuple[Gateway, ...] = Field(default=())
     rivers: tuple[River, ...] = Field(default=())
+    corridors: tuple[Corridor, ...] = Field(default=())
     lighting: LightingPolicy = LightingPolicy()
 
     @cached_property
@@ -257,4 +259,5 @@ def cross_check(pack: CityPack) -> list[tuple[tuple[str | int, ...], str]]:
                 problems.append((("gateways", g, "sensors", j, "district"),
                                  f"unknown district {s.district!r}"))
     problems += check_rivers(pack)
+    problems += check_corridors(pack)
     return problems

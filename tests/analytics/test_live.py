@@ -292,7 +292,7 @@ def test_an_incident_is_local_a_city_wide_slowdown_is_not(pack: CityPack) -> Non
     [one] = _rush(pack, {"tfc-1"})
     assert (one.device, one.end) == ("tfc-1", None)
     assert one.start == iso((1767571200 + 3600 + 14 * 86400 + 20 * 60) * 10**9)
-    assert one.detail["city_speed_ratio"] > 0.9
+    assert one.detail["neighbours_speed_ratio"] > 0.9
     assert _rush(pack, {"tfc-1", "tfc-2", "tfc-b1"}) == []
 
 
@@ -356,3 +356,89 @@ def test_the_inbox_log_keeps_whole_records_until_the_next_checkpoint(
     again.save({"x": np.arange(2)})
     assert again.logged() == [] and again.inbox_bytes == 0
     again.close()
+
+
+RAIN_GATEWAY = """\
+id: gw-b
+district: south
+location: {lat: -6.91, lon: 107.60}
+sensors:
+  - {id: tfc-b1, domain: traffic, location: {lat: -6.911, lon: 107.601}}
+  - {id: rain-b1, domain: rain, location: {lat: -6.912, lon: 107.602}}
+  - {id: rain-b2, domain: rain, location: {lat: -6.913, lon: 107.603}}
+  - {id: rain-b3, domain: rain, location: {lat: -6.914, lon: 107.604}}
+"""
+
+
+def test_a_rain_gauge_wet_while_its_neighbours_are_dry_has_drifted(tmp_path: Path) -> None:
+    """rain-1 reads 0.3 mm/h from 01:00 while the city's three other gauges read 0: a
+    drift from 01:00, told two hours on, over when it reads dry at 04:00. The same
+    reading while every gauge has rain is no drift."""
+    root = write_small_pack(tmp_path / "rainy", "raincity")
+    (root / "gateways" / "gw-b.yaml").write_text(RAIN_GATEWAY)
+    pack = load_pack(root)
+
+    def run_rain(others: float) -> list[Event]:
+        engine = Engine(pack, DetectionSettings())
+        events: list[Event] = []
+        for m in range(300):
+            t = (T0 + 60 * m) * 10**9
+            own = 0.3 if 60 <= m < 240 else 0.0
+            rows = [Reading("rain-1", "rainRate", own, t)]
+            rows += [Reading(g, "rainRate", others, t) for g in ("rain-b1", "rain-b2",
+                                                                  "rain-b3")]
+            events += [e for e in engine.process(rows)[1] if e.kind == "drift"]
+        return events
+
+    drift = run_rain(0.0)
+    assert [(e.device, e.start, e.end) for e in drift] == [
+        ("rain-1", at(60), None), ("rain-1", at(60), at(240))]
+    assert drift[0].detail["neighbours_mm_h"] == 0.0
+    assert run_rain(2.0) == []
+
+
+ROADS = """\
+id: gw-b
+district: south
+location: {lat: -6.91, lon: 107.60}
+sensors:
+""" + "".join(f"  - {{id: {r}, domain: traffic, location: {{lat: -6.91, lon: 107.6}}}}\n"
+              for r in ("tfc-a1", "tfc-a2", "tfc-a3", "tfc-b1", "tfc-b2", "tfc-b3", "tfc-b4"))
+
+
+def test_a_road_is_judged_against_its_corridor(tmp_path: Path) -> None:
+    """Four roads of the city crawl (a storm on their side of town) while on corridor A
+    only tfc-a1 does: against the city's median it looks like the rest, so no incident;
+    with corridor A in the pack, its neighbours on the same road keep moving: an
+    incident."""
+    root = write_small_pack(tmp_path / "roads", "roadtown")
+    (root / "gateways" / "gw-b.yaml").write_text(ROADS)
+    (root / "gateways" / "gw-a.yaml").unlink()
+    monday_8 = 1767571200 + 3600  # 2026-01-05 08:00 WIB
+
+    def incidents() -> list[Event]:
+        pack = load_pack(root)
+        engine = Engine(pack, DetectionSettings())
+        events: list[Event] = []
+        for week in range(3):
+            for m in range(60):
+                t = (monday_8 + week * 7 * 86400 + 60 * m) * 10**9
+                rows = []
+                for k, road in enumerate(("tfc-a1", "tfc-a2", "tfc-a3", "tfc-b1", "tfc-b2",
+                                          "tfc-b3", "tfc-b4")):
+                    crawl = week == 2 and m >= 20 and road in {"tfc-a1", "tfc-b1", "tfc-b2",
+                                                               "tfc-b3", "tfc-b4"}
+                    speed = 45.0 + 0.4 * week + 0.3 * ((m + k) % 3)
+                    occ = 0.2 + 0.01 * week + 0.005 * ((m + k) % 2)
+                    rows += [Reading(road, "averageVehicleSpeed",
+                                     speed * (0.4 if crawl else 1), t),
+                             Reading(road, "occupancy", occ * (2.5 if crawl else 1), t)]
+                events += [e for e in engine.process(rows)[1] if e.kind == "incident"]
+        return events
+
+    assert incidents() == []
+    city = root / "city.yaml"
+    city.write_text(city.read_text() + (
+        "corridors:\n  - {id: road-a, name: Road A, sensors: [tfc-a1, tfc-a2, tfc-a3]}\n"))
+    [one] = [e for e in incidents() if e.end is None]
+    assert one.device == "tfc-a1" and one.detail["neighbours_speed_ratio"] > 0.9

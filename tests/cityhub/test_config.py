@@ -251,3 +251,19 @@ def test_the_dimming_schedule_is_checked_and_inherited(small_pack_dir: Path) -> 
     bandung = load_pack("bandung").lighting
     assert bandung.level_at(2 * 60) == 0.6 and bandung.level_at(22 * 60) == 1.0
     assert load_pack("bogor").lighting == bandung
+
+
+def test_corridors_are_checked_and_not_inherited(small_pack_dir: Path) -> None:
+    """A corridor names traffic sensors of the pack, each in one corridor only; an
+    overlay does not inherit its base's corridors (they name the base city's roads)."""
+    city = small_pack_dir / "city.yaml"
+    city.write_text(city.read_text() + (
+        "corridors:\n"
+        "  - {id: main, name: Main Road, sensors: [tfc-1, tfc-2]}\n"
+        "  - {id: side, name: Side Road, sensors: [tfc-2, river-1]}\n"))
+    found = {p.path: p.message for p in problems(small_pack_dir)}
+    assert found == {
+        "corridors[1].sensors[0]": "'tfc-2' is already in corridor 'main'",
+        "corridors[1].sensors[1]": "'river-1' is not a traffic sensor of the pack"}
+    assert len(load_pack("bandung").corridors) == 7
+    assert load_pack("bogor").corridors == ()
