@@ -5,9 +5,9 @@ days (default 35) faster than real time, with seeded faults, through the streami
 Faults (seeded; ``edge.drivers.sim``): on a random share of the lamps, a ``lamp_out`` of
 2-6 hours starting at night and a ``day_burning`` of 1-4 hours starting by day; on a
 random share of the traffic and flood sensors, ``stuck`` for 1-3 hours; the simulator's
-own traffic incidents (10 % of days per road, 30-90 minutes, 06:00-21:00); and on half of
-the rain gauges a ``drift`` of +0.05 mm/h per hour for 12-48 hours (scored, no target:
-the issue sets none for drift).
+own traffic incidents (10 % of days per road, 30-90 minutes, 06:00-21:00); and in 60 %
+of rain-gauge weeks a ``drift`` of +0.05 mm/h per hour for 12-48 hours (scored, no
+target: the issue sets none for drift).
 The truth is what :meth:`SensorSim.active_faults` says at each sample.
 
 Scoring, from the end of the ``--warm-up`` days (default 14: incidents are told against
@@ -72,10 +72,11 @@ def inject(pack: object, sims: dict, seed: int, days: int) -> None:  # type: ign
     rng = random.Random(seed)
     drifts = random.Random(f"drift:{seed}")  # draws of their own
     for device, (_gw, s) in p.sensors.items():  # type: ignore[attr-defined]
-        if s.domain.value == "rain" and drifts.random() < 0.5:
-            start = T0 + drifts.uniform(1, days - 2) * 86400
-            sims[device].inject("drift", start, start + drifts.uniform(12, 48) * 3600,
-                                drift_per_h=0.05)
+        for week in range(days // 7):
+            if s.domain.value == "rain" and drifts.random() < 0.6:
+                start = T0 + (week * 7 + drifts.uniform(1, 5)) * 86400
+                sims[device].inject("drift", start, start + drifts.uniform(12, 48) * 3600,
+                                    drift_per_h=0.05)
     for device, (_gw, s) in p.sensors.items():  # type: ignore[attr-defined]
         sim = sims[device]
         for day in range(1, days):
