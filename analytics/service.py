@@ -187,10 +187,11 @@ class AnalyticsService:
             await asyncio.sleep(delay)
 
     def _reset(self) -> None:
-        """Start a connection as a restart would: from the last checkpoint, with the
-        journal read again. The broker redelivers every message no checkpoint covered
-        (whatever was made of them before the connection dropped, half written or not, is
-        made again, the same)."""
+        """Start a connection as a restart would, if anything was taken since the last
+        checkpoint: from that checkpoint, its inbox log run through again and its journal
+        read again (whatever was made of those messages before the connection dropped,
+        half written or not, is made again, the same); the broker redelivers what was not
+        yet logged and acknowledged."""
         self._batch = _Batch()
         self._full = asyncio.Queue()
         self._unacked = 0
