@@ -104,7 +104,7 @@ def kpis(states: Sequence[SensorState]) -> dict[str, str]:
     lamps = [s for s in states if s.domain == "lighting"]
     return {
         "reporting": f"{reporting}/{len(states)}",
-        "congested": str(labels["LOS E"] + labels["LOS F"]),
+        "congested": str(labels["LOS E"] + labels["LOS F"] + labels["incident"]),
         "flood": worst,
         "lamps_on": f"{labels['lamp on'] + labels['lamp dimmed']}/{len(lamps)}",
         "lamp_faults": str(labels["lamp fault"]),

@@ -1,12 +1,15 @@
 """Each sensor's state for the map: a label, a colour and a one-line detail.
 
-Pure functions of the city pack and the latest points (no Dash, no I/O), so they are unit
-tested directly.
+From each sensor's newest reading (its domain's measurement) and, where the analytics
+service has written them, its newest derived states (``traffic_state``, ``light_state``,
+``quality``; docs/protocol.md): a traffic incident, a lamp the analytics find burning by
+day or dark at night, a stuck sensor. Pure functions of the city pack and the latest
+points (no Dash, no I/O), so they are unit tested directly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from cityhub.config.pack import (
@@ -30,7 +33,10 @@ COLOURS = {
     "lamp on": "#facc15", "lamp dimmed": "#ca8a04", "lamp off": "#1e3a8a", "lamp fault": "#dc2626",
     "rain none": "#94a3b8", "rain light": "#7dd3fc", "rain moderate": "#38bdf8",
     "rain heavy": "#2563eb", "rain very heavy": "#7c3aed",
+    "incident": "#7f1d1d",
 }
+# the analytics' fault states of a lamp (light_state.fault), as the map says them
+_LAMP_FAULTS = {"day_burning": "burning by day", "dark_at_night": "dark at night"}
 _ROMAN = {4: "IV", 3: "III", 2: "II", 1: "I"}
 
 
@@ -57,7 +63,20 @@ def _num(fields: dict[str, object], key: str) -> float | None:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
-def _classify(s: AnySensor, f: dict[str, object]) -> tuple[str, str, int]:
+def _classify(s: AnySensor, f: dict[str, object],
+              derived: Mapping[str, Mapping[str, object]]) -> tuple[str, str, int]:
+    label, detail, sev = _from_reading(s, f)
+    if isinstance(s, TrafficSensor) and derived.get("traffic_state", {}).get("incident") is True:
+        label, detail, sev = "incident", f"incident: {detail}", 3
+    fault = _LAMP_FAULTS.get(str(derived.get("light_state", {}).get("fault")))
+    if isinstance(s, LightingSensor) and fault is not None:
+        label, detail, sev = "lamp fault", f"{fault}, {detail}", 2
+    if derived.get("quality", {}).get("stuck") is True:
+        detail += " (stuck: the same reading again and again)"
+    return label, detail, sev
+
+
+def _from_reading(s: AnySensor, f: dict[str, object]) -> tuple[str, str, int]:
     if isinstance(s, TrafficSensor):
         speed = _num(f, "averageVehicleSpeed")
         if speed is None:
@@ -91,14 +110,20 @@ def _classify(s: AnySensor, f: dict[str, object]) -> tuple[str, str, int]:
 
 def sensor_states(pack: CityPack, latest: Iterable[Latest], *, now_ns: int,
                   stale_after_s: float) -> list[SensorState]:
-    """One state per sensor of the pack; sensors silent for ``stale_after_s`` are "no data"."""
-    newest = {p.device: p for p in latest}
+    """One state per sensor of the pack; sensors silent for ``stale_after_s`` are "no data"
+    (a derived state only counts as fresh as the reading it was derived from)."""
+    by_device: dict[str, dict[str, Latest]] = {}
+    for row in latest:
+        by_device.setdefault(row.device, {})[row.measurement] = row
     out = []
     for device, (gw, s) in pack.sensors.items():
-        p = newest.get(device)
+        mine = by_device.get(device, {})
+        p = mine.get(s.domain.value)
         fresh = p is not None and now_ns - p.time_ns <= stale_after_s * 1e9
         if fresh and p is not None:
-            label, detail, sev = _classify(s, dict(p.fields))
+            derived = {m: dict(d.fields) for m, d in mine.items()
+                       if m != s.domain.value and d.time_ns >= p.time_ns}
+            label, detail, sev = _classify(s, dict(p.fields), derived)
         else:
             label, detail, sev = "no data", "silent" if p is None else "stale", 0
         out.append(SensorState(device, s.name or device, s.domain.value,

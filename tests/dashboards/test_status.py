@@ -54,3 +54,30 @@ def test_district_geojson_closes_rings(small_pack: CityPack) -> None:
     ring = north["geometry"]["coordinates"][0]
     assert ring[0] == ring[-1]
     assert len(ring) == 5
+
+
+def test_derived_states_never_hide_a_reading_and_show_what_the_analytics_found(
+        small_pack: CityPack) -> None:
+    """The analytics write derived points beside the readings: a newer traffic_state does
+    not stand in for the reading (the sensor keeps its LOS), an incident or a lamp fault
+    they found shows, a stuck sensor says so; a derived state older than the reading is
+    not taken."""
+    rows = [
+        latest("tfc-1", "traffic", averageVehicleSpeed=40.0, intensity=10.0),
+        latest("tfc-1", "traffic_state", tti=1.25, los="B", congested=False, incident=True),
+        latest("tfc-2", "traffic", averageVehicleSpeed=40.0),
+        latest("tfc-2", "traffic_state", tti=1.25, los="B", congested=False, incident=False),
+        latest("tfc-2", "quality", stuck=True),
+        latest("lamp-1", "lighting", powerState="on", status="ok", activePower=90.0),
+        latest("lamp-1", "light_state", age_s=3600, fault="day_burning", sun_elevation=40.0),
+        latest("river-1", "flood_state", siaga=1.0),  # a derived state alone: no reading
+    ]
+    states = {s.id: s for s in sensor_states(small_pack, rows, now_ns=NOW, stale_after_s=900)}
+    assert (states["tfc-1"].label, states["tfc-1"].severity) == ("incident", 3)
+    assert states["tfc-2"].label == "LOS B" and "stuck" in states["tfc-2"].detail
+    assert states["lamp-1"].label == "lamp on"  # its fault state is older than the reading
+    assert states["river-1"].label == "no data"
+    rows[6] = latest("lamp-1", "light_state", fault="day_burning", sun_elevation=40.0)
+    states = {s.id: s for s in sensor_states(small_pack, rows, now_ns=NOW, stale_after_s=900)}
+    assert states["lamp-1"].label == "lamp fault"
+    assert states["lamp-1"].detail.startswith("burning by day")
