@@ -317,7 +317,9 @@ async def test_a_broker_restart_is_weathered(small_pack_dir: Path, tmp_path: Pat
         async with running(svc):
             read = svc.metrics.registry.get_sample_value
             await publish(broker, stream[:120])
-            await until(lambda: read("cityhub_analytics_messages_total") == 120, "part 1")
+            await until(lambda: read("cityhub_analytics_messages_total") == 120
+                        and read("cityhub_analytics_unacknowledged_messages") == 0,
+                        "part 1 taken: logged and acknowledged")
             broker.stop()
             await until(lambda: not svc.connected.is_set(), "the loss noticed")
             broker.start()  # the same port and persistence file
