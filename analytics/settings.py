@@ -34,6 +34,13 @@ class DetectionSettings(BaseModel):
     baseline_slot_s: int = Field(900, ge=60, le=3600, description="slot of the week the "
                                  "baseline keeps a mean of (divides an hour): a quarter "
                                  "of an hour follows a rush hour's ramps")
+    anomaly_z: float = Field(4.0, gt=0, description="seasonal score of the flow (vehicles "
+                             "per minute) that makes it unusual ...")
+    anomaly_change: float = Field(1.0, gt=0, description="... and it at least (1 + this) "
+                                  "times its normal, or at most its normal / (1 + this) ...")
+    anomaly_min_flow: float = Field(5.0, ge=0, description="... and this many vehicles per "
+                                    "minute away from it ...")
+    anomaly_hold_s: float = Field(1800.0, ge=0, description="... for this long")
     lamp_hold_s: float = Field(600.0, ge=0, description="how long a lamp fault must last")
     rain_hold_s: float = Field(600.0, ge=0, description="how long heavy rain must last")
     drift_rain_mm_h: float = Field(0.2, gt=0, description="a rain gauge reading this much "

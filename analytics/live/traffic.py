@@ -1,6 +1,8 @@
 """Traffic, live: travel-time index, level of service, congestion with hysteresis
-(``congestion`` episodes) and incidents against the hour-of-week baseline (``incident``
-episodes); derived points in ``traffic_state``.
+(``congestion`` episodes), incidents against the seasonal baseline (``incident``
+episodes), and an unusual flow (``anomaly`` episodes: vehicles per minute far from what
+is normal for the slot of the week, for half an hour: an event's crowd, a closed road
+nearby, a detector counting double); derived points in ``traffic_state``.
 
 Congestion is decided on the TTI of the speed smoothed per device (an exponentially
 weighted mean, ``congestion_smoothing``): a single slow or fast vehicle platoon moves one
@@ -17,7 +19,7 @@ from analytics.derived import build_points, traffic_columns
 from analytics.incidents import Sustained, incident_conditions
 from analytics.live.columns import Columns, Numbering
 from analytics.live.detector import Detector, Output, utc_offset_s
-from analytics.live.events import Episodes
+from analytics.live.events import Episodes, Event
 from analytics.live.peers import PeerMedian
 from analytics.seasonal import SeasonalBaseline
 from analytics.settings import DetectionSettings
@@ -39,9 +41,10 @@ class TrafficDetector(Detector):
         self.jam = np.zeros(n, dtype=np.bool_)
         self.jam_since = np.full(n, np.nan)
         offset = utc_offset_s(pack)
-        self.speed_base, self.occupancy_base = (
+        self.speed_base, self.occupancy_base, self.flow_base = (
             SeasonalBaseline(n, offset, params.baseline_weeks, params.baseline_min_weeks,
-                             params.baseline_slot_s) for _ in range(2))
+                             params.baseline_slot_s) for _ in range(3))
+        self.anomaly = Sustained(n, params.anomaly_hold_s)
         self.incident = Sustained(n, params.incident_hold_s)
         corridor = {d: k for k, c in enumerate(pack.corridors) for d in c.sensors}
         self.peers = PeerMedian(n, groups=np.array(
@@ -50,10 +53,12 @@ class TrafficDetector(Detector):
     def state(self) -> dict[str, np.ndarray[Any, Any]]:
         out: dict[str, np.ndarray[Any, Any]] = {"jam": self.jam, "jam_since": self.jam_since}
         out |= {f"smooth_{k}": v for k, v in self.smooth.arrays().items()}
-        for name, base in (("speed", self.speed_base), ("occupancy", self.occupancy_base)):
+        for name, base in (("speed", self.speed_base), ("occupancy", self.occupancy_base),
+                           ("flow", self.flow_base)):
             out |= {f"{name}_{k}": getattr(base, k)
                     for k in ("sums", "counts", "week_of", "last_t")}
-        out |= {f"incident_{k}": getattr(self.incident, k)
+        out |= {f"{name}_{k}": getattr(tracker, k)
+                for name, tracker in (("incident", self.incident), ("anomaly", self.anomaly))
                 for k in ("last_t", "since", "active", "start")}
         out |= {f"peers_{k}": v for k, v in self.peers.state().items()}
         return out
@@ -95,9 +100,28 @@ class TrafficDetector(Detector):
             "incident", cols, incident, start, incident_before, "critical",
             {"speed_kmh": speed, "normal_speed_kmh": speed_norm, "speed_score": speed_score,
              "occupancy": occ, "occupancy_score": occ_score, "neighbours_speed_ratio": city})
+        events += self._anomalies(cols)
         columns = traffic_columns(tti, los, jam, incident=[
             bool(x) if not np.isnan(s) else None
             for x, s in zip(incident.tolist(), speed.tolist(), strict=True)])
         points = build_points("traffic_state", self.row_tags(cols), cols.time_ns.tolist(),
                               columns)
         return points, events
+
+    def _anomalies(self, cols: Columns) -> list[Event]:
+        """``anomaly`` episodes: the flow far from its normal for the slot, held."""
+        p = self.params
+        flow = cols.get("intensity")
+        score, norm, _ = self.flow_base.update(cols.dev, cols.t, flow)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = flow / norm
+            far = (np.abs(flow - norm) >= p.anomaly_min_flow) & (np.abs(score) >= p.anomaly_z)
+            on = far & ((ratio >= 1 + p.anomaly_change) | (ratio <= 1 / (1 + p.anomaly_change)))
+            on &= ~cols.flag("stuck")
+            near = (ratio < 1 + p.anomaly_change / 2) & (ratio > 1 / (1 + p.anomaly_change / 2))
+            off = ~np.isnan(ratio) & near & ~on
+        before = self.anomaly.active.copy()
+        active, start, _ = self.anomaly.update(cols.dev, cols.t, on, off)
+        return self.episodes_of("anomaly", cols, active, start, before, "info",
+                                {"flow_per_min": flow, "normal_flow_per_min": norm,
+                                 "flow_score": score})

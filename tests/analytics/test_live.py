@@ -442,3 +442,31 @@ def test_a_road_is_judged_against_its_corridor(tmp_path: Path) -> None:
         "corridors:\n  - {id: road-a, name: Road A, sensors: [tfc-a1, tfc-a2, tfc-a3]}\n"))
     [one] = [e for e in incidents() if e.end is None]
     assert one.device == "tfc-a1" and one.detail["neighbours_speed_ratio"] > 0.9
+
+
+def test_an_unusual_flow_for_half_an_hour_is_an_anomaly(pack: CityPack) -> None:
+    """Two weeks of about 20 vehicles a minute on Monday 08:00-10:00, then 50 from 08:10
+    (a stadium emptying): an anomaly from 08:10, told half an hour on, over when the flow
+    is back; a 30 % rise is not one."""
+    monday_8 = 1767571200 + 3600  # 2026-01-05 08:00 WIB
+
+    def run_flow(surge: float) -> list[Event]:
+        engine = Engine(pack, DetectionSettings())
+        events: list[Event] = []
+        for week in range(3):
+            for m in range(120):
+                t = (monday_8 + week * 7 * 86400 + 60 * m) * 10**9
+                flow = 20.0 + 0.3 * week + 0.5 * (m % 3)
+                if week == 2 and 10 <= m < 70:
+                    flow *= surge
+                rows = [Reading("tfc-1", "intensity", flow, t),
+                        Reading("tfc-1", "averageVehicleSpeed", 45.0 + 0.2 * (m % 4), t)]
+                events += [e for e in engine.process(rows)[1] if e.kind == "anomaly"]
+        return events
+
+    events = run_flow(2.5)
+    week_3 = monday_8 + 14 * 86400
+    start, end = iso((week_3 + 600) * 10**9), iso((week_3 + 70 * 60) * 10**9)
+    assert [(e.start, e.end) for e in events] == [(start, None), (start, end)]
+    assert events[0].detail["flow_per_min"] > 2 * events[0].detail["normal_flow_per_min"]
+    assert run_flow(1.3) == []
