@@ -44,9 +44,12 @@ def http_status(url: str) -> int:
 
 @contextlib.contextmanager
 def cityhub(*args: str, cwd: Path) -> Iterator[subprocess.Popen[str]]:
+    # faulthandler: a process that does not stop is sent SIGABRT (stop()), and prints
+    # where each of its threads was, so a hang names its place in the failure's output
     proc = subprocess.Popen([sys.executable, "-m", "cityhub", *args], cwd=cwd, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1",
+                                 "PYTHONFAULTHANDLER": "1"})
     try:
         yield proc
     finally:
@@ -64,9 +67,15 @@ def gone(proc: psutil.Process) -> bool:
 
 
 def stop(proc: subprocess.Popen[str]) -> str:
-    """SIGTERM, then its output once it exited; it must exit 0."""
+    """SIGTERM, then its output once it exited; it must exit 0. One that has not after a
+    minute is aborted, and its threads' stacks are in the failure."""
     proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=60)
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        out, _ = proc.communicate(timeout=30)
+        raise AssertionError(f"did not stop within 60 s of SIGTERM:\n{out[-20000:]}") from None
     assert proc.returncode == 0, out
     return out
 
