@@ -50,7 +50,7 @@ from cityhub.mqtt import tls_context
 from cityhub.senml import Reading
 from cityhub.store.base import Store
 from cityhub.topics import telemetry_filter
-from subscriber import AckClient, MqttError
+from subscriber import AckClient, InflightWindow, MqttError
 
 __all__ = ["AnalyticsService"]
 
@@ -84,9 +84,7 @@ class AnalyticsService:
         self._max_future_ns = int(settings.max_future_s * 1e9)
         self._batch = _Batch()
         self._full: asyncio.Queue[_Batch] = asyncio.Queue()
-        self._mqtt: AckClient | None = None
-        self._unacked = 0
-        self._half_window = max(1, settings.max_inflight // 2)
+        self._window = InflightWindow(settings.max_inflight)
         self.outputs = Outputs(store, state, self.metrics)
         self._last_checkpoint = time.monotonic()
         self._dirty = False  # the engine has taken messages since the last checkpoint
@@ -112,7 +110,7 @@ class AnalyticsService:
         down = self.outputs.store_down
         ok = self.connected.is_set() and not down
         return ok, {"connected": self.connected.is_set(), "store_down": down,
-                    "unacknowledged": self._unacked, **self.metrics.snapshot()}
+                    "unacknowledged": self._window.held, **self.metrics.snapshot()}
 
     async def run(self) -> None:
         """Restore, serve metrics, and consume until cancelled."""
@@ -135,12 +133,12 @@ class AnalyticsService:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = SESSION_EXPIRY_S
             props.ReceiveMaximum = self.settings.max_inflight
-        self._mqtt = AckClient(
+        client = self._window.client = AckClient(
             b.host, b.port, client_id=self.settings.client_id, on_publish=self._on_publish,
             protocol=b.protocol, clean=False, properties=props, username=b.username,
             password=self.password, keepalive=b.keepalive_s, tls_context=tls_context(b),
             ack_timeout_s=max(10.0, 2.0 * b.keepalive_s))
-        return self._mqtt
+        return client
 
     def _publisher(self) -> aiomqtt.Client:
         b = self.settings.broker
@@ -194,7 +192,8 @@ class AnalyticsService:
         yet logged and acknowledged."""
         self._batch = _Batch()
         self._full = asyncio.Queue()
-        self._unacked = 0
+        self._window.reset()
+        self.metrics.unacknowledged.set(0)
         if self._dirty:
             self.engine = Engine(self.pack, self.settings.detection)
             self.restore()
@@ -238,19 +237,14 @@ class AnalyticsService:
             b.readings += readings
             b.messages.append((topic, payload))
             m.readings.inc(len(readings))
-        if len(b.readings) >= self.settings.batch_readings or b.count >= self._half_window:
+        if len(b.readings) >= self.settings.batch_readings or b.count >= self._window.half:
             self._flush()
 
     def _hold(self, change: int) -> None:
-        """Reading pauses at ``max_inflight`` unacknowledged messages and resumes at half."""
-        self._unacked += change
-        self.metrics.unacknowledged.set(self._unacked)
-        if self._mqtt is None:
-            return
-        if self._unacked >= self.settings.max_inflight:
-            self._mqtt.pause_reading()
-        elif self._unacked <= self._half_window:
-            self._mqtt.resume_reading()
+        """Reading pauses at ``max_inflight`` unacknowledged messages and resumes at half
+        (:class:`~subscriber.InflightWindow`)."""
+        self._window.hold(change)
+        self.metrics.unacknowledged.set(self._window.held)
 
     async def _timer(self) -> None:
         interval = self.settings.flush_interval_s

@@ -56,7 +56,7 @@ from ingest.mqtt_fast import FastIngestClient, missing_private_names
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
 from ingest.writer import DurableWriter, Refused
-from subscriber import AckClient, MqttError
+from subscriber import AckClient, InflightWindow, MqttError
 
 __all__ = ["Ingester"]
 
@@ -133,7 +133,7 @@ class Ingester:
         self.metrics_port: int | None = None
         self._batch = _Batch()
         self._mqtt: AckClient | None = None
-        self._half_window = max(1, settings.max_inflight // 2)
+        self._window = InflightWindow(settings.max_inflight)
         # (UN)SUBACKs wait while reading is paused, so allow them a keepalive or two.
         self._ack_timeout_s = max(10.0, 2.0 * settings.broker.keepalive_s)
         # Full batches wait here for the writer, so decoding the next batch overlaps with
@@ -183,6 +183,7 @@ class Ingester:
             protocol=b.protocol, clean=clean, properties=props, username=b.username,
             password=self.password, keepalive=b.keepalive_s, tls_context=tls_context(b),
             ack_timeout_s=self._ack_timeout_s)
+        self._window.client = self._mqtt
         return self._mqtt
 
     def _filters(self) -> list[str]:
@@ -266,6 +267,7 @@ class Ingester:
         CONNACK, before any subscription is confirmed."""
         self._batch = _Batch()
         self._full = asyncio.Queue()
+        self._window.reset()
         self.counters.unacked = 0
         self.counters.reading_paused = False
 
@@ -347,23 +349,16 @@ class Ingester:
                 b.counts.append(n)
                 b.points += n
                 b.messages.append((topic, payload))
-        if b.points >= self.settings.batch_lines or b.count >= self._half_window:
+        if b.points >= self.settings.batch_lines or b.count >= self._window.half:
             self.flush()
 
     def _hold(self, change: int) -> None:
         """Count messages held (received, +) or let go (acknowledged, -): reading pauses
         at ``max_inflight`` held (backpressure: the broker keeps the rest) and resumes
         once no more than half of that are held."""
-        c = self.counters
-        c.unacked += change
-        if self._mqtt is None:
-            return
-        if c.unacked >= self.settings.max_inflight:
-            self._mqtt.pause_reading()
-            c.reading_paused = True
-        elif c.unacked <= self._half_window:
-            self._mqtt.resume_reading()
-            c.reading_paused = False
+        w, c = self._window, self.counters
+        w.hold(change)
+        c.unacked, c.reading_paused = w.held, w.paused
 
     async def _until_disconnected(self, client: AckClient) -> None:
         """Raise :class:`MqttError` when the connection drops (messages arrive through

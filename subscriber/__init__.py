@@ -4,5 +4,6 @@ telemetry through it; see :mod:`subscriber.client`.
 """
 
 from subscriber.client import READ_SLICE_S, AckClient, MqttError, OnPublish
+from subscriber.window import InflightWindow
 
-__all__ = ["READ_SLICE_S", "AckClient", "MqttError", "OnPublish"]
+__all__ = ["READ_SLICE_S", "AckClient", "InflightWindow", "MqttError", "OnPublish"]
