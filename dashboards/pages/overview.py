@@ -17,7 +17,7 @@ from dashboards.status import sensor_states
 dash.register_page(  # type: ignore[no-untyped-call]
     __name__, path="/", name="Overview", title="City overview")
 
-_KPI = [("reporting", "Sensors reporting"), ("congested", "Congested roads (LOS E/F)"),
+_KPI = [("reporting", "Sensors reporting"), ("congested", "Congested roads (LOS E/F, incidents)"),
         ("flood", "Highest flood status"), ("lamps_on", "Lamps lit"),
         ("lamp_faults", "Lamp faults"), ("heavy_rain", "Gauges in heavy rain")]
 
