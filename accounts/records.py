@@ -1,0 +1,34 @@
+"""What listing the accounts answers: a user's record and a token's, never a secret."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from accounts.roles import Role
+
+__all__ = ["Account", "Token"]
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A user as an administrator sees it; ``tokens`` counts the tokens not revoked."""
+
+    name: str
+    role: Role
+    created_at: dt.datetime
+    disabled: bool
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """An API token's record: its id (what ``revoke`` takes), whose, its label and when it
+    was made and last used (to the minute). The token itself is not kept."""
+
+    id: int
+    user: str
+    label: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    revoked: bool

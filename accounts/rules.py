@@ -1,0 +1,66 @@
+"""What a user name, a password, a role and a token label must be, and the error for
+what breaks the rules.
+
+Names are slug-like logins (they appear in URLs, logs and audit trails, and HTTP Basic
+cannot carry a ``:`` in one), checked on the way in, never silently rewritten: ``Alice``
+is refused, not stored as ``alice``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from accounts.roles import Role
+from cityhub.errors import HubError
+
+__all__ = ["MAX_LABEL", "MAX_PASSWORD", "MIN_PASSWORD", "AccountError", "check_label",
+           "check_name", "check_password", "check_role"]
+
+NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+MIN_PASSWORD = 8
+# argon2 takes any length, but a megabyte "password" is a request to burn CPU and memory.
+MAX_PASSWORD = 1024
+MAX_LABEL = 100
+
+
+class AccountError(HubError, ValueError):
+    """A request the accounts refuse: a bad name, password, role or label, a user who
+    exists already or does not exist, an unknown token. A ``ValueError`` too, so callers
+    that validate input can catch either; the message is meant for the person who typed
+    the input."""
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a valid user name, else :class:`AccountError` saying why."""
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise AccountError(
+            f"invalid user name {name!r}: 1 to 64 characters, lowercase letters, digits, "
+            "'.', '_' or '-', starting with a letter or a digit")
+    return name
+
+
+def check_password(password: str) -> str:
+    """``password`` if it is long enough (and not absurdly long)."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise AccountError(f"the password is too short: at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise AccountError(f"the password is too long: at most {MAX_PASSWORD} characters")
+    return password
+
+
+def check_role(role: Role | str) -> Role:
+    """The :class:`Role` named by ``role``."""
+    try:
+        return Role(role)
+    except ValueError:
+        raise AccountError(f"unknown role {role!r}: one of "
+                           f"{', '.join(r.value for r in Role)}") from None
+
+
+def check_label(label: str) -> str:
+    """A token's label, stripped: free text to tell tokens apart (``ci``, ``grafana``)."""
+    label = label.strip()
+    if len(label) > MAX_LABEL or not label.isprintable():
+        raise AccountError(f"invalid token label {label!r}: at most {MAX_LABEL} printable "
+                           "characters")
+    return label

@@ -1,0 +1,53 @@
+"""The accounts file's tables, created when absent, and its version (``user_version``).
+
+Two tables: ``users`` and ``tokens``. A token row outlives its user (revoked), so
+``tokens`` keeps the record of what was issued to whom; nothing is ever read through a
+token whose user is gone or disabled (the lookup joins ``users``).
+
+The version lets a later schema migrate a file in place, and lets an older hub refuse a
+file a newer one wrote instead of misreading it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from accounts.rules import AccountError
+
+__all__ = ["SCHEMA_VERSION", "create_or_check"]
+
+SCHEMA_VERSION = 1
+
+_V1 = (
+    "CREATE TABLE users (name TEXT PRIMARY KEY, role TEXT NOT NULL "
+    "CHECK (role IN ('viewer', 'operator', 'admin')), password_hash TEXT NOT NULL, "
+    "created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0)",
+    "CREATE TABLE tokens (id INTEGER PRIMARY KEY AUTOINCREMENT, user TEXT NOT NULL, "
+    "label TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL, "
+    "last_used_at TEXT, revoked INTEGER NOT NULL DEFAULT 0)",
+    "CREATE INDEX tokens_by_user ON tokens (user)",
+)
+
+
+def create_or_check(db: sqlite3.Connection, path: str) -> None:
+    """Create the tables in a new file; refuse a file of a newer schema. One transaction
+    (BEGIN IMMEDIATE), so processes opening a new file together create it once."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version == 0:
+            tables = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                                ).fetchall()
+            if tables:  # a hub file of another kind, or another program's
+                raise AccountError(f"{path} is not an accounts file (it has tables "
+                                   f"{', '.join(sorted(t[0] for t in tables))})")
+            for sql in _V1:
+                db.execute(sql)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif version > SCHEMA_VERSION:
+            raise AccountError(f"{path}: accounts schema version {version}, newer than this "
+                               f"hub's ({SCHEMA_VERSION}): upgrade cityhub")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
