@@ -6,7 +6,8 @@
     city/{city}/{domain}/{gateway}/{device}   one device (simple third-party publishers)
     city/{city}/status/{gateway}              retained birth / last-will JSON
     city/{city}/events/{domain}/{kind}        analytics events (JSON with a stable id)
-    city/{city}/alerts/{domain}/{severity}    alerts
+    city/{city}/alerts/{domain}/{severity}    alarm changes (domain or ``gateway``), JSON
+    city/{city}/notify/{department}           a department's grouped notifications, JSON
     city/{city}/deadletter                    messages the ingester refused, with the reason
 
 Identifiers (city, gateway, device) are slugs: lower-case letters, digits, ``-`` and ``_``,
@@ -29,6 +30,7 @@ __all__ = [
     "deadletter_topic",
     "event_filter",
     "event_topic",
+    "notify_topic",
     "parse_telemetry",
     "status_topic",
     "telemetry_filter",
@@ -81,8 +83,15 @@ def status_topic(city: str, gateway: str) -> str:
 
 
 def alert_topic(city: str, domain: Domain | str, severity: str) -> str:
-    """Topic alerts of ``domain`` and ``severity`` are published on."""
-    return f"city/{_slug('city', city)}/alerts/{Domain(domain).value}/{_slug('severity', severity)}"
+    """Topic alerts of ``domain`` (or ``gateway``, a gateway's own alarms) and
+    ``severity`` are published on."""
+    area = "gateway" if domain == "gateway" else Domain(domain).value
+    return f"city/{_slug('city', city)}/alerts/{area}/{_slug('severity', severity)}"
+
+
+def notify_topic(city: str, department: str) -> str:
+    """Topic a department's notifications (its MQTT contacts) are published on."""
+    return f"city/{_slug('city', city)}/notify/{_slug('department', department)}"
 
 
 def event_topic(city: str, domain: Domain | str, kind: str) -> str:

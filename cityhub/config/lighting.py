@@ -14,23 +14,11 @@ each lamp's reported dimming level (``illuminanceLevel``) against this schedule 
 
 from __future__ import annotations
 
-import re
-
 from pydantic import Field, field_validator
 
-from cityhub.config.common import PackModel
+from cityhub.config.common import PackModel, minute_of_day, within
 
 __all__ = ["DimmingStep", "LightingPolicy"]
-
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-
-
-def _minutes(value: str) -> int:
-    m = _HHMM.match(value)
-    if m is None:
-        raise ValueError(f"{value!r} is not a time of day HH:MM (00:00 .. 23:59)")
-    return int(m[1]) * 60 + int(m[2])
-
 
 class DimmingStep(PackModel):
     """Lamps run at ``level`` of full output from ``start`` to ``end`` (local time)."""
@@ -42,12 +30,11 @@ class DimmingStep(PackModel):
     @field_validator("start", "end")
     @classmethod
     def _time_of_day(cls, v: str) -> str:
-        _minutes(v)
+        minute_of_day(v)
         return v
 
-    def covers(self, minute_of_day: float) -> bool:
-        a, b = _minutes(self.start), _minutes(self.end)
-        return a <= minute_of_day < b if a <= b else minute_of_day >= a or minute_of_day < b
+    def covers(self, minute: float) -> bool:
+        return within(self.start, self.end, minute)
 
 
 class LightingPolicy(PackModel):
@@ -56,6 +43,6 @@ class LightingPolicy(PackModel):
     dimming: tuple[DimmingStep, ...] = ()
     tolerance: float = Field(0.1, ge=0, lt=1, description="allowed |level - scheduled|")
 
-    def level_at(self, minute_of_day: float) -> float:
+    def level_at(self, minute: float) -> float:
         """The scheduled level at a local time of day (minutes since midnight)."""
-        return next((s.level for s in self.dimming if s.covers(minute_of_day)), 1.0)
+        return next((s.level for s in self.dimming if s.covers(minute)), 1.0)

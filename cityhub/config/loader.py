@@ -8,7 +8,8 @@ A pack is a directory::
 
 ``extends`` chains merge as described in :mod:`cityhub.config.overlay`; gateways are
 physical boxes of one city and are never inherited; nor are rivers or corridors, which
-link the base city's own sensors.
+link the base city's own sensors, nor the departments alerts reach (alert rules are
+inherited, and adjusted by id).
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ def _city_source(directory: Path, chain: tuple[Path, ...]) -> Source:
     base.data.pop("gateways", None)  # the city's own: its boxes and sensors
     base.data.pop("rivers", None)  # they link the base city's own sensors
     base.data.pop("corridors", None)  # likewise
+    alerts = base.data.get("alerts")
+    if isinstance(alerts, dict):  # rules are inherited; departments are the city's own
+        alerts.pop("departments", None)
     return merge(base, src)
 
 

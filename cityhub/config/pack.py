@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
+from cityhub.config.alerting import AlertsPolicy, check_alerts
 from cityhub.config.common import Location, PackModel, Slug
 from cityhub.config.corridors import Corridor, check_corridors
 from cityhub.config.lighting import DimmingStep, LightingPolicy
@@ -212,6 +213,7 @@ class CityPack(PackModel):
     rivers: tuple[River, ...] = Field(default=())
     corridors: tuple[Corridor, ...] = Field(default=())
     lighting: LightingPolicy = LightingPolicy()
+    alerts: AlertsPolicy = AlertsPolicy()
 
     @cached_property
     def sensors(self) -> dict[str, tuple[Gateway, AnySensor]]:
@@ -260,4 +262,5 @@ def cross_check(pack: CityPack) -> list[tuple[tuple[str | int, ...], str]]:
                                  f"unknown district {s.district!r}"))
     problems += check_rivers(pack)
     problems += check_corridors(pack)
+    problems += check_alerts(pack)
     return problems
