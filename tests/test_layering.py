@@ -29,13 +29,14 @@ ALLOWED = {
     "subscriber": {"cityhub", "subscriber"},
     "ingest": {"cityhub", "ingest", "stores", "subscriber"},
     "analytics": {"cityhub", "analytics", "stores", "subscriber"},
-    "alerts": {"cityhub", "alerts", "stores"},
-    "dashboards": {"cityhub", "dashboards", "analytics", "stores"},
+    "accounts": {"cityhub", "accounts"},
+    "alerts": {"cityhub", "alerts", "subscriber", "accounts"},
+    "dashboards": {"cityhub", "dashboards", "analytics", "stores", "accounts"},
     "devservices": {"cityhub", "devservices"},
     # the demo is a composition root: it wires the others together; nothing imports it
     "demo": {"cityhub", "demo", "devservices", "edge", "ingest", "stores", "subscriber",
              "analytics",
-             "alerts", "dashboards"},
+             "alerts", "dashboards", "accounts"},
 }
 HUB = set(ALLOWED) | {"firmware_configs"}
 # The extra of pyproject.toml whose dependencies each package may import (besides the
@@ -43,7 +44,7 @@ HUB = set(ALLOWED) | {"firmware_configs"}
 EXTRA = {"cityhub": None, "edge": "edge", "stores": "stores", "subscriber": "subscriber",
          "ingest": "ingest",
          "analytics": "analytics", "alerts": "alerts", "dashboards": "dashboards",
-         "devservices": "demo", "demo": "demo"}
+         "devservices": "demo", "demo": "demo", "accounts": "accounts"}
 
 
 def imports(path: Path) -> set[str]:

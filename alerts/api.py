@@ -1,0 +1,273 @@
+"""The alerts HTTP API (aiohttp, on the service's own event loop): list and filter alarms,
+acknowledge, assign, comment, resolve and close them, read their audit trail and
+deliveries, manage silences and disabled contacts. ``/api/openapi.json`` documents it
+(:mod:`alerts.openapi`); ``/metrics`` and ``/healthz`` are for Prometheus and probes.
+
+Every ``/api`` call but the OpenAPI document authenticates (``Authorization: Basic`` with
+a user's password, or ``Bearer`` with an API token; accounts from :mod:`accounts`):
+viewers read, operators act on alarms and silences, admins enable contacts. 401 without
+valid credentials, 403 for a role that may not. Password checks (argon2, slow by design)
+run in a thread, and a header that passed is remembered for a minute (by its SHA-256),
+so a dashboard polling every few seconds costs one check a minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ValidationError
+
+from accounts import Accounts, Role, User
+from alerts.model import AlarmFilter, Conflict, NotFound, State
+from alerts.openapi import (
+    AssignBody,
+    CommentBody,
+    NoteBody,
+    SilenceBody,
+    openapi_document,
+)
+from alerts.silences import Silence
+
+if TYPE_CHECKING:
+    from alerts.service import AlertsService
+
+__all__ = ["api_app", "serve_api"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+CACHE_S = 60.0
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def _error(status: int, message: str, **extra: Any) -> web.Response:
+    response = _json({"error": message, **extra}, status)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Basic realm="cityhub", charset="UTF-8"'
+    return response
+
+
+def api_app(service: AlertsService, accounts: Accounts) -> web.Application:
+    """The API of ``service``, authenticating against ``accounts``."""
+    store = service.store
+    cache: dict[str, tuple[User, float]] = {}
+
+    async def whoami(request: web.Request) -> User | None:
+        header = request.headers.get("Authorization")
+        if not header:
+            return None
+        key = hashlib.sha256(header.encode("utf-8", "replace")).hexdigest()
+        hit = cache.get(key)
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
+        user = await asyncio.to_thread(accounts.authenticate, header)
+        if user is not None:
+            if len(cache) > 1000:
+                cache.clear()
+            cache[key] = (user, time.monotonic() + CACHE_S)
+        return user
+
+    def needs(role: Role) -> Callable[[Callable[[web.Request, User], Awaitable[web.Response]]],
+                                      Handler]:
+        def wrap(fn: Callable[[web.Request, User], Awaitable[web.Response]]) -> Handler:
+            async def handler(request: web.Request) -> web.StreamResponse:
+                user = await whoami(request)
+                if user is None:
+                    return _error(401, "authentication required (Basic or Bearer)")
+                if not user.allows(role):
+                    return _error(403, f"{user.role.value} may not do this; needs "
+                                  f"{role.value}")
+                try:
+                    return await fn(request, user)
+                except NotFound as e:
+                    return _error(404, str(e))
+                except Conflict as e:
+                    return _error(409, str(e))
+            return handler
+        return wrap
+
+    async def body(request: web.Request, model: type[BaseModel]) -> Any:
+        try:
+            raw = await request.read()
+            data = orjson.loads(raw) if raw else {}
+        except orjson.JSONDecodeError as e:
+            raise web.HTTPBadRequest(text=orjson.dumps({"error": f"not JSON: {e}"}).decode(),
+                                     content_type="application/json") from None
+        try:
+            return model.model_validate(data)
+        except ValidationError as e:
+            raise web.HTTPUnprocessableEntity(
+                text=orjson.dumps({"error": "invalid body", "detail": [
+                    {"loc": list(err["loc"]), "msg": err["msg"]} for err in e.errors()]}
+                ).decode(), content_type="application/json") from None
+
+    def actor(user: User) -> str:
+        return user.name if user.via == "password" else f"api-token:{user.name}"
+
+    # -- alarms ------------------------------------------------------------------------------
+    @needs(Role.VIEWER)
+    async def list_alarms(request: web.Request, _user: User) -> web.Response:
+        q = request.query
+        try:
+            states = tuple(State(s) for s in q["state"].split(",")) if q.get("state") \
+                else None
+            limit = int(q.get("limit", "100"))
+            offset = int(q.get("offset", "0"))
+            since = float(q["since"]) if "since" in q else None
+            until = float(q["until"]) if "until" in q else None
+            if not (1 <= limit <= 1000 and 0 <= offset <= 10**9):
+                raise ValueError("limit is 1..1000, offset 0..1e9")
+        except (ValueError, OverflowError) as e:
+            return _error(400, f"bad query: {e}")
+        f = AlarmFilter(state=states, severity=q.get("severity"), domain=q.get("domain"),
+                        district=q.get("district"), device=q.get("device"),
+                        rule=q.get("rule"), assignee=q.get("assignee"), since=since,
+                        until=until, limit=limit, offset=offset)
+        return _json({"alarms": [a.json() for a in store.find(f)]})
+
+    @needs(Role.VIEWER)
+    async def get_alarm(request: web.Request, _user: User) -> web.Response:
+        return _json(store.get(request.match_info["id"]).json())
+
+    @needs(Role.VIEWER)
+    async def get_audit(request: web.Request, _user: User) -> web.Response:
+        return _json({"audit": [e.json() for e in store.audit(request.match_info["id"])]})
+
+    @needs(Role.VIEWER)
+    async def get_deliveries(request: web.Request, _user: User) -> web.Response:
+        aid = request.match_info["id"]
+        store.get(aid)
+        notes = store.notifications(alarm_id=aid)
+        groups = {n.group_id for n in notes if n.group_id}
+        attempts = [a.json() for g in sorted(groups) for a in store.attempts(g)]
+        return _json({"notifications": [n.json() for n in notes], "attempts": attempts})
+
+    @needs(Role.OPERATOR)
+    async def acknowledge(request: web.Request, user: User) -> web.Response:
+        b = await body(request, NoteBody)
+        return _json(store.acknowledge(request.match_info["id"], actor(user), b.comment,
+                                       service.clock()).json())
+
+    @needs(Role.OPERATOR)
+    async def assign(request: web.Request, user: User) -> web.Response:
+        b = await body(request, AssignBody)
+        return _json(store.assign(request.match_info["id"], b.assignee, actor(user),
+                                  service.clock()).json())
+
+    @needs(Role.OPERATOR)
+    async def comment(request: web.Request, user: User) -> web.Response:
+        b = await body(request, CommentBody)
+        entry = store.comment(request.match_info["id"], b.text, actor(user), service.clock())
+        return _json(entry.json(), 201)
+
+    @needs(Role.OPERATOR)
+    async def resolve(request: web.Request, user: User) -> web.Response:
+        b = await body(request, NoteBody)
+        alarm = store.resolve(request.match_info["id"], actor(user), b.comment,
+                              service.clock(), service.route)
+        service.dispatcher.wake.set()
+        return _json(alarm.json())
+
+    @needs(Role.OPERATOR)
+    async def close(request: web.Request, user: User) -> web.Response:
+        await body(request, NoteBody)
+        return _json(store.close(request.match_info["id"], actor(user), service.clock()).json())
+
+    # -- silences and contacts ---------------------------------------------------------------
+    @needs(Role.VIEWER)
+    async def list_silences(request: web.Request, _user: User) -> web.Response:
+        now = None if request.query.get("all") == "true" else service.clock()
+        return _json({"silences": [s.json() for s in store.silences(now=now)]})
+
+    @needs(Role.OPERATOR)
+    async def add_silence(request: web.Request, user: User) -> web.Response:
+        b = await body(request, SilenceBody)
+        now = service.clock()
+        starts = b.starts_at if b.starts_at is not None else now
+        ends = b.ends_at if b.ends_at is not None else starts + (b.duration_s or 0)
+        try:
+            s = Silence(uuid.uuid4().hex[:16], starts, ends, actor(user), b.comment,
+                        b.device, b.gateway, b.district, b.rule, now)
+        except ValueError as e:
+            return _error(422, str(e))
+        return _json(store.add_silence(s).json(), 201)
+
+    @needs(Role.OPERATOR)
+    async def end_silence(request: web.Request, _user: User) -> web.Response:
+        return _json(store.end_silence(request.match_info["id"], service.clock()).json())
+
+    @needs(Role.VIEWER)
+    async def contacts(request: web.Request, _user: User) -> web.Response:
+        return _json({"contacts": store.endpoints()})
+
+    @needs(Role.ADMIN)
+    async def enable_contact(request: web.Request, _user: User) -> web.Response:
+        dept, contact = request.match_info["department"], request.match_info["contact"]
+        if (dept, contact) not in service.dispatcher.channels:
+            raise NotFound(f"no contact {dept}/{contact}")
+        service.dispatcher.enable(dept, contact)
+        return _json({"department": dept, "contact": contact, "enabled": True})
+
+    @needs(Role.VIEWER)
+    async def me(_request: web.Request, user: User) -> web.Response:
+        return _json({"name": user.name, "role": user.role.value, "via": user.via})
+
+    # -- open endpoints ----------------------------------------------------------------------
+    async def openapi(_request: web.Request) -> web.Response:
+        return _json(openapi_document())
+
+    async def metrics(_request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(service.metrics.registry),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(_request: web.Request) -> web.Response:
+        ok, detail = service.health()
+        return _json({"ok": ok, **detail}, 200 if ok else 503)
+
+    app = web.Application(client_max_size=64 * 1024)
+    app.add_routes([
+        web.get("/api/openapi.json", openapi),
+        web.get("/api/whoami", me),
+        web.get("/api/alarms", list_alarms),
+        web.get("/api/alarms/{id}", get_alarm),
+        web.get("/api/alarms/{id}/audit", get_audit),
+        web.get("/api/alarms/{id}/deliveries", get_deliveries),
+        web.post("/api/alarms/{id}/acknowledge", acknowledge),
+        web.post("/api/alarms/{id}/assign", assign),
+        web.post("/api/alarms/{id}/comments", comment),
+        web.post("/api/alarms/{id}/resolve", resolve),
+        web.post("/api/alarms/{id}/close", close),
+        web.get("/api/silences", list_silences),
+        web.post("/api/silences", add_silence),
+        web.delete("/api/silences/{id}", end_silence),
+        web.get("/api/contacts", contacts),
+        web.post("/api/contacts/{department}/{contact}/enable", enable_contact),
+        web.get("/metrics", metrics),
+        web.get("/healthz", healthz),
+    ])
+    return app
+
+
+@contextlib.asynccontextmanager
+async def serve_api(service: AlertsService, accounts: Accounts, *, host: str, port: int
+                    ) -> AsyncIterator[int]:
+    """Serve the API until the block ends; yields the bound port (0 picks a free one)."""
+    runner = web.AppRunner(api_app(service, accounts), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1]
+    try:
+        yield int(bound)
+    finally:
+        await runner.cleanup()

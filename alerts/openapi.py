@@ -1,0 +1,220 @@
+"""The OpenAPI 3.1 document of the alerts API, and the request bodies it validates with.
+
+The bodies are pydantic models, so the document's schemas and the server's validation
+are one definition; ``tests/alerts/test_api_schemathesis.py`` checks the live server
+against this document.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["AssignBody", "CommentBody", "NoteBody", "SilenceBody", "openapi_document"]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoteBody(_Body):
+    """Acknowledge, resolve or close, with an optional comment."""
+
+    comment: str | None = Field(None, max_length=2000)
+
+
+class AssignBody(_Body):
+    assignee: str | None = Field(description="a user name; null unassigns", max_length=64)
+
+
+class CommentBody(_Body):
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class SilenceBody(_Body):
+    """A maintenance window: notifications of matching alarms are suppressed (kept and
+    counted), from ``starts_at`` (default now) to ``ends_at`` or for ``duration_s``."""
+
+    device: str | None = Field(None, max_length=63)
+    gateway: str | None = Field(None, max_length=63)
+    district: str | None = Field(None, max_length=63)
+    rule: str | None = Field(None, max_length=63)
+    starts_at: float | None = Field(None, ge=0, le=1e11, description="UNIX seconds")
+    ends_at: float | None = Field(None, ge=0, le=1e11, description="UNIX seconds")
+    duration_s: float | None = Field(None, gt=0, le=366 * 86400)
+    comment: str = Field("", max_length=2000)
+
+    @model_validator(mode="after")
+    def _window(self) -> SilenceBody:
+        if (self.ends_at is None) == (self.duration_s is None):
+            raise ValueError("give ends_at or duration_s")
+        if not any((self.device, self.gateway, self.district, self.rule)):
+            raise ValueError("name at least one of device, gateway, district, rule")
+        return self
+
+
+_NUM = {"type": "number"}
+_STR = {"type": "string"}
+_NSTR = {"type": ["string", "null"]}
+_NNUM = {"type": ["number", "null"]}
+
+ALARM = {
+    "type": "object",
+    "required": ["id", "rule", "source", "state", "severity", "domain", "title", "count",
+                 "condition_active", "opened_at", "last_seen", "detail"],
+    "properties": {
+        "id": _STR, "rule": _STR, "source": _STR,
+        "state": {"enum": ["open", "acknowledged", "resolved", "closed"]},
+        "severity": {"enum": ["info", "warning", "critical"]},
+        "domain": _STR, "title": _STR, "device": _NSTR, "gateway": _NSTR,
+        "district": _NSTR, "value": _NNUM, "detail": {"type": "object"},
+        "count": {"type": "integer"}, "condition_active": {"type": "boolean"},
+        "opened_at": _NUM, "last_seen": _NUM, "acknowledged_at": _NNUM,
+        "acknowledged_by": _NSTR, "resolved_at": _NNUM, "resolved_by": _NSTR,
+        "closed_at": _NNUM, "assignee": _NSTR,
+    },
+}
+AUDIT = {"type": "object", "required": ["alarm_id", "at", "actor", "action", "detail"],
+         "properties": {"alarm_id": _STR, "at": _NUM, "actor": _STR, "action": _STR,
+                        "detail": {"type": "object"}}}
+SILENCE = {"type": "object", "required": ["id", "starts_at", "ends_at", "created_by",
+                                          "comment"],
+           "properties": {"id": _STR, "starts_at": _NUM, "ends_at": _NUM, "created_by": _STR,
+                          "comment": _STR, "device": _NSTR, "gateway": _NSTR,
+                          "district": _NSTR, "rule": _NSTR, "created_at": _NUM}}
+ERROR = {"type": "object", "required": ["error"], "properties": {"error": _STR}}
+
+
+def _obj(key: str, item: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": [key],
+            "properties": {key: {"type": "array", "items": item}}}
+
+
+def _content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _responses(ok: int, schema: dict[str, Any], *errors: int) -> dict[str, Any]:
+    names = {400: "bad request", 401: "not authenticated", 403: "role may not",
+             404: "not found", 409: "not in a state for this", 422: "invalid body"}
+    out: dict[str, Any] = {str(ok): {"description": "ok", "content": _content(schema)}}
+    for code in (401, 403, *errors):
+        out[str(code)] = {"description": names[code], "content": _content({"$ref":
+                                                                            "#/components/schemas/Error"})}
+    return out
+
+
+def _op(summary: str, role: str, ok: int, schema: dict[str, Any], *errors: int,
+        body: type[BaseModel] | None = None, params: list[dict[str, Any]] | None = None
+        ) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "description": f"Role: {role} or above.",
+                          "responses": _responses(ok, schema, *errors)}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": _content(
+            {"$ref": f"#/components/schemas/{body.__name__}"})}
+        op["responses"].setdefault("400", {"description": "not JSON", "content": _content(
+            {"$ref": "#/components/schemas/Error"})})
+        op["responses"]["422"] = {"description": "invalid body", "content": _content(
+            {"$ref": "#/components/schemas/Error"})}
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _query(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The API's OpenAPI 3.1 document."""
+    alarm_ref = {"$ref": "#/components/schemas/Alarm"}
+    aid = [_path("id")]
+    filters = [
+        _query("state", {"type": "string", "pattern": "^(open|acknowledged|resolved|closed)"
+                         "(,(open|acknowledged|resolved|closed))*$"},
+               "comma-separated states"),
+        _query("severity", {"enum": ["info", "warning", "critical"]}),
+        _query("domain", _STR), _query("district", _STR), _query("device", _STR),
+        _query("rule", _STR), _query("assignee", _STR),
+        _query("since", {"type": "number", "minimum": 0, "maximum": 1e11},
+               "opened at or after (UNIX s)"),
+        _query("until", {"type": "number", "minimum": 0, "maximum": 1e11},
+               "opened before (UNIX s)"),
+        _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+        _query("offset", {"type": "integer", "minimum": 0, "maximum": 10**9}),
+    ]
+    bodies = {m.__name__: m.model_json_schema(ref_template="#/components/schemas/{model}")
+              for m in (NoteBody, AssignBody, CommentBody, SilenceBody)}
+    deliveries = {"type": "object", "required": ["notifications", "attempts"],
+                  "properties": {"notifications": {"type": "array",
+                                                   "items": {"type": "object"}},
+                                 "attempts": {"type": "array", "items": {"type": "object"}}}}
+    contact = {"type": "object", "properties": {"department": _STR, "contact": _STR}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "cityhub alerts API", "version": "1",
+                 "description": "Alarms, their audit trail and silences (docs/alerts.md)."},
+        "components": {
+            "securitySchemes": {"basic": {"type": "http", "scheme": "basic"},
+                                "token": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Alarm": ALARM, "AuditEntry": AUDIT, "Silence": SILENCE,
+                        "Error": ERROR, **bodies},
+        },
+        "security": [{"basic": []}, {"token": []}],
+        "paths": {
+            "/api/whoami": {"get": _op("The caller's name and role", "viewer", 200, {
+                "type": "object", "required": ["name", "role", "via"],
+                "properties": {"name": _STR, "role": {"enum": ["viewer", "operator", "admin"]},
+                               "via": {"enum": ["password", "token"]}}})},
+            "/api/alarms": {"get": _op("List alarms, newest first", "viewer", 200,
+                                       _obj("alarms", alarm_ref), 400, params=filters)},
+            "/api/alarms/{id}": {"get": _op("One alarm", "viewer", 200, alarm_ref, 404,
+                                            params=aid)},
+            "/api/alarms/{id}/audit": {"get": _op(
+                "Who did what to the alarm, and when", "viewer", 200,
+                _obj("audit", {"$ref": "#/components/schemas/AuditEntry"}), 404,
+                params=aid)},
+            "/api/alarms/{id}/deliveries": {"get": _op(
+                "Its notifications and every delivery attempt", "viewer", 200, deliveries,
+                404, params=aid)},
+            "/api/alarms/{id}/acknowledge": {"post": _op(
+                "Acknowledge an open alarm (stops its escalation)", "operator", 200,
+                alarm_ref, 404, 409, body=NoteBody, params=aid)},
+            "/api/alarms/{id}/assign": {"post": _op("Assign (or unassign) an alarm",
+                                                    "operator", 200, alarm_ref, 404, 409,
+                                                    body=AssignBody, params=aid)},
+            "/api/alarms/{id}/comments": {"post": _op(
+                "Comment on an alarm (kept in its audit trail)", "operator", 201,
+                {"$ref": "#/components/schemas/AuditEntry"}, 404, body=CommentBody,
+                params=aid)},
+            "/api/alarms/{id}/resolve": {"post": _op("Resolve an active alarm", "operator",
+                                                     200, alarm_ref, 404, 409, body=NoteBody,
+                                                     params=aid)},
+            "/api/alarms/{id}/close": {"post": _op("Close a resolved alarm", "operator", 200,
+                                                   alarm_ref, 404, 409, body=NoteBody,
+                                                   params=aid)},
+            "/api/silences": {
+                "get": _op("Silences in force or to come (all=true: ended ones too)",
+                           "viewer", 200, _obj("silences",
+                                               {"$ref": "#/components/schemas/Silence"}),
+                           params=[_query("all", {"enum": ["true", "false"]})]),
+                "post": _op("Add a silence", "operator", 201,
+                            {"$ref": "#/components/schemas/Silence"}, body=SilenceBody)},
+            "/api/silences/{id}": {"delete": _op("End a silence now", "operator", 200,
+                                                 {"$ref": "#/components/schemas/Silence"},
+                                                 404, params=aid)},
+            "/api/contacts": {"get": _op("Contacts with failures, disabled ones first",
+                                         "viewer", 200, _obj("contacts", {"type": "object"}))},
+            "/api/contacts/{department}/{contact}/enable": {"post": _op(
+                "Enable a contact disabled after repeated failures", "admin", 200, contact,
+                404, params=[_path("department"), _path("contact")])},
+        },
+    }

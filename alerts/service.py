@@ -1,0 +1,310 @@
+"""The alerts service: telemetry, gateway status and analytics events in; alarms in the
+store, notifications out, an HTTP API for operators.
+
+One TaskGroup: the HTTP server (API, ``/metrics``, ``/healthz``), the sender
+(:class:`~alerts.dispatch.Dispatcher`, which keeps sending while the broker is away: a
+webhook does not need the broker), the clock (silence, offline, escalation, expiry) and
+the broker connection, which reconnects on its own.
+
+Reading: one :class:`~subscriber.AckClient` (persistent session, its own shared group
+for telemetry and events; a plain subscription for gateway status, which is retained).
+Messages are batched; a batch's conditions are applied to the store in one transaction
+(alarms, audit entries, outbox) and only then are its messages acknowledged. So a crash
+loses nothing: the broker redelivers what was not committed, and a replayed reading opens
+the same alarm (its id is a hash of the rule, the source and the opening time).
+
+The rules' memory (a "for" duration under way, a rate's window) is not saved: after a
+restart a "for" starts again, and the open alarms tell the rules which conditions are
+active, so a clearing reading still resolves them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiomqtt
+import orjson
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from alerts.channels.base import Channel
+from alerts.dispatch import Dispatcher
+from alerts.metrics import AlertsMetrics
+from alerts.model import Alarm
+from alerts.outbox import Intent
+from alerts.routing import Router
+from alerts.rules import Condition, Rules
+from alerts.settings import AlertsSettings
+from alerts.silences import Silence
+from alerts.store import Applied, SqliteAlarmStore
+from cityhub.backoff import backoff_delay
+from cityhub.config.pack import CityPack
+from cityhub.contract import decode_telemetry
+from cityhub.errors import DecodeError
+from cityhub.mqtt import tls_context
+from cityhub.senml import Reading
+from cityhub.topics import event_filter, telemetry_filter
+from subscriber import AckClient, InflightWindow, MqttError
+
+__all__ = ["AlertsService"]
+
+log = logging.getLogger("cityhub.alerts")
+SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+@dataclass
+class _Batch:
+    readings: list[Reading] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    statuses: list[tuple[str, str]] = field(default_factory=list)
+    mids: list[int] = field(default_factory=list)
+    count: int = 0
+    started: float = 0.0
+
+
+class AlertsService:
+    """The alerts of one city. Use :meth:`run` (until cancelled)."""
+
+    def __init__(self, settings: AlertsSettings, pack: CityPack, store: SqliteAlarmStore,
+                 channels: dict[tuple[str, str], Channel], *, password: str | None = None,
+                 clock: Callable[[], float] = time.time,
+                 http: Callable[[AlertsService], contextlib.AbstractAsyncContextManager[int]]
+                 | None = None) -> None:
+        self.settings = settings
+        self.pack = pack
+        self.store = store
+        self.password = password
+        self.clock = clock
+        self.metrics = AlertsMetrics()
+        self.rules = Rules(pack, start=clock())
+        self.rules.seed(store.active_keys())
+        self.router = Router(pack)
+        self.titles = {r.id: r.name or r.id for r in pack.alerts.rules}
+        self.auto_resolve = {r.id: r.auto_resolve for r in pack.alerts.rules}
+        self.escalation = {d.id: d.escalation_s for d in pack.alerts.departments}
+        self.connected = asyncio.Event()
+        self.http_port: int | None = None
+        self._http = http
+        self._publisher: aiomqtt.Client | None = None
+        self._batch = _Batch()
+        self._full: asyncio.Queue[_Batch] = asyncio.Queue()
+        self._window = InflightWindow(settings.max_inflight)
+        self._max_future_ns = int(settings.max_future_s * 1e9)
+        self.dispatcher = Dispatcher(store, pack, settings.delivery, channels, self.metrics,
+                                     clock=clock, dashboard_url=pack.alerts.dashboard_url
+                                     or settings.dashboard_url)
+
+    # -- routing, as the store calls it ----------------------------------------------------
+    def route(self, alarm: Alarm, change: str, now: float, silences: list[Silence],
+              level: int) -> list[Intent]:
+        return self.router.route(alarm, change, now, silences, level=level)
+
+    def apply(self, conditions: list[Condition]) -> Applied:
+        """Apply conditions to the store (one transaction) and count what happened."""
+        applied = self.store.apply(conditions, self.clock(), self.route, self.titles,
+                                   self.auto_resolve)
+        for a in applied.opened:
+            self.metrics.opened.labels(a.rule).inc()
+            log.info("alerts: alarm %s opened: %s %s (%s)", a.id, a.rule, a.source,
+                     a.severity)
+        for a in applied.resolved:
+            self.metrics.resolved.labels(a.rule).inc()
+        for state, n in applied.notifications.items():
+            self.metrics.queued.labels(state).inc(n)
+        if applied.notifications:
+            self.dispatcher.wake.set()
+        return applied
+
+    def health(self) -> tuple[bool, dict[str, object]]:
+        ok = self.connected.is_set()
+        return ok, {"connected": ok, "unacknowledged": self._window.held,
+                    "disabled_contacts": sorted("/".join(k) for k in self.dispatcher.disabled),
+                    **self.metrics.snapshot()}
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        """Publish (QoS 1) on the broker; raises while not connected (the outbox
+        retries)."""
+        client = self._publisher
+        if client is None or not self.connected.is_set():
+            raise ConnectionError("not connected to the broker")
+        await client.publish(topic, payload, qos=1)
+
+    async def run(self) -> None:
+        """Serve the API, send, judge and read until cancelled."""
+        async with contextlib.AsyncExitStack() as stack:
+            if self._http is not None:
+                self.http_port = await stack.enter_async_context(self._http(self))
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.dispatcher.run())
+                tg.create_task(self._clock())
+                tg.create_task(self._consume_forever())
+
+    # -- the clock ---------------------------------------------------------------------------
+    async def _clock(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.tick_s)
+            self.tick()
+
+    def tick(self) -> None:
+        """What time alone decides: silent devices (only while connected: a broker away
+        is not a city gone silent), gateways offline, point events expiring, escalation,
+        closing old resolved alarms."""
+        now = self.clock()
+        conditions = self.rules.tick(now, silence=self.connected.is_set())
+        if conditions:
+            self.apply(conditions)
+        for aid, dept, level in self.store.escalate_due(now, self.escalation, self.route):
+            self.metrics.escalations.labels(dept).inc()
+            log.warning("alerts: alarm %s not acknowledged in time: escalated to %s level %d",
+                        aid, dept, level)
+            self.dispatcher.wake.set()
+        self.store.close_resolved(now - self.settings.close_after_s, now)
+        self.metrics.active.set(sum(n for s, n in self.store.counts().items()
+                                    if s in ("open", "acknowledged")))
+
+    # -- the broker --------------------------------------------------------------------------
+    def _reader(self) -> AckClient:
+        b = self.settings.broker
+        props: Properties | None = None
+        if b.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            props.ReceiveMaximum = self.settings.max_inflight
+        client = self._window.client = AckClient(
+            b.host, b.port, client_id=self.settings.client_id, on_publish=self._on_publish,
+            protocol=b.protocol, clean=False, properties=props, username=b.username,
+            password=self.password, keepalive=b.keepalive_s, tls_context=tls_context(b),
+            ack_timeout_s=max(10.0, 2.0 * b.keepalive_s))
+        return client
+
+    def _publisher_client(self) -> aiomqtt.Client:
+        b = self.settings.broker
+        return aiomqtt.Client(
+            b.host, b.port, identifier=f"{self.settings.client_id}-out",
+            username=b.username, password=self.password, keepalive=b.keepalive_s,
+            tls_context=tls_context(b),
+            protocol=aiomqtt.ProtocolVersion.V5 if b.protocol == "5"
+            else aiomqtt.ProtocolVersion.V311)
+
+    def filters(self) -> list[str]:
+        city = self.pack.city.id
+        group = self.settings.shared_group
+        shared = [*telemetry_filter(city), event_filter(city)]
+        return [f"$share/{group}/{f}" if group else f for f in shared] \
+            + [f"city/{city}/status/+"]
+
+    async def _consume_forever(self) -> None:
+        attempt = 0
+        while True:
+            self._batch = _Batch()
+            self._full = asyncio.Queue()
+            self._window.reset()
+            lost: BaseException | None = None
+            try:
+                async with self._publisher_client() as out, self._reader() as client, \
+                        asyncio.TaskGroup() as tg:
+                    self._publisher = out
+                    tg.create_task(client.disconnected())
+                    tg.create_task(self._until_lost(out))
+                    tg.create_task(self._timer())
+                    tg.create_task(self._process(client))
+                    for f in self.filters():
+                        await client.subscribe(f, qos=1)
+                    attempt = 0
+                    self.rules.heard_all(self.clock())
+                    self.connected.set()
+                    self.metrics.connected.set(1)
+                    self.dispatcher.wake.set()
+                    log.info("alerts: connected to %s:%s, subscribed %s",
+                             self.settings.broker.host, self.settings.broker.port,
+                             ", ".join(self.filters()))
+            except* (MqttError, aiomqtt.MqttError) as group:
+                lost = group.exceptions[0]
+            self._publisher = None
+            self.connected.clear()
+            self.metrics.connected.set(0)
+            delay = backoff_delay(attempt, base=0.5, cap=30)
+            attempt += 1
+            log.warning("alerts: broker connection lost (%s); reconnecting in %.1fs", lost,
+                        delay)
+            await asyncio.sleep(delay)
+
+    @staticmethod
+    async def _until_lost(out: aiomqtt.Client) -> None:
+        async for _ in out.messages:
+            pass
+        raise aiomqtt.MqttError("the publishing connection closed")
+
+    def _on_publish(self, topic: str | None, qos: int, mid: int, payload: bytes) -> None:
+        b = self._batch
+        if not b.count:
+            b.started = time.monotonic()
+        b.count += 1
+        if qos:
+            b.mids.append(mid)
+            self._window.hold(1)
+            self.metrics.unacknowledged.set(self._window.held)
+        parts = (topic or "").split("/")
+        kind = parts[2] if len(parts) > 2 else ""
+        try:
+            if topic is None:
+                raise DecodeError("topic", "topic is not UTF-8")
+            if kind == "events":
+                self.metrics.messages.labels("event").inc()
+                event = orjson.loads(payload)
+                if not isinstance(event, dict):
+                    raise DecodeError("event", "an event is a JSON object")
+                b.events.append(event)
+            elif kind == "status":
+                self.metrics.messages.labels("status").inc()
+                status = orjson.loads(payload) if payload else {}
+                state = status.get("state") if isinstance(status, dict) else None
+                if state not in ("online", "offline"):
+                    raise DecodeError("status", f"status state {state!r}")
+                b.statuses.append((parts[3], state))
+            else:
+                self.metrics.messages.labels("telemetry").inc()
+                _, readings = decode_telemetry(self.pack, topic, payload,
+                                               now_ns=time.time_ns(),
+                                               max_future_ns=self._max_future_ns)
+                b.readings += readings
+        except (DecodeError, orjson.JSONDecodeError) as e:
+            reason = e.reason if isinstance(e, DecodeError) else "json"
+            self.metrics.refused.labels(reason).inc()
+            log.debug("alerts: refused a message on %s: %s", (topic or "")[:200], e)
+        if b.count >= self._window.half:
+            self._flush()
+
+    async def _timer(self) -> None:
+        interval = self.settings.batch_interval_s
+        while True:
+            await asyncio.sleep(interval / 2)
+            if self._batch.count and time.monotonic() - self._batch.started >= interval:
+                self._flush()
+
+    def _flush(self) -> None:
+        batch, self._batch = self._batch, _Batch()
+        if batch.count:
+            self._full.put_nowait(batch)
+
+    async def _process(self, client: AckClient) -> None:
+        while True:
+            batch = await self._full.get()
+            now = self.clock()
+            conditions = self.rules.readings(batch.readings, now)
+            for gateway, state in batch.statuses:
+                conditions += self.rules.status(gateway, state, now)
+            for event in batch.events:
+                conditions += self.rules.event(event, now)
+            if conditions:
+                await asyncio.to_thread(self.apply, conditions)
+            client.ack(batch.mids)
+            self._window.hold(-len(batch.mids))
+            self.metrics.unacknowledged.set(self._window.held)
+            self.metrics.batch_seconds.observe(time.monotonic() - batch.started)
