@@ -26,8 +26,10 @@ def register(sub: Any) -> None:
         description="Run a simulated city in one process: every sensor of the city pack "
         "simulated, published by its gateway over MQTT, ingested into SQLite and shown on "
         "the dashboards, with the analytics service deriving congestion, Siaga levels and "
-        "faults and publishing events. Uses Mosquitto when installed, else an embedded "
-        "amqtt broker. A rain storm starts 20 s in, so rivers rise while you watch. Runs until "
+        "faults and publishing events, and the alerts service opening alarms and "
+        "notifying the pack's departments (API on --alerts-port). Uses Mosquitto when "
+        "installed, else an embedded amqtt broker. A rain storm starts 20 s in, so rivers "
+        "rise past Siaga III while you watch (a flood alarm opens). Runs until "
         "--duration passes or SIGTERM or SIGINT (Ctrl-C) stops it, then stops the broker "
         "it started and removes its temporary files.")
     p.add_argument("--city", default="bandung",
@@ -50,6 +52,11 @@ def register(sub: Any) -> None:
                    help="no injected sensor faults (a lamp burning by day, one dark at "
                    "night, a stuck traffic sensor)")
     p.add_argument("--seed", type=int, default=1, help="simulation seed; default 1")
+    p.add_argument("--alerts-port", type=int, default=8070,
+                   help="the alerts API's port (0: any free one); default 8070")
+    p.add_argument("--webhook", metavar="URL",
+                   help="also send every alarm to this URL, signed per the Standard "
+                   "Webhooks spec with the secret in CITYHUB_DEMO_WEBHOOK_SECRET (whsec_...)")
     p.add_argument("--refresh", type=float, default=3.0,
                    help="dashboard refresh seconds; default 3")
     p.add_argument("--duration", type=float, default=0,

@@ -2,9 +2,14 @@
 
 Simulated sensors of every gateway of the pack -> edge publishers -> MQTT broker
 (Mosquitto when installed, else embedded amqtt) -> ingester -> SQLite -> Dash dashboards,
-and the analytics service on the same telemetry (derived series into the same SQLite,
-events on the broker). A few faults are injected so the analytics have something to find
-(:func:`_inject_faults`). It wires the hub's packages together; nothing imports it.
+the analytics service on the same telemetry (derived series into the same SQLite,
+events on the broker) and the alerts service (alarms from the pack's rules and the
+analytics' events, notifications to the pack's departments, the alarm API). A few
+faults are injected so the analytics have something to find (:func:`_inject_faults`);
+the storm raises the rivers past Siaga III, which opens flood alarms. ``--webhook URL``
+adds a department that hears of every alarm at that URL, signed with the secret in
+``CITYHUB_DEMO_WEBHOOK_SECRET``. It wires the hub's packages together; nothing imports
+it.
 """
 
 from __future__ import annotations
@@ -12,16 +17,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import secrets
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
+from accounts import Accounts
+from alerts.run import running_service
+from alerts.service import AlertsService
+from alerts.settings import AlertsSettings
 from analytics.live.checkpoint import StateDir
 from analytics.service import AnalyticsService
 from analytics.settings import AnalyticsSettings, DetectionSettings
 from cityhub.config import load_pack
+from cityhub.config.alerting import AlertsPolicy, Department, WebhookContact
 from cityhub.config.pack import CityPack
+from cityhub.errors import ConfigError, ConfigProblem
 from cityhub.fields import Domain
 from cityhub.signals import run_until_stopped
 from cityhub.store import SQLiteStore, StoreSettings
@@ -41,10 +54,53 @@ from ingest.spool import Spool
 __all__ = ["run"]
 
 log = logging.getLogger("cityhub.demo")
+WEBHOOK_SECRET_ENV = "CITYHUB_DEMO_WEBHOOK_SECRET"
+DEMO_USER = "demo"
+
+
+def with_webhook(pack: CityPack, url: str) -> CityPack:
+    """``pack`` plus a department that hears of every alarm (info and up) at ``url``."""
+    if not os.environ.get(WEBHOOK_SECRET_ENV):
+        from alerts.channels.webhook import new_secret
+
+        raise ConfigError([ConfigProblem(
+            "command line", "--webhook", f"set {WEBHOOK_SECRET_ENV} to the receiver's "
+            f"signing secret (the whsec_... form), e.g. {WEBHOOK_SECRET_ENV}={new_secret()}")])
+    dept = Department(id="demo-webhook", name="Demo webhook", language="en",
+                      subscriptions=({"min_severity": "info"},),
+                      contacts=(WebhookContact(id="hook", channel="webhook", url=url,
+                                               secret_env=WEBHOOK_SECRET_ENV),),
+                      group_s=2.0)
+    policy = AlertsPolicy(rules=pack.alerts.rules,
+                          departments=(*pack.alerts.departments, dept),
+                          dashboard_url=pack.alerts.dashboard_url)
+    return pack.model_copy(update={"alerts": policy})
+
+
+def storm_now(time_scale: float) -> tuple[float, float, float]:
+    """A 15-minute storm of 100 mm/h at its peak (start, duration, peak), under way so
+    that the rain upstream (which reaches a gauge 20 river-minutes later) is at its
+    heaviest as the demo starts: the rivers pass Siaga III a minute or two in, which
+    opens flood alarms, and fall back within a quarter of an hour."""
+    duration = 15 * 60
+    return time.time() - 1200 / time_scale - duration / 2 + 30, duration, 100.0
+
+
+def demo_account(path: Path) -> str:
+    """The demo's admin user, with a new password each run (printed once)."""
+    password = secrets.token_urlsafe(12)
+    with Accounts(path) as accounts:
+        if accounts.get(DEMO_USER) is None:
+            accounts.add(DEMO_USER, "admin", password)
+        else:
+            accounts.set_password(DEMO_USER, password)
+    return password
 
 
 async def _run(args: argparse.Namespace) -> int:
     pack = load_pack(args.city)
+    if args.webhook:
+        pack = with_webhook(pack, args.webhook)
     data_dir = Path(args.data_dir) / pack.city.id
     if args.fresh and data_dir.exists():
         shutil.rmtree(data_dir)
@@ -75,7 +131,7 @@ async def _run(args: argparse.Namespace) -> int:
 
         weather = Weather(pack.city.timezone, seed=args.seed)
         if not args.no_storm:
-            weather.add_storm(time.time() + 20, 15 * 60, 70.0)
+            weather.add_storm(*storm_now(args.time_scale))
         queues = [DiskQueue(data_dir / f"edge-{gw.id}.db") for gw in pack.gateways]
         publishers = [
             GatewayPublisher(pack, gw, [(s, SimDriver(s, pack, weather, args.seed,
@@ -89,23 +145,40 @@ async def _run(args: argparse.Namespace) -> int:
         async def open_store() -> SQLiteStore:
             return SQLiteStore(db_path)
 
+        alerts_settings = AlertsSettings(
+            pack=args.city, broker=broker, client_id=f"cityhub-demo-alerts-{pack.city.id}",
+            shared_group="alerts" if broker.protocol == "5" else None,
+            database=str(data_dir / "alarms.db"), accounts=str(data_dir / "accounts.db"),
+            http_host=args.host, http_port=args.alerts_port,
+            dashboard_url=f"http://{args.host}:{args.port}")
+        password = demo_account(data_dir / "accounts.db")
+
         data = CityData(pack, open_store)
         app = create_app(data, DashboardSettings(
             refresh_s=args.refresh, stale_after_s=max(120.0, 600 * args.interval_scale)))
+        alerts: AlertsService | None = None
         try:
             with WebServer(app.server, args.host, args.port) as url:
-                n = sum(len(g.sensors) for g in pack.gateways)
-                print(f"\ncityhub demo: {pack.city.name}, {len(pack.gateways)} gateways, "
-                      f"{n} simulated sensors\n  broker:    {broker_desc}\n"
-                      f"  store:     {db_path}\n  analytics: events on "
-                      f"city/{pack.city.id}/events/#\n  dashboard: {url}\n"
-                      "Open the dashboard in a browser. Ctrl-C stops.\n", flush=True)
-                async with asyncio.TaskGroup() as tg:
-                    tasks = [tg.create_task(ingester.run()), tg.create_task(analytics.run())]
+                async with running_service(alerts_settings, pack) as alerts, \
+                        asyncio.TaskGroup() as tg:
+                    tasks = [tg.create_task(ingester.run()), tg.create_task(analytics.run()),
+                             tg.create_task(alerts.run())]
                     # Subscribe before anything is published: a new session has no
                     # queue yet, so earlier readings would have no one to go to.
                     await asyncio.wait_for(ingester.connected.wait(), 60)
                     await asyncio.wait_for(analytics.connected.wait(), 60)
+                    await asyncio.wait_for(alerts.connected.wait(), 60)
+                    n = sum(len(g.sensors) for g in pack.gateways)
+                    api = f"http://{args.host}:{alerts.http_port}"
+                    hook = f"\n  webhook:   alarms to {args.webhook}" if args.webhook else ""
+                    print(f"\ncityhub demo: {pack.city.name}, {len(pack.gateways)} gateways, "
+                          f"{n} simulated sensors\n  broker:    {broker_desc}\n"
+                          f"  store:     {db_path}\n  analytics: events on "
+                          f"city/{pack.city.id}/events/#\n  alerts:    alarms on "
+                          f"city/{pack.city.id}/alerts/#; API {api}/api/alarms (user "
+                          f"{DEMO_USER}, password {password}){hook}\n"
+                          f"  dashboard: {url}\n"
+                          "Open the dashboard in a browser. Ctrl-C stops.\n", flush=True)
                     tasks += [tg.create_task(p.run()) for p in publishers]
                     tasks.append(tg.create_task(_report(ingester, analytics, publishers)))
                     if args.duration:
@@ -121,8 +194,9 @@ async def _run(args: argparse.Namespace) -> int:
             spool.close()
             for q in queues:
                 q.close()
+            told = f"; alerts {alerts.metrics.snapshot()}" if alerts is not None else ""
             print(f"cityhub demo: stopped; ingest {ingester.counters.snapshot()}; "
-                  f"analytics {analytics.metrics.snapshot()}", flush=True)
+                  f"analytics {analytics.metrics.snapshot()}{told}", flush=True)
     return 0
 
 

@@ -65,7 +65,8 @@ def test_help_of_every_command(capsys: pytest.CaptureFixture[str]) -> None:
                  ["edge", "run", "--help"], ["edge", "status", "--help"], ["ingest", "--help"],
                  ["ingest", "retire", "--help"], ["ingest", "deadletters", "--help"],
                  ["dashboard", "--help"], ["analytics", "report", "--help"],
-                 ["analytics", "backfill", "--help"]):
+                 ["analytics", "backfill", "--help"], ["alerts", "run", "--help"],
+                 ["alerts", "report", "--help"], ["users", "add", "--help"]):
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 0
@@ -124,3 +125,49 @@ def test_request_loggers_are_quiet_unless_debug() -> None:
         proc = subprocess.run([sys.executable, "-c", code, level], capture_output=True,
                               text=True, timeout=60, check=True)
         assert [ln.split(": ", 1)[1] for ln in proc.stderr.splitlines()] == want
+
+
+async def test_demo_webhook_receives_a_signed_flood_alarm(tmp_path: Path,
+                                                          mosquitto: object) -> None:
+    """The README's promise: `cityhub demo --webhook URL` and a signed alarm arrives at
+    the user's own receiver (here one that verifies the signature) about a minute in."""
+    import asyncio
+    import signal
+
+    from alerts.channels.webhook import new_secret
+    from tests.alerts.receivers import WebhookReceiver
+    from tests.ingest.test_end_to_end import until
+
+    secret = new_secret()
+    async with WebhookReceiver(secret) as receiver:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cityhub", "demo", "--port", str(free_port()),
+            "--alerts-port", "0", "--data-dir", str(tmp_path), "--webhook", receiver.url,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1",
+                 "CITYHUB_DEMO_WEBHOOK_SECRET": secret})
+
+        def flood_alarms() -> list[dict[str, object]]:
+            return [n["alarm"] for r in receiver.delivered
+                    for n in r.payload["notifications"] if n["alarm"]["domain"] == "flood"]
+        try:
+            await until(lambda: bool(flood_alarms()) or proc.returncode is not None,
+                        "a flood alarm at the webhook", 240)
+            assert flood_alarms(), f"no flood alarm; rejected: {receiver.rejected}"
+            assert flood_alarms()[0]["rule"] == "flood-siaga"
+            assert receiver.rejected == []  # every request verified
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+            out, _ = await asyncio.wait_for(proc.communicate(), 90)
+        assert proc.returncode == 0, out.decode()[-3000:]
+        assert "webhook:   alarms to " + receiver.url in out.decode()
+
+
+def test_demo_webhook_needs_its_secret(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CITYHUB_DEMO_WEBHOOK_SECRET"}
+    proc = subprocess.run([sys.executable, "-m", "cityhub", "demo", "--data-dir",
+                           str(tmp_path), "--webhook", "http://127.0.0.1:9/hook"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    assert "set CITYHUB_DEMO_WEBHOOK_SECRET" in proc.stderr and "whsec_" in proc.stderr
