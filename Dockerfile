@@ -11,6 +11,7 @@ COPY stores stores
 COPY subscriber subscriber
 COPY analytics analytics
 COPY alerts alerts
+COPY accounts accounts
 COPY dashboards dashboards
 COPY demo demo
 COPY devservices devservices

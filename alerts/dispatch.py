@@ -2,9 +2,9 @@
 records every attempt, retries with backoff, gives up loudly.
 
 - One task per contact at a time: a slow or failing channel never holds up another.
-- Grouping: a contact's notifications due together go out as one message; an alarm
-  opening waits its department's ``group_s`` first, so fifty alarms of one storm minute
-  are one message, not fifty.
+- Grouping: an alarm opening waits its department's ``group_s``; when the first of a
+  contact's notifications is due, everything the contact has waiting goes out with it as
+  one message, so fifty alarms of one storm minute are one message, not fifty.
 - Rate limit: at most ``max_per_hour`` messages per contact; past it, notifications wait
   (and are grouped into the next message), counted as deferred, never dropped.
 - Retries: a transient failure is retried with full-jitter backoff (never sooner than
@@ -38,6 +38,7 @@ __all__ = ["Dispatcher"]
 
 log = logging.getLogger("cityhub.alerts")
 HOUR = 3600.0
+SAFETY_TIMEOUT_S = 300.0
 
 
 class Dispatcher:
@@ -67,12 +68,13 @@ class Dispatcher:
             self._sent.setdefault((dept, contact), deque()).append(at)
         self._disabled = {(e["department"], e["contact"]) for e in store.endpoints()
                           if e["disabled_at"] is not None}
+        metrics.disabled_contacts.set(len(self._disabled))
 
     async def run(self) -> None:
         """Send until cancelled."""
         async with asyncio.TaskGroup() as tg:
             while True:
-                self._round(tg)
+                self.send_due(tg)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), self.settings.poll_s)
                 self.wake.clear()
@@ -88,7 +90,8 @@ class Dispatcher:
         self._disabled.discard((department, contact))
         self.metrics.disabled_contacts.set(len(self._disabled))
 
-    def _round(self, tg: asyncio.TaskGroup) -> None:
+    def send_due(self, tg: asyncio.TaskGroup) -> None:
+        """One round: start a sending task for each contact with something due."""
         now = self.clock()
         by_contact: dict[tuple[str, str], list[Notification]] = {}
         for n in self.store.pending(now):
@@ -106,6 +109,9 @@ class Dispatcher:
             if key[0] != COMMON and not self._allowed(key, now):
                 continue
             self._busy.add(key)
+            if key[0] != COMMON:  # the group: all the contact has waiting, due or not
+                due = {n.id for n in notes}
+                notes += [n for n in self.store.waiting(*key) if n.id not in due]
             tg.create_task(self._send_contact(key, notes))
 
     def _allowed(self, key: tuple[str, str], now: float) -> bool:
@@ -159,10 +165,10 @@ class Dispatcher:
             message = render(gid, items, language=self.languages.get(key, dept.language),
                              department=dept.name, city=self.city, zone=self.zone,
                              dashboard_url=self.dashboard_url)
-        try:
-            result = await asyncio.wait_for(channel.send(message), self.settings.timeout_s + 5)
+        try:  # each channel bounds its own attempt; this is a last resort against a hang
+            result = await asyncio.wait_for(channel.send(message), SAFETY_TIMEOUT_S)
         except TimeoutError:
-            result = Delivery(False, f"no answer within {self.settings.timeout_s + 5:.0f} s")
+            result = Delivery(False, f"no answer within {SAFETY_TIMEOUT_S:.0f} s")
         now = self.clock()
         attempt = Attempt(gid, key[0], key[1], channel.kind, channel.target, now, result.ok,
                           result.detail[:500])
@@ -175,11 +181,11 @@ class Dispatcher:
                 self.store.endpoint_result(*key, permanent_failure=False,
                                            disable_after=self.settings.disable_after, now=now)
             return
-        first_due = min(n.due_at for n in members)
+        first = min(n.created_at for n in members)
         give_up = None
         if result.permanent:
             give_up = f"permanent: {result.detail}"[:500]
-        elif now - first_due > self.settings.max_age_s:
+        elif now - first > self.settings.max_age_s:
             give_up = f"expired after {self.settings.max_age_s:.0f} s: {result.detail}"[:500]
         tries = max(n.attempts for n in members)
         next_due = now + backoff_delay(tries, base=self.settings.backoff_base_s,

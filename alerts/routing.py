@@ -56,7 +56,7 @@ class Router:
                 continue
             held = f"silence {silence.id}" if silence is not None else None
             quiet = dept.quiet_hours
-            if held is None and quiet is not None and change != "resolved" \
+            if held is None and quiet is not None \
                     and severity_rank(alarm.severity) < severity_rank(quiet.min_severity):
                 local = dt.datetime.fromtimestamp(now, self.zone)
                 if within(quiet.start, quiet.end, local.hour * 60 + local.minute):

@@ -111,14 +111,19 @@ class Rules:
         self._active: set[tuple[str, str]] = set()  # nodata / offline / event alarms open
         self._expires: dict[tuple[str, str], float] = {}  # point events' alarms
         self._scope: dict[tuple[str, str], bool] = {}
+        self._gateways = {g.id for g in pack.gateways}
 
     # -- state ------------------------------------------------------------------------------
-    def seed(self, active: Iterable[tuple[str, str]]) -> None:
-        """Mark conditions active whose alarms are open (from the alarm store)."""
-        for rule, source in active:
+    def seed(self, active: Iterable[tuple[str, str, float, dict[str, Any]]]) -> None:
+        """Mark conditions active whose alarms are open (from the alarm store: rule,
+        source, last seen, detail); a point event's alarm expires as it would have."""
+        events = {e.id: e for e in self._events}
+        for rule, source, last_seen, detail in active:
             self._active.add((rule, source))
             if source.startswith("device/") and source.count("/") == 1:
                 self._state.setdefault((rule, source[7:]), _Level()).active = True
+            if rule in events and detail.get("point"):
+                self._expires[(rule, source)] = last_seen + events[rule].expire_s
 
     def _in_scope(self, rule: ThresholdRule | RateRule | SiagaRule | NoDataRule | EventRule,
                   device: str) -> bool:
@@ -240,7 +245,8 @@ class Rules:
         detail = {"siaga": code, "level_m": v}
         if code <= rule.at:
             severity = rule.severities.get(code, rule.severity)  # type: ignore[call-overload]
-            changed = not s.active or code != before
+            # a change of level; not the first reading after a restart (before == 0)
+            changed = not s.active or (before != 0 and code != before)
             s.active = True
             return self._condition(rule, device, True, t, severity=severity, value=v,
                                    raised=changed, detail=detail)
@@ -312,7 +318,10 @@ class Rules:
                          None, gw, district, None, True, detail)
 
     def status(self, gateway: str, state: str, now: float) -> list[Condition]:
-        """A gateway's retained status (``online`` / ``offline``) as it arrives."""
+        """A gateway's retained status (``online`` / ``offline``) as it arrives; one not
+        in the pack is no concern of this city's."""
+        if gateway not in self._gateways:
+            return []
         if state == "offline":
             self._offline_since.setdefault(gateway, now)
             return []
@@ -358,7 +367,7 @@ class Rules:
                 self._active.add(key)
                 self._expires[key] = now + rule.expire_s
                 out.append(self._condition(rule, device, True, at, severity=sev,
-                                           subject=subject, detail=info))
+                                           subject=subject, detail={**info, "point": True}))
         return out
 
 

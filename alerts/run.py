@@ -73,20 +73,29 @@ def build_channels(pack: CityPack, settings: AlertsSettings, publish: Publish,
                 url = c.url or need(c.url_env or "", f"{where}.url_env")
                 secret = need(c.secret_env, f"{where}.secret_env")
                 if url and secret:
-                    channels[key] = WebhookChannel(url, secret, session,
-                                                   timeout_s=settings.delivery.timeout_s)
+                    try:
+                        channels[key] = WebhookChannel(url, secret, session,
+                                                       timeout_s=settings.delivery.timeout_s)
+                    except ValueError as e:  # a malformed secret or URL
+                        problems.append(ConfigProblem(f"pack {city}", where,
+                                                      f"{c.secret_env} / url: {e}"))
             elif isinstance(c, EmailContact):
                 if settings.smtp is None:
                     problems.append(ConfigProblem(f"pack {city}", where,
                                                   "an e-mail contact needs the alerts "
                                                   "settings' smtp section"))
                 else:
-                    channels[key] = EmailChannel(settings.smtp, c.to, password=smtp_password)
+                    try:
+                        channels[key] = EmailChannel(settings.smtp, c.to,
+                                                     password=smtp_password)
+                    except ValueError as e:
+                        problems.append(ConfigProblem("alerts settings", "smtp", str(e)))
             elif isinstance(c, AppriseContact):
                 url = need(c.url_env, f"{where}.url_env")
                 if url:
                     try:
-                        channels[key] = AppriseChannel(url)
+                        channels[key] = AppriseChannel(
+                            url, timeout_s=settings.delivery.timeout_s)
                     except ValueError as e:
                         problems.append(ConfigProblem(f"pack {city}", f"{where}.url_env",
                                                       str(e)))

@@ -102,7 +102,7 @@ class AlarmRepository(Protocol):
 
     def apply(self, conditions: Iterable[Condition], now: float, route: Route,
               titles: dict[str, str], auto_resolve: dict[str, bool]) -> Applied: ...
-    def active_keys(self) -> list[tuple[str, str]]: ...
+    def active_keys(self) -> list[tuple[str, str, float, dict[str, Any]]]: ...
     def get(self, alarm_id: str) -> Alarm: ...
     def find(self, f: AlarmFilter) -> list[Alarm]: ...
     def acknowledge(self, alarm_id: str, actor: str, comment: str | None, now: float
@@ -111,7 +111,8 @@ class AlarmRepository(Protocol):
     def comment(self, alarm_id: str, text: str, actor: str, now: float) -> AuditEntry: ...
     def resolve(self, alarm_id: str, actor: str, comment: str | None, now: float,
                 route: Route) -> Alarm: ...
-    def close(self, alarm_id: str, actor: str, now: float) -> Alarm: ...
+    def close(self, alarm_id: str, actor: str, now: float, comment: str | None = None
+              ) -> Alarm: ...
     def audit(self, alarm_id: str) -> list[AuditEntry]: ...
 
 
@@ -250,7 +251,10 @@ class SqliteAlarmStore:
                 applied.opened.append(alarm)
             elif c.active and alarm is not None:
                 raise_ = _RANK[c.severity] > _RANK[alarm.severity]
-                count = alarm.count + int(c.raised)  # a new occurrence, not a refresh
+                same_event = "event_id" in c.detail \
+                    and c.detail["event_id"] == alarm.detail.get("event_id")
+                # a new occurrence counts; a refresh or a redelivered event does not
+                count = alarm.count + int(c.raised and not same_event)
                 db.execute("UPDATE alarms SET last_seen = MAX(last_seen, ?), value = ?, "
                            "detail = ?, count = ?, condition_active = 1, severity = ? "
                            "WHERE id = ?",
@@ -299,11 +303,12 @@ class SqliteAlarmStore:
                      applied)
         return resolved
 
-    def active_keys(self) -> list[tuple[str, str]]:
-        """(rule, source) of every active alarm (to seed the rules after a restart)."""
-        return [(r[0], r[1]) for r in self._q(
-            "SELECT rule, source FROM alarms WHERE state IN ('open', 'acknowledged') "
-            "AND condition_active = 1")]
+    def active_keys(self) -> list[tuple[str, str, float, dict[str, Any]]]:
+        """(rule, source, last seen, detail) of every alarm whose condition is active (to
+        seed the rules after a restart)."""
+        return [(r[0], r[1], r[2], orjson.loads(r[3])) for r in self._q(
+            "SELECT rule, source, last_seen, detail FROM alarms WHERE state IN "
+            "('open', 'acknowledged') AND condition_active = 1")]
 
     # -- reading -----------------------------------------------------------------------------
     def get(self, alarm_id: str) -> Alarm:
@@ -377,7 +382,8 @@ class SqliteAlarmStore:
             return self._resolve(db, alarm, actor, comment, now, route,
                                  self._silences(db, now))
 
-    def close(self, alarm_id: str, actor: str, now: float) -> Alarm:
+    def close(self, alarm_id: str, actor: str, now: float, comment: str | None = None
+              ) -> Alarm:
         with self._tx() as db:
             alarm = self._get(db, alarm_id)
             if alarm.state is not State.RESOLVED:
@@ -385,7 +391,8 @@ class SqliteAlarmStore:
                                "alarm closes")
             db.execute("UPDATE alarms SET state = 'closed', closed_at = ? WHERE id = ?",
                        (now, alarm_id))
-            self._audit(db, alarm_id, now, actor, "closed")
+            self._audit(db, alarm_id, now, actor, "closed",
+                        {"comment": comment} if comment else {})
             return self._get(db, alarm_id)
 
     def close_resolved(self, older_than: float, now: float) -> int:
@@ -402,14 +409,15 @@ class SqliteAlarmStore:
     # -- escalation --------------------------------------------------------------------------
     def escalate_due(self, now: float, policy: dict[str, tuple[float, ...]], route: Route
                      ) -> list[tuple[str, str, int]]:
-        """Escalate every open (unacknowledged) alarm past a department's next step:
-        (alarm, department, level) of each escalation made."""
+        """Escalate every open (unacknowledged) alarm past a department's next step,
+        counted from when the department was first told (the service's clock, not the
+        reading's): (alarm, department, level) of each escalation made."""
         done: list[tuple[str, str, int]] = []
         with self._tx() as db:
             rows = db.execute(
-                "SELECT DISTINCT a.id, a.opened_at, n.department FROM alarms a JOIN "
+                "SELECT a.id, MIN(n.created_at), n.department FROM alarms a JOIN "
                 "notifications n ON n.alarm_id = a.id AND n.change = 'opened' "
-                "WHERE a.state = 'open'").fetchall()
+                "WHERE a.state = 'open' GROUP BY a.id, n.department").fetchall()
             silences = self._silences(db, now)
             for aid, opened, dept in rows:
                 steps = policy.get(dept, ())
@@ -435,6 +443,14 @@ class SqliteAlarmStore:
         return [_note(r) for r in self._q(
             f"SELECT {_NOTE_COLS} FROM notifications WHERE state = 'pending' AND due_at <= ? "
             "ORDER BY due_at, id LIMIT ?", (now, limit))]
+
+    def waiting(self, department: str, contact: str) -> list[Notification]:
+        """A contact's pending notifications, due or not (they join the group of the
+        first one due)."""
+        return [_note(r) for r in self._q(
+            f"SELECT {_NOTE_COLS} FROM notifications WHERE state = 'pending' AND "
+            "department = ? AND contact = ? ORDER BY due_at, id LIMIT 1000",
+            (department, contact))]
 
     def claim(self, ids: list[str], group_id: str) -> None:
         """Fix the group of notifications before their first attempt (a retry after a
@@ -555,12 +571,15 @@ class SqliteAlarmStore:
 
     # -- reports -----------------------------------------------------------------------------
     def history(self, since: float, until: float) -> list[tuple[Any, ...]]:
-        """(alarm id, department, opened, acknowledged, resolved, state, escalations) of
-        every alarm opened in [since, until) that a department was told of."""
+        """(alarm id, department, told, acknowledged, resolved, state, escalations) of
+        every alarm whose opening reached a department (sent) in [since, until); told:
+        when the department's first notification of it was written (the service's
+        clock, as the acknowledgement and resolution are)."""
         return self._q(
-            "SELECT a.id, n.department, a.opened_at, a.acknowledged_at, a.resolved_at, "
+            "SELECT a.id, n.department, n.told, a.acknowledged_at, a.resolved_at, "
             "a.state, (SELECT COUNT(*) FROM escalations e WHERE e.alarm_id = a.id AND "
-            "e.department = n.department) FROM alarms a JOIN (SELECT DISTINCT alarm_id, "
-            "department FROM notifications WHERE change = 'opened' AND department != '*') n "
-            "ON n.alarm_id = a.id WHERE a.opened_at >= ? AND a.opened_at < ? "
-            "ORDER BY a.opened_at", (since, until))
+            "e.department = n.department) FROM alarms a JOIN (SELECT alarm_id, department, "
+            "MIN(created_at) AS told FROM notifications WHERE change = 'opened' AND "
+            "department != '*' AND state = 'sent' GROUP BY alarm_id, department) n "
+            "ON n.alarm_id = a.id WHERE n.told >= ? AND n.told < ? "
+            "ORDER BY n.told", (since, until))

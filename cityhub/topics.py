@@ -6,7 +6,7 @@
     city/{city}/{domain}/{gateway}/{device}   one device (simple third-party publishers)
     city/{city}/status/{gateway}              retained birth / last-will JSON
     city/{city}/events/{domain}/{kind}        analytics events (JSON with a stable id)
-    city/{city}/alerts/{domain}/{severity}    alarm changes (domain or ``gateway``), JSON
+    city/{city}/alerts/{domain}/{severity}    alarms opened, raised, resolved (JSON)
     city/{city}/notify/{department}           a department's grouped notifications, JSON
     city/{city}/deadletter                    messages the ingester refused, with the reason
 

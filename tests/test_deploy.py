@@ -25,7 +25,8 @@ def test_compose_file_is_valid() -> None:
                        capture_output=True, text=True, cwd=ROOT, check=False)
     assert r.returncode == 0, r.stderr
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
-    assert {"mosquitto", "influxdb", "ingest", "analytics", "dashboard"} <= set(services)
+    assert {"mosquitto", "influxdb", "ingest", "analytics", "alerts", "dashboard"} \
+        <= set(services)
     assert services["influxdb"]["image"] == "influxdb:2.7"
 
 
@@ -52,6 +53,16 @@ def test_compose_analytics_settings_load() -> None:
     assert s.state_dir.startswith("/var/lib/cityhub")  # on the service's volume
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     assert "analytics-data:/var/lib/cityhub" in services["analytics"]["volumes"]
+
+
+def test_compose_alerts_settings_load() -> None:
+    from alerts.settings import AlertsSettings
+
+    s = load_settings(ROOT / "deploy" / "alerts.yaml", AlertsSettings)
+    assert s.database.startswith("/var/lib/cityhub") and s.accounts.startswith("/var/lib/cityhub")
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert "alerts-data:/var/lib/cityhub" in services["alerts"]["volumes"]
+    assert services["alerts"]["environment"]["CITYHUB_ACCOUNTS_DB"] == s.accounts
 
 
 def test_broker_config_does_not_silently_drop() -> None:

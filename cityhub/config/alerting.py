@@ -225,8 +225,8 @@ class AppriseContact(_Contact):
 
 
 class MqttContact(_Contact):
-    """The department's own topic ``city/{city}/alerts/{department}`` besides the common
-    ``city/{city}/alerts/{domain}/{severity}``."""
+    """The department's own topic ``city/{city}/notify/{department}`` (its grouped
+    notifications), besides the common ``city/{city}/alerts/{domain}/{severity}``."""
 
     channel: Literal["mqtt"]
 

@@ -176,6 +176,6 @@ def test_point_events_expire(bandung: CityPack) -> None:
 
 def test_seeded_alarms_clear_after_a_restart(bandung: CityPack) -> None:
     rules = Rules(with_rules(bandung, CRAWL), start=T0)
-    rules.seed([("crawl", f"device/{ROAD}")])
+    rules.seed([("crawl", f"device/{ROAD}", T0, {})])
     out = feed(rules, ROAD, "averageVehicleSpeed", [5, 20])
     assert [(c.active, c.raised) for c in out] == [(True, False), (False, True)]
