@@ -51,9 +51,9 @@ def parse_authorization(header: str | None) -> Basic | Bearer | None:
         return Bearer(value)
     if scheme.lower() != "basic":
         return None
-    try:
+    try:  # b64decode raises ValueError (not binascii.Error) for a non-ASCII str
         decoded = base64.b64decode(value, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     name, colon, password = decoded.partition(":")
     if not colon or not name:

@@ -7,8 +7,10 @@ Every ``/api`` call but the OpenAPI document authenticates (``Authorization: Bas
 a user's password, or ``Bearer`` with an API token; accounts from :mod:`accounts`):
 viewers read, operators act on alarms and silences, admins enable contacts. 401 without
 valid credentials, 403 for a role that may not. Password checks (argon2, slow by design)
-run in a thread, and a header that passed is remembered for a minute (by its SHA-256),
-so a dashboard polling every few seconds costs one check a minute.
+run in a thread, and a Basic header that passed is remembered for 30 s (by its SHA-256),
+so a dashboard polling every few seconds costs one check per 30 s; a changed password or
+a disabled user is therefore refused within 30 s. Tokens are checked on every request
+(a SHA-256 look-up): a revoked token is refused at once.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -29,6 +32,7 @@ from pydantic import BaseModel, ValidationError
 from accounts import Accounts, Role, User
 from alerts.model import AlarmFilter, Conflict, NotFound, State
 from alerts.openapi import (
+    MAX_TIME,
     AssignBody,
     CommentBody,
     NoteBody,
@@ -36,6 +40,7 @@ from alerts.openapi import (
     openapi_document,
 )
 from alerts.silences import Silence
+from cityhub.levels import SEVERITIES
 
 if TYPE_CHECKING:
     from alerts.service import AlertsService
@@ -43,7 +48,11 @@ if TYPE_CHECKING:
 __all__ = ["api_app", "serve_api"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-CACHE_S = 60.0
+CACHE_S = 30.0
+# query numbers as JSON writes them (int() and float() also take " +1_0", "nan", "inf"
+# and other scripts' digits)
+_INTEGER = re.compile(r"[0-9]+")
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -64,9 +73,12 @@ def api_app(service: AlertsService, accounts: Accounts) -> web.Application:
 
     async def whoami(request: web.Request) -> User | None:
         header = request.headers.get("Authorization")
-        if not header:
+        # Basic credentials and Bearer tokens are ASCII; anything else is refused here
+        if not header or not header.isascii():
             return None
-        key = hashlib.sha256(header.encode("utf-8", "replace")).hexdigest()
+        if not header[:6].lower().startswith("basic"):  # a token: a fast hash, no cache,
+            return accounts.authenticate(header)  # so a revoked one is refused at once
+        key = hashlib.sha256(header.encode()).hexdigest()
         hit = cache.get(key)
         if hit is not None and hit[1] > time.monotonic():
             return hit[0]
@@ -115,19 +127,38 @@ def api_app(service: AlertsService, accounts: Accounts) -> web.Application:
         return user.name if user.via == "password" else f"api-token:{user.name}"
 
     # -- alarms ------------------------------------------------------------------------------
+    def integer(q: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+        """Query parameter ``name``: ASCII digits (not "1_000", not "+5", not " 5"), an
+        integer in [lo, hi]."""
+        if name not in q:
+            return default
+        if not _INTEGER.fullmatch(q[name]) or not lo <= int(q[name]) <= hi:
+            raise ValueError(f"{name} is an integer {lo}..{hi}")
+        return int(q[name])
+
+    def number(q: Mapping[str, str], name: str, lo: float, hi: float) -> float | None:
+        """Query parameter ``name``: a JSON number (not "nan", not "inf", not "1_0") in
+        [lo, hi]."""
+        if name not in q:
+            return None
+        if not _NUMBER.fullmatch(q[name]) or not lo <= float(q[name]) <= hi:
+            raise ValueError(f"{name} is a number {lo:g}..{hi:g}")
+        return float(q[name])
+
     @needs(Role.VIEWER)
     async def list_alarms(request: web.Request, _user: User) -> web.Response:
         q = request.query
         try:
-            states = tuple(State(s) for s in q["state"].split(",")) if q.get("state") \
+            # "state" present but empty is a bad query, not "any state"
+            states = tuple(State(s) for s in q["state"].split(",")) if "state" in q \
                 else None
-            limit = int(q.get("limit", "100"))
-            offset = int(q.get("offset", "0"))
-            since = float(q["since"]) if "since" in q else None
-            until = float(q["until"]) if "until" in q else None
-            if not (1 <= limit <= 1000 and 0 <= offset <= 10**9):
-                raise ValueError("limit is 1..1000, offset 0..1e9")
-        except (ValueError, OverflowError) as e:
+            if "severity" in q and q["severity"] not in SEVERITIES:
+                raise ValueError(f"severity is one of {', '.join(SEVERITIES)}")
+            limit = integer(q, "limit", 100, 1, 1000)
+            offset = integer(q, "offset", 0, 0, 10**9)
+            since = number(q, "since", 0, MAX_TIME)
+            until = number(q, "until", 0, MAX_TIME)
+        except ValueError as e:
             return _error(400, f"bad query: {e}")
         f = AlarmFilter(state=states, severity=q.get("severity"), domain=q.get("domain"),
                         district=q.get("district"), device=q.get("device"),
@@ -180,13 +211,17 @@ def api_app(service: AlertsService, accounts: Accounts) -> web.Application:
 
     @needs(Role.OPERATOR)
     async def close(request: web.Request, user: User) -> web.Response:
-        await body(request, NoteBody)
-        return _json(store.close(request.match_info["id"], actor(user), service.clock()).json())
+        b = await body(request, NoteBody)
+        return _json(store.close(request.match_info["id"], actor(user), service.clock(),
+                                 b.comment).json())
 
     # -- silences and contacts ---------------------------------------------------------------
     @needs(Role.VIEWER)
     async def list_silences(request: web.Request, _user: User) -> web.Response:
-        now = None if request.query.get("all") == "true" else service.clock()
+        everything = request.query.get("all", "false")
+        if everything not in ("true", "false"):
+            return _error(400, "bad query: all is true or false")
+        now = None if everything == "true" else service.clock()
         return _json({"silences": [s.json() for s in store.silences(now=now)]})
 
     @needs(Role.OPERATOR)

@@ -10,13 +10,19 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-__all__ = ["AssignBody", "CommentBody", "NoteBody", "SilenceBody", "openapi_document"]
+from cityhub.levels import SEVERITIES
+
+__all__ = ["MAX_TIME", "AssignBody", "CommentBody", "NoteBody", "SilenceBody",
+           "openapi_document"]
+
+MAX_TIME = 1e11  # UNIX seconds: the year 5138
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a number is a JSON number, not "5" or false (as the document says)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class NoteBody(_Body):
@@ -37,12 +43,20 @@ class SilenceBody(_Body):
     """A maintenance window: notifications of matching alarms are suppressed (kept and
     counted), from ``starts_at`` (default now) to ``ends_at`` or for ``duration_s``."""
 
+    # What _window checks, said in the document too (that it ends after it starts, it
+    # cannot say: 422)
+    model_config = ConfigDict(json_schema_extra={
+        "oneOf": [{"required": [k], "properties": {k: {"type": "number"}}}
+                  for k in ("ends_at", "duration_s")],
+        "anyOf": [{"required": [k], "properties": {k: {"type": "string", "minLength": 1}}}
+                  for k in ("device", "gateway", "district", "rule")]})
+
     device: str | None = Field(None, max_length=63)
     gateway: str | None = Field(None, max_length=63)
     district: str | None = Field(None, max_length=63)
     rule: str | None = Field(None, max_length=63)
-    starts_at: float | None = Field(None, ge=0, le=1e11, description="UNIX seconds")
-    ends_at: float | None = Field(None, ge=0, le=1e11, description="UNIX seconds")
+    starts_at: float | None = Field(None, ge=0, le=MAX_TIME, description="UNIX seconds")
+    ends_at: float | None = Field(None, ge=0, le=MAX_TIME, description="UNIX seconds")
     duration_s: float | None = Field(None, gt=0, le=366 * 86400)
     comment: str = Field("", max_length=2000)
 
@@ -67,7 +81,7 @@ ALARM = {
     "properties": {
         "id": _STR, "rule": _STR, "source": _STR,
         "state": {"enum": ["open", "acknowledged", "resolved", "closed"]},
-        "severity": {"enum": ["info", "warning", "critical"]},
+        "severity": {"enum": list(SEVERITIES)},
         "domain": _STR, "title": _STR, "device": _NSTR, "gateway": _NSTR,
         "district": _NSTR, "value": _NNUM, "detail": {"type": "object"},
         "count": {"type": "integer"}, "condition_active": {"type": "boolean"},
@@ -112,7 +126,8 @@ def _op(summary: str, role: str, ok: int, schema: dict[str, Any], *errors: int,
     op: dict[str, Any] = {"summary": summary, "description": f"Role: {role} or above.",
                           "responses": _responses(ok, schema, *errors)}
     if body is not None:
-        op["requestBody"] = {"required": True, "content": _content(
+        # the server reads no body as {}: the body is required when {} is not valid
+        op["requestBody"] = {"required": not _valid(body, {}), "content": _content(
             {"$ref": f"#/components/schemas/{body.__name__}"})}
         op["responses"].setdefault("400", {"description": "not JSON", "content": _content(
             {"$ref": "#/components/schemas/Error"})})
@@ -121,6 +136,14 @@ def _op(summary: str, role: str, ok: int, schema: dict[str, Any], *errors: int,
     if params:
         op["parameters"] = params
     return op
+
+
+def _valid(model: type[BaseModel], data: Any) -> bool:
+    try:
+        model.model_validate(data)
+    except ValidationError:
+        return False
+    return True
 
 
 def _path(name: str) -> dict[str, Any]:
@@ -141,12 +164,12 @@ def openapi_document() -> dict[str, Any]:
         _query("state", {"type": "string", "pattern": "^(open|acknowledged|resolved|closed)"
                          "(,(open|acknowledged|resolved|closed))*$"},
                "comma-separated states"),
-        _query("severity", {"enum": ["info", "warning", "critical"]}),
+        _query("severity", {"enum": list(SEVERITIES)}),
         _query("domain", _STR), _query("district", _STR), _query("device", _STR),
         _query("rule", _STR), _query("assignee", _STR),
-        _query("since", {"type": "number", "minimum": 0, "maximum": 1e11},
+        _query("since", {"type": "number", "minimum": 0, "maximum": MAX_TIME},
                "opened at or after (UNIX s)"),
-        _query("until", {"type": "number", "minimum": 0, "maximum": 1e11},
+        _query("until", {"type": "number", "minimum": 0, "maximum": MAX_TIME},
                "opened before (UNIX s)"),
         _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
         _query("offset", {"type": "integer", "minimum": 0, "maximum": 10**9}),
@@ -205,7 +228,7 @@ def openapi_document() -> dict[str, Any]:
                 "get": _op("Silences in force or to come (all=true: ended ones too)",
                            "viewer", 200, _obj("silences",
                                                {"$ref": "#/components/schemas/Silence"}),
-                           params=[_query("all", {"enum": ["true", "false"]})]),
+                           400, params=[_query("all", {"enum": ["true", "false"]})]),
                 "post": _op("Add a silence", "operator", 201,
                             {"$ref": "#/components/schemas/Silence"}, body=SilenceBody)},
             "/api/silences/{id}": {"delete": _op("End a silence now", "operator", 200,
