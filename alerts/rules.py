@@ -112,6 +112,26 @@ class Rules:
         self._expires: dict[tuple[str, str], float] = {}  # point events' alarms
         self._scope: dict[tuple[str, str], bool] = {}
         self._gateways = {g.id for g in pack.gateways}
+        # (device, field) -> the rules that judge that reading: one look-up per reading,
+        # however many rules the pack has (a rule per device is common)
+        self._judges: dict[tuple[str, str], tuple[ThresholdRule | RateRule | SiagaRule, ...]]
+        self._judges = {}
+        for (domain, fname), field_rules in self._by_field.items():
+            for rule in field_rules:
+                for device in self._devices(rule, domain):
+                    self._judges[device, fname] = (*self._judges.get((device, fname), ()), rule)
+        for srule in self._siaga:
+            for device in self._devices(srule, Domain.FLOOD.value):
+                key = (device, "currentLevel")
+                self._judges[key] = (*self._judges.get(key, ()), srule)
+        self._silent_ids = {n.id for n in self._nodata}
+
+    def _devices(self, rule: ThresholdRule | RateRule | SiagaRule, domain: str) -> list[str]:
+        """The devices of ``domain`` a rule covers."""
+        names = rule.devices or [d for d, w in self._where.items()
+                                 if w[2].domain.value == domain]
+        return [d for d in names if d in self._where
+                and self._where[d][2].domain.value == domain and self._in_scope(rule, d)]
 
     # -- state ------------------------------------------------------------------------------
     def seed(self, active: Iterable[tuple[str, str, float, dict[str, Any]]]) -> None:
@@ -155,30 +175,24 @@ class Rules:
             if r.device in heard:
                 heard[r.device] = arrived
                 fresh.add(r.device)
-            where = self._where.get(r.device)
-            if where is None or isinstance(r.value, str | bool):
+            judges = self._judges.get((r.device, r.field))
+            if judges is None or isinstance(r.value, str | bool):
                 continue
             v = float(r.value)
             t = r.time_ns / 1e9
-            domain = where[2].domain.value
-            for rule in self._by_field.get((domain, r.field), ()):
-                if self._in_scope(rule, r.device):
-                    c = (self._threshold(rule, r.device, t, v) if isinstance(rule, ThresholdRule)
-                         else self._rate(rule, r.device, t, v))
-                    if c is not None:
-                        out.append(c)
-            if domain == Domain.FLOOD and r.field == "currentLevel":
-                for srule in self._siaga:
-                    if self._in_scope(srule, r.device):
-                        c = self._siaga_level(srule, r.device, t, v)
-                        if c is not None:
-                            out.append(c)
+            for rule in judges:
+                c = (self._threshold(rule, r.device, t, v) if isinstance(rule, ThresholdRule)
+                     else self._rate(rule, r.device, t, v) if isinstance(rule, RateRule)
+                     else self._siaga_level(rule, r.device, t, v))
+                if c is not None:
+                    out.append(c)
         for rule_id, source in [c.key for c in out if not c.active]:
             self._active.discard((rule_id, source))
         self._active.update(c.key for c in out if c.active)
-        for rule_id, device in self._silent_devices():
-            if device in fresh:
-                out.append(self._clear_nodata(rule_id, device, arrived))
+        if self._silent_ids:
+            for rule_id, device in self._silent_devices():
+                if device in fresh:
+                    out.append(self._clear_nodata(rule_id, device, arrived))
         return out
 
     def _threshold(self, rule: ThresholdRule, device: str, t: float, v: float
@@ -258,7 +272,7 @@ class Rules:
     # -- silence and offline ----------------------------------------------------------------
     def _silent_devices(self) -> list[tuple[str, str]]:
         """(rule, device) of the no-data alarms open."""
-        ids = {n.id for n in self._nodata}
+        ids = self._silent_ids
         return [(r, s[7:]) for r, s in self._active if r in ids and s.startswith("device/")]
 
     def _clear_nodata(self, rule_id: str, device: str, now: float) -> Condition:
