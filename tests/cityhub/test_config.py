@@ -267,3 +267,56 @@ def test_corridors_are_checked_and_not_inherited(small_pack_dir: Path) -> None:
         "corridors[1].sensors[1]": "'river-1' is not a traffic sensor of the pack"}
     assert len(load_pack("bandung").corridors) == 7
     assert load_pack("bogor").corridors == ()
+
+
+def test_alert_rules_are_checked_with_file_line_and_key(small_pack_dir: Path) -> None:
+    """An invalid rule or department is a pack error like any other: file, line, key.
+    Shapes first (every one listed), then, in a valid pack, the references."""
+    city = small_pack_dir / "city.yaml"
+    base = city.read_text()
+    lines = base.count("\n")
+    city.write_text(base + (
+        "alerts:\n"
+        "  rules:\n"
+        "    - {id: high, kind: threshold, domain: flood, field: currentLevel, above: 2, "
+        "clear: 3}\n"
+        "    - {id: odd, kind: threshold, domain: traffic, field: intensity, above: 9, "
+        "clear: 1, hold_s: 5}\n"))
+    found = {(p.line, p.path): p.message for p in problems(small_pack_dir)}
+    assert found == {
+        (lines + 3, "alerts.rules[0].threshold"): "clear (3.0) must be at or under above "
+                                                  "(2.0)",
+        (lines + 4, "alerts.rules[1].threshold.hold_s"): "unknown key (check the spelling)"}
+    city.write_text(base + (
+        "alerts:\n"
+        "  rules:\n"
+        "    - {id: slow, kind: threshold, domain: traffic, field: speed, below: 5, "
+        "clear: 10}\n"
+        "    - {id: quiet, kind: nodata, devices: [tfc-9]}\n"
+        "  departments:\n"
+        "    - id: ops\n      name: Ops\n"
+        "      subscriptions: [{rules: [sloww], districts: [west]}]\n"
+        "      contacts: [{id: boss, channel: mqtt, level: 1}]\n"))
+    found = {(p.line, p.path): p.message for p in problems(small_pack_dir)}
+    assert found[(lines + 3, "alerts.rules[0].field")].startswith(
+        "traffic has no field 'speed'")
+    assert found[(lines + 4, "alerts.rules[1].devices[0]")] == \
+        "'tfc-9' is not a sensor of the pack"
+    assert found[(lines + 8, "alerts.departments[0].subscriptions[0].rules[0]")] == \
+        "unknown rule 'sloww'"
+    assert found[(lines + 8, "alerts.departments[0].subscriptions[0].districts[0]")] == \
+        "unknown district 'west'"
+    assert "needs 1 escalation_s entries" in found[
+        (lines + 9, "alerts.departments[0].contacts[0].level")]
+    assert len(found) == 5
+
+
+def test_bogor_inherits_bandungs_rules_adjusts_one_and_has_its_own_departments() -> None:
+    bandung, bogor = load_pack("bandung").alerts, load_pack("bogor").alerts
+    rules = {r.id: r for r in bogor.rules}
+    assert {r.id for r in bandung.rules} < set(rules)  # inherited, plus its own
+    assert rules["flood-rising-fast"].rise_per_h == 0.3  # type: ignore[union-attr]
+    assert {r.id: r for r in bandung.rules}["flood-rising-fast"].rise_per_h == 0.5  # type: ignore[union-attr]
+    assert rules["katulampa-surge"].devices == ("flood-katulampa",)
+    assert {d.name for d in bogor.departments} == {"BPBD Kota Bogor",
+                                                   "Dinas Perhubungan Kota Bogor"}
