@@ -28,7 +28,7 @@ apt-demo:
 	@bash scripts/apt-ensure.sh --optional $(APT_DEMO)
 
 demo: $(STAMP) apt-demo
-	$(VENV)/bin/cityhub demo --city $(CITY) --port $(PORT)
+	$(VENV)/bin/cityhub demo --city $(CITY) --port $(PORT) $(if $(WEBHOOK),--webhook $(WEBHOOK))
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
