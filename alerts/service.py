@@ -49,6 +49,7 @@ from cityhub.contract import decode_telemetry
 from cityhub.errors import DecodeError
 from cityhub.mqtt import tls_context
 from cityhub.senml import Reading
+from cityhub.signals import raise_if_cancelling
 from cityhub.topics import event_filter, telemetry_filter
 from subscriber import AckClient, InflightWindow, MqttError
 
@@ -226,6 +227,9 @@ class AlertsService:
                              ", ".join(self.filters()))
             except* (MqttError, aiomqtt.MqttError) as group:
                 lost = group.exceptions[0]
+            # a stop that came while aiomqtt connected reaches here as an MqttError: it
+            # must stop the service, not be retried (a demo hung on it, once in CI)
+            raise_if_cancelling()
             self._publisher = None
             self.connected.clear()
             self.metrics.connected.set(0)

@@ -48,6 +48,7 @@ from cityhub.errors import DecodeError
 from cityhub.metrics import serve_metrics
 from cityhub.mqtt import tls_context
 from cityhub.senml import Reading
+from cityhub.signals import raise_if_cancelling
 from cityhub.store.base import Store
 from cityhub.topics import telemetry_filter
 from subscriber import AckClient, InflightWindow, MqttError
@@ -176,6 +177,9 @@ class AnalyticsService:
                              ", ".join(self._filters()))
             except* (MqttError, aiomqtt.MqttError) as group:
                 lost = group.exceptions[0]
+            # a stop that came while aiomqtt connected reaches here as an MqttError: it
+            # must stop the service, not be retried (a demo hung on it, once in CI)
+            raise_if_cancelling()
             self.connected.clear()
             self.metrics.connected.set(0)
             delay = backoff_delay(attempt, base=0.5, cap=30)

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -228,3 +229,101 @@ def test_main_puts_back_the_sigterm_handler(capsys: pytest.CaptureFixture[str]) 
     before = signal.getsignal(signal.SIGTERM)
     assert main(["config", "check", "bandung"]) == 0
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+@pytest.mark.parametrize("which", ["analytics", "alerts"])
+async def test_a_service_cancelled_at_any_moment_of_its_start_stops(
+        which: str, small_pack_dir: Path, small_pack: CityPack, mosquitto: LocalMosquitto,
+        tmp_path: Path) -> None:
+    """Cancelled while connecting, subscribing or just connected (as the demo is by a
+    SIGTERM right after it starts), a service stops: a cancellation that a TaskGroup or
+    aiomqtt turned into an MQTT error is not taken for a lost connection and retried
+    (the demo hung on it in CI: the analytics service reconnected after the SIGTERM)."""
+    from alerts.store import SqliteAlarmStore
+    from analytics.live.checkpoint import StateDir
+    from analytics.service import AnalyticsService
+    from analytics.settings import AnalyticsSettings
+    from cityhub.mqtt import BrokerSettings
+    from cityhub.store import SQLiteStore
+    from tests.alerts.service_kit import settings_for
+
+    rng = __import__("random").Random(7)
+    broker = BrokerSettings(host="127.0.0.1", port=mosquitto.port, protocol="3.1.1")
+    for k in range(12):
+        closing: list[Callable[[], object]] = []
+        svc: Any
+        if which == "analytics":
+            store = SQLiteStore(tmp_path / f"r{k}.db")
+            state = StateDir(tmp_path / f"s{k}")
+            svc = AnalyticsService(AnalyticsSettings(
+                pack=str(small_pack_dir), client_id=f"cancel-{uuid.uuid4().hex[:6]}",
+                broker=broker), small_pack, store, state)
+            closing.append(state.close)
+        else:
+            from alerts.service import AlertsService
+
+            alarms = SqliteAlarmStore(tmp_path / f"a{k}.db")
+            svc = AlertsService(settings_for(mosquitto.port, tmp_path), small_pack, alarms, {})
+            closing.append(alarms.close_db)
+        task = asyncio.create_task(svc.run())
+        await asyncio.sleep(rng.uniform(0.0, 0.4))
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=20)
+        assert done, f"{which} still running 20 s after its cancellation (round {k})"
+        assert task.cancelled(), task.exception()
+        for close in closing:
+            close()
+        if which == "analytics":
+            await store.aclose()
+
+
+@pytest.mark.parametrize("which", ["analytics", "alerts"])
+async def test_a_service_stops_when_its_client_turns_the_stop_into_an_mqtt_error(
+        which: str, small_pack_dir: Path, small_pack: CityPack, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race above, made certain: a client whose connect turns a cancellation into
+    aiomqtt.MqttError (as Python 3.11's wait_for does when the cancellation meets its
+    timeout, or a TaskGroup that drops the CancelledError for its children's errors)."""
+    import aiomqtt
+
+    from alerts.service import AlertsService
+    from alerts.store import SqliteAlarmStore
+    from analytics.live.checkpoint import StateDir
+    from analytics.service import AnalyticsService
+    from analytics.settings import AnalyticsSettings
+    from cityhub.mqtt import BrokerSettings
+    from cityhub.store import SQLiteStore
+    from tests.alerts.service_kit import settings_for
+
+    connects = 0
+
+    class Converting:
+        async def __aenter__(self) -> Converting:
+            nonlocal connects
+            connects += 1
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                raise aiomqtt.MqttError("Operation timed out") from None
+            return self
+
+        async def __aexit__(self, *exc: object) -> None:
+            return None
+
+    broker = BrokerSettings(host="127.0.0.1", port=1, protocol="3.1.1")
+    svc: Any
+    if which == "analytics":
+        store = SQLiteStore(tmp_path / "r.db")
+        svc = AnalyticsService(AnalyticsSettings(pack=str(small_pack_dir), broker=broker),
+                               small_pack, store, StateDir(tmp_path / "s"))
+        monkeypatch.setattr(svc, "_publisher", Converting)
+    else:
+        store = SqliteAlarmStore(tmp_path / "a.db")  # type: ignore[assignment]
+        svc = AlertsService(settings_for(1, tmp_path), small_pack, store, {})  # type: ignore[arg-type]
+        monkeypatch.setattr(svc, "_publisher_client", Converting)
+    task = asyncio.create_task(svc.run())
+    await asyncio.sleep(0.3)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=10)
+    assert done and task.cancelled(), "the stop was taken for a lost connection"
+    assert connects == 1  # and not retried
