@@ -39,6 +39,7 @@ from alerts.openapi import (
     SilenceBody,
     openapi_document,
 )
+from alerts.outbox import NotificationState
 from alerts.silences import Silence
 from cityhub.levels import SEVERITIES
 
@@ -49,6 +50,7 @@ __all__ = ["api_app", "serve_api"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CACHE_S = 30.0
+NOTIFICATION_STATES = tuple(s.value for s in NotificationState)
 # query numbers as JSON writes them (int() and float() also take " +1_0", "nan", "inf"
 # and other scripts' digits)
 _INTEGER = re.compile(r"[0-9]+")
@@ -242,6 +244,20 @@ def api_app(service: AlertsService, accounts: Accounts) -> web.Application:
         return _json(store.end_silence(request.match_info["id"], service.clock()).json())
 
     @needs(Role.VIEWER)
+    async def list_notifications(request: web.Request, _user: User) -> web.Response:
+        q = request.query
+        state = q.get("state")
+        try:
+            if state is not None and state not in NOTIFICATION_STATES:
+                raise ValueError(f"state is one of {', '.join(NOTIFICATION_STATES)}")
+            limit = integer(q, "limit", 200, 1, 1000)
+        except ValueError as e:
+            return _error(400, f"bad query: {e}")
+        return _json({"counts": store.notification_counts(),
+                      "notifications": [n.json() for n in store.notifications(
+                          state=state, limit=limit)]})
+
+    @needs(Role.VIEWER)
     async def contacts(request: web.Request, _user: User) -> web.Response:
         return _json({"contacts": store.endpoints()})
 
@@ -285,6 +301,7 @@ def api_app(service: AlertsService, accounts: Accounts) -> web.Application:
         web.get("/api/silences", list_silences),
         web.post("/api/silences", add_silence),
         web.delete("/api/silences/{id}", end_silence),
+        web.get("/api/notifications", list_notifications),
         web.get("/api/contacts", contacts),
         web.post("/api/contacts/{department}/{contact}/enable", enable_contact),
         web.get("/metrics", metrics),

@@ -234,7 +234,21 @@ def openapi_document() -> dict[str, Any]:
             "/api/silences/{id}": {"delete": _op("End a silence now", "operator", 200,
                                                  {"$ref": "#/components/schemas/Silence"},
                                                  404, params=aid)},
-            "/api/contacts": {"get": _op("Contacts with failures, disabled ones first",
+            "/api/notifications": {"get": _op(
+                "Notifications, newest first, by state (suppressed by silences or quiet "
+                "hours, failed and why, pending, sent), with the count of each state",
+                "viewer", 200, {"type": "object", "required": ["counts", "notifications"],
+                                "properties": {
+                                    "counts": {"type": "object",
+                                               "additionalProperties": {"type": "integer"}},
+                                    "notifications": {"type": "array",
+                                                      "items": {"type": "object"}}}},
+                400, params=[_query("state", {"enum": ["pending", "sent", "failed",
+                                                       "suppressed"]}),
+                             _query("limit", {"type": "integer", "minimum": 1,
+                                              "maximum": 1000})])},
+            "/api/contacts": {"get": _op("Contacts that failed permanently, and whether "
+                                         "disabled",
                                          "viewer", 200, _obj("contacts", {"type": "object"}))},
             "/api/contacts/{department}/{contact}/enable": {"post": _op(
                 "Enable a contact disabled after repeated failures", "admin", 200, contact,

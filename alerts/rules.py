@@ -362,7 +362,8 @@ class Rules:
         at = _unix(end or start) or now
         out = []
         for rule in self._events:
-            if rule.domain.value != domain or (rule.events and kind not in rule.events) \
+            if (rule.domain is not None and rule.domain.value != domain) \
+                    or (rule.events and kind not in rule.events) \
                     or severity_rank(severity) < severity_rank(rule.min_severity) \
                     or not self._in_scope(rule, device):
                 continue

@@ -165,7 +165,8 @@ class EventRule(_Rule):
     event's own unless ``override`` is set."""
 
     kind: Literal["event"]
-    domain: Domain
+    domain: Domain | None = Field(None, description="events of this domain (default: "
+                                  "every domain's, e.g. stuck sensors)")
     events: tuple[Slug, ...] = Field((), description="event kinds (default: all)")
     min_severity: Severity = "info"
     override: Severity | None = None

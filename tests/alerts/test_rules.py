@@ -179,3 +179,14 @@ def test_seeded_alarms_clear_after_a_restart(bandung: CityPack) -> None:
     rules.seed([("crawl", f"device/{ROAD}", T0, {})])
     out = feed(rules, ROAD, "averageVehicleSpeed", [5, 20])
     assert [(c.active, c.raised) for c in out] == [(True, False), (False, True)]
+
+
+def test_an_event_rule_without_a_domain_takes_every_domains_events(bandung: CityPack
+                                                                    ) -> None:
+    """The shipped sensor-stuck rule: stuck traffic, flood or rain sensors alike."""
+    rules = Rules(bandung, start=T0)
+    for device in (ROAD, GAUGE, "rain-dago-01"):
+        e = event("stuck", device, end=None, severity="warning")
+        e["domain"] = bandung.sensors[device][1].domain.value
+        out = [c for c in rules.event(e, T0) if c.rule == "sensor-stuck"]
+        assert [(c.source, c.severity) for c in out] == [(f"device/{device}", "info")]

@@ -131,6 +131,9 @@ async def test_a_flood_alarm_reaches_every_channel_and_operators_handle_it(
         assert {a["channel"] for a in deliveries["attempts"]} >= {"webhook", "email",
                                                                   "apprise", "mqtt"}
         assert all(a["ok"] for a in deliveries["attempts"])
+        status, notes = await viewer.call("GET", "/api/notifications?state=sent")
+        assert status == 200 and notes["counts"]["sent"] == len(notes["notifications"]) >= 8
+        assert (await viewer.call("GET", "/api/notifications?state=lost"))[0] == 400
 
 
 @pytest.mark.allow_logged_errors
