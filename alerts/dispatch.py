@@ -11,7 +11,7 @@ records every attempt, retries with backoff, gives up loudly.
   the receiver's ``Retry-After``) until ``max_age_s``; a permanent one fails the message
   and counts against the contact, which is disabled after ``disable_after`` in a row.
   Every give-up and every disabled contact is logged, counted and kept in the store.
-- A group's id is fixed before its first attempt (:meth:`SqliteAlarmStore.claim`): a
+- A group's id is fixed before its first attempt (:meth:`AlarmRepository.claim`): a
   retry, after a restart too, is the same message with the same ``webhook-id``.
 """
 
@@ -29,8 +29,8 @@ from alerts.channels.base import Channel, Delivery, Outgoing
 from alerts.messages import alarm_payload, render
 from alerts.metrics import AlertsMetrics
 from alerts.outbox import COMMON, Attempt, Notification
+from alerts.repository import AlarmRepository
 from alerts.settings import DeliverySettings
-from alerts.store import SqliteAlarmStore
 from cityhub.backoff import backoff_delay
 from cityhub.config.pack import CityPack
 
@@ -45,7 +45,7 @@ class Dispatcher:
     """Sends the outbox of ``store`` through ``channels`` ((department, contact) ->
     channel; the common feed is (``*``, ``mqtt``))."""
 
-    def __init__(self, store: SqliteAlarmStore, pack: CityPack, settings: DeliverySettings,
+    def __init__(self, store: AlarmRepository, pack: CityPack, settings: DeliverySettings,
                  channels: dict[tuple[str, str], Channel], metrics: AlertsMetrics,
                  *, clock: Callable[[], float], dashboard_url: str | None) -> None:
         self.store = store
@@ -76,7 +76,8 @@ class Dispatcher:
             while True:
                 self.send_due(tg)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), self.settings.poll_s)
+                    async with asyncio.timeout(self.settings.poll_s):
+                        await self.wake.wait()
                 self.wake.clear()
 
     @property
@@ -166,7 +167,8 @@ class Dispatcher:
                              department=dept.name, city=self.city, zone=self.zone,
                              dashboard_url=self.dashboard_url)
         try:  # each channel bounds its own attempt; this is a last resort against a hang
-            result = await asyncio.wait_for(channel.send(message), SAFETY_TIMEOUT_S)
+            async with asyncio.timeout(SAFETY_TIMEOUT_S):
+                result = await channel.send(message)
         except TimeoutError:
             result = Delivery(False, f"no answer within {SAFETY_TIMEOUT_S:.0f} s")
         now = self.clock()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from alerts.store import SqliteAlarmStore
+from alerts.repository import AlarmRepository
 from cityhub.config.pack import CityPack
 
 __all__ = ["HEADER", "ResponseRow", "build_report", "percentile", "write_report"]
@@ -67,7 +67,7 @@ class ResponseReport:
     names: dict[str, str]
 
 
-def build_report(pack: CityPack, store: SqliteAlarmStore, start: dt.datetime,
+def build_report(pack: CityPack, store: AlarmRepository, start: dt.datetime,
                  stop: dt.datetime) -> ResponseReport:
     """The figures of alarms opened in [start, stop)."""
     zone = ZoneInfo(pack.city.timezone)

@@ -1,9 +1,6 @@
-"""The alarm store: alarms, their audit trail, the notification outbox, delivery attempts,
-escalations and silences, in one SQLite file (WAL).
-
-:class:`AlarmRepository` is the interface the service and the API use;
-``tests/alerts/test_store_contract.py`` is what any other backend (PostgreSQL) must pass.
-:class:`SqliteAlarmStore` is the default. Every change is one transaction: the alarm, its
+"""The alarm store in SQLite (WAL): alarms, their audit trail, the notification outbox,
+delivery attempts, escalations and silences in one file; the default
+:class:`~alerts.repository.AlarmRepository`. Every change is one transaction: the alarm, its
 audit entry and its notifications are written together or not at all, so a crash never
 leaves an alarm without its notifications, nor a notification without its alarm. Commits
 are ``synchronous=FULL``: the service acknowledges a reading only after the alarm it
@@ -17,9 +14,9 @@ import hashlib
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
@@ -31,14 +28,12 @@ from alerts.outbox import (
     NotificationState,
     notification_id,
 )
+from alerts.repository import Applied, Route
 from alerts.rules import Condition
 from alerts.silences import Silence
 from cityhub.sqlitedb import open_sqlite
 
-__all__ = ["AlarmRepository", "Applied", "Route", "SqliteAlarmStore"]
-
-# change of an alarm, silences in force -> the notifications it makes
-Route = Callable[[Alarm, str, float, list[Silence], int], list[Intent]]
+__all__ = ["SqliteAlarmStore"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alarms (
@@ -84,36 +79,6 @@ _ALARM_COLS = ("id, rule, source, state, severity, domain, title, device, gatewa
 _NOTE_COLS = ("id, alarm_id, department, contact, level, change, state, reason, created_at, "
               "due_at, attempts, group_id, sent_at")
 _RANK = {"info": 0, "warning": 1, "critical": 2}
-
-
-class Applied:
-    """What :meth:`AlarmRepository.apply` did: alarms opened, updated and resolved, and
-    the notifications written (by state), for the service's counters."""
-
-    def __init__(self) -> None:
-        self.opened: list[Alarm] = []
-        self.updated = 0
-        self.resolved: list[Alarm] = []
-        self.notifications: dict[str, int] = {}
-
-
-class AlarmRepository(Protocol):
-    """What the service and the API need of an alarm store."""
-
-    def apply(self, conditions: Iterable[Condition], now: float, route: Route,
-              titles: dict[str, str], auto_resolve: dict[str, bool]) -> Applied: ...
-    def active_keys(self) -> list[tuple[str, str, float, dict[str, Any]]]: ...
-    def get(self, alarm_id: str) -> Alarm: ...
-    def find(self, f: AlarmFilter) -> list[Alarm]: ...
-    def acknowledge(self, alarm_id: str, actor: str, comment: str | None, now: float
-                    ) -> Alarm: ...
-    def assign(self, alarm_id: str, assignee: str | None, actor: str, now: float) -> Alarm: ...
-    def comment(self, alarm_id: str, text: str, actor: str, now: float) -> AuditEntry: ...
-    def resolve(self, alarm_id: str, actor: str, comment: str | None, now: float,
-                route: Route) -> Alarm: ...
-    def close(self, alarm_id: str, actor: str, now: float, comment: str | None = None
-              ) -> Alarm: ...
-    def audit(self, alarm_id: str) -> list[AuditEntry]: ...
 
 
 def _alarm(row: tuple[Any, ...]) -> Alarm:

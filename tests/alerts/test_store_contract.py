@@ -11,6 +11,7 @@ import pytest
 
 from alerts.model import AlarmFilter, Conflict, NotFound, State
 from alerts.outbox import COMMON, Attempt, Intent, NotificationState
+from alerts.repository import AlarmRepository
 from alerts.rules import Condition
 from alerts.silences import Silence
 from alerts.store import SqliteAlarmStore
@@ -31,7 +32,7 @@ def route(alarm, change, now, silences, level):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(params=["sqlite"])
-def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqliteAlarmStore]:
+def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AlarmRepository]:
     store = SqliteAlarmStore(tmp_path / "alarms.db")
     yield store
     store.close_db()
@@ -43,7 +44,7 @@ def cond(active: bool, at: float, *, rule: str = "crawl", device: str = "tfc-1",
                      "gw-a", "north", value, raised, {})
 
 
-def test_one_active_alarm_per_rule_and_source(repo: SqliteAlarmStore) -> None:
+def test_one_active_alarm_per_rule_and_source(repo: AlarmRepository) -> None:
     a = repo.apply([cond(True, T0)], T0, route, TITLES, AUTO)
     assert len(a.opened) == 1 and a.opened[0].title == "Road at a crawl"
     for k in range(1, 4):  # three repeats and a refresh
@@ -56,7 +57,7 @@ def test_one_active_alarm_per_rule_and_source(repo: SqliteAlarmStore) -> None:
     assert repo.apply([cond(True, T0)], T0 + 10, route, TITLES, AUTO).opened == []
 
 
-def test_lifecycle_with_audit_trail(repo: SqliteAlarmStore) -> None:
+def test_lifecycle_with_audit_trail(repo: AlarmRepository) -> None:
     aid = repo.apply([cond(True, T0)], T0, route, TITLES, AUTO).opened[0].id
     repo.acknowledge(aid, "sari", "on it", T0 + 60)
     with pytest.raises(Conflict):
@@ -76,7 +77,7 @@ def test_lifecycle_with_audit_trail(repo: SqliteAlarmStore) -> None:
         repo.get("nope")
 
 
-def test_auto_resolve_and_a_new_alarm_after(repo: SqliteAlarmStore) -> None:
+def test_auto_resolve_and_a_new_alarm_after(repo: AlarmRepository) -> None:
     first = repo.apply([cond(True, T0)], T0, route, TITLES, AUTO).opened[0]
     res = repo.apply([cond(False, T0 + 60)], T0 + 60, route, TITLES, AUTO)
     assert [a.id for a in res.resolved] == [first.id]
@@ -86,7 +87,7 @@ def test_auto_resolve_and_a_new_alarm_after(repo: SqliteAlarmStore) -> None:
     assert [k[:2] for k in repo.active_keys()] == [("crawl", "device/tfc-1")]
 
 
-def test_manual_rules_keep_their_alarm_when_the_condition_clears(repo: SqliteAlarmStore
+def test_manual_rules_keep_their_alarm_when_the_condition_clears(repo: AlarmRepository
                                                                 ) -> None:
     a = repo.apply([cond(True, T0, rule="manual")], T0, route, TITLES, AUTO).opened[0]
     repo.apply([cond(False, T0 + 60, rule="manual")], T0 + 60, route, TITLES, AUTO)
@@ -95,7 +96,7 @@ def test_manual_rules_keep_their_alarm_when_the_condition_clears(repo: SqliteAla
     assert repo.active_keys() == []  # the rules no longer see it active
 
 
-def test_outbox_written_with_the_change_and_sent_once(repo: SqliteAlarmStore) -> None:
+def test_outbox_written_with_the_change_and_sent_once(repo: AlarmRepository) -> None:
     applied = repo.apply([cond(True, T0)], T0, route, TITLES, AUTO)
     assert applied.notifications == {"pending": 2}
     due = repo.pending(T0)
@@ -117,7 +118,7 @@ def test_outbox_written_with_the_change_and_sent_once(repo: SqliteAlarmStore) ->
     assert [a.ok for a in repo.attempts("g1")] == [True, False]
 
 
-def test_silences_suppress_and_keep(repo: SqliteAlarmStore) -> None:
+def test_silences_suppress_and_keep(repo: AlarmRepository) -> None:
     repo.add_silence(Silence("s1", T0 - 10, T0 + 3600, "engineer", "gateway work",
                              gateway="gw-a"))
     repo.apply([cond(True, T0)], T0, route, TITLES, AUTO)
@@ -130,7 +131,7 @@ def test_silences_suppress_and_keep(repo: SqliteAlarmStore) -> None:
         Silence("s2", T0, T0 + 1, "x", "")
 
 
-def test_escalation_when_not_acknowledged(repo: SqliteAlarmStore) -> None:
+def test_escalation_when_not_acknowledged(repo: AlarmRepository) -> None:
     aid = repo.apply([cond(True, T0)], T0, route, TITLES, AUTO).opened[0].id
     policy = {"d1": (600.0, 1200.0)}
     assert repo.escalate_due(T0 + 599, policy, route) == []
@@ -144,7 +145,7 @@ def test_escalation_when_not_acknowledged(repo: SqliteAlarmStore) -> None:
     assert all(e[0] != other.id for e in repo.escalate_due(T0 + 5000, policy, route))
 
 
-def test_endpoint_disabled_after_repeated_permanent_failures(repo: SqliteAlarmStore) -> None:
+def test_endpoint_disabled_after_repeated_permanent_failures(repo: AlarmRepository) -> None:
     for k in range(2):
         assert not repo.endpoint_result("d1", "c0", permanent_failure=True, disable_after=3,
                                         now=T0 + k)
@@ -157,7 +158,7 @@ def test_endpoint_disabled_after_repeated_permanent_failures(repo: SqliteAlarmSt
     assert repo.endpoints() == []
 
 
-def test_find_filters(repo: SqliteAlarmStore) -> None:
+def test_find_filters(repo: AlarmRepository) -> None:
     repo.apply([cond(True, T0, device="tfc-1"), cond(True, T0 + 1, device="tfc-2",
                                                      severity="critical")],
                T0 + 1, route, TITLES, AUTO)
