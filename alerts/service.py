@@ -38,11 +38,11 @@ from alerts.dispatch import Dispatcher
 from alerts.metrics import AlertsMetrics
 from alerts.model import Alarm
 from alerts.outbox import Intent
+from alerts.repository import AlarmRepository, Applied
 from alerts.routing import Router
 from alerts.rules import Condition, Rules
 from alerts.settings import AlertsSettings
 from alerts.silences import Silence
-from alerts.store import Applied, SqliteAlarmStore
 from cityhub.backoff import backoff_delay
 from cityhub.config.pack import CityPack
 from cityhub.contract import decode_telemetry
@@ -72,7 +72,7 @@ class _Batch:
 class AlertsService:
     """The alerts of one city. Use :meth:`run` (until cancelled)."""
 
-    def __init__(self, settings: AlertsSettings, pack: CityPack, store: SqliteAlarmStore,
+    def __init__(self, settings: AlertsSettings, pack: CityPack, store: AlarmRepository,
                  channels: dict[tuple[str, str], Channel], *, password: str | None = None,
                  clock: Callable[[], float] = time.time,
                  http: Callable[[AlertsService], contextlib.AbstractAsyncContextManager[int]]
@@ -225,6 +225,12 @@ class AlertsService:
                     log.info("alerts: connected to %s:%s, subscribed %s",
                              self.settings.broker.host, self.settings.broker.port,
                              ", ".join(self.filters()))
+                    # The body waits for the children: in Python 3.11 a child's error
+                    # that comes once the body is done leaves this task marked as
+                    # cancelling (its TaskGroup never uncancels it), which would read as
+                    # a stop below. While the body waits, the TaskGroup cancels it and
+                    # uncancels it itself.
+                    await asyncio.get_running_loop().create_future()
             except* (MqttError, aiomqtt.MqttError) as group:
                 lost = group.exceptions[0]
             # a stop that came while aiomqtt connected reaches here as an MqttError: it

@@ -175,6 +175,12 @@ class AnalyticsService:
                     log.info("analytics: connected to %s:%s, subscribed %s",
                              self.settings.broker.host, self.settings.broker.port,
                              ", ".join(self._filters()))
+                    # The body waits for the children: in Python 3.11 a child's error
+                    # that comes once the body is done leaves this task marked as
+                    # cancelling (its TaskGroup never uncancels it), which would read as
+                    # a stop below. While the body waits, the TaskGroup cancels it and
+                    # uncancels it itself.
+                    await asyncio.get_running_loop().create_future()
             except* (MqttError, aiomqtt.MqttError) as group:
                 lost = group.exceptions[0]
             # a stop that came while aiomqtt connected reaches here as an MqttError: it
@@ -269,8 +275,8 @@ class AnalyticsService:
             await self._run_log(events)
         while True:
             try:
-                batch = await asyncio.wait_for(self._full.get(),
-                                               self.settings.checkpoint_interval_s)
+                async with asyncio.timeout(self.settings.checkpoint_interval_s):
+                    batch = await self._full.get()
             except TimeoutError:
                 if self._dirty:  # a quiet stream: save what changed
                     self._checkpoint()

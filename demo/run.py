@@ -165,9 +165,10 @@ async def _run(args: argparse.Namespace) -> int:
                              tg.create_task(alerts.run())]
                     # Subscribe before anything is published: a new session has no
                     # queue yet, so earlier readings would have no one to go to.
-                    await asyncio.wait_for(ingester.connected.wait(), 60)
-                    await asyncio.wait_for(analytics.connected.wait(), 60)
-                    await asyncio.wait_for(alerts.connected.wait(), 60)
+                    async with asyncio.timeout(60):
+                        await ingester.connected.wait()
+                        await analytics.connected.wait()
+                        await alerts.connected.wait()
                     n = sum(len(g.sensors) for g in pack.gateways)
                     api = f"http://{args.host}:{alerts.http_port}"
                     hook = f"\n  webhook:   alarms to {args.webhook}" if args.webhook else ""

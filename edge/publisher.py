@@ -106,7 +106,8 @@ class GatewayPublisher:
         """One sensor's readings; a failing driver marks only its own sensor faulty."""
         h = self.health[sensor.id]
         try:
-            fields = await asyncio.wait_for(driver.read(now), 60)
+            async with asyncio.timeout(60):
+                fields = await driver.read(now)
         except (DriverError, TimeoutError, OSError) as e:
             h.update(ok=False, error=str(e) or type(e).__name__,
                      failures=int(h["failures"]) + 1)  # type: ignore[call-overload]
@@ -263,7 +264,8 @@ class GatewayPublisher:
     async def _pause(self, seconds: float) -> None:
         """Sleep, waking at once when a stop is requested."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
         raise_if_cancelling()
 
     async def run(self) -> None:
@@ -363,8 +365,8 @@ class GatewayPublisher:
     async def _say_offline(self, client: aiomqtt.Client, topic: str) -> None:
         """The retained status ``offline``, now (a clean disconnect sends no last will)."""
         try:
-            await asyncio.wait_for(client.publish(topic, self._status("offline"), qos=1,
-                                                  retain=True), 2.0)
+            async with asyncio.timeout(2.0):
+                await client.publish(topic, self._status("offline"), qos=1, retain=True)
         except TimeoutError:
             log.warning("edge %s: no PUBACK for the offline status", self.gateway.id)
 

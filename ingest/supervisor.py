@@ -106,14 +106,16 @@ class Supervisor:
             log.error("ingest: worker %d (pid %d) exited with status %s; starting it again "
                       "in %.1f s", k, proc.pid, proc.returncode, delay)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._stop.wait()
 
     async def _terminate(self, k: int, proc: asyncio.subprocess.Process) -> None:
         if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.terminate()
             try:
-                await asyncio.wait_for(proc.wait(), self.grace_s)
+                async with asyncio.timeout(self.grace_s):
+                    await proc.wait()
             except TimeoutError:
                 log.warning("ingest: worker %d (pid %d) did not stop in %.0f s; killing it",
                             k, proc.pid, self.grace_s)

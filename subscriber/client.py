@@ -144,8 +144,8 @@ class AckClient:
             raise MqttError(f"cannot connect to {self._host}:{self._port}: {e}") from None
         try:
             # The broker answers a CONNECT at once; a keepalive is long enough to wait.
-            await asyncio.wait_for(asyncio.shield(self._connected),
-                                   max(10.0, 1.5 * self._keepalive))
+            async with asyncio.timeout(max(10.0, 1.5 * self._keepalive)):
+                await asyncio.shield(self._connected)
         except BaseException as e:
             self._close_socket()
             if isinstance(e, TimeoutError):
@@ -161,7 +161,8 @@ class AckClient:
         if not self._lost.done() and self._paho.is_connected():
             self._paho.disconnect()
             with contextlib.suppress(TimeoutError, MqttError):
-                await asyncio.wait_for(asyncio.shield(self._lost), _CLOSE_TIMEOUT_S)
+                async with asyncio.timeout(_CLOSE_TIMEOUT_S):
+                    await asyncio.shield(self._lost)
         self._close_socket()
         if self._misc is not None:
             self._misc.cancel()
@@ -368,7 +369,8 @@ class AckClient:
         assert self._loop is not None
         fut = self._pending[mid] = self._loop.create_future()
         try:
-            codes = await asyncio.wait_for(fut, timeout)
+            async with asyncio.timeout(timeout):
+                codes = await fut
         except TimeoutError:
             raise MqttError(f"no answer to {what} {topic} in {timeout:.0f}s") from None
         finally:

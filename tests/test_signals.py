@@ -327,3 +327,18 @@ async def test_a_service_stops_when_its_client_turns_the_stop_into_an_mqtt_error
     done, _ = await asyncio.wait({task}, timeout=10)
     assert done and task.cancelled(), "the stop was taken for a lost connection"
     assert connects == 1  # and not retried
+
+
+def test_no_asyncio_wait_for_in_the_hub() -> None:
+    """Python 3.11's asyncio.wait_for returns the result when a cancellation meets the
+    inner future's completion, swallowing the stop: the demo then ran on after SIGTERM
+    (it waited for its services with wait_for as they connected). The hub uses
+    ``async with asyncio.timeout(...)``, which keeps the cancellation (fixed in 3.12)."""
+    root = Path(__file__).resolve().parents[1]
+    packages = ("cityhub", "edge", "ingest", "subscriber", "stores", "analytics", "alerts",
+                "accounts", "dashboards", "demo", "devservices")
+    found = [f"{path.relative_to(root)}:{n}" for package in packages
+             for path in sorted((root / package).rglob("*.py"))
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if "wait_for(" in line and not line.lstrip().startswith("#")]
+    assert found == []

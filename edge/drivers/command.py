@@ -41,7 +41,8 @@ class CommandDriver:
         except OSError as e:
             raise DriverError(f"cannot run {self.argv[0]!r}: {e}") from e
         try:
-            out, err = await asyncio.wait_for(proc.communicate(), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):
+                out, err = await proc.communicate()
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()

@@ -206,3 +206,29 @@ def test_a_missing_secret_is_a_config_error(bandung: CityPack, tmp_path: Path) -
     text = str(e.value)
     assert "TEST_WEBHOOK_SECRET" in text and "NO_SUCH_VAR" in text
     assert "alerts.departments.0.contacts.1.secret_env" in text
+
+
+async def test_a_broker_restart_is_weathered(bandung: CityPack, tmp_path: Path,
+                                             webhook_receiver: WebhookReceiver,
+                                             webhook_secret: str) -> None:
+    """The broker stops under the service and comes back: the loss is noticed (no
+    silence alarms meanwhile: the service heard nothing, the city did not fall silent),
+    webhooks wait for nobody, and readings after the restart open alarms again."""
+    broker = LocalMosquitto(tmp_path / "mq")
+    broker.start()
+    try:
+        pack = pack_reaching(bandung, webhook_url=webhook_receiver.url)
+        settings = settings_for(broker.port, tmp_path)
+        async with serving(settings, pack, {"TEST_WEBHOOK_SECRET": webhook_secret}) as svc:
+            await publish(broker.port, [level_message(1.7)])
+            await until(lambda: len(webhook_receiver.delivered) == 1, "the first alarm")
+            broker.stop()
+            await until(lambda: not svc.connected.is_set(), "the loss noticed")
+            broker.start()
+            await until(svc.connected.is_set, "reconnected", 60)
+            await publish(broker.port, [level_message(1.7, device="flood-cisaranten",
+                                                      gateway="gw-gedebage")])
+            await until(lambda: len(webhook_receiver.delivered) == 2, "an alarm after it")
+            assert svc.metrics.total("cityhub_alerts_alarms_opened") == 2
+    finally:
+        broker.stop()
