@@ -15,6 +15,7 @@ COPY accounts accounts
 COPY dashboards dashboards
 COPY demo demo
 COPY devservices devservices
+COPY broker broker
 COPY firmware_configs firmware_configs
 RUN pip install --no-cache-dir --prefix=/install '.[all]'
 

@@ -66,7 +66,8 @@ def test_help_of_every_command(capsys: pytest.CaptureFixture[str]) -> None:
                  ["ingest", "retire", "--help"], ["ingest", "deadletters", "--help"],
                  ["dashboard", "--help"], ["analytics", "report", "--help"],
                  ["analytics", "backfill", "--help"], ["alerts", "run", "--help"],
-                 ["alerts", "report", "--help"], ["users", "add", "--help"]):
+                 ["alerts", "report", "--help"], ["users", "add", "--help"],
+                 ["broker", "config", "--help"], ["broker", "certs", "--help"]):
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 0

@@ -108,8 +108,8 @@ def test_edge_only_install_names_the_extra_a_hub_command_needs(
     """Every command is listed; one that needs the hub's extras says which to install."""
     helped = _cityhub(edge_venv, "--help", cwd=tmp_path)
     assert helped.returncode == 0
-    for command in ("alerts", "analytics", "config", "dashboard", "demo", "edge", "ingest",
-                    "users"):
+    for command in ("alerts", "analytics", "broker", "config", "dashboard", "demo", "edge",
+                    "ingest", "users"):
         assert f"    {command}" in helped.stdout
     cfg = tmp_path / "ingest.yaml"
     cfg.write_text("pack: bandung\n")

@@ -33,10 +33,11 @@ ALLOWED = {
     "alerts": {"cityhub", "alerts", "subscriber", "accounts"},
     "dashboards": {"cityhub", "dashboards", "analytics", "stores", "accounts"},
     "devservices": {"cityhub", "devservices"},
+    "broker": {"cityhub", "broker"},
     # the demo is a composition root: it wires the others together; nothing imports it
     "demo": {"cityhub", "demo", "devservices", "edge", "ingest", "stores", "subscriber",
              "analytics",
-             "alerts", "dashboards", "accounts"},
+             "alerts", "dashboards", "accounts", "broker"},
 }
 HUB = set(ALLOWED) | {"firmware_configs"}
 # The extra of pyproject.toml whose dependencies each package may import (besides the
@@ -44,7 +45,7 @@ HUB = set(ALLOWED) | {"firmware_configs"}
 EXTRA = {"cityhub": None, "edge": "edge", "stores": "stores", "subscriber": "subscriber",
          "ingest": "ingest",
          "analytics": "analytics", "alerts": "alerts", "dashboards": "dashboards",
-         "devservices": "demo", "demo": "demo", "accounts": "accounts"}
+         "devservices": "demo", "demo": "demo", "accounts": "accounts", "broker": "broker"}
 
 
 def imports(path: Path) -> set[str]:

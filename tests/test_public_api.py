@@ -21,7 +21,7 @@ from ingest.mqtt_fast import PAHO_PRIVATE_NAMES, missing_private_names
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("cityhub", "edge", "ingest", "stores", "subscriber", "analytics", "alerts",
-            "dashboards", "demo", "devservices", "accounts")
+            "dashboards", "demo", "devservices", "accounts", "broker")
 OURS = PACKAGES
 FAST = ROOT / "ingest" / "mqtt_fast.py"
 
