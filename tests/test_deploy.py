@@ -17,17 +17,54 @@ from ingest.settings import IngestSettings
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_compose_file_is_valid() -> None:
+def compose(*args: str) -> str:
     exe = shutil.which("docker-compose")
     if exe is None:
         pytest.fail("docker-compose is not installed: `make test` installs it")
-    r = subprocess.run([exe, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+    r = subprocess.run([exe, "-f", str(ROOT / "docker-compose.yml"), *args],
                        capture_output=True, text=True, cwd=ROOT, check=False)
     assert r.returncode == 0, r.stderr
-    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
-    assert {"mosquitto", "influxdb", "ingest", "analytics", "alerts", "dashboard"} \
-        <= set(services)
+    return r.stdout
+
+
+def test_compose_file_is_valid() -> None:
+    compose("config", "-q")
+    compose("--profile", "sim", "config", "-q")
+    services = yaml.safe_load(compose("--profile", "sim", "config"))["services"]
+    assert {"mosquitto", "influxdb", "ingest-0", "ingest-1", "analytics", "alerts",
+            "dashboard", "edge-sim-dago"} <= set(services)
     assert services["influxdb"]["image"] == "influxdb:2.7"
+    assert services["mosquitto"]["image"] == "eclipse-mosquitto:2"
+    # every service but the simulators says whether it is healthy
+    for name, svc in services.items():
+        if not name.startswith("edge-sim"):
+            assert "healthcheck" in svc, name
+    # state on named volumes: the broker's sessions, the store, the services' files
+    named = {"mosquitto": "/mosquitto/data", "influxdb": "/var/lib/influxdb2",
+             "ingest-0": "/var/lib/cityhub", "ingest-1": "/var/lib/cityhub",
+             "analytics": "/var/lib/cityhub", "alerts": "/var/lib/cityhub",
+             "edge-sim-dago": "/var/lib/cityhub"}
+    for name, target in named.items():
+        mounts = [(v["source"], v["target"]) if isinstance(v, dict)
+                  else tuple(v.split(":")[:2]) for v in services[name]["volumes"]]
+        assert any(not src.startswith((".", "/")) and dst == target
+                   for src, dst in mounts), name
+
+
+def test_compose_is_locked_down_and_env_example_names_every_variable() -> None:
+    """The broker runs the files generated from the pack (no anonymous config of its
+    own); every ${VAR} the compose file reads is in .env.example."""
+    import re
+
+    raw = (ROOT / "docker-compose.yml").read_text()
+    code = "\n".join(line.split("#", 1)[0] for line in raw.splitlines())
+    used = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", code))
+    example = {line.split("=", 1)[0] for line in
+               (ROOT / ".env.example").read_text().splitlines()
+               if line and not line.startswith("#")}
+    assert used <= example, used - example
+    services = yaml.safe_load(raw)["services"]
+    assert "./deploy/broker:/mosquitto/config:ro" in services["mosquitto"]["volumes"]
 
 
 def test_the_image_installs_every_package() -> None:
@@ -45,6 +82,11 @@ def test_compose_ingest_settings_load() -> None:
     s = load_settings(ROOT / "deploy" / "ingest.yaml", IngestSettings)
     assert s.store.kind == "influxdb-v1"
     assert s.store.token_env == "INFLUX_TOKEN"
+    assert s.workers == 2 and s.shared_group == "ingest"  # ingest-0 and ingest-1
+    for name, kind in (("ingest", IngestSettings), ("analytics", AnalyticsSettings)):
+        settings = load_settings(ROOT / "deploy" / f"{name}.yaml", kind)
+        assert settings.broker.username == f"cityhub-{name}"  # each with its own account
+        assert settings.broker.password_env == f"CITYHUB_MQTT_{name.upper()}_PASSWORD"
 
 
 def test_compose_analytics_settings_load() -> None:
