@@ -172,6 +172,21 @@ def status(args: argparse.Namespace) -> int:
     return 1 if st.get("faulty_sensors") else 0
 
 
+def doctor(args: argparse.Namespace) -> int:
+    """``cityhub edge doctor``: every check's finding; exit 1 if one failed."""
+    from edge.doctor import diagnose
+
+    findings = asyncio.run(diagnose(Path(args.gateway), broker_host=args.broker_host,
+                                    broker_port=args.broker_port, broker_ca=args.broker_ca,
+                                    queue=args.queue, queue_max_mb=args.queue_max_mb))
+    for f in findings:
+        print(f.line())
+    failed = [f for f in findings if f.level == "FAIL"]
+    print(f"cityhub edge doctor: {len(failed)} problem(s)" if failed
+          else "cityhub edge doctor: ready")
+    return 1 if failed else 0
+
+
 def register(sub: Any) -> None:
     """Add ``cityhub edge`` to the ``cityhub`` command."""
     p = sub.add_parser("edge", help="edge agent (runs on a gateway)",
@@ -222,3 +237,18 @@ def register(sub: Any) -> None:
         "last PUBACK, each sensor's driver health). Exit status 1 if a sensor is faulty.")
     st.add_argument("--queue", required=True, help="the agent's queue file (its --queue)")
     st.set_defaults(handler=status, extra="edge")
+    d = esub.add_parser(
+        "doctor", help="check a gateway end to end and say what to fix",
+        description="Check what `cityhub edge run --gateway FILE` needs, and say what to fix: "
+        "the gateway file and its pack validate; its MQTT password is there; each sensor's "
+        "driver answers one read; the broker takes a login with the gateway's credentials "
+        "(and TLS); the queue's directory is writable with room for its bound; the clock "
+        "is synchronised. Publishes nothing. Exit status 1 if a check failed.")
+    d.add_argument("--gateway", required=True, help="path to the gateway's YAML in a city pack")
+    d.add_argument("--broker-host", help="override the pack's broker host")
+    d.add_argument("--broker-port", type=int, help="override the pack's broker port")
+    d.add_argument("--broker-ca", metavar="FILE", help="CA certificate (PEM) of the broker")
+    d.add_argument("--queue", help="the agent's queue file; default var/edge-GATEWAY.db")
+    d.add_argument("--queue-max-mb", type=float, default=64, help="the agent's queue bound; "
+                   "default 64")
+    d.set_defaults(handler=doctor, extra="edge")

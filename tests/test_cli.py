@@ -67,7 +67,8 @@ def test_help_of_every_command(capsys: pytest.CaptureFixture[str]) -> None:
                  ["dashboard", "--help"], ["analytics", "report", "--help"],
                  ["analytics", "backfill", "--help"], ["alerts", "run", "--help"],
                  ["alerts", "report", "--help"], ["users", "add", "--help"],
-                 ["broker", "config", "--help"], ["broker", "certs", "--help"]):
+                 ["broker", "config", "--help"], ["broker", "certs", "--help"],
+                 ["edge", "doctor", "--help"]):
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 0
