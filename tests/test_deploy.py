@@ -155,3 +155,19 @@ def test_analytics_settings_example_in_the_docs_loads(tmp_path: Path) -> None:
     path.write_text(example)
     settings = load_settings(path, AnalyticsSettings)
     assert settings.shared_group == "analytics" and settings.metrics_port == 9109
+
+
+def test_the_scale_out_override_is_valid() -> None:
+    """docker-compose.scale.yml (docs/scaling.md) on top of the single host: valid, four
+    ingesters of a four-worker settings file, a second dashboard, a three-node cluster."""
+    exe = shutil.which("docker-compose")
+    assert exe is not None
+    r = subprocess.run([exe, "-f", str(ROOT / "docker-compose.yml"), "-f",
+                        str(ROOT / "docker-compose.scale.yml"), "config"],
+                       capture_output=True, text=True, cwd=ROOT, check=False)
+    assert r.returncode == 0, r.stderr
+    services = yaml.safe_load(r.stdout)["services"]
+    assert {f"ingest-{k}" for k in range(4)} | {"dashboard-2", "emqx-2", "emqx-3"} \
+        <= set(services)
+    scale = load_settings(ROOT / "deploy" / "ingest-scale.yaml", IngestSettings)
+    assert scale.workers == 4 and scale.shared_group == "ingest"
