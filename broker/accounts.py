@@ -1,6 +1,7 @@
-"""The broker's accounts: one per gateway that has credentials in the city pack, and one per
+"""The broker's accounts: one per gateway that has credentials in the city pack, one per
 hub service (``cityhub-ingest``, ``cityhub-analytics``, ``cityhub-alerts``,
-``cityhub-dashboard``).
+``cityhub-dashboard``), and one per department with an MQTT contact in the pack's alerts
+(``dept-{id}``, which reads its own ``city/{city}/notify/{id}``).
 
 Each account names where its password comes from (an environment variable, or a gateway's
 password file) but never holds it: passwords are resolved by :mod:`broker.passwords` when
@@ -35,7 +36,7 @@ class Account:
     the gateway's id (its topics use the id, its login the pack's username)."""
 
     username: str
-    role: str
+    role: str  # "gateway", "department" (``gateway`` then holds the department's id) or a service
     gateway: str | None = None
     password_env: str | None = None
     password_file: str | None = None
@@ -79,11 +80,15 @@ def accounts_of(pack: CityPack, env_prefix: str = DEFAULT_ENV_PREFIX) -> Account
             without.append(gw.id)
             continue
         gateways.append(Account(c.username, "gateway", gw.id, c.password_env, c.password_file))
-    accounts = (*gateways, *service_accounts(env_prefix))
+    departments = tuple(
+        Account(f"dept-{d.id}", "department", d.id,
+                password_env=f"{env_prefix}DEPT_{d.id.upper().replace('-', '_')}_PASSWORD")
+        for d in pack.alerts.departments if any(c.channel == "mqtt" for c in d.contacts))
+    accounts = (*gateways, *service_accounts(env_prefix), *departments)
     problems: list[ConfigProblem] = []
     seen: dict[str, Account] = {}
     for a in accounts:
-        where = f"gateway {a.gateway}" if a.gateway else f"service {a.role}"
+        where = f"{a.role} {a.gateway}" if a.gateway else f"service {a.role}"
         if not _USERNAME.match(a.username):
             problems.append(ConfigProblem(pack.city.id, f"{where}: credentials.username",
                                           f"{a.username!r} cannot be a broker username "

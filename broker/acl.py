@@ -27,6 +27,7 @@ from cityhub.fields import Domain
 from cityhub.topics import (
     deadletter_topic,
     event_filter,
+    notify_topic,
     status_topic,
     telemetry_filter,
     telemetry_topic,
@@ -73,6 +74,9 @@ def rules_of(city: str, account: Account) -> list[Rule]:
     if account.role == "gateway":
         assert account.gateway is not None
         return gateway_rules(city, account.gateway)
+    if account.role == "department":  # its own notifications (the alerts' MQTT contacts)
+        assert account.gateway is not None
+        return [("read", notify_topic(city, account.gateway))]
     return service_rules(city, account.role)
 
 
@@ -103,6 +107,9 @@ def acl_text(pack: CityPack, accounts: Accounts) -> str:
             label = " ".join((names.get(a.gateway) or a.gateway).split())  # one line
             lines += _block(city, a, f"gateway {a.gateway} ({label}): writes its own topics "
                             "only, reads nothing")
+        elif a.role == "department":
+            lines += _block(city, a, f"department {a.gateway}: reads its own notifications "
+                            "only")
         else:
             lines += _block(city, a, f"the {a.role} service")
     if accounts.without_credentials:

@@ -30,12 +30,13 @@ sensors:
 PASSWORDS = {
     "gw-a": "pw-gateway-a", "gw-b": "pw-gateway-b", "cityhub-ingest": "pw-ingest",
     "cityhub-analytics": "pw-analytics", "cityhub-alerts": "pw-alerts",
-    "cityhub-dashboard": "pw-dashboard",
+    "cityhub-dashboard": "pw-dashboard", "dept-bpbd": "pw-bpbd",
 }
 ENVIRON = {
     "CITYHUB_GW_A_PASSWORD": PASSWORDS["gw-a"], "CITYHUB_GW_B_PASSWORD": PASSWORDS["gw-b"],
     **{f"CITYHUB_MQTT_{s.upper()}_PASSWORD": PASSWORDS[f"cityhub-{s}"]
        for s in ("ingest", "analytics", "alerts", "dashboard")},
+    "CITYHUB_MQTT_DEPT_BPBD_PASSWORD": PASSWORDS["dept-bpbd"],
 }
 
 
@@ -44,7 +45,11 @@ def write_broker_pack(root: Path, city: str, port: int = 1883) -> Path:
     (passwords from CITYHUB_GW_A_PASSWORD, CITYHUB_GW_B_PASSWORD), gw-c without."""
     write_small_pack(root, city)
     with (root / "city.yaml").open("a") as f:
-        f.write(f"broker:\n  host: 127.0.0.1\n  port: {port}\n")
+        # a department reached over MQTT: its own account reads its notifications
+        f.write("alerts:\n  rules:\n    - {id: river-siaga, kind: siaga, at: 3}\n"
+                "  departments:\n    - {id: bpbd, name: BPBD, subscriptions: [{}], "
+                "group_s: 0, contacts: [{id: posko, channel: mqtt}]}\n")
+        f.write(f"broker:\n  host: 127.0.0.1\n  port: {port}\n")  # last: tests extend it
     for gw in ("a", "b"):
         path = root / "gateways" / f"gw-{gw}.yaml"
         text = path.read_text().replace(

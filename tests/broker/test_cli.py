@@ -48,7 +48,7 @@ def test_config_writes_the_files_and_shows_generated_passwords_once(tmp_path: Pa
     assert "gateway gw-c has no credentials in the pack" in r.stderr
     generated = {m[1]: (m[2], m[3]) for m in GENERATED.finditer(r.stdout)}
     assert set(generated) == {"gw-b", "cityhub-analytics", "cityhub-alerts",
-                              "cityhub-dashboard"}
+                              "cityhub-dashboard", "dept-bpbd"}
     assert generated["gw-b"][0] == "CITYHUB_GW_B_PASSWORD"
     assert generated["cityhub-alerts"][0] == "CITYHUB_MQTT_ALERTS_PASSWORD"
     for _, password in generated.values():

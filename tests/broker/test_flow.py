@@ -25,7 +25,6 @@ from alerts.store import SqliteAlarmStore
 from analytics.live.checkpoint import StateDir
 from analytics.service import AnalyticsService
 from analytics.settings import AnalyticsSettings
-from cityhub.config.alerting import AlertsPolicy
 from cityhub.mqtt import BrokerSettings
 from cityhub.senml import Reading, encode_pack
 from cityhub.store import SQLiteStore, StoreSettings
@@ -62,10 +61,7 @@ async def test_the_hub_works_through_the_locked_down_broker(live_broker: Broker,
                                                             tmp_path: Path) -> None:
     b = live_broker
     city = b.city
-    pack = b.pack.model_copy(update={"alerts": AlertsPolicy.model_validate({
-        "rules": [{"id": "river-siaga", "kind": "siaga", "at": 3}],
-        "departments": [{"id": "bpbd", "name": "BPBD", "subscriptions": [{}],
-                         "contacts": [{"id": "posko", "channel": "mqtt"}], "group_s": 0}]})})
+    pack = b.pack  # its alerts: a Siaga rule and department bpbd, reached over MQTT
     db = tmp_path / "readings.db"
     store, derived = SQLiteStore(db), SQLiteStore(tmp_path / "derived.db")
     ingest_settings = IngestSettings(
@@ -98,6 +94,16 @@ async def test_the_hub_works_through_the_locked_down_broker(live_broker: Broker,
                 username="cityhub-dashboard", password=PASSWORDS["cityhub-dashboard"]) as dash:
             await dash.subscribe(f"city/{city}/alerts/#", qos=1)
             await dash.subscribe(f"city/{city}/events/#", qos=1)
+            dept = aiomqtt.Client("127.0.0.1", b.port, identifier=f"bpbd-{uuid.uuid4().hex[:6]}",
+                                  username="dept-bpbd", password=PASSWORDS["dept-bpbd"])
+            await dept.__aenter__()
+            await dept.subscribe(f"city/{city}/#", qos=1)  # granted; delivers its own only
+            for_bpbd: list[str] = []
+
+            async def take_dept() -> None:
+                async for m in dept.messages:
+                    for_bpbd.append(m.topic.value)
+            dept_reader = asyncio.create_task(take_dept())
 
             async def take() -> None:
                 async for m in dash.messages:
@@ -120,7 +126,13 @@ async def test_the_hub_works_through_the_locked_down_broker(live_broker: Broker,
                         "the alarm on the alerts feed through the broker", 30)
             await until(lambda: any("/events/flood/" in t["topic"] for t in told),
                         "the analytics' event through the broker", 30)
+            await until(lambda: f"city/{city}/notify/bpbd" in for_bpbd,
+                        "the department's own notification", 30)
+            # its account reads nothing else: not the readings, the events, the feed
+            assert set(for_bpbd) == {f"city/{city}/notify/bpbd"}
             reader.cancel()
+            dept_reader.cancel()
+            await dept.__aexit__(None, None, None)
         rows = await store.history(measurement="flood", device="river-1",
                                    field="currentLevel", start_ns=0, stop_ns=2**62)
         assert [v for _, v in rows] == [0.5, 0.6, 1.7]  # gw-b's 9.0 never arrived

@@ -49,7 +49,12 @@ def test_every_bandung_gateway_has_an_account_and_its_topics(bandung: CityPack) 
     assert not accounts.without_credentials
     acl = parse_acl(acl_text(bandung, accounts))
     assert set(acl) == {gw.credentials.username for gw in bandung.gateways
-                        if gw.credentials} | {f"cityhub-{s}" for s in SERVICES}
+                        if gw.credentials} | {f"cityhub-{s}" for s in SERVICES} \
+        | {f"dept-{d.id}" for d in bandung.alerts.departments}  # all reached over MQTT
+    # a department reads its own notifications, nothing else
+    assert acl["dept-bpbd"] == [("read", "city/bandung/notify/bpbd")]
+    dept = next(a for a in accounts.accounts if a.username == "dept-bpbd")
+    assert dept.password_env == "CITYHUB_MQTT_DEPT_BPBD_PASSWORD"
     for gw in bandung.gateways:
         assert gw.credentials is not None
         rules = acl[gw.credentials.username]
@@ -113,7 +118,7 @@ def test_gateways_without_credentials_and_bad_usernames(tmp_path: Path) -> None:
     assert accounts.without_credentials == ("gw-c",)
     assert [a.username for a in accounts.gateways] == ["gw-a", "gw-b"]
     assert {a.password_env for a in accounts.accounts if a.role != "gateway"} == \
-        {f"HUB_{s.upper()}_PASSWORD" for s in SERVICES}
+        {f"HUB_{s.upper()}_PASSWORD" for s in SERVICES} | {"HUB_DEPT_BPBD_PASSWORD"}
     assert "gw-c" in acl_text(pack, accounts).split("# no account")[1]
     with pytest.raises(ConfigError, match="password-env-prefix"):
         accounts_of(pack, "lower-case")
