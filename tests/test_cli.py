@@ -62,6 +62,7 @@ def test_demo_bogor_with_embedded_broker(tmp_path: Path) -> None:
 
 def test_help_of_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (["--help"], ["demo", "--help"], ["config", "check", "--help"],
+                 ["city", "new", "--help"],
                  ["edge", "run", "--help"], ["edge", "status", "--help"], ["ingest", "--help"],
                  ["ingest", "retire", "--help"], ["ingest", "deadletters", "--help"],
                  ["dashboard", "--help"], ["analytics", "report", "--help"],

@@ -35,8 +35,19 @@ _DOMAINS = {d.value for d in Domain}
 
 
 def shipped_packs() -> Path:
-    """The directory of the city packs shipped with the hub (package data)."""
-    return Path(str(resources.files(_SHIPPED)))
+    """The directory of the city packs shipped with the hub (package data).
+
+    A folder named like the package in the working directory, without its
+    ``__init__.py`` (a user's own packs, say), can hide it from ``python -m cityhub``:
+    that is a clear error naming the folder, not a traceback."""
+    found = resources.files(_SHIPPED)
+    path = Path(str(found))
+    if not (path / "__init__.py").is_file():
+        raise ConfigError([ConfigProblem(
+            str(Path.cwd() / _SHIPPED), "", f"this folder hides the packs shipped with the "
+            f"hub (the package {_SHIPPED!r}): run the command from another directory, or "
+            "name the pack by its path")])
+    return path
 
 
 def pack_dir(name_or_path: str | Path) -> Path:

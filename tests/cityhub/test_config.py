@@ -320,3 +320,16 @@ def test_bogor_inherits_bandungs_rules_adjusts_one_and_has_its_own_departments()
     assert rules["katulampa-surge"].devices == ("flood-katulampa",)
     assert {d.name for d in bogor.departments} == {"BPBD Kota Bogor",
                                                    "Dinas Perhubungan Kota Bogor"}
+
+
+def test_a_folder_hiding_the_shipped_packs_is_a_clear_error(tmp_path: Path) -> None:
+    """`python -m cityhub` puts the working directory first on the path: a folder there
+    named like the shipped packs' package (a user's own packs) hides them."""
+    import subprocess
+    import sys
+
+    (tmp_path / "firmware_configs" / "depok").mkdir(parents=True)
+    r = subprocess.run([sys.executable, "-m", "cityhub", "config", "check", "bandung"],
+                       cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert r.returncode == 1 and "Traceback" not in r.stderr + r.stdout  # INVALID
+    assert "this folder hides the packs shipped with the hub" in r.stdout + r.stderr
