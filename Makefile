@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 CITY   ?= bandung
 PORT   ?= 8050
-APT_TEST := mosquitto mosquitto-clients influxdb chromium chromium-driver docker-compose socat
+APT_TEST := mosquitto mosquitto-clients influxdb chromium chromium-driver docker-compose socat shellcheck
 APT_DEMO := mosquitto mosquitto-clients
 
 .PHONY: demo test lint typecheck unit check-deps apt-test apt-demo clean fuzz-long

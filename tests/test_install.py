@@ -23,7 +23,7 @@ SERVER_SIDE = {"dash", "flask", "werkzeug", "plotly", "numba", "numpy", "aiohttp
                "influxdb-client", "amqtt", "psutil", "httpx"}
 
 
-def _source_copy(dest: Path) -> Path:
+def source_copy(dest: Path) -> Path:
     """The tracked and new (not ignored) files of the source tree, without build output."""
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
                            capture_output=True, text=True, check=True).stdout.splitlines()
@@ -39,7 +39,7 @@ def _source_copy(dest: Path) -> Path:
 def edge_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A venv with ``cityhub[edge]`` installed (not editable) from a copy of this tree."""
     tmp = tmp_path_factory.mktemp("edge-install")
-    src = _source_copy(tmp / "src")
+    src = source_copy(tmp / "src")
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     proc = subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet",
