@@ -29,6 +29,9 @@ from cityhub.mqtt import BrokerSettings
 from cityhub.senml import Reading, encode_pack
 from cityhub.store import SQLiteStore, StoreSettings
 from cityhub.topics import telemetry_topic
+from edge.drivers.sim import SimDriver, Weather
+from edge.publisher import GatewayPublisher
+from edge.queue import DiskQueue
 from ingest.deadletters import DeadLetters
 from ingest.service import Ingester
 from ingest.settings import IngestSettings
@@ -128,6 +131,37 @@ async def test_the_hub_works_through_the_locked_down_broker(live_broker: Broker,
                         "the analytics' event through the broker", 30)
             await until(lambda: f"city/{city}/notify/bpbd" in for_bpbd,
                         "the department's own notification", 30)
+            # and the edge agent itself, gw-b's, with its own account: sampled, queued,
+            # published, acknowledged, stored
+            gw_b_cfg = next(g for g in pack.gateways if g.id == "gw-b")
+            weather = Weather(pack.city.timezone)
+            queue = DiskQueue(tmp_path / "edge-gw-b.db")
+            agent = GatewayPublisher(
+                pack, gw_b_cfg, [(s, SimDriver(s, pack, weather, 1)) for s in gw_b_cfg.sensors],
+                BrokerSettings(host="127.0.0.1", port=b.port, username="gw-b",
+                               protocol="3.1.1"),
+                queue, password=PASSWORDS["gw-b"], interval_scale=0.02,
+                flush_interval_s=0.2)
+            edge_task = asyncio.create_task(agent.run())
+            try:
+                await until(lambda: agent.published >= 3, "the edge agent publishing", 30)
+                stored: list[int] = []
+
+                async def count() -> None:
+                    stored.append(len(await store.history(
+                        measurement="traffic", device="tfc-b1", field="averageVehicleSpeed",
+                        start_ns=0, stop_ns=2**62)))
+                for _ in range(300):  # stored by the ingester, through its own account
+                    await count()
+                    if stored[-1]:
+                        break
+                    await asyncio.sleep(0.1)
+                assert stored[-1] >= 1, "the edge agent's readings were not stored"
+            finally:
+                agent.request_stop()
+                async with asyncio.timeout(30):
+                    await edge_task
+                queue.close()
             # its account reads nothing else: not the readings, the events, the feed
             assert set(for_bpbd) == {f"city/{city}/notify/bpbd"}
             reader.cancel()
