@@ -453,7 +453,9 @@ def scaffold(spec: NewCity) -> Scaffold:
     shipped = _is_shipped(spec.base, base_dir)
     base_label = f"the shipped pack '{base.city.id}'" if shipped \
         else f"the pack in {base_dir} ({base.city.id})"
-    extends = extends_path(spec.out, base_dir)
+    # a shipped pack lives in the installed package: a path relative to it from wherever the
+    # new pack is would break as soon as either moves, so it is named absolutely
+    extends = str(base_dir.resolve()) if shipped else extends_path(spec.out, base_dir)
     if spec.location is not None:
         lat, lon = spec.location
     elif spec.districts is not None:
