@@ -7,7 +7,7 @@ import datetime as dt
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,7 @@ from accounts.rules import (
 )
 from accounts.schema import create_or_check
 from accounts.tokens import looks_like_token, new_token, token_hash
-from cityhub.sqlitedb import open_sqlite
+from cityhub.sqlitedb import open_sqlite, transaction
 
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
@@ -105,17 +105,9 @@ class Accounts:
         with self._lock:
             yield self._db
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         """One write transaction; rolled back when the block raises."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        return transaction(self._db, self._lock)
 
     def _require(self, db: sqlite3.Connection, name: str) -> tuple[Any, ...]:
         row: tuple[Any, ...] | None = db.execute(

@@ -14,7 +14,7 @@ import hashlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from alerts.outbox import (
 from alerts.repository import Applied, Route
 from alerts.rules import Condition
 from alerts.silences import Silence
-from cityhub.sqlitedb import open_sqlite
+from cityhub.sqlitedb import open_sqlite, transaction
 
 __all__ = ["SqliteAlarmStore"]
 
@@ -113,16 +113,8 @@ class SqliteAlarmStore:
         with self._lock:
             self._db.close()
 
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._db, self._lock)
 
     def _q(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:

@@ -7,13 +7,16 @@ SQLite would store a bool as an integer; a ``kind`` column beside each value (``
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
 from cityhub.senml import Value
 
-__all__ = ["open_sqlite", "typed_value", "value_kind"]
+__all__ = ["open_sqlite", "transaction", "typed_value", "value_kind"]
 
 
 def open_sqlite(path: str | Path, *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
@@ -32,6 +35,22 @@ def open_sqlite(path: str | Path, *, synchronous: Literal["NORMAL", "FULL"] = "N
         db.close()
         raise
     return db
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection, lock: threading.Lock | threading.RLock
+                ) -> Iterator[sqlite3.Connection]:
+    """One write transaction on a connection of :func:`open_sqlite` (autocommit), under
+    the caller's lock: ``BEGIN IMMEDIATE`` (the write lock taken at once, so two writers
+    never deadlock upgrading), committed at the end, rolled back if the block raises."""
+    with lock:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
 
 def _retry_locked(db: sqlite3.Connection, sql: str, timeout_s: float = 10.0) -> None:

@@ -7,6 +7,8 @@ import multiprocessing as mp
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
+import pytest
+
 from cityhub.sqlitedb import open_sqlite
 
 PROCESSES = 6
@@ -37,3 +39,25 @@ def test_processes_opening_a_new_file_together(tmp_path: Path) -> None:
             p.join(60)
         failures += [r for r in results if r != "ok"]
     assert failures == []
+
+
+def test_a_transaction_commits_or_rolls_back(tmp_path: Path) -> None:
+    import threading
+
+    from cityhub.sqlitedb import transaction
+
+    db, lock = open_sqlite(tmp_path / "t.db"), threading.Lock()
+    db.execute("CREATE TABLE t (x INTEGER)")
+    with transaction(db, lock):
+        db.execute("INSERT INTO t VALUES (1)")
+
+    def fails() -> None:
+        with transaction(db, lock):
+            db.execute("INSERT INTO t VALUES (2)")
+            raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        fails()
+    assert [r[0] for r in db.execute("SELECT x FROM t")] == [1]
+    assert not db.in_transaction and not lock.locked()
+    db.close()
