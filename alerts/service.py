@@ -30,8 +30,6 @@ from typing import Any
 
 import aiomqtt
 import orjson
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from alerts.channels.base import Channel
 from alerts.dispatch import Dispatcher
@@ -51,12 +49,11 @@ from cityhub.mqtt import tls_context
 from cityhub.senml import Reading
 from cityhub.signals import raise_if_cancelling
 from cityhub.topics import event_filter, telemetry_filter
-from subscriber import AckClient, InflightWindow, MqttError
+from subscriber import AckClient, InflightWindow, MqttError, session_properties, shared
 
 __all__ = ["AlertsService"]
 
 log = logging.getLogger("cityhub.alerts")
-SESSION_EXPIRY_S = 7 * 24 * 3600
 
 
 @dataclass
@@ -172,11 +169,7 @@ class AlertsService:
     # -- the broker --------------------------------------------------------------------------
     def _reader(self) -> AckClient:
         b = self.settings.broker
-        props: Properties | None = None
-        if b.protocol == "5":
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = SESSION_EXPIRY_S
-            props.ReceiveMaximum = self.settings.max_inflight
+        props = session_properties(b.protocol, self.settings.max_inflight)
         client = self._window.client = AckClient(
             b.host, b.port, client_id=self.settings.client_id, on_publish=self._on_publish,
             protocol=b.protocol, clean=False, properties=props, username=b.username,
@@ -196,9 +189,9 @@ class AlertsService:
     def filters(self) -> list[str]:
         city = self.pack.city.id
         group = self.settings.shared_group
-        shared = [*telemetry_filter(city), event_filter(city)]
-        return [f"$share/{group}/{f}" if group else f for f in shared] \
-            + [f"city/{city}/status/+"]
+        # status: a plain subscription (retained messages are not sent to shared ones)
+        return [*shared([*telemetry_filter(city), event_filter(city)], group),
+                f"city/{city}/status/+"]
 
     async def _consume_forever(self) -> None:
         attempt = 0

@@ -33,8 +33,6 @@ import time
 from dataclasses import dataclass, field
 
 import aiomqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from analytics.live.checkpoint import StateDir
 from analytics.live.engine import Engine
@@ -51,12 +49,11 @@ from cityhub.senml import Reading
 from cityhub.signals import raise_if_cancelling
 from cityhub.store.base import Store
 from cityhub.topics import telemetry_filter
-from subscriber import AckClient, InflightWindow, MqttError
+from subscriber import AckClient, InflightWindow, MqttError, session_properties, shared
 
 __all__ = ["AnalyticsService"]
 
 log = logging.getLogger("cityhub.analytics")
-SESSION_EXPIRY_S = 7 * 24 * 3600
 
 
 @dataclass
@@ -129,11 +126,7 @@ class AnalyticsService:
     # -- connections ------------------------------------------------------------------------
     def _reader(self) -> AckClient:
         b = self.settings.broker
-        props: Properties | None = None
-        if b.protocol == "5":
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = SESSION_EXPIRY_S
-            props.ReceiveMaximum = self.settings.max_inflight
+        props = session_properties(b.protocol, self.settings.max_inflight)
         client = self._window.client = AckClient(
             b.host, b.port, client_id=self.settings.client_id, on_publish=self._on_publish,
             protocol=b.protocol, clean=False, properties=props, username=b.username,
@@ -151,9 +144,7 @@ class AnalyticsService:
             else aiomqtt.ProtocolVersion.V311)
 
     def _filters(self) -> list[str]:
-        group = self.settings.shared_group
-        return [f"$share/{group}/{f}" if group else f
-                for f in telemetry_filter(self.pack.city.id)]
+        return shared(telemetry_filter(self.pack.city.id), self.settings.shared_group)
 
     async def _consume_forever(self) -> None:
         attempt = 0

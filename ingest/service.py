@@ -36,8 +36,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from prometheus_client import CollectorRegistry, Gauge
 
 from cityhub.backoff import backoff_delay
@@ -56,12 +54,11 @@ from ingest.mqtt_fast import FastIngestClient, missing_private_names
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
 from ingest.writer import DurableWriter, Refused
-from subscriber import AckClient, InflightWindow, MqttError
+from subscriber import AckClient, InflightWindow, MqttError, session_properties, shared
 
 __all__ = ["Ingester"]
 
 log = logging.getLogger("cityhub.ingest")
-SESSION_EXPIRY_S = 7 * 24 * 3600
 REBUILD_FUTURE_S = 1e12
 
 
@@ -170,11 +167,7 @@ class Ingester:
         """A client on this ingester's persistent session; ``clean`` ends the session
         instead (the broker discards it and everything queued for it)."""
         b = self.settings.broker
-        props: Properties | None = None
-        if b.protocol == "5":
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = 0 if clean else SESSION_EXPIRY_S
-            props.ReceiveMaximum = self.settings.max_inflight
+        props = session_properties(b.protocol, self.settings.max_inflight, clean=clean)
         # Messages are decoded as paho reads them (no per-message queue and task) and
         # acknowledged only by AckClient.ack, after the write.
         kind = FastIngestClient if self.fast_mqtt else AckClient
@@ -187,9 +180,7 @@ class Ingester:
         return self._mqtt
 
     def _filters(self) -> list[str]:
-        group = self.settings.shared_group
-        return [f"$share/{group}/{f}" if group else f
-                for f in telemetry_filter(self.pack.city.id)]
+        return shared(telemetry_filter(self.pack.city.id), self.settings.shared_group)
 
     async def check_store(self) -> bool:
         """Log what store answers (or that none does: batches then go to the spool until

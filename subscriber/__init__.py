@@ -4,6 +4,8 @@ telemetry through it; see :mod:`subscriber.client`.
 """
 
 from subscriber.client import READ_SLICE_S, AckClient, MqttError, OnPublish
+from subscriber.session import SESSION_EXPIRY_S, session_properties, shared
 from subscriber.window import InflightWindow
 
-__all__ = ["READ_SLICE_S", "AckClient", "InflightWindow", "MqttError", "OnPublish"]
+__all__ = ["READ_SLICE_S", "SESSION_EXPIRY_S", "AckClient", "InflightWindow", "MqttError",
+           "OnPublish", "session_properties", "shared"]
