@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alerts.channels.email import SmtpSettings
-from cityhub.mqtt import BrokerSettings
+from cityhub.mqtt import BrokerSettings, explicit_protocol
 
 __all__ = ["AlertsSettings", "DeliverySettings"]
 
@@ -66,7 +66,4 @@ class AlertsSettings(BaseModel):
     @field_validator("broker")
     @classmethod
     def _explicit_protocol(cls, broker: BrokerSettings) -> BrokerSettings:
-        if broker.protocol == "auto":
-            raise ValueError("protocol: the alerts service needs \"3.1.1\" or \"5\" "
-                             "(auto is for edge agents)")
-        return broker
+        return explicit_protocol(broker, "the alerts service")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cityhub.mqtt import BrokerSettings
+from cityhub.mqtt import BrokerSettings, explicit_protocol
 from cityhub.store.settings import StoreSettings
 
 __all__ = ["AnalyticsSettings", "DetectionSettings"]
@@ -107,7 +107,4 @@ class AnalyticsSettings(BaseModel):
     @field_validator("broker")
     @classmethod
     def _explicit_protocol(cls, broker: BrokerSettings) -> BrokerSettings:
-        if broker.protocol == "auto":
-            raise ValueError("protocol: the analytics service needs \"3.1.1\" or \"5\" "
-                             "(auto is for edge agents)")
-        return broker
+        return explicit_protocol(broker, "the analytics service")

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cityhub.errors import ConfigError, ConfigProblem
 
-__all__ = ["BrokerSettings", "TlsSettings", "tls_context"]
+__all__ = ["BrokerSettings", "TlsSettings", "explicit_protocol", "tls_context"]
 
 
 class TlsSettings(BaseModel):
@@ -58,6 +58,15 @@ class BrokerSettings(BaseModel):
     @property
     def uses_tls(self) -> bool:
         return self.tls is not None
+
+
+def explicit_protocol(broker: BrokerSettings, who: str) -> BrokerSettings:
+    """``broker``, for a hub service's settings validator: a service's persistent session
+    is made for one protocol, so "auto" (the edge agents' fallback) is refused."""
+    if broker.protocol == "auto":
+        raise ValueError(f"protocol: {who} needs \"3.1.1\" or \"5\" (auto is for edge "
+                         "agents)")
+    return broker
 
 
 def tls_context(broker: BrokerSettings) -> ssl.SSLContext | None:

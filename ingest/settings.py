@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cityhub.mqtt import BrokerSettings
+from cityhub.mqtt import BrokerSettings, explicit_protocol
 from cityhub.store.settings import StoreSettings
 
 __all__ = ["IngestSettings"]
@@ -89,7 +89,4 @@ class IngestSettings(BaseModel):
     @field_validator("broker")
     @classmethod
     def _explicit_protocol(cls, broker: BrokerSettings) -> BrokerSettings:
-        if broker.protocol == "auto":
-            raise ValueError("protocol: the ingester needs \"3.1.1\" or \"5\" (auto is for "
-                             "edge agents)")
-        return broker
+        return explicit_protocol(broker, "the ingester")

@@ -171,3 +171,17 @@ def test_the_scale_out_override_is_valid() -> None:
         <= set(services)
     scale = load_settings(ROOT / "deploy" / "ingest-scale.yaml", IngestSettings)
     assert scale.workers == 4 and scale.shared_group == "ingest"
+
+
+@pytest.mark.parametrize(("kind", "who"), [("ingest", "the ingester"),
+                                       ("analytics", "the analytics service"),
+                                       ("alerts", "the alerts service")])
+def test_a_service_refuses_the_edge_agents_auto_protocol(kind: str, who: str) -> None:
+    from pydantic import ValidationError
+
+    from alerts.settings import AlertsSettings
+
+    model = {"ingest": IngestSettings, "analytics": AnalyticsSettings,
+             "alerts": AlertsSettings}[kind]
+    with pytest.raises(ValidationError, match=f'{who} needs "3.1.1" or "5"'):
+        model.model_validate({"pack": "bandung", "broker": {"protocol": "auto"}})
