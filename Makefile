@@ -12,7 +12,7 @@ PORT   ?= 8050
 APT_TEST := mosquitto mosquitto-clients influxdb chromium chromium-driver docker-compose socat shellcheck
 APT_DEMO := mosquitto mosquitto-clients
 
-.PHONY: demo test lint typecheck unit check-deps apt-test apt-demo clean fuzz-long
+.PHONY: demo test lint typecheck unit check-deps apt-test apt-demo clean fuzz-long messages
 
 $(STAMP): pyproject.toml setup.py ingest/kernel.pyx
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,14 @@ unit: $(STAMP)
 fuzz-long: $(STAMP)
 	@bash scripts/apt-ensure.sh clang
 	fuzz/run_sanitized.sh
+
+# The dashboards' strings: extract every _() and N_() into the template, then merge it
+# into the Indonesian catalogue; translate the new empty msgstr entries (docs/dashboards.md).
+messages: $(STAMP)
+	$(VENV)/bin/pybabel extract -F dashboards/babel.cfg -k _ -k N_ -k gettext --no-location \
+		--omit-header --sort-output -o var/messages.pot .
+	$(VENV)/bin/pybabel update -i var/messages.pot -d dashboards/locales -l id \
+		--no-fuzzy-matching --omit-header
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

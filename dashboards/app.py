@@ -1,40 +1,134 @@
-"""The Dash app shell: header, navigation, and one module per page in ``pages/``."""
+"""The Dash app shell: navigation bar (pages, language, user), login in front of it all,
+and one module per page in ``pages/``."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import dash
-from dash import Dash, dcc, html
+import dash_bootstrap_components as dbc
+from dash import Dash, html
+from flask import Flask, redirect, render_template_string, request, session
 
-from dashboards.context import DashboardSettings, Hub
+from accounts import Role
+from dashboards import auth
+from dashboards.context import DashboardSettings, Hub, hub, lang
 from dashboards.data import CityData
+from dashboards.i18n import LANGUAGES, Lang
+from dashboards.ids import Ids
+
+if TYPE_CHECKING:
+    from accounts.store import Accounts
 
 __all__ = ["create_app"]
 
 _HERE = Path(__file__).parent
+ID = Ids("shell")
 
 
-def create_app(data: CityData, settings: DashboardSettings | None = None) -> Dash:
-    """A Dash app for ``data``'s city. Serve ``app.server`` (a Flask app) with any WSGI
-    server, or ``app.run()`` for one machine."""
+def create_app(data: CityData, settings: DashboardSettings | None = None, *,
+               accounts: Accounts) -> Dash:
+    """A Dash app for ``data``'s city, behind a login with ``accounts``. Serve
+    ``app.server`` (a Flask app) with any WSGI server, or ``app.run()`` for one machine."""
+    settings = settings or DashboardSettings()
     app = Dash(
         __name__, use_pages=True, pages_folder=str(_HERE / "pages"),
         assets_folder=str(_HERE / "assets"), title=f"{data.pack.city.name} command centre",
-        suppress_callback_exceptions=True, update_title=None,  # type: ignore[arg-type]
+        update_title=None,  # type: ignore[arg-type]
     )
-    app.server.config["CITYHUB"] = Hub(data.pack, data, settings or DashboardSettings())
-    app.layout = html.Div(className="shell", children=[
-        html.Header(className="topbar", children=[
+    app.server.config["CITYHUB"] = Hub(data.pack, data, settings, accounts)
+    auth.install(app.server, accounts, session_hours=settings.session_hours,
+                 secret_key=settings.secret_key, login_page=_login_page,
+                 issue_api_tokens=settings.alerts_api is not None)
+    _language_route(app)
+    with app.server.test_request_context("/"):  # Dash calls the layouts to check them
+        app.layout = _shell
+        app.validation_layout = html.Div([  # type: ignore[assignment]
+            _shell(), *[page["layout"]() if callable(page["layout"]) else page["layout"]
+                        for page in dash.page_registry.values()]])
+    return app
+
+
+def _shell() -> html.Div:
+    h, L = hub(), lang()
+    _ = L.gettext
+    user = auth.current()
+    pages = [p for p in dash.page_registry.values() if p.get("nav", True)]
+    return html.Div(className="shell", children=[
+        dbc.Navbar(className="topbar", dark=True, children=[
             html.Div(className="brand", children=[
                 html.Span("CITY HUB", className="brand-mark"),
-                html.Span(data.pack.city.name, id="city-name", className="brand-city"),
+                html.Span(h.pack.city.name, id=ID("city"), className="brand-city"),
             ]),
-            html.Nav(className="nav", children=[
-                dcc.Link(page["name"], href=page["relative_path"], className="nav-link")
-                for page in dash.page_registry.values()
+            dbc.Nav(className="nav", children=[
+                dbc.NavLink(_(page["name"]), href=page["relative_path"], active="exact",
+                            className="nav-link") for page in pages
+            ]),
+            html.Div(className="user-menu", children=[
+                dbc.DropdownMenu(label=LANGUAGES[L.code], id=ID("language"), size="sm",
+                                 color="secondary", children=[
+                    dbc.DropdownMenuItem(name, href=f"/language/{code}", external_link=True,
+                                         id=ID(f"language-{code}"))
+                    for code, name in LANGUAGES.items()]),
+                html.Span(f"{user.name} ({role_name(L, user.role)})" if user else "",
+                          id=ID("user"), className="user-name"),
+                html.Form(action="/logout", method="post", className="logout", children=[
+                    html.Button(_("Log out"), id=ID("logout"), className="btn btn-sm "
+                                "btn-outline-light", type="submit")]) if user else None,
             ]),
         ]),
         dash.page_container,
     ])
-    return app
+
+
+def role_name(L: Lang, role: Role) -> str:
+    _ = L.gettext
+    return {Role.VIEWER: _("viewer"), Role.OPERATOR: _("operator"), Role.ADMIN: _("admin")
+            }[role]
+
+
+def _language_route(app: Dash) -> None:
+    server: Flask = app.server
+
+    @server.route("/language/<code>")
+    def choose_language(code: str) -> Any:
+        if code in LANGUAGES:
+            session["lang"] = code
+        back = request.referrer or "/"
+        host = request.host_url.rstrip("/")
+        return redirect(back if back.startswith(host + "/") else "/")
+
+
+_LOGIN = """<!doctype html>
+<html lang="{{ code }}"><head><meta charset="utf-8"><title>{{ title }}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/assets/00-bootswatch-darkly.min.css">
+<link rel="stylesheet" href="/assets/style.css"></head>
+<body class="login-body"><main class="login-box">
+<h1><span class="brand-mark">CITY HUB</span> {{ city }}</h1>
+<form method="post" action="/login" id="login-form">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<input type="hidden" name="next" value="{{ next }}">
+<label for="username">{{ user_label }}</label>
+<input id="username" name="username" autocomplete="username" required autofocus>
+<label for="password">{{ password_label }}</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+{% if error %}<p class="login-error" id="login-error">{{ error }}</p>{% endif %}
+<button type="submit" id="login-submit">{{ submit }}</button>
+</form>
+<p class="login-public"><a href="/public">{{ public }}</a> ·
+{% for c, n in languages %}<a href="/language/{{ c }}">{{ n }}</a> {% endfor %}</p>
+</main></body></html>"""
+
+
+def _login_page(error: str | None, csrf: str, nxt: str) -> str:
+    h, L = hub(), lang()
+    _ = L.gettext
+    message = {None: None, "wrong": _("Wrong user name or password."),
+               "expired": _("The form expired; please try again.")}[error]
+    return render_template_string(
+        _LOGIN, code=L.code, title=_("Log in"), city=h.pack.city.name, csrf=csrf, next=nxt,
+        user_label=_("User name"), password_label=_("Password"), submit=_("Log in"),
+        error=message, public=_("Public view (no login)"), languages=LANGUAGES.items())
+

@@ -1,22 +1,48 @@
-"""What the pages need, handed to the app once at start-up (no module globals)."""
+"""What the pages need, handed to the app once at start-up (no module globals), and the
+current request's user and language."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from flask import current_app
+from flask import current_app, session
 
 from cityhub.config.pack import CityPack
 from dashboards.data import CityData
+from dashboards.i18n import LANGUAGES, Lang
 
-__all__ = ["DashboardSettings", "Hub", "hub"]
+if TYPE_CHECKING:
+    from accounts.store import Accounts
+
+__all__ = ["DashboardSettings", "Hub", "hub", "lang"]
 
 
 @dataclass(frozen=True, slots=True)
 class DashboardSettings:
+    """How the dashboards behave (``cityhub dashboard --help`` sets them)."""
+
     refresh_s: float = 5.0
     stale_after_s: float = 900.0
-    map_style: str | None = None  # None: dark, no tiles needed; or a Plotly map style
+    #: the language of a user who has not chosen one ("en" or "id")
+    language: str = "en"
+    #: a street basemap: an XYZ tile URL template ("https://.../{z}/{x}/{y}.png"); None:
+    #: the offline outline map only
+    map_tiles: str | None = None
+    map_attribution: str | None = None
+    #: how long a login lasts
+    session_hours: float = 12.0
+    #: signs the session cookie; None: a new one each start (everyone logs in again)
+    secret_key: str | None = None
+    #: wall mode: seconds per page
+    wall_cycle_s: float = 20.0
+    #: the alerts API, e.g. "http://127.0.0.1:8070" (None: the alarm pages say it is
+    #: not configured)
+    alerts_api: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.language not in LANGUAGES:
+            raise ValueError(f"language {self.language!r}: one of {', '.join(LANGUAGES)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,9 +50,20 @@ class Hub:
     pack: CityPack
     data: CityData
     settings: DashboardSettings
+    accounts: Accounts | None = None
 
 
 def hub() -> Hub:
     """The running app's hub context (inside a request)."""
     ctx: Hub = current_app.config["CITYHUB"]
     return ctx
+
+
+def lang() -> Lang:
+    """The current request's language (the user's choice, else the default) and the
+    city's timezone."""
+    h = hub()
+    code = session.get("lang") if session else None
+    if code not in LANGUAGES:
+        code = h.settings.language
+    return Lang(str(code), h.pack.city.timezone)

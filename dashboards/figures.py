@@ -5,14 +5,18 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import plotly.graph_objects as go
 
 from cityhub.config.pack import CityPack
+from dashboards.i18n import Lang
 from dashboards.status import SensorState
+from dashboards.wording import detail, label
 
-__all__ = ["DARK_STYLE", "city_map", "districts_geojson", "kpis", "view_of"]
+__all__ = ["DARK_STYLE", "DOMAINS", "DOMAIN_SIZE", "Kpis", "city_map", "district_labels",
+           "districts_geojson", "domain_name", "kpis", "sensor_trace", "view_of"]
 
 # Plotly's "white-bg" style needs no tiles and no network; a dark polygon under the
 # districts makes it a dark map. (A custom style object without glyphs makes Plotly's
@@ -22,7 +26,8 @@ _DARK_FILL = "#0b1220"
 _WORLD: dict[str, Any] = {"type": "Feature", "properties": {}, "geometry": {
     "type": "Polygon", "coordinates": [[[-180, -85], [180, -85], [180, 85], [-180, 85],
                                         [-180, -85]]]}}
-_DOMAIN_SIZE = {"traffic": 11, "flood": 16, "lighting": 8, "rain": 12}
+DOMAINS = ("flood", "traffic", "rain", "lighting")
+DOMAIN_SIZE = {"traffic": 11, "flood": 16, "lighting": 8, "rain": 12}
 
 
 def districts_geojson(pack: CityPack) -> dict[str, Any]:
@@ -59,54 +64,102 @@ def view_of(pack: CityPack, width_px: int = 1000, height_px: int = 600
     return centre, round(min(z_lon, z_lat, 16.0), 2)
 
 
-def city_map(pack: CityPack, states: Sequence[SensorState], *,
-             style: str | None = None) -> go.Figure:
-    """Sensors over district outlines, coloured by state; one trace per domain."""
+def district_labels(pack: CityPack, *, text: bool = False) -> go.Choroplethmap | go.Scattermap:
+    """The districts, named: as text at the middle of each outline when ``text`` (MapLibre
+    fetches the glyphs from the style's font server, so only where the network allows),
+    else as a transparent area that names the district under the pointer (no network)."""
+    named = [d for d in pack.districts if d.outline]
+    if text:
+        return go.Scattermap(
+            lat=[sum(p[1] for p in d.outline) / len(d.outline) for d in named],
+            lon=[sum(p[0] for p in d.outline) / len(d.outline) for d in named],
+            mode="text", text=[d.name for d in named], name="districts", showlegend=False,
+            textfont={"color": "rgba(203, 213, 225, 0.85)", "size": 13}, hoverinfo="skip")
+    return go.Choroplethmap(
+        geojson=districts_geojson(pack), featureidkey="properties.id",
+        locations=[d.id for d in named], z=[0] * len(named), text=[d.name for d in named],
+        colorscale=[[0, "rgba(56, 189, 248, 0.06)"], [1, "rgba(56, 189, 248, 0.06)"]],
+        showscale=False, marker={"line": {"width": 0}}, name="districts", showlegend=False,
+        hovertemplate="%{text}<extra></extra>")
+
+
+def city_map(pack: CityPack, states: Sequence[SensorState], lang: Lang, *,
+             tiles: str | None = None, attribution: str | None = None) -> go.Figure:
+    """Sensors over district outlines and names, coloured by state; one trace per
+    domain (its legend entry says the marker size), the newest states' words in the
+    hover. With ``tiles`` (an XYZ URL template) a street basemap lies under the
+    outlines, and the district names are written on the map; where the tiles cannot load,
+    the dark outline map shows through. Without tiles nothing is fetched from the network:
+    a district names itself under the pointer."""
     fig = go.Figure()
-    for domain in ("flood", "traffic", "rain", "lighting"):
+    fig.add_trace(district_labels(pack, text=bool(tiles)))
+    for domain in DOMAINS:
         group = [s for s in states if s.domain == domain]
-        if not group:
-            continue
-        fig.add_trace(go.Scattermap(
-            lat=[s.lat for s in group], lon=[s.lon for s in group], mode="markers",
-            name=domain, ids=[s.id for s in group],
-            marker={"size": _DOMAIN_SIZE[domain], "color": [s.colour for s in group]},
-            customdata=[[s.name, s.label, s.detail, s.district] for s in group],
-            hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}: %{customdata[2]}"
-                          "<br>%{customdata[3]}<extra></extra>",
-        ))
+        fig.add_trace(sensor_trace(domain, group, lang))
     geo = districts_geojson(pack)
     centre, zoom = view_of(pack)
+    base: list[dict[str, Any]] = [{"sourcetype": "geojson", "source": _WORLD, "type": "fill",
+                                   "below": "traces", "color": _DARK_FILL}]
+    if tiles:
+        base.append({"sourcetype": "raster", "source": [tiles], "below": "traces",
+                     "opacity": 0.55, "sourceattribution": attribution or ""})
     fig.update_layout(
-        map={"style": style or DARK_STYLE, "zoom": zoom, "center": centre,
-             "layers": [
-                 *([] if style else [{"sourcetype": "geojson", "source": _WORLD,
-                                      "type": "fill", "below": "traces",
-                                      "color": _DARK_FILL}]),
-                 {"sourcetype": "geojson", "source": geo, "type": "fill", "below": "traces",
-                  "color": "rgba(56, 189, 248, 0.06)"},
-                 {"sourcetype": "geojson", "source": geo, "type": "line", "below": "traces",
-                  "color": "rgba(148, 163, 184, 0.7)", "line": {"width": 1}},
-             ]},
-        margin={"l": 0, "r": 0, "t": 0, "b": 0}, paper_bgcolor="#0b1220",
-        font={"color": "#e5e7eb", "size": 16}, uirevision=pack.city.id,
-        legend={"bgcolor": "rgba(11,18,32,0.8)", "x": 0.01, "y": 0.99},
+        map={"style": DARK_STYLE, "zoom": zoom, "center": centre, "layers": [
+            *base,
+            {"sourcetype": "geojson", "source": geo, "type": "line", "below": "traces",
+             "color": "rgba(148, 163, 184, 0.7)", "line": {"width": 1}},
+        ]},
+        margin={"l": 0, "r": 0, "t": 0, "b": 0}, paper_bgcolor=_DARK_FILL,
+        font={"color": "#e5e7eb", "size": 15}, uirevision=pack.city.id,
+        legend={"bgcolor": "rgba(11,18,32,0.8)", "x": 0.01, "y": 0.99,
+                "title": {"text": lang.gettext("Marker size: kind of sensor")}},
     )
     return fig
 
 
-def kpis(states: Sequence[SensorState]) -> dict[str, str]:
+def sensor_trace(domain: str, group: Sequence[SensorState], lang: Lang) -> go.Scattermap:
+    """One domain's sensors as markers (the trace a refresh patches in place)."""
+    return go.Scattermap(
+        lat=[s.lat for s in group], lon=[s.lon for s in group], mode="markers",
+        name=domain_name(lang, domain), ids=[s.id for s in group],
+        marker={"size": DOMAIN_SIZE[domain], "color": [s.colour for s in group]},
+        customdata=[[s.name, label(lang, s.code), detail(lang, s.state), s.district]
+                    for s in group],
+        hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}: %{customdata[2]}"
+                      "<br>%{customdata[3]}<extra></extra>")
+
+
+def domain_name(lang: Lang, domain: str) -> str:
+    _ = lang.gettext
+    return {"traffic": _("traffic"), "flood": _("flood gauges"), "rain": _("rain gauges"),
+            "lighting": _("street lights")}[domain]
+
+
+@dataclass(frozen=True, slots=True)
+class Kpis:
+    """Headline numbers of the overview (numbers and codes; the page words them)."""
+
+    reporting: int
+    sensors: int
+    congested: int
+    worst_flood: str | None  # a siaga_* code, None when no gauge reports
+    lamps_lit: int
+    lamps: int
+    lamp_faults: int
+    heavy_rain: int
+    offline: int
+
+
+def kpis(states: Sequence[SensorState]) -> Kpis:
     """Headline numbers for the overview."""
-    labels = Counter(s.label for s in states)
-    reporting = sum(1 for s in states if s.label != "no data")
-    flood = [s for s in states if s.domain == "flood" and s.label.startswith("Siaga")]
-    worst = max(flood, key=lambda s: s.severity).label if flood else "no data"
-    lamps = [s for s in states if s.domain == "lighting"]
-    return {
-        "reporting": f"{reporting}/{len(states)}",
-        "congested": str(labels["LOS E"] + labels["LOS F"] + labels["incident"]),
-        "flood": worst,
-        "lamps_on": f"{labels['lamp on'] + labels['lamp dimmed']}/{len(lamps)}",
-        "lamp_faults": str(labels["lamp fault"]),
-        "heavy_rain": str(labels["rain heavy"] + labels["rain very heavy"]),
-    }
+    codes = Counter(s.code for s in states)
+    flood = [s for s in states if s.code.startswith("siaga_")]
+    return Kpis(
+        reporting=sum(1 for s in states if s.code not in ("no_data", "offline")),
+        sensors=len(states),
+        congested=codes["los_e"] + codes["los_f"] + codes["incident"],
+        worst_flood=max(flood, key=lambda s: s.severity).code if flood else None,
+        lamps_lit=codes["lamp_on"] + codes["lamp_dimmed"],
+        lamps=sum(1 for s in states if s.domain == "lighting"),
+        lamp_faults=codes["lamp_fault"], heavy_rain=codes["rain_heavy"]
+        + codes["rain_very_heavy"], offline=codes["offline"])

@@ -43,6 +43,7 @@ from dashboards.context import DashboardSettings
 from dashboards.data import CityData
 from dashboards.webserver import WebServer
 from demo.broker import demo_broker
+from devservices import free_port
 from edge.drivers.sim import SimDriver, Weather
 from edge.publisher import GatewayPublisher
 from edge.queue import DiskQueue
@@ -145,17 +146,20 @@ async def _run(args: argparse.Namespace) -> int:
         async def open_store() -> SQLiteStore:
             return SQLiteStore(db_path)
 
+        alerts_port = args.alerts_port or free_port()  # the dashboards need it up front
         alerts_settings = AlertsSettings(
             pack=args.city, broker=broker, client_id=f"cityhub-demo-alerts-{pack.city.id}",
             shared_group="alerts" if broker.protocol == "5" else None,
             database=str(data_dir / "alarms.db"), accounts=str(data_dir / "accounts.db"),
-            http_host=args.host, http_port=args.alerts_port,
+            http_host=args.host, http_port=alerts_port,
             dashboard_url=f"http://{args.host}:{args.port}")
         password = demo_account(data_dir / "accounts.db")
 
         data = CityData(pack, open_store)
+        accounts = Accounts(data_dir / "accounts.db")
         app = create_app(data, DashboardSettings(
-            refresh_s=args.refresh, stale_after_s=max(120.0, 600 * args.interval_scale)))
+            refresh_s=args.refresh, stale_after_s=max(120.0, 600 * args.interval_scale),
+            alerts_api=f"http://{args.host}:{alerts_port}"), accounts=accounts)
         alerts: AlertsService | None = None
         try:
             with WebServer(app.server, args.host, args.port) as url:
@@ -176,9 +180,9 @@ async def _run(args: argparse.Namespace) -> int:
                           f"{n} simulated sensors\n  broker:    {broker_desc}\n"
                           f"  store:     {db_path}\n  analytics: events on "
                           f"city/{pack.city.id}/events/#\n  alerts:    alarms on "
-                          f"city/{pack.city.id}/alerts/#; API {api}/api/alarms (user "
-                          f"{DEMO_USER}, password {password}){hook}\n"
-                          f"  dashboard: {url}\n"
+                          f"city/{pack.city.id}/alerts/#; API {api}/api/alarms{hook}\n"
+                          f"  dashboard: {url} (log in as {DEMO_USER}, password "
+                          f"{password})\n"
                           "Open the dashboard in a browser. Ctrl-C stops.\n", flush=True)
                     tasks += [tg.create_task(p.run()) for p in publishers]
                     tasks.append(tg.create_task(_report(ingester, analytics, publishers)))
@@ -188,6 +192,7 @@ async def _run(args: argparse.Namespace) -> int:
                             t.cancel()
         finally:
             data.close()
+            accounts.close()
             await store.aclose()
             await analytics_store.aclose()
             analytics.state.close()

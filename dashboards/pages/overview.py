@@ -1,68 +1,132 @@
 """City overview: the map with every sensor coloured by its latest state, headline
-numbers, and the sensors that need attention. Refreshes every few seconds."""
+numbers per domain, the sensors that need attention, and a district filter.
+
+Each tick patches the figure in place (``Patch``: the markers' colours and hover text,
+not the district layers), so the map never reloads and keeps the user's pan and zoom.
+"""
 
 from __future__ import annotations
 
 import time
-from datetime import datetime
-from zoneinfo import ZoneInfo
+from typing import Any
 
 import dash
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, Patch, callback, dcc, html
 
-from dashboards.context import hub
-from dashboards.figures import city_map, kpis
-from dashboards.status import sensor_states
+from dashboards.context import hub, lang
+from dashboards.figures import DOMAINS, Kpis, city_map, kpis, sensor_trace
+from dashboards.i18n import N_, Lang
+from dashboards.ids import Ids
+from dashboards.status import SensorState, sensor_states
+from dashboards.wording import COLOURS, detail, label
 
 dash.register_page(  # type: ignore[no-untyped-call]
-    __name__, path="/", name="Overview", title="City overview")
+    __name__, path="/", name=N_("Overview"), title="City overview", order=0)
 
-_KPI = [("reporting", "Sensors reporting"), ("congested", "Congested roads (LOS E/F, incidents)"),
-        ("flood", "Highest flood status"), ("lamps_on", "Lamps lit"),
-        ("lamp_faults", "Lamp faults"), ("heavy_rain", "Gauges in heavy rain")]
+ID = Ids("overview")
+_KPIS = ("reporting", "congested", "flood", "lamps", "lamp-faults", "heavy-rain")
+_LEGEND = ("los_a", "los_c", "los_e", "los_f", "incident", "siaga_4", "siaga_3", "siaga_2",
+           "siaga_1", "lamp_on", "lamp_off", "lamp_fault", "rain_heavy", "no_data", "offline")
 
 
-def layout(**_: object) -> html.Div:
-    h = hub()
+def _kpi_labels(L: Lang) -> dict[str, str]:
+    _ = L.gettext
+    return {"reporting": _("Sensors reporting"),
+            "congested": _("Congested roads (LOS E/F, incidents)"),
+            "flood": _("Highest flood status"), "lamps": _("Lamps lit"),
+            "lamp-faults": _("Lamp faults"), "heavy-rain": _("Gauges in heavy rain")}
+
+
+def _kpi_values(k: Kpis, L: Lang) -> dict[str, str]:
+    n = L.number
+    return {"reporting": f"{n(k.reporting)}/{n(k.sensors)}", "congested": n(k.congested),
+            "flood": label(L, k.worst_flood) if k.worst_flood else L.gettext("no data"),
+            "lamps": f"{n(k.lamps_lit)}/{n(k.lamps)}", "lamp-faults": n(k.lamp_faults),
+            "heavy-rain": n(k.heavy_rain)}
+
+
+def layout(district: str | None = None, **_query: object) -> html.Div:
+    h, L = hub(), lang()
+    _ = L.gettext
+    labels = _kpi_labels(L)
     return html.Div(className="page overview", children=[
+        dcc.Location(id=ID("url"), refresh=False),
+        html.Div(className="overview-tools", children=[
+            dcc.Dropdown(id=ID("district"), className="district-filter", clearable=True,
+                         placeholder=_("All districts"), value=district,
+                         options=[{"label": d.name, "value": d.id}
+                                  for d in h.pack.districts]),
+        ]),
         html.Div(className="kpis", children=[
             html.Div(className="kpi", children=[
-                html.Div("…", id=f"kpi-{key}", className="kpi-value"),
-                html.Div(label, className="kpi-label"),
-            ]) for key, label in _KPI
+                html.Div("…", id=ID(f"kpi-{key}"), className="kpi-value"),
+                html.Div(labels[key], className="kpi-label"),
+            ]) for key in _KPIS
         ]),
         html.Div(className="overview-body", children=[
-            dcc.Graph(id="city-map", className="city-map", config={"displaylogo": False},
-                      figure=city_map(h.pack, [], style=h.settings.map_style)),
+            html.Div(className="map-panel", children=[
+                dcc.Graph(id=ID("map"), className="city-map", config={"displaylogo": False},
+                          figure=city_map(h.pack, [], L, tiles=h.settings.map_tiles,
+                                          attribution=h.settings.map_attribution)),
+                html.Div(className="legend", id=ID("legend"), children=[
+                    html.Span(className="legend-item", children=[
+                        html.Span(className="swatch", style={"background": COLOURS[c]}),
+                        label(L, c)]) for c in _LEGEND]),
+            ]),
             html.Aside(className="attention", children=[
-                html.H2("Needs attention"),
-                html.Ul(id="attention-list"),
-                html.Div(id="updated-at", className="updated-at"),
+                html.H2(_("Needs attention")),
+                html.Ul(id=ID("attention")),
+                html.Div(id=ID("updated"), className="updated-at"),
             ]),
         ]),
-        dcc.Interval(id="overview-tick", interval=int(h.settings.refresh_s * 1000)),
+        dcc.Interval(id=ID("tick"), interval=int(h.settings.refresh_s * 1000)),
     ])
 
 
-@callback(
-    Output("city-map", "figure"),
-    *[Output(f"kpi-{key}", "children") for key, _ in _KPI],
-    Output("attention-list", "children"),
-    Output("updated-at", "children"),
-    Input("overview-tick", "n_intervals"),
-)
-def refresh(_: int | None) -> tuple[object, ...]:
+def states_now(district: str | None = None) -> list[SensorState]:
+    """Every sensor's state now (of one district, if given)."""
     h = hub()
-    now = time.time()
-    states = sensor_states(h.pack, h.data.latest(), now_ns=int(now * 1e9),
+    states = sensor_states(h.pack, h.data.latest(), now_ns=time.time_ns(),
                            stale_after_s=h.settings.stale_after_s)
-    k = kpis(states)
+    return [s for s in states if not district or s.district == district]
+
+
+def _attention(states: list[SensorState], L: Lang) -> list[html.Li]:
     worst = sorted((s for s in states if s.severity > 0), key=lambda s: -s.severity)[:12]
     items = [html.Li(className=f"sev-{s.severity}", children=[
-        html.Span(s.label, className="att-label"), html.Span(s.name, className="att-name"),
-        html.Span(s.detail, className="att-detail")]) for s in worst]
-    if not items:
-        items = [html.Li("All sensors normal", className="sev-0")]
-    local = datetime.fromtimestamp(now, ZoneInfo(h.pack.city.timezone))
-    return (city_map(h.pack, states, style=h.settings.map_style),
-            *[k[key] for key, _ in _KPI], items, f"Updated {local:%H:%M:%S} {local:%Z}")
+        html.Span(label(L, s.code), className="att-label"),
+        dcc.Link(s.name, href=f"/sensor/{s.id}", className="att-name"),
+        html.Span(detail(L, s.state), className="att-detail")]) for s in worst]
+    return items or [html.Li(L.gettext("All sensors normal"), className="sev-0")]
+
+
+@callback(
+    output={"map": Output(ID("map"), "figure"),
+            "kpis": [Output(ID(f"kpi-{key}"), "children") for key in _KPIS],
+            "attention": Output(ID("attention"), "children"),
+            "updated": Output(ID("updated"), "children")},
+    inputs={"_tick": Input(ID("tick"), "n_intervals"),
+            "district": Input(ID("district"), "value")},
+)
+def refresh(_tick: int | None, district: str | None) -> dict[str, Any]:
+    """Patch the markers of each domain (the same traces, in the same order, as
+    :func:`city_map` draws) and update the numbers."""
+    L = lang()
+    states = states_now(district)
+    values = _kpi_values(kpis(states), L)
+    fig = Patch()
+    for i, domain in enumerate(DOMAINS, start=1):  # trace 0: the districts
+        trace = sensor_trace(domain, [s for s in states if s.domain == domain], L)
+        for key in ("lat", "lon", "ids", "customdata"):
+            fig["data"][i][key] = trace[key]
+        fig["data"][i]["marker"]["color"] = trace.marker.color
+    return {"map": fig, "kpis": [values[key] for key in _KPIS],
+            "attention": _attention(states, L),
+            "updated": L.gettext("Updated {time}", time=L.when(time.time(), with_date=False))}
+
+
+@callback(Output(ID("url"), "search"), Input(ID("district"), "value"),
+          prevent_initial_call=True)
+def share(district: str | None) -> str:
+    """The district filter in the URL, so the view can be shared."""
+    return f"?district={district}" if district else ""

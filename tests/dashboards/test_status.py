@@ -5,8 +5,12 @@ from __future__ import annotations
 from cityhub.config.pack import CityPack
 from cityhub.levels import level_of_service, rain_class, siaga
 from cityhub.store.base import Latest
-from dashboards.figures import city_map, districts_geojson, kpis
+from dashboards.figures import Kpis, city_map, districts_geojson, kpis
+from dashboards.i18n import Lang
 from dashboards.status import sensor_states
+from dashboards.wording import detail, label
+
+EN = Lang("en", "Asia/Jakarta")
 
 NOW = 1_767_225_600 * 10**9
 
@@ -31,20 +35,24 @@ def test_states_and_kpis(small_pack: CityPack) -> None:
         latest("rain-1", "rain", rainRate=25.0),
     ]
     states = {s.id: s for s in sensor_states(small_pack, rows, now_ns=NOW, stale_after_s=900)}
-    assert states["tfc-1"].label == "LOS F"
+    assert states["tfc-1"].code == "los_f"
+    assert label(EN, "los_f") == "LOS F"
     assert states["tfc-1"].severity == 3
-    assert states["tfc-2"].label == "no data"
-    assert states["tfc-2"].detail == "stale"
-    assert states["tfc-b1"].detail == "silent"
-    assert states["river-1"].label == "Siaga II"
-    assert states["lamp-1"].label == "lamp fault"
-    assert states["rain-1"].label == "rain very heavy"
+    assert detail(EN, states["tfc-1"].state) == "10 km/h, 30 veh/min"
+    assert states["tfc-2"].code == "no_data"
+    assert detail(EN, states["tfc-2"].state) == "stale"
+    assert detail(EN, states["tfc-b1"].state) == "silent"
+    assert states["river-1"].code == "siaga_2"
+    assert label(EN, states["river-1"].code) == "Siaga II"
+    assert states["lamp-1"].code == "lamp_fault"
+    assert states["rain-1"].code == "rain_very_heavy"
     k = kpis(list(states.values()))
-    assert k == {"reporting": "4/6", "congested": "1", "flood": "Siaga II", "lamps_on": "0/1",
-                 "lamp_faults": "1", "heavy_rain": "1"}
-    fig = city_map(small_pack, list(states.values()))
-    assert {t.name for t in fig.data} == {"traffic", "flood", "lighting", "rain"}
-    flood = next(t for t in fig.data if t.name == "flood")
+    assert k == Kpis(reporting=4, sensors=6, congested=1, worst_flood="siaga_2", lamps_lit=0,
+                     lamps=1, lamp_faults=1, heavy_rain=1, offline=0)
+    fig = city_map(small_pack, list(states.values()), EN)
+    assert {t.name for t in fig.data} == {"traffic", "flood gauges", "street lights",
+                                          "rain gauges", "districts"}
+    flood = next(t for t in fig.data if t.name == "flood gauges")
     assert list(flood.marker.color) == [states["river-1"].colour]
 
 
@@ -73,11 +81,34 @@ def test_derived_states_never_hide_a_reading_and_show_what_the_analytics_found(
         latest("river-1", "flood_state", siaga=1.0),  # a derived state alone: no reading
     ]
     states = {s.id: s for s in sensor_states(small_pack, rows, now_ns=NOW, stale_after_s=900)}
-    assert (states["tfc-1"].label, states["tfc-1"].severity) == ("incident", 3)
-    assert states["tfc-2"].label == "LOS B" and "stuck" in states["tfc-2"].detail
-    assert states["lamp-1"].label == "lamp on"  # its fault state is older than the reading
-    assert states["river-1"].label == "no data"
+    assert (states["tfc-1"].code, states["tfc-1"].severity) == ("incident", 3)
+    assert states["tfc-2"].code == "los_b" and "stuck" in detail(EN, states["tfc-2"].state)
+    assert states["lamp-1"].code == "lamp_on"  # its fault state is older than the reading
+    assert states["river-1"].code == "no_data"
     rows[6] = latest("lamp-1", "light_state", fault="day_burning", sun_elevation=40.0)
     states = {s.id: s for s in sensor_states(small_pack, rows, now_ns=NOW, stale_after_s=900)}
-    assert states["lamp-1"].label == "lamp fault"
-    assert states["lamp-1"].detail.startswith("burning by day")
+    assert states["lamp-1"].code == "lamp_fault"
+    assert detail(EN, states["lamp-1"].state).startswith("burning by day")
+
+
+def test_a_silent_sensor_of_an_offline_gateway_is_offline(small_pack: CityPack) -> None:
+    gw = small_pack.sensors["tfc-1"][0].id
+    rows = [latest("tfc-1", "traffic", age_s=7200, averageVehicleSpeed=50.0),
+            latest("river-1", "flood", currentLevel=0.2)]
+    states = {s.id: s for s in sensor_states(small_pack, rows, now_ns=NOW,
+                                             stale_after_s=900, offline={gw})}
+    assert states["tfc-1"].code == "offline"
+    same_gw = [s for s in states.values() if s.gateway == gw and s.id != "tfc-1"]
+    assert all(s.code in ("offline", "siaga_4") for s in same_gw)
+    assert kpis(list(states.values())).offline == len(
+        [s for s in states.values() if s.code == "offline"]) >= 1
+
+
+def test_the_same_state_in_bahasa_indonesia(small_pack: CityPack) -> None:
+    ID = Lang("id", "Asia/Jakarta")
+    rows = [latest("river-1", "flood", currentLevel=2.25),
+            latest("rain-1", "rain", rainRate=12.5)]
+    states = {s.id: s for s in sensor_states(small_pack, rows, now_ns=NOW, stale_after_s=900)}
+    assert detail(ID, states["river-1"].state) == "2,25 m (Siaga I pada 3,00 m)"
+    assert label(ID, states["rain-1"].code) == "hujan lebat"
+    assert detail(ID, states["rain-1"].state) == "12,5 mm/jam"

@@ -1,0 +1,9 @@
+"""The dashboards' one data-access package: every page reads through it, nothing else
+talks to the store, the alerts API or the broker.
+
+- :class:`CityData` (``readings.py``): latest values and history from the store.
+"""
+
+from dashboards.data.readings import CityData
+
+__all__ = ["CityData"]

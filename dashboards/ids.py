@@ -1,0 +1,33 @@
+"""Component ids, namespaced per page so that nine pages never collide.
+
+    from dashboards.ids import Ids
+    ID = Ids("overview")
+    dcc.Graph(id=ID("map"))            # "overview-map"
+    Output(ID("map"), "figure")
+
+``tests/dashboards/test_pages.py`` builds every page's layout and fails on a duplicate id;
+the app lists all layouts as its ``validation_layout``, so Dash checks every callback's
+ids (no ``suppress_callback_exceptions``).
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["Ids"]
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+
+
+class Ids:
+    """``Ids("sensor")("history")`` is ``"sensor-history"``."""
+
+    def __init__(self, page: str) -> None:
+        if not _NAME.match(page):
+            raise ValueError(f"page prefix {page!r}: lower-case letters, digits and '-'")
+        self.page = page
+
+    def __call__(self, name: str) -> str:
+        if not _NAME.match(name):
+            raise ValueError(f"component name {name!r}: lower-case letters, digits and '-'")
+        return f"{self.page}-{name}"
