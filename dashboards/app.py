@@ -12,7 +12,7 @@ from dash import Dash, html
 from flask import Flask, redirect, render_template_string, request, session
 
 from accounts import Role
-from dashboards import auth
+from dashboards import auth, public
 from dashboards.context import DashboardSettings, Hub, hub, lang
 from dashboards.data import CityData
 from dashboards.i18n import LANGUAGES, Lang
@@ -20,6 +20,7 @@ from dashboards.ids import Ids
 
 if TYPE_CHECKING:
     from accounts.store import Accounts
+    from dashboards.data.live import LiveFeed
 
 __all__ = ["create_app"]
 
@@ -28,8 +29,10 @@ ID = Ids("shell")
 
 
 def create_app(data: CityData, settings: DashboardSettings | None = None, *,
-               accounts: Accounts) -> Dash:
-    """A Dash app for ``data``'s city, behind a login with ``accounts``. Serve
+               accounts: Accounts, live: LiveFeed | None = None) -> Dash:
+    """A Dash app for ``data``'s city, behind a login with ``accounts``; ``live``: the
+    gateways' statuses and the analytics' events from the broker (the pages say what is
+    missing without it). Serve
     ``app.server`` (a Flask app) with any WSGI server, or ``app.run()`` for one machine."""
     settings = settings or DashboardSettings()
     app = Dash(
@@ -37,11 +40,12 @@ def create_app(data: CityData, settings: DashboardSettings | None = None, *,
         assets_folder=str(_HERE / "assets"), title=f"{data.pack.city.name} command centre",
         update_title=None,  # type: ignore[arg-type]
     )
-    app.server.config["CITYHUB"] = Hub(data.pack, data, settings, accounts)
+    app.server.config["CITYHUB"] = Hub(data.pack, data, settings, accounts, live)
     auth.install(app.server, accounts, session_hours=settings.session_hours,
                  secret_key=settings.secret_key, login_page=_login_page,
                  issue_api_tokens=settings.alerts_api is not None)
     _language_route(app)
+    public.install(app.server)
     with app.server.test_request_context("/"):  # Dash calls the layouts to check them
         app.layout = _shell
         app.validation_layout = html.Div([  # type: ignore[assignment]

@@ -3,7 +3,8 @@ Flask server, with Flask-Login.
 
 - Every page, layout and callback endpoint needs a logged-in user, except the login
   page itself, the public view (``/public``, server-rendered, no callbacks), static
-  files (the app's CSS and Dash's JavaScript bundles: code, no data) and ``/healthz``.
+  files (the app's CSS and Dash's JavaScript bundles: code, no data), the language
+  switch (``/language/<code>``, a session setting) and ``/healthz``.
   An unauthenticated browser is sent to ``/login``; an unauthenticated request to a
   ``/_dash-*`` endpoint gets 401.
 - Roles (``viewer < operator < admin``) are checked where an action is taken:
@@ -39,7 +40,7 @@ __all__ = ["API_TOKEN_LABEL", "LoginUser", "Refused", "api_token", "current", "i
            "require"]
 
 API_TOKEN_LABEL = "dashboard session"
-_OPEN_PREFIXES = ("/assets/", "/_dash-component-suites/", "/public")
+_OPEN_PREFIXES = ("/assets/", "/_dash-component-suites/", "/public", "/language/")
 _OPEN_PATHS = {"/login", "/healthz", "/_favicon.ico", "/favicon.ico"}
 
 

@@ -38,9 +38,20 @@ def run(args: argparse.Namespace) -> int:
         secret_key=os.environ.get("CITYHUB_DASHBOARD_SECRET") or None,
         alerts_api=args.alerts_api)
     accounts = Accounts(args.accounts)
+    live = None
+    if args.broker_host:
+        from cityhub.mqtt import BrokerSettings, TlsSettings
+        from dashboards.data.live import LiveFeed
+
+        live = LiveFeed(pack.city.id, BrokerSettings(
+            host=args.broker_host, port=args.broker_port, protocol=args.broker_protocol,
+            username=args.broker_user, password_env=args.broker_password_env,
+            tls=TlsSettings(ca_file=args.broker_ca) if args.broker_ca else None),
+            client_id=f"cityhub-dashboard-{pack.city.id}")
+        live.start()
     data = CityData(pack, open_read_store)
     try:
-        app = create_app(data, settings, accounts=accounts)
+        app = create_app(data, settings, accounts=accounts, live=live)
         with WebServer(app.server, args.host, args.port) as url:
             print(f"cityhub dashboard: {pack.city.name} at {url}", flush=True)
             sig = wait_until_stopped()
@@ -48,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         data.close()
         accounts.close()
+        if live is not None:
+            live.close()
     print("cityhub dashboard: stopped", flush=True)
     return 0
 
@@ -78,6 +91,16 @@ def register(sub: Any) -> None:
                    help="the tiles' attribution, shown on the map (their licence needs it)")
     p.add_argument("--session-hours", type=float, default=12.0,
                    help="how long a login lasts; default 12")
+    b = p.add_argument_group("broker", "gateway statuses and analytics events, live")
+    b.add_argument("--broker-host", default=None,
+                   help="the MQTT broker (without it the gateways page says it has no broker)")
+    b.add_argument("--broker-port", type=int, default=1883)
+    b.add_argument("--broker-protocol", choices=("5", "3.1.1"), default="5")
+    b.add_argument("--broker-user", default=None, help="e.g. cityhub-dashboard (cityhub broker "
+                   "config makes this account)")
+    b.add_argument("--broker-password-env", default=None, metavar="VAR",
+                   help="environment variable holding the broker password")
+    b.add_argument("--broker-ca", default=None, metavar="FILE", help="TLS: the broker's CA")
     p.add_argument("--refresh", type=float, default=5.0,
                    help="seconds between live updates; default 5")
     p.set_defaults(handler=run, extra="dashboards", runs_until_stopped=True)

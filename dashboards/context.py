@@ -14,6 +14,7 @@ from dashboards.i18n import LANGUAGES, Lang
 
 if TYPE_CHECKING:
     from accounts.store import Accounts
+    from dashboards.data.live import LiveFeed
 
 __all__ = ["DashboardSettings", "Hub", "hub", "lang"]
 
@@ -51,6 +52,7 @@ class Hub:
     data: CityData
     settings: DashboardSettings
     accounts: Accounts | None = None
+    live: LiveFeed | None = None  # gateway statuses and events; None: no broker given
 
 
 def hub() -> Hub:

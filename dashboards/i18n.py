@@ -1,9 +1,9 @@
 """The dashboards' two languages: English (the source strings) and Bahasa Indonesia.
 
-Every string a page shows is written ``_("English text")`` (``_ = lang().gettext``) and translated through the
-message catalogue ``dashboards/locales/id/LC_MESSAGES/messages.po`` (gettext, read with
-Babel when first needed). Numbers, dates and times are formatted by Babel for the
-user's language, times in the city's timezone (Asia/Jakarta for Bandung).
+Every string a page shows is written ``_("English text")`` (``_ = lang().gettext``) and
+translated through the message catalogue ``dashboards/locales/id/LC_MESSAGES/messages.po``
+(gettext, read with Babel when first needed). Numbers, dates and times are formatted by
+Babel for the user's language, times in the city's timezone (Asia/Jakarta for Bandung).
 
 Each request speaks the language its user chose (kept in the session,
 :func:`choose`), else the dashboards' default. ``tests/dashboards/test_i18n.py`` extracts

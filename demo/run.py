@@ -41,6 +41,7 @@ from cityhub.store import SQLiteStore, StoreSettings
 from dashboards.app import create_app
 from dashboards.context import DashboardSettings
 from dashboards.data import CityData
+from dashboards.data.live import LiveFeed
 from dashboards.webserver import WebServer
 from demo.broker import demo_broker
 from devservices import free_port
@@ -157,9 +158,11 @@ async def _run(args: argparse.Namespace) -> int:
 
         data = CityData(pack, open_store)
         accounts = Accounts(data_dir / "accounts.db")
+        live = LiveFeed(pack.city.id, broker, client_id=f"cityhub-demo-dashboard-{pack.city.id}")
+        live.start()
         app = create_app(data, DashboardSettings(
             refresh_s=args.refresh, stale_after_s=max(120.0, 600 * args.interval_scale),
-            alerts_api=f"http://{args.host}:{alerts_port}"), accounts=accounts)
+            alerts_api=f"http://{args.host}:{alerts_port}"), accounts=accounts, live=live)
         alerts: AlertsService | None = None
         try:
             with WebServer(app.server, args.host, args.port) as url:
@@ -192,6 +195,7 @@ async def _run(args: argparse.Namespace) -> int:
                             t.cancel()
         finally:
             data.close()
+            live.close()
             accounts.close()
             await store.aclose()
             await analytics_store.aclose()

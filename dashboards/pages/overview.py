@@ -87,7 +87,8 @@ def states_now(district: str | None = None) -> list[SensorState]:
     """Every sensor's state now (of one district, if given)."""
     h = hub()
     states = sensor_states(h.pack, h.data.latest(), now_ns=time.time_ns(),
-                           stale_after_s=h.settings.stale_after_s)
+                           stale_after_s=h.settings.stale_after_s,
+                           offline=h.live.offline() if h.live else ())
     return [s for s in states if not district or s.district == district]
 
 

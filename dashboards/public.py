@@ -1,0 +1,121 @@
+"""The public view (``/public``): what the city is doing, for anyone, without a login.
+
+Active flood warnings (gauges at Siaga III or worse, and the analytics' downstream
+forecasts: "expected at Manggarai between 16:00 and 22:00") and congestion now, per
+district. Server-rendered HTML that refreshes itself every 30 s: no Dash callbacks, so an
+anonymous visitor reaches no callback endpoint at all, and nothing on it names a person,
+a contact or an action.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import Counter
+from typing import Any
+
+from flask import Flask, render_template_string
+
+from dashboards.context import hub, lang
+from dashboards.i18n import LANGUAGES, Lang
+from dashboards.status import SensorState, sensor_states
+from dashboards.wording import COLOURS, label
+
+__all__ = ["flood_forecasts", "install", "public_view"]
+
+_PAGE = """<!doctype html>
+<html lang="{{ code }}"><head><meta charset="utf-8"><title>{{ title }}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="30">
+<link rel="stylesheet" href="/assets/00-bootswatch-darkly.min.css">
+<link rel="stylesheet" href="/assets/style.css"></head>
+<body class="public-body"><main class="public">
+<header class="public-head"><h1><span class="brand-mark">CITY HUB</span> {{ city }}</h1>
+<p>{{ subtitle }} · {{ updated }} ·
+{% for c, n in languages %}<a href="/language/{{ c }}">{{ n }}</a> {% endfor %}·
+<a href="/login">{{ login }}</a></p></header>
+<section id="public-flood"><h2>{{ flood_title }}</h2>
+{% if gauges %}<table class="table"><thead><tr><th>{{ gauge_h }}</th><th>{{ district_h }}</th>
+<th>{{ status_h }}</th><th>{{ level_h }}</th></tr></thead><tbody>
+{% for g in gauges %}<tr><td>{{ g.name }}</td><td>{{ g.district }}</td>
+<td><span class="pill" style="background: {{ g.colour }}">{{ g.status }}</span></td>
+<td>{{ g.level }}</td></tr>{% endfor %}</tbody></table>
+{% else %}<p class="calm" id="public-no-flood">{{ no_flood }}</p>{% endif %}
+{% if forecasts %}<h3>{{ forecast_title }}</h3><ul class="forecasts">
+{% for f in forecasts %}<li>{{ f }}</li>{% endfor %}</ul>{% endif %}</section>
+<section id="public-traffic"><h2>{{ traffic_title }}</h2>
+<table class="table"><thead><tr><th>{{ district_h }}</th><th>{{ congested_h }}</th>
+<th>{{ roads_h }}</th></tr></thead><tbody>
+{% for d in districts %}<tr><td>{{ d.name }}</td><td>{{ d.congested }}</td>
+<td>{{ d.roads }}</td></tr>{% endfor %}</tbody></table></section>
+{% if missing %}<p class="notice">{{ missing }}</p>{% endif %}
+</main></body></html>"""
+
+
+def flood_forecasts(L: Lang, events: list[dict[str, Any]], now: float) -> list[str]:
+    """The analytics' downstream forecasts (``flood_eta`` events) still ahead or under way,
+    worded: "Manggarai: expected between 16:00 and 22:00 (from Katulampa)"."""
+    out = []
+    for e in events:
+        d = e.get("detail") or {}
+        try:
+            until = dt.datetime.fromisoformat(str(d["expected_to"]).replace("Z", "+00:00"))
+            since = dt.datetime.fromisoformat(str(d["expected_from"]).replace("Z", "+00:00"))
+        except (KeyError, ValueError):
+            continue
+        if until.timestamp() < now:
+            continue
+        out.append(L.gettext("{place}: expected between {start} and {end} (from {gauge})",
+                             place=str(d.get("downstream_name") or d.get("downstream", "?")),
+                             start=L.when(since.timestamp()), end=L.when(until.timestamp()),
+                             gauge=str(e.get("device", "?"))))
+    return out
+
+
+def public_view(states: list[SensorState], events: list[dict[str, Any]], now: float,
+                L: Lang) -> dict[str, Any]:
+    """What the public page shows (pure: states, events and a time in; values out)."""
+    h = hub()
+    n = L.number
+    gauges = [{"name": s.name, "district": _district_name(s.district), "colour": s.colour,
+               "status": label(L, s.code), "level": f"{n(float(s.state.facts['level_m']), 2)} m"}
+              for s in sorted(states, key=lambda s: -s.severity)
+              if s.code in ("siaga_3", "siaga_2", "siaga_1")]
+    roads = Counter(s.district for s in states if s.domain == "traffic")
+    congested = Counter(s.district for s in states
+                        if s.code in ("los_e", "los_f", "incident"))
+    districts = [{"name": d.name, "congested": n(congested[d.id]), "roads": n(roads[d.id])}
+                 for d in h.pack.districts if roads[d.id]]
+    return {"gauges": gauges, "forecasts": flood_forecasts(L, events, now),
+            "districts": districts}
+
+
+def _district_name(district: str) -> str:
+    names = {d.id: d.name for d in hub().pack.districts}
+    return names.get(district, district)
+
+
+def install(server: Flask) -> None:
+    """Serve ``/public`` on the dashboards' Flask server (open: see dashboards.auth)."""
+
+    @server.route("/public")
+    def public() -> str:
+        h, L = hub(), lang()
+        _ = L.gettext
+        now = time.time()
+        states = sensor_states(h.pack, h.data.latest(), now_ns=time.time_ns(),
+                               stale_after_s=h.settings.stale_after_s)
+        events = h.live.events(domain="flood", kinds=("flood_eta",)) if h.live else []
+        view = public_view(states, events, now, L)
+        return render_template_string(
+            _PAGE, code=L.code, title=_("{city}: the city now", city=h.pack.city.name),
+            city=h.pack.city.name, subtitle=_("Public view"),
+            updated=_("Updated {time}", time=L.when(now)), languages=LANGUAGES.items(),
+            login=_("Log in"), flood_title=_("Flood warnings"), gauge_h=_("Gauge"),
+            district_h=_("District"), status_h=_("Status"), level_h=_("Water level"),
+            no_flood=_("No flood warning: every gauge is below Siaga III."),
+            forecast_title=_("Expected downstream"), traffic_title=_("Congestion now"),
+            congested_h=_("Congested roads"), roads_h=_("Roads measured"),
+            missing=None if h.live else _("Downstream forecasts are not shown: the "
+                                          "dashboards have no broker connection."),
+            colours=COLOURS, **view)
