@@ -3,12 +3,13 @@ and one module per page in ``pages/``."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Dash, html
+from dash import Dash, Input, Output, State, dcc, html
 from flask import Flask, redirect, render_template_string, request, session
 
 from accounts import Role
@@ -46,6 +47,7 @@ def create_app(data: CityData, settings: DashboardSettings | None = None, *,
                  issue_api_tokens=settings.alerts_api is not None)
     _language_route(app)
     public.install(app.server)
+    _wall_mode(app)
     with app.server.test_request_context("/"):  # Dash calls the layouts to check them
         app.layout = _shell
         app.validation_layout = html.Div([  # type: ignore[assignment]
@@ -83,7 +85,34 @@ def _shell() -> html.Div:
             ]),
         ]),
         dash.page_container,
+        dcc.Location(id=ID("url"), refresh=False),
+        dcc.Interval(id=ID("wall-tick"), interval=int(h.settings.wall_cycle_s * 1000),
+                     disabled=True),
     ])
+
+
+#: The pages a wall display cycles through (``?wall=1`` on any of them).
+WALL_PAGES = ("/", "/traffic", "/flood", "/lighting", "/gateways")
+
+
+def _wall_mode(app: Dash) -> None:
+    """Wall mode: ``?wall=1`` hides the controls, enlarges the type and cycles through
+    :data:`WALL_PAGES` every ``wall_cycle_s`` (in the browser: no server round trip)."""
+    app.clientside_callback(  # type: ignore[no-untyped-call]
+        """function(search) {
+            const wall = (search || "").includes("wall=1");
+            document.body.classList.toggle("wall", wall);
+            return !wall;
+        }""",
+        Output(ID("wall-tick"), "disabled"), Input(ID("url"), "search"))
+    app.clientside_callback(  # type: ignore[no-untyped-call]
+        f"""function(n, pathname) {{
+            const pages = {json.dumps(list(WALL_PAGES))};
+            if (!n) {{ return window.dash_clientside.no_update; }}
+            return pages[(pages.indexOf(pathname) + 1) % pages.length];
+        }}""",
+        Output(ID("url"), "pathname"), Input(ID("wall-tick"), "n_intervals"),
+        State(ID("url"), "pathname"), prevent_initial_call=True)
 
 
 def role_name(L: Lang, role: Role) -> str:

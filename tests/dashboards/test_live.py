@@ -8,13 +8,12 @@ import time
 import uuid
 from collections.abc import Callable
 
-import orjson
-import paho.mqtt.publish as publish
 import pytest
 
 from cityhub.mqtt import BrokerSettings
 from dashboards.data.live import LiveFeed
 from devservices import LocalMosquitto
+from tests.dashboards.mqtt import send as mqtt_send
 
 pytestmark = pytest.mark.integration
 
@@ -28,14 +27,12 @@ def wait(cond: Callable[[], bool], what: str, timeout: float = 15) -> None:
 
 
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
-@pytest.mark.allow_logged_errors
 def test_statuses_events_and_a_restart(mosquitto: LocalMosquitto, protocol: str) -> None:
     city = f"live{uuid.uuid4().hex[:6]}"
     port = mosquitto.port
 
     def send(topic: str, doc: object, retain: bool = False) -> None:
-        payload = doc if isinstance(doc, bytes) else orjson.dumps(doc)
-        publish.single(topic, payload, qos=1, retain=retain, hostname="127.0.0.1", port=port)
+        mqtt_send(port, topic, doc, retain=retain)
 
     # retained before the dashboard starts: it gets them at once
     send(f"city/{city}/status/gw-a", {"state": "online", "gateway": "gw-a", "version": "0.1.0",
