@@ -9,6 +9,7 @@ import argparse
 import os
 from typing import Any
 
+from accounts.cli import DB_ENV, DEFAULT_DB
 from cityhub.config import load_pack
 from cityhub.signals import wait_until_stopped
 from cityhub.store.options import add_read_options, store_access
@@ -35,9 +36,10 @@ def run(args: argparse.Namespace) -> int:
     settings = DashboardSettings(
         refresh_s=args.refresh, language=args.language, map_tiles=args.map_tiles,
         map_attribution=args.map_attribution, session_hours=args.session_hours,
+        wall_cycle_s=args.wall_cycle,
         secret_key=os.environ.get("CITYHUB_DASHBOARD_SECRET") or None,
         alerts_api=args.alerts_api)
-    accounts = Accounts(args.accounts)
+    accounts = Accounts(args.accounts or os.environ.get(DB_ENV) or DEFAULT_DB)
     live = None
     if args.broker_host:
         from cityhub.mqtt import BrokerSettings, TlsSettings
@@ -77,8 +79,9 @@ def register(sub: Any) -> None:
     add_read_options(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8050)
-    p.add_argument("--accounts", default="var/accounts.db",
-                   help="the users who may log in (`cityhub users`); default var/accounts.db")
+    p.add_argument("--accounts", default=None, metavar="PATH",
+                   help="the users who may log in (`cityhub users`); default: "
+                   f"${DB_ENV}, else {DEFAULT_DB}")
     p.add_argument("--alerts-api", default=None, metavar="URL",
                    help="the alerts service's API (e.g. http://127.0.0.1:8070), for the alarm "
                    "pages; without it they say it is not configured")
@@ -101,6 +104,8 @@ def register(sub: Any) -> None:
     b.add_argument("--broker-password-env", default=None, metavar="VAR",
                    help="environment variable holding the broker password")
     b.add_argument("--broker-ca", default=None, metavar="FILE", help="TLS: the broker's CA")
+    p.add_argument("--wall-cycle", type=float, default=20.0, metavar="S",
+                   help="wall mode (any page with ?wall=1): seconds per page; default 20")
     p.add_argument("--refresh", type=float, default=5.0,
                    help="seconds between live updates; default 5")
     p.set_defaults(handler=run, extra="dashboards", runs_until_stopped=True)
