@@ -11,14 +11,18 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from cityhub.config.pack import CityPack
+from cityhub.config.pack import AnySensor, CityPack
 from cityhub.store.base import Latest, Store
+from dashboards.history import N_OUT, Series, choose_window, downsample, series_of, to_arrays
 
 __all__ = ["CityData"]
+
+T = TypeVar("T")
 
 
 class CityData:
@@ -45,12 +49,72 @@ class CityData:
             self._latest = (self.clock(), rows)
             return rows
 
+    def device_latest(self, device: str) -> list[Latest]:
+        """The newest point of each measurement of one device (its reading and its
+        derived series), from the cached :meth:`latest`."""
+        return [row for row in self.latest() if row.tags.get("device") == device]
+
+    def device_history(self, *, device: str, series: Sequence[tuple[str, str]],
+                       start_ns: int, stop_ns: int, window_s: float | None = None
+                       ) -> dict[tuple[str, str], list[tuple[int, float]]]:
+        """:meth:`history` of several (measurement, field) series of one device at once
+        (one trip to the store's loop): the sensor page's readings and derived series."""
+        async def call() -> dict[tuple[str, str], list[tuple[int, float]]]:
+            return {(m, f): await self._store.history(measurement=m, device=device, field=f,
+                                                      start_ns=start_ns, stop_ns=stop_ns,
+                                                      window_s=window_s)
+                    for m, f in series}
+        return self._portal.call(call)
+
+    def sensor_series(self, sensor: AnySensor, start_ns: int, stop_ns: int, *,
+                      n_out: int = N_OUT) -> list[Series]:
+        """Every numeric series of ``sensor``'s domain and of its derived series over
+        [start, stop), as the sensor page draws them: raw where the range holds few enough
+        readings at the sensor's interval, else window means; then downsampled to at
+        most ``n_out`` points each (:mod:`dashboards.history`)."""
+        window = choose_window((stop_ns - start_ns) / 1e9, sensor.interval_s)
+        specs = series_of(sensor.domain.value)
+        rows = self.device_history(device=sensor.id, series=[(s.measurement, s.field)
+                                                             for s in specs],
+                                   start_ns=start_ns, stop_ns=stop_ns, window_s=window)
+        out = []
+        for spec in specs:
+            raw = rows[(spec.measurement, spec.field)]
+            t, v = downsample(*to_arrays(raw), n_out=n_out)
+            out.append(Series(spec, t, v, len(raw), window))
+        return out
+
     def history(self, *, measurement: str, device: str, field: str, start_ns: int,
                 stop_ns: int, window_s: float | None = None) -> list[tuple[int, float]]:
+        """(time_ns, value) of one numeric field in [start, stop): raw, or the mean per
+        ``window_s`` window (windows without data left out)."""
         async def call() -> list[tuple[int, float]]:
             return await self._store.history(measurement=measurement, device=device,
                                              field=field, start_ns=start_ns, stop_ns=stop_ns,
                                              window_s=window_s)
+        return self._portal.call(call)
+
+    def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run the coroutine function ``fn`` on the data's event loop (the portal's
+        thread) and return its result: how a sync callback awaits an async client."""
+        return self._portal.call(fn)
+
+    def with_store(self, fn: Callable[[Store], Awaitable[T]]) -> T:
+        """``await fn(store)`` on the data's event loop: for readers that take the store
+        (a planning report), without handing the store itself to the pages."""
+        async def call() -> T:
+            return await fn(self._store)
+        return self._portal.call(call)
+
+    def histories(self, *, measurement: str, devices: Sequence[str], field: str,
+                  start_ns: int, stop_ns: int, window_s: float | None = None
+                  ) -> dict[str, list[tuple[int, float]]]:
+        """:meth:`history` of several devices at once (one trip to the store's loop)."""
+        async def call() -> dict[str, list[tuple[int, float]]]:
+            return {d: await self._store.history(measurement=measurement, device=d,
+                                                 field=field, start_ns=start_ns,
+                                                 stop_ns=stop_ns, window_s=window_s)
+                    for d in devices}
         return self._portal.call(call)
 
     def close(self) -> None:
