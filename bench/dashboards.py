@@ -8,7 +8,8 @@ gauges, 1,000 street lights, 500 rain gauges) and one more flood gauge with a ye
 Read through the dashboards' ``CityData`` (``cache_s=0``: every run queries the store).
 
 - Overview refresh: what ``pages.overview.refresh`` does per tick, without Dash:
-  ``CityData.latest()`` + ``sensor_states`` + ``kpis`` + ``sensor_trace`` per domain.
+  ``CityData.latest()`` + ``sensor_states`` + ``kpis`` + ``sensor_markers`` per domain
+  (what the refresh patches in).
   p50 / p95 over ``--runs`` (default 20). Target p95 <= 150 ms.
 - Sensor history: the sensor page's query + downsampling of the year
   (``CityData.sensor_series``: every numeric series of the gauge's domain; a year of
@@ -47,10 +48,10 @@ from cityhub.config import load_pack  # noqa: E402
 from cityhub.config.pack import CityPack  # noqa: E402
 from cityhub.point import Point  # noqa: E402
 from cityhub.store import SQLiteStore  # noqa: E402
-from dashboards.app import create_app  # noqa: E402
+from dashboards.app import create_app, freeze_startup_objects  # noqa: E402
 from dashboards.context import DashboardSettings  # noqa: E402
 from dashboards.data import CityData  # noqa: E402
-from dashboards.figures import DOMAINS, kpis, sensor_trace  # noqa: E402
+from dashboards.figures import DOMAINS, kpis, sensor_markers  # noqa: E402
 from dashboards.history import bands_of, history_figure  # noqa: E402
 from dashboards.i18n import Lang  # noqa: E402
 from dashboards.status import sensor_states  # noqa: E402
@@ -148,7 +149,7 @@ def overview_once(data: CityData, pack: CityPack, L: Lang) -> None:
     states = sensor_states(pack, data.latest(), now_ns=time.time_ns(), stale_after_s=900)
     kpis(states)
     for domain in DOMAINS:
-        sensor_trace(domain, [s for s in states if s.domain == domain], L)
+        sensor_markers(domain, [s for s in states if s.domain == domain], L)
 
 
 def browser(app: Any, loads: int) -> dict[str, Any]:
@@ -232,6 +233,7 @@ def main() -> None:
         accounts.add("bench", "viewer", "bench-password-1")
         app = create_app(data, DashboardSettings(refresh_s=5.0, secret_key="bench-secret"),
                          accounts=accounts)
+        freeze_startup_objects()  # as `cityhub dashboard` does once its app is built
         L = Lang("en", pack.city.timezone)
         out: dict[str, Any] = {"benchmark": "dashboards", "date": time.strftime("%Y-%m-%d"),
                                "sensors": len(pack.sensors) - 1, "year_points": YEAR_MIN}
@@ -250,7 +252,7 @@ def main() -> None:
                     pack, latest, now_ns=time.time_ns(), stale_after_s=900),
                     args.runs)["p50_ms"],
                 "kpis": timed(lambda: kpis(states), args.runs)["p50_ms"],
-                "sensor_traces": timed(lambda: [sensor_trace(
+                "sensor_traces": timed(lambda: [sensor_markers(
                     d, [s for s in states if s.domain == d], L) for d in DOMAINS],
                     args.runs)["p50_ms"]}
             note(f"overview {out['overview']}")

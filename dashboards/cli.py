@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     """Serve the dashboards until SIGTERM or SIGINT; then stop serving and exit 0."""
     from accounts.store import Accounts
     from cityhub.store import Store
-    from dashboards.app import create_app
+    from dashboards.app import create_app, freeze_startup_objects
     from dashboards.context import DashboardSettings
     from dashboards.data import CityData
     from dashboards.webserver import WebServer
@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     data = CityData(pack, open_read_store)
     try:
         app = create_app(data, settings, accounts=accounts, live=live)
+        freeze_startup_objects()
         with WebServer(app.server, args.host, args.port) as url:
             print(f"cityhub dashboard: {pack.city.name} at {url}", flush=True)
             sig = wait_until_stopped()

@@ -10,7 +10,7 @@ city pack and the latest points (no Dash, no I/O), so they are unit tested direc
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from cityhub.config.pack import (
@@ -60,7 +60,7 @@ class SensorState:
         return COLOURS[self.state.code]
 
 
-def reading_state(s: AnySensor, fields: dict[str, object]) -> State:
+def reading_state(s: AnySensor, fields: Mapping[str, object]) -> State:
     """The state one reading of sensor ``s`` shows, by the sensor's own thresholds."""
     if isinstance(s, TrafficSensor):
         return traffic_state(fields, s.thresholds.free_flow_speed)
@@ -73,6 +73,35 @@ def reading_state(s: AnySensor, fields: dict[str, object]) -> State:
     return rain_state(fields, s.thresholds.heavy, s.thresholds.very_heavy)
 
 
+@dataclass(frozen=True, slots=True)
+class _Placed:
+    """What the map needs of a sensor that never changes while the pack is loaded."""
+
+    id: str
+    name: str
+    domain: str
+    district: str
+    gateway: str
+    lat: float
+    lon: float
+    sensor: AnySensor
+
+
+_ROSTERS: dict[int, tuple[CityPack, list[_Placed]]] = {}
+
+
+def _roster(pack: CityPack) -> list[_Placed]:
+    """The pack's sensors, placed, worked out once per pack (a pack is immutable)."""
+    known = _ROSTERS.get(id(pack))
+    if known is not None and known[0] is pack:
+        return known[1]
+    placed = [_Placed(device, s.name or device, s.domain.value, s.district or gw.district,
+                      gw.id, s.location.lat, s.location.lon, s)
+              for device, (gw, s) in pack.sensors.items()]
+    _ROSTERS[id(pack)] = (pack, placed)
+    return placed
+
+
 def sensor_states(pack: CityPack, latest: Iterable[Latest], *, now_ns: int,
                   stale_after_s: float, offline: Collection[str] = ()) -> list[SensorState]:
     """One state per sensor of the pack. Sensors silent for ``stale_after_s`` are
@@ -83,19 +112,20 @@ def sensor_states(pack: CityPack, latest: Iterable[Latest], *, now_ns: int,
     for row in latest:
         by_device.setdefault(row.device, {})[row.measurement] = row
     out = []
-    for device, (gw, s) in pack.sensors.items():
-        mine = by_device.get(device, {})
-        p = mine.get(s.domain.value)
-        fresh = p is not None and now_ns - p.time_ns <= stale_after_s * 1e9
-        if fresh and p is not None:
-            derived = {m: dict(d.fields) for m, d in mine.items()
-                       if m != s.domain.value and d.time_ns >= p.time_ns}
-            state = with_derived(reading_state(s, dict(p.fields)), s.domain.value, derived)
-        elif gw.id in offline:
+    oldest_ns = now_ns - stale_after_s * 1e9
+    for s in _roster(pack):
+        mine = by_device.get(s.id, {})
+        p = mine.get(s.domain)
+        if p is not None and p.time_ns >= oldest_ns:
+            state = reading_state(s.sensor, p.fields)
+            if len(mine) > 1:
+                derived = {m: d.fields for m, d in mine.items()
+                           if m != s.domain and d.time_ns >= p.time_ns}
+                state = with_derived(state, s.domain, derived)
+        elif s.gateway in offline:
             state = State("offline", 1)
         else:
             state = State("no_data", 0, {"stale": p is not None})
-        out.append(SensorState(device, s.name or device, s.domain.value,
-                               s.district or gw.district, gw.id, s.location.lat,
-                               s.location.lon, state, p.time_ns if p else None))
+        out.append(SensorState(s.id, s.name, s.domain, s.district, s.gateway, s.lat, s.lon,
+                               state, p.time_ns if p else None))
     return out

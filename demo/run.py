@@ -38,7 +38,7 @@ from cityhub.errors import ConfigError, ConfigProblem
 from cityhub.fields import Domain
 from cityhub.signals import run_until_stopped
 from cityhub.store import SQLiteStore, StoreSettings
-from dashboards.app import create_app
+from dashboards.app import create_app, freeze_startup_objects
 from dashboards.context import DashboardSettings
 from dashboards.data import CityData
 from dashboards.data.live import LiveFeed
@@ -163,6 +163,7 @@ async def _run(args: argparse.Namespace) -> int:
         app = create_app(data, DashboardSettings(
             refresh_s=args.refresh, stale_after_s=max(120.0, 600 * args.interval_scale),
             alerts_api=f"http://{args.host}:{alerts_port}"), accounts=accounts, live=live)
+        freeze_startup_objects()
         alerts: AlertsService | None = None
         try:
             with WebServer(app.server, args.host, args.port) as url:

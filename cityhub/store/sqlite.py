@@ -122,18 +122,23 @@ class SQLiteStore:
                 "FROM latest l JOIN series s ON s.id = l.series "
                 "WHERE s.city = ? AND l.time_ns >= ? ORDER BY s.id",
                 (city, since_ns if since_ns is not None else -(2**63))).fetchall()
-        by_series: dict[int, tuple[str, str, dict[str, Value], int]] = {}
-        for sid, meas, tags, field, t, kind, value in rows:
-            _, _, fields, newest = by_series.setdefault(sid, (meas, tags, {}, t))
-            fields[field] = typed_value(kind, value)
-            if t > newest:
-                by_series[sid] = (meas, tags, fields, t)
-        # Like InfluxDB's "last point": keep only the fields written at the newest time.
+        # One pass over the rows (in series order): like InfluxDB's "last point", each
+        # series keeps only the fields written at its newest time.
         out = []
-        for sid, (meas, tags, fields, newest) in by_series.items():
-            keep = {r[3] for r in rows if r[0] == sid and r[4] == newest}
-            out.append(Latest(meas, orjson.loads(tags),
-                              {k: v for k, v in fields.items() if k in keep}, newest))
+        sid_now, meas_now, tags_now = None, "", ""
+        fields: dict[str, Value] = {}
+        newest = 0
+        for sid, meas, tags, field, t, kind, value in rows:
+            if sid != sid_now:
+                if sid_now is not None:
+                    out.append(Latest(meas_now, orjson.loads(tags_now), fields, newest))
+                sid_now, meas_now, tags_now, fields, newest = sid, meas, tags, {}, t
+            if t > newest:
+                fields, newest = {}, t
+            if t == newest:
+                fields[field] = typed_value(kind, value)
+        if sid_now is not None:
+            out.append(Latest(meas_now, orjson.loads(tags_now), fields, newest))
         return out
 
     async def latest(self, *, city: str, since_ns: int | None = None) -> list[Latest]:

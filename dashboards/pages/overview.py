@@ -14,7 +14,7 @@ import dash
 from dash import Input, Output, Patch, callback, dcc, html
 
 from dashboards.context import hub, lang
-from dashboards.figures import DOMAINS, Kpis, city_map, kpis, sensor_trace
+from dashboards.figures import DOMAINS, Kpis, city_map, kpis, sensor_markers
 from dashboards.i18n import N_, Lang
 from dashboards.ids import Ids
 from dashboards.status import SensorState, sensor_states
@@ -46,9 +46,13 @@ def _kpi_values(k: Kpis, L: Lang) -> dict[str, str]:
 
 
 def layout(district: str | None = None, **_query: object) -> html.Div:
+    """The page as it is now: the map, numbers and list are filled in here, so the first
+    view needs no callback round trip; each tick then patches it."""
     h, L = hub(), lang()
     _ = L.gettext
     labels = _kpi_labels(L)
+    states = states_now(district)
+    values = _kpi_values(kpis(states), L)
     return html.Div(className="page overview", children=[
         dcc.Location(id=ID("url"), refresh=False),
         html.Div(className="overview-tools", children=[
@@ -59,14 +63,14 @@ def layout(district: str | None = None, **_query: object) -> html.Div:
         ]),
         html.Div(className="kpis", children=[
             html.Div(className="kpi", children=[
-                html.Div("…", id=ID(f"kpi-{key}"), className="kpi-value"),
+                html.Div(values[key], id=ID(f"kpi-{key}"), className="kpi-value"),
                 html.Div(labels[key], className="kpi-label"),
             ]) for key in _KPIS
         ]),
         html.Div(className="overview-body", children=[
             html.Div(className="map-panel", children=[
                 dcc.Graph(id=ID("map"), className="city-map", config={"displaylogo": False},
-                          figure=city_map(h.pack, [], L, tiles=h.settings.map_tiles,
+                          figure=city_map(h.pack, states, L, tiles=h.settings.map_tiles,
                                           attribution=h.settings.map_attribution)),
                 html.Div(className="legend", id=ID("legend"), children=[
                     html.Span(className="legend-item", children=[
@@ -75,8 +79,8 @@ def layout(district: str | None = None, **_query: object) -> html.Div:
             ]),
             html.Aside(className="attention", children=[
                 html.H2(_("Needs attention")),
-                html.Ul(id=ID("attention")),
-                html.Div(id=ID("updated"), className="updated-at"),
+                html.Ul(_attention(states, L), id=ID("attention")),
+                html.Div(_updated(L), id=ID("updated"), className="updated-at"),
             ]),
         ]),
         dcc.Interval(id=ID("tick"), interval=int(h.settings.refresh_s * 1000)),
@@ -108,6 +112,7 @@ def _attention(states: list[SensorState], L: Lang) -> list[html.Li]:
             "updated": Output(ID("updated"), "children")},
     inputs={"_tick": Input(ID("tick"), "n_intervals"),
             "district": Input(ID("district"), "value")},
+    prevent_initial_call=True,  # the layout drew the page as it was
 )
 def refresh(_tick: int | None, district: str | None) -> dict[str, Any]:
     """Patch the markers of each domain (the same traces, in the same order, as
@@ -117,13 +122,17 @@ def refresh(_tick: int | None, district: str | None) -> dict[str, Any]:
     values = _kpi_values(kpis(states), L)
     fig = Patch()
     for i, domain in enumerate(DOMAINS, start=1):  # trace 0: the districts
-        trace = sensor_trace(domain, [s for s in states if s.domain == domain], L)
+        trace = sensor_markers(domain, [s for s in states if s.domain == domain], L)
         for key in ("lat", "lon", "ids", "customdata"):
             fig["data"][i][key] = trace[key]
-        fig["data"][i]["marker"]["color"] = trace.marker.color
+        fig["data"][i]["marker"]["color"] = trace["marker"]["color"]
     return {"map": fig, "kpis": [values[key] for key in _KPIS],
             "attention": _attention(states, L),
-            "updated": L.gettext("Updated {time}", time=L.when(time.time(), with_date=False))}
+            "updated": _updated(L)}
+
+
+def _updated(L: Lang) -> str:
+    return L.gettext("Updated {time}", time=L.when(time.time(), with_date=False))
 
 
 @callback(Output(ID("url"), "search"), Input(ID("district"), "value"),

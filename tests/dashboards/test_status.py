@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import plotly.graph_objects as go
+
 from cityhub.config.pack import CityPack
 from cityhub.levels import level_of_service, rain_class, siaga
 from cityhub.store.base import Latest
@@ -50,10 +52,12 @@ def test_states_and_kpis(small_pack: CityPack) -> None:
     assert k == Kpis(reporting=4, sensors=6, congested=1, worst_flood="siaga_2", lamps_lit=0,
                      lamps=1, lamp_faults=1, heavy_rain=1, offline=0)
     fig = city_map(small_pack, list(states.values()), EN)
-    assert {t.name for t in fig.data} == {"traffic", "flood gauges", "street lights",
-                                          "rain gauges", "districts"}
-    flood = next(t for t in fig.data if t.name == "flood gauges")
-    assert list(flood.marker.color) == [states["river-1"].colour]
+    go.Figure(fig)  # Plotly accepts what was built without its checks
+    assert {t["name"] for t in fig["data"]} == {"traffic", "flood gauges", "street lights",
+                                                "rain gauges", "districts"}
+    flood = next(t for t in fig["data"] if t["name"] == "flood gauges")
+    assert list(flood["marker"]["color"]) == [states["river-1"].colour]
+    assert flood["customdata"][0][1:3] == ["Siaga II", "2.20 m (Siaga I at 3.00 m)"]
 
 
 def test_district_geojson_closes_rings(small_pack: CityPack) -> None:

@@ -54,6 +54,18 @@ async def test_write_is_idempotent_and_latest_is_newest(store: Store) -> None:
     assert {p.device for p in since} == {"tfc-1"}
 
 
+async def test_latest_keeps_only_the_fields_of_the_newest_time(store: Store) -> None:
+    """A field last written at an older time is not part of the newest point, whichever
+    order the series' rows come in."""
+    await store.write([pt("tfc-3", 60, intensity=5.0), pt("tfc-4", 0, intensity=1.0)])
+    await store.write([pt("tfc-3", 0, intensity=7.0, occupancy=0.4),
+                       pt("tfc-4", 30, intensity=2.0, occupancy=0.1)])
+    latest = {p.device: p for p in await store.latest(city="c1")}
+    assert latest["tfc-3"].fields == {"intensity": 5.0}
+    assert latest["tfc-3"].time_ns == T0 + 60 * 10**9
+    assert latest["tfc-4"].fields == {"intensity": 2.0, "occupancy": 0.1}
+
+
 async def test_windowed_history(store: Store) -> None:
     await store.write([pt("tfc-1", s, intensity=float(s)) for s in range(0, 600, 30)])
     got = await store.history(measurement="traffic", device="tfc-1", field="intensity",
