@@ -34,8 +34,9 @@ def run(args: argparse.Namespace) -> int:
         return await open_store(access.settings, token=access.token, proxy=access.proxy)
 
     settings = DashboardSettings(
-        refresh_s=args.refresh, language=args.language, map_tiles=args.map_tiles,
-        map_attribution=args.map_attribution, session_hours=args.session_hours,
+        refresh_s=args.refresh, live_refresh_s=args.live_refresh, language=args.language,
+        map_tiles=args.map_tiles, map_attribution=args.map_attribution,
+        session_hours=args.session_hours,
         wall_cycle_s=args.wall_cycle,
         secret_key=os.environ.get("CITYHUB_DASHBOARD_SECRET") or None,
         alerts_api=args.alerts_api)
@@ -108,5 +109,8 @@ def register(sub: Any) -> None:
     p.add_argument("--wall-cycle", type=float, default=20.0, metavar="S",
                    help="wall mode (any page with ?wall=1): seconds per page; default 20")
     p.add_argument("--refresh", type=float, default=5.0,
-                   help="seconds between live updates; default 5")
+                   help="seconds between updates of the pages; default 5")
+    p.add_argument("--live-refresh", type=float, default=1.0, metavar="S",
+                   help="seconds between updates of the overview's map and numbers (a new "
+                   "reading shows within about two); default 1")
     p.set_defaults(handler=run, extra="dashboards", runs_until_stopped=True)

@@ -23,6 +23,9 @@ __all__ = ["DashboardSettings", "Hub", "hub", "lang"]
 class DashboardSettings:
     """How the dashboards behave (``cityhub dashboard --help`` sets them)."""
 
+    #: the overview's map and numbers: a new reading shows within about two of these
+    live_refresh_s: float = 1.0
+    #: every other page, and the overview's alarm feed
     refresh_s: float = 5.0
     stale_after_s: float = 900.0
     #: the language of a user who has not chosen one ("en" or "id")

@@ -29,7 +29,7 @@ class CityData:
     """Latest values and history of one city, for the pages."""
 
     def __init__(self, pack: CityPack, open_store: Callable[[], Awaitable[Store]], *,
-                 cache_s: float = 1.0, clock: Callable[[], float] = time.time) -> None:
+                 cache_s: float = 0.5, clock: Callable[[], float] = time.time) -> None:
         self.pack = pack
         self.cache_s = cache_s
         self.clock = clock

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlencode
 
 import dash
@@ -24,10 +24,10 @@ from dash import Input, Output, State, callback, ctx, dcc, html
 from accounts import Role
 from cityhub.levels import SEVERITIES
 from dashboards import auth
+from dashboards.alarmfeed import Unavailable, as_user, problem
 from dashboards.components import (
     alarm_rows,
     alarm_table,
-    api_problem,
     csv_text,
     fields_list,
     notice,
@@ -44,7 +44,6 @@ dash.register_page(  # type: ignore[no-untyped-call]
     __name__, path="/alarms", name=N_("Alarms"), title="Alarms", order=30)
 
 ID = Ids("alarms")
-T = TypeVar("T")
 STATES = ("open", "acknowledged", "resolved", "closed")
 DOMAINS = ("flood", "traffic", "rain", "lighting", "gateway")
 ACTIONS = ("acknowledge", "assign", "comment", "resolve", "close")
@@ -52,34 +51,6 @@ CSV_KEYS = ["id", "severity", "state", "rule", "device", "district", "opened", "
             "acknowledged_by"]
 
 
-class Unavailable(Exception):
-    """The page cannot ask the alerts API: the message says why."""
-
-
-def _client() -> AlarmsClient:
-    url = hub().settings.alerts_api
-    if url is None:
-        raise Unavailable(lang().gettext(
-            "The alerts API is not configured (start the dashboards with --alerts-api)."))
-    return AlarmsClient(url)
-
-
-def _token() -> str:
-    token = auth.api_token()
-    if token is None:
-        raise Unavailable(lang().gettext(
-            "Your session has no token for the alerts API: log out and log in again."))
-    return token
-
-
-def _run(make: Callable[[AlarmsClient, str], Awaitable[T]]) -> T:
-    """Run one client call as the logged-in user, on the data's event loop."""
-    client, token = _client(), _token()
-    return hub().data.call(lambda: make(client, token))
-
-
-def _problem(e: Exception) -> str:
-    return api_problem(lang(), e) if isinstance(e, AlarmsError) else str(e)
 
 
 def _domain_label(L: Lang, domain: str) -> str:
@@ -172,10 +143,10 @@ def refresh(_tick: int | None, _changed: int | None, state: list[str] | None,
     """The alarms matching the filters, newest first."""
     h, L = hub(), lang()
     try:
-        alarms = _run(lambda c, t: c.alarms(t, state=state or (), severity=severity,
+        alarms = as_user(lambda c, t: c.alarms(t, state=state or (), severity=severity,
                                             domain=domain, district=district, limit=500))
     except (AlarmsError, Unavailable) as e:
-        return [], notice(_problem(e), "error")
+        return [], notice(problem(e), "error")
     names = {d.id: d.name for d in h.pack.districts}
     rows = alarm_rows(L, alarms, names)
     said = L.gettext("Alarms: {n} · updated {time}", n=L.number(len(rows)),
@@ -284,11 +255,11 @@ def detail(selected: list[dict[str, Any]] | None, _tick: int | None, _changed: i
     if aid is None:
         return (notice(_("Select an alarm to see it.")), *none)
     try:
-        alarm = _run(lambda c, t: c.alarm(t, aid))
-        audit = _run(lambda c, t: c.audit(t, aid))
-        deliveries = _run(lambda c, t: c.deliveries(t, aid))
+        alarm = as_user(lambda c, t: c.alarm(t, aid))
+        audit = as_user(lambda c, t: c.audit(t, aid))
+        deliveries = as_user(lambda c, t: c.deliveries(t, aid))
     except (AlarmsError, Unavailable) as e:
-        return (notice(_problem(e), "error"), *none)
+        return (notice(problem(e), "error"), *none)
     state = alarm["state"]
     allowed = {"acknowledge": state == "open",
                "assign": state in ("open", "acknowledged"),
@@ -332,9 +303,9 @@ def act(*args: Any) -> tuple[Any, Any]:
     if action not in calls:
         return dash.no_update, dash.no_update
     try:
-        _run(calls[str(action)])
+        as_user(calls[str(action)])
     except (AlarmsError, Unavailable) as e:
-        return notice(_problem(e), "error"), dash.no_update
+        return notice(problem(e), "error"), dash.no_update
     done = {ID("acknowledge"): _("Acknowledged."), ID("assign"): _("Assigned."),
             ID("comment"): _("Comment added."), ID("resolve"): _("Resolved."),
             ID("close"): _("Closed.")}[str(action)]

@@ -13,7 +13,9 @@ from typing import Any
 import dash
 from dash import Input, Output, Patch, callback, dcc, html
 
+from dashboards.alarmfeed import Unavailable, as_user, feed, problem
 from dashboards.context import hub, lang
+from dashboards.data.alarms import AlarmsError
 from dashboards.figures import DOMAINS, Kpis, city_map, kpis, sensor_markers
 from dashboards.i18n import N_, Lang
 from dashboards.ids import Ids
@@ -78,12 +80,15 @@ def layout(district: str | None = None, **_query: object) -> html.Div:
                         label(L, c)]) for c in _LEGEND]),
             ]),
             html.Aside(className="attention", children=[
+                html.H2(dcc.Link(_("Live alarms"), href="/alarms")),
+                html.Div(id=ID("alarms")),
                 html.H2(_("Needs attention")),
                 html.Ul(_attention(states, L), id=ID("attention")),
                 html.Div(_updated(L), id=ID("updated"), className="updated-at"),
             ]),
         ]),
-        dcc.Interval(id=ID("tick"), interval=int(h.settings.refresh_s * 1000)),
+        dcc.Interval(id=ID("tick"), interval=int(h.settings.live_refresh_s * 1000)),
+        dcc.Interval(id=ID("alarm-tick"), interval=int(h.settings.refresh_s * 1000)),
     ])
 
 
@@ -140,3 +145,16 @@ def _updated(L: Lang) -> str:
 def share(district: str | None) -> str:
     """The district filter in the URL, so the view can be shared."""
     return f"?district={district}" if district else ""
+
+
+@callback(Output(ID("alarms"), "children"), Input(ID("alarm-tick"), "n_intervals"))
+def alarm_feed(_tick: int | None) -> Any:
+    """The open and acknowledged alarms, newest first, from the alerts API as the
+    logged-in user (every ``refresh_s``)."""
+    L = lang()
+    try:
+        alarms = as_user(lambda c, token: c.alarms(token, state=("open", "acknowledged"),
+                                                    limit=8))
+    except (Unavailable, AlarmsError) as e:
+        return html.Div(problem(e), className="notice")
+    return feed(L, alarms, empty=L.gettext("No open alarm."))

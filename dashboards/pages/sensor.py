@@ -15,8 +15,10 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from cityhub.config.pack import CityPack
+from dashboards.alarmfeed import Unavailable, as_user, feed, problem
 from dashboards.context import hub, lang
 from dashboards.data import CityData
+from dashboards.data.alarms import AlarmsError
 from dashboards.figures import domain_name
 from dashboards.history import (
     bands_of,
@@ -170,7 +172,10 @@ def layout(device: str | None = None, **query: Any) -> html.Div:
                         className="btn btn-sm btn-outline-info"),
             dcc.Download(id=ID("download")),
         ]),
-        html.Div(id=ID("alarms")),
+        html.Section(className="sensor-alarms", children=[
+            html.H2(_("Alarms of this sensor"), className="section-title"),
+            html.Div(id=ID("alarms")),
+        ]),
         dcc.Interval(id=ID("tick"), interval=int(h.settings.refresh_s * 1000)),
     ])
 
@@ -261,3 +266,17 @@ def download(_n: int | None, shown: list[int] | None, device: str | None) -> Any
     return {"content": text, "filename": f"{device}.csv", "type": "text/csv",
             "base64": False}
 
+
+
+@callback(Output(ID("alarms"), "children"), Input(ID("device"), "data"),
+          Input(ID("tick"), "n_intervals"))
+def alarms_of_sensor(device: str | None, _tick: int | None) -> Any:
+    """The sensor's alarms, newest first, from the alerts API as the logged-in user."""
+    L = lang()
+    if not device:
+        return None
+    try:
+        alarms = as_user(lambda c, token: c.alarms(token, device=device, limit=20))
+    except (Unavailable, AlarmsError) as e:
+        return html.Div(problem(e), className="notice")
+    return feed(L, alarms, empty=L.gettext("No alarm of this sensor."))

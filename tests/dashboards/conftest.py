@@ -3,6 +3,7 @@ that logs in the way a person does."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from cityhub.point import Point
 from cityhub.store import SQLiteStore
 from dashboards.context import DashboardSettings
 from dashboards.data import CityData
+from devservices import free_port
 
 PASSWORDS = {"vera": "viewer-pass-1", "otto": "operator-pass-1", "ada": "admin-pass-1"}
 ROLES = {"vera": "viewer", "otto": "operator", "ada": "admin"}
@@ -61,7 +63,8 @@ def city_data(small_pack: CityPack, tmp_path: Path) -> Iterator[tuple[CityData, 
 
 
 def settings(**kw: Any) -> DashboardSettings:
-    return DashboardSettings(**{"refresh_s": 0.5, "secret_key": "test-secret", **kw})
+    return DashboardSettings(**{"refresh_s": 0.5, "live_refresh_s": 0.5,
+                                "secret_key": "test-secret", **kw})
 
 
 def login(dash_duo: Any, name: str, then: str = "/") -> None:
@@ -78,3 +81,33 @@ def shot(dash_duo: Any, name: str) -> None:
     """A screenshot under var/screenshots (the CI's artifacts; docs/dashboards.md)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     dash_duo.driver.save_screenshot(str(SHOTS / f"{name}.png"))
+
+
+class Served:
+    """An app served to the test's browser, counting the requests it is answering, so a
+    test ends only once none is in flight (else the fixtures would close the store or
+    the accounts under a callback still running)."""
+
+    def __init__(self, dash_duo: Any, app: Any) -> None:
+        self.dash_duo, self.busy, self._lock = dash_duo, 0, threading.Lock()
+        inner = app.server.wsgi_app
+
+        def counted(environ: Any, start_response: Any) -> Any:
+            with self._lock:
+                self.busy += 1
+            try:
+                return inner(environ, start_response)
+            finally:
+                with self._lock:
+                    self.busy -= 1
+
+        app.server.wsgi_app = counted
+        dash_duo.server(app, port=free_port())
+        self.url = dash_duo.server.url.rstrip("/")
+
+    def stop(self) -> None:
+        """Leave the page (its timers stop) and wait for the answers in flight."""
+        self.dash_duo.driver.get("about:blank")
+        deadline = time.monotonic() + 15
+        while self.busy and time.monotonic() < deadline:
+            time.sleep(0.05)

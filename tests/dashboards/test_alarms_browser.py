@@ -18,9 +18,9 @@ from cityhub.config.pack import CityPack
 from cityhub.store import SQLiteStore
 from dashboards.app import create_app
 from dashboards.data import CityData
-from devservices import LocalMosquitto, free_port
+from devservices import LocalMosquitto
 from tests.alerts.service_kit import serving, settings_for
-from tests.dashboards.conftest import login, settings, shot
+from tests.dashboards.conftest import Served, login, settings, shot
 from tests.dashboards.test_alarms_client import pack_with_alarms, publish_level
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -63,8 +63,8 @@ def test_operator_acknowledges_and_viewer_is_refused(
     with alerts_service(pack, mosquitto, tmp_path) as url:
         data.call(lambda: publish_level(pack, mosquitto.port, 1.6))  # Siaga III: an alarm
         app = create_app(data, settings(alerts_api=url), accounts=accounts)
+        served = Served(dash_duo, app)
         try:
-            dash_duo.server(app, port=free_port())
             login(dash_duo, "otto", "/alarms")
             dash_duo.wait_for_contains_text("#alarms-table", "river-1", timeout=30)
             assert "River at Siaga level" in dash_duo.find_element("#alarms-table").text
@@ -110,7 +110,19 @@ def test_operator_acknowledges_and_viewer_is_refused(
             assert "You are not allowed: needs the operator role; you are viewer" in said
             dash_duo.wait_for_contains_text("#alarms-table", "acknowledged", timeout=10)
             assert "resolved" not in dash_duo.find_element("#alarms-table").text
+
+            # the overview's live feed and the sensor's page show the same alarm
+            dash_duo.driver.get(dash_duo.server.url)
+            dash_duo.wait_for_contains_text("#overview-alarms", "River at Siaga level",
+                                            timeout=20)
+            assert "acknowledged" in dash_duo.find_element("#overview-alarms").text
+            dash_duo.driver.get(f"{dash_duo.server.url}/sensor/river-1")
+            dash_duo.wait_for_contains_text("#sensor-alarms", "River at Siaga level",
+                                            timeout=20)
+            dash_duo.driver.get(f"{dash_duo.server.url}/sensor/tfc-1")
+            dash_duo.wait_for_contains_text("#sensor-alarms", "No alarm of this sensor",
+                                            timeout=20)
             logs = dash_duo.get_logs()
             assert logs == [], logs
         finally:
-            dash_duo.driver.get("about:blank")  # stop the page polling before the API goes
+            served.stop()

@@ -18,9 +18,8 @@ from cityhub.store import SQLiteStore
 from dashboards.app import create_app
 from dashboards.data import CityData
 from dashboards.i18n import Lang
-from devservices import free_port
 from tests.conftest import write_small_pack
-from tests.dashboards.conftest import login, points, settings, shot
+from tests.dashboards.conftest import Served, login, points, settings, shot
 
 pytestmark = pytest.mark.browser
 
@@ -83,8 +82,8 @@ def test_traffic_flood_and_lighting_pages(dash_duo: Any, river_pack: CityPack,
     data, t = live
     app = create_app(data, settings(), accounts=accounts)
     en = Lang("en", river_pack.city.timezone)
+    served = Served(dash_duo, app)
     try:
-        dash_duo.server(app, port=free_port())
         login(dash_duo, "vera", then="/traffic")
 
         # traffic: tfc-1 has an incident (first in the table), tfc-2 is silent
@@ -140,4 +139,4 @@ def test_traffic_flood_and_lighting_pages(dash_duo: Any, river_pack: CityPack,
         dash_duo.wait_for_text_to_equal("#lighting-kpi-energy", "no data", timeout=10)
         assert dash_duo.get_logs() == []
     finally:
-        dash_duo.driver.get("about:blank")  # stop the page polling before the store closes
+        served.stop()

@@ -11,8 +11,7 @@ from cityhub.config.pack import CityPack
 from cityhub.store import SQLiteStore
 from dashboards.app import create_app
 from dashboards.data import CityData
-from devservices import free_port
-from tests.dashboards.conftest import login, points, settings, shot
+from tests.dashboards.conftest import Served, login, points, settings, shot
 
 pytestmark = pytest.mark.browser
 
@@ -21,8 +20,8 @@ def test_overview_shows_live_city(dash_duo: Any, small_pack: CityPack, accounts:
                                   city_data: tuple[CityData, SQLiteStore]) -> None:
     data, writer = city_data
     app = create_app(data, settings(), accounts=accounts)
+    served = Served(dash_duo, app)
     try:
-        dash_duo.server(app, port=free_port())
         dash_duo.driver.get(dash_duo.server.url)  # not logged in: the login form
         dash_duo.wait_for_element("#login-form", timeout=10)
         login(dash_duo, "vera")
@@ -60,5 +59,12 @@ def test_overview_shows_live_city(dash_duo: Any, small_pack: CityPack, accounts:
         dash_duo.wait_for_text_to_equal("#overview-kpi-flood", "Siaga I", timeout=20)
         shot(dash_duo, "overview-id")
         assert dash_duo.get_logs() == []
+
+        # the session ends (here: the user is disabled): the page goes to the login form
+        accounts.set_disabled("vera", True)
+        dash_duo.wait_for_element("#login-form", timeout=15)
+        assert "/login?next=" in dash_duo.driver.current_url
+        refused = dash_duo.get_logs()  # the one callback the server refused, and no other
+        assert refused and all("401" in e["message"] for e in refused), refused
     finally:
-        dash_duo.driver.get("about:blank")  # stop the page polling before the store closes
+        served.stop()

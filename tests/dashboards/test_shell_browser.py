@@ -17,8 +17,8 @@ from cityhub.store import SQLiteStore
 from dashboards.app import create_app
 from dashboards.data import CityData
 from dashboards.data.live import LiveFeed
-from devservices import LocalMosquitto, free_port
-from tests.dashboards.conftest import login, points, settings, shot
+from devservices import LocalMosquitto
+from tests.dashboards.conftest import Served, login, points, settings, shot
 from tests.dashboards.mqtt import send
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -50,8 +50,8 @@ def test_gateways_wall_mode_and_every_page(dash_duo: Any, small_pack: CityPack,
          retain=True)
     send(mosquitto.port, f"city/{city}/status/gw-b", {"state": "offline", "gateway": "gw-b"},
          retain=True)
+    served = Served(dash_duo, app)
     try:
-        dash_duo.server(app, port=free_port())
         base = dash_duo.server.url.rstrip("/")
 
         # the public view needs no login, and offers no controls
@@ -89,4 +89,4 @@ def test_gateways_wall_mode_and_every_page(dash_duo: Any, small_pack: CityPack,
         assert dash_duo.get_logs() == []
         writer.write_sync(points(small_pack, speed=45.0, level=0.5))
     finally:
-        dash_duo.driver.get("about:blank")
+        served.stop()
