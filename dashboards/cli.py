@@ -11,6 +11,7 @@ from typing import Any
 
 from accounts.cli import DB_ENV, DEFAULT_DB
 from cityhub.config import load_pack
+from cityhub.secrets import secret
 from cityhub.signals import wait_until_stopped
 from cityhub.store.options import add_read_options, store_access
 
@@ -39,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
         session_hours=args.session_hours,
         wall_cycle_s=args.wall_cycle,
         secret_key=os.environ.get("CITYHUB_DASHBOARD_SECRET") or None,
-        alerts_api=args.alerts_api)
+        alerts_api=args.alerts_api,
+        public_token=secret(args.public_token_env, what="the public view's API token")
+        if args.public_token_env else None)
     accounts = Accounts(args.accounts or os.environ.get(DB_ENV) or DEFAULT_DB)
     live = None
     if args.broker_host:
@@ -87,6 +90,10 @@ def register(sub: Any) -> None:
     p.add_argument("--alerts-api", default=None, metavar="URL",
                    help="the alerts service's API (e.g. http://127.0.0.1:8070), for the alarm "
                    "pages; without it they say it is not configured")
+    p.add_argument("--public-token-env", default=None, metavar="VAR",
+                   help="environment variable holding an API token of a viewer (`cityhub "
+                   "users token`), with which the public view shows the departments' "
+                   "response figures; without it they are left out")
     p.add_argument("--language", default="en", choices=("en", "id"),
                    help="language of a user who has not chosen one; default en")
     p.add_argument("--map-tiles", default=None, metavar="URL",

@@ -43,6 +43,12 @@ class DashboardSettings:
     #: the alerts API, e.g. "http://127.0.0.1:8070" (None: the alarm pages say it is
     #: not configured)
     alerts_api: str | None = None
+    #: an API token (of a viewer) for the public view's department response figures,
+    #: which it shows as numbers only; None: the public view leaves them out
+    public_token: str | None = None
+    #: how long the public view keeps its response figures (anonymous visitors never
+    #: make the dashboards ask the alerts API more often than this)
+    public_cache_s: float = 300.0
 
     def __post_init__(self) -> None:
         if self.language not in LANGUAGES:

@@ -1,27 +1,36 @@
 """The public view (``/public``): what the city is doing, for anyone, without a login.
 
 Active flood warnings (gauges at Siaga III or worse, and the analytics' downstream
-forecasts: "expected at Manggarai between 16:00 and 22:00") and congestion now, per
-district. Server-rendered HTML that refreshes itself every 30 s: no Dash callbacks, so an
-anonymous visitor reaches no callback endpoint at all, and nothing on it names a person,
-a contact or an action.
+forecasts: "expected at Manggarai between 16:00 and 22:00"), congestion now, per
+district, and how fast the departments respond to alarms (median minutes, from the alerts
+API with the token of ``--public-token-env``, asked at most every ``public_cache_s``).
+
+Server-rendered HTML that refreshes itself every 30 s: no Dash callbacks, so an anonymous
+visitor reaches no callback endpoint at all, and nothing on it names a person, a contact
+or an action.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
 import time
 from collections import Counter
 from typing import Any
 
 from flask import Flask, render_template_string
 
+from dashboards.components import severity_label
 from dashboards.context import hub, lang
+from dashboards.data.alarms import AlarmsClient, AlarmsError, ResponseRow, response_rows
 from dashboards.i18n import LANGUAGES, Lang
 from dashboards.status import SensorState, sensor_states
 from dashboards.wording import COLOURS, label
 
-__all__ = ["flood_forecasts", "install", "public_view"]
+__all__ = ["flood_forecasts", "install", "public_view", "response_view"]
+
+log = logging.getLogger("cityhub.dashboards.public")
 
 _PAGE = """<!doctype html>
 <html lang="{{ code }}"><head><meta charset="utf-8"><title>{{ title }}</title>
@@ -48,6 +57,13 @@ _PAGE = """<!doctype html>
 <th>{{ roads_h }}</th></tr></thead><tbody>
 {% for d in districts %}<tr><td>{{ d.name }}</td><td>{{ d.congested }}</td>
 <td>{{ d.roads }}</td></tr>{% endfor %}</tbody></table></section>
+<section id="public-response"><h2>{{ response_title }}</h2>
+{% if response %}<p>{{ response_note }}</p><table class="table"><thead><tr><th>{{ dept_h }}</th>
+<th>{{ severity_h }}</th><th>{{ received_h }}</th><th>{{ ack_h }}</th><th>{{ resolve_h }}</th>
+</tr></thead><tbody>{% for r in response %}<tr><td>{{ r.department }}</td>
+<td>{{ r.severity }}</td><td>{{ r.received }}</td><td>{{ r.ack }}</td><td>{{ r.resolve }}</td>
+</tr>{% endfor %}</tbody></table>
+{% else %}<p class="calm" id="public-no-response">{{ no_response }}</p>{% endif %}</section>
 {% if missing %}<p class="notice">{{ missing }}</p>{% endif %}
 </main></body></html>"""
 
@@ -90,6 +106,46 @@ def public_view(states: list[SensorState], events: list[dict[str, Any]], now: fl
             "districts": districts}
 
 
+def response_view(L: Lang, rows: list[ResponseRow]) -> list[dict[str, str]]:
+    """The departments' response figures as the public sees them: counts and median
+    minutes, nothing that names a person."""
+    def minutes(v: float | None) -> str:
+        return "–" if v is None else L.gettext("{n} min", n=L.number(v))
+
+    return [{"department": r.department, "severity": severity_label(L, r.severity),
+             "received": L.number(r.received), "ack": minutes(r.ack_median_min),
+             "resolve": minutes(r.resolve_median_min)} for r in rows]
+
+
+class _ResponseCache:
+    """The last 30 days' response figures, asked of the alerts API at most once per
+    ``public_cache_s`` whatever the number of anonymous visitors."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._at = -1e18
+        self._rows: list[ResponseRow] | None = None
+
+    def rows(self, now: float) -> list[ResponseRow] | None:
+        h = hub()
+        url, token = h.settings.alerts_api, h.settings.public_token
+        if url is None or token is None:
+            return None
+        with self._lock:
+            if now - self._at < h.settings.public_cache_s:
+                return self._rows
+            since = now - 30 * 86400
+            client = AlarmsClient(url)
+            try:
+                alarms = h.data.call(lambda: client.all_alarms(token, since=since, until=now))
+                self._rows = response_rows(h.pack, alarms, since, now)
+            except AlarmsError as e:
+                log.warning("dashboards: the public view's response figures: %s", e)
+                self._rows = None
+            self._at = now
+            return self._rows
+
+
 def _district_name(district: str) -> str:
     names = {d.id: d.name for d in hub().pack.districts}
     return names.get(district, district)
@@ -97,6 +153,7 @@ def _district_name(district: str) -> str:
 
 def install(server: Flask) -> None:
     """Serve ``/public`` on the dashboards' Flask server (open: see dashboards.auth)."""
+    responses = _ResponseCache()
 
     @server.route("/public")
     def public() -> str:
@@ -107,6 +164,7 @@ def install(server: Flask) -> None:
                                stale_after_s=h.settings.stale_after_s)
         events = h.live.events(domain="flood", kinds=("flood_eta",)) if h.live else []
         view = public_view(states, events, now, L)
+        rows = responses.rows(now)
         return render_template_string(
             _PAGE, code=L.code, title=_("{city}: the city now", city=h.pack.city.name),
             city=h.pack.city.name, subtitle=_("Public view"),
@@ -118,4 +176,12 @@ def install(server: Flask) -> None:
             congested_h=_("Congested roads"), roads_h=_("Roads measured"),
             missing=None if h.live else _("Downstream forecasts are not shown: the "
                                           "dashboards have no broker connection."),
+            response_title=_("How fast the departments respond"),
+            response_note=_("Alarms of the last 30 days, per department: the median time "
+                            "to take an alarm in hand and to resolve it."),
+            dept_h=_("Department"), severity_h=_("Severity"), received_h=_("Alarms"),
+            ack_h=_("Taken in hand"), resolve_h=_("Resolved"),
+            response=response_view(L, rows) if rows else [],
+            no_response=_("No response figures to show.") if rows is not None else _(
+                "Response figures are not published here."),
             colours=COLOURS, **view)

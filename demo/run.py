@@ -99,6 +99,21 @@ def demo_account(path: Path) -> str:
     return password
 
 
+PUBLIC_USER = "public-view"
+
+
+def public_view_token(path: Path) -> str:
+    """A viewer's API token for the public view's response figures: the account has a
+    password nobody knows, and each run revokes the previous run's token."""
+    with Accounts(path) as accounts:
+        if accounts.get(PUBLIC_USER) is None:
+            accounts.add(PUBLIC_USER, "viewer", secrets.token_urlsafe(24))
+        for t in accounts.tokens(PUBLIC_USER):
+            if not t.revoked:
+                accounts.revoke_token(t.id)
+        return accounts.issue_token(PUBLIC_USER, "public view")
+
+
 async def _run(args: argparse.Namespace) -> int:
     pack = load_pack(args.city)
     if args.webhook:
@@ -162,7 +177,9 @@ async def _run(args: argparse.Namespace) -> int:
         live.start()
         app = create_app(data, DashboardSettings(
             refresh_s=args.refresh, stale_after_s=max(120.0, 600 * args.interval_scale),
-            alerts_api=f"http://{args.host}:{alerts_port}"), accounts=accounts, live=live)
+            alerts_api=f"http://{args.host}:{alerts_port}",
+            public_token=public_view_token(data_dir / "accounts.db")),
+            accounts=accounts, live=live)
         freeze_startup_objects()
         alerts: AlertsService | None = None
         try:

@@ -58,11 +58,17 @@ def alerts_service(pack: CityPack, mosquitto: LocalMosquitto, tmp: Path) -> Iter
 def test_operator_acknowledges_and_viewer_is_refused(
         dash_duo: Any, small_pack: CityPack, accounts: Accounts, mosquitto: LocalMosquitto,
         tmp_path: Path, city_data: tuple[CityData, SQLiteStore]) -> None:
-    data, _writer = city_data
     pack = pack_with_alarms(small_pack)
+
+    async def open_store() -> SQLiteStore:  # the fixture's store, read with the same pack
+        return SQLiteStore(tmp_path / "r.db")  # as the alerts service's (its departments)
+
+    data = CityData(pack, open_store, cache_s=0)
     with alerts_service(pack, mosquitto, tmp_path) as url:
         data.call(lambda: publish_level(pack, mosquitto.port, 1.6))  # Siaga III: an alarm
-        app = create_app(data, settings(alerts_api=url), accounts=accounts)
+        public = accounts.issue_token("vera", "public view")
+        app = create_app(data, settings(alerts_api=url, public_token=public),
+                         accounts=accounts)
         served = Served(dash_duo, app)
         try:
             login(dash_duo, "otto", "/alarms")
@@ -122,7 +128,14 @@ def test_operator_acknowledges_and_viewer_is_refused(
             dash_duo.driver.get(f"{dash_duo.server.url}/sensor/tfc-1")
             dash_duo.wait_for_contains_text("#sensor-alarms", "No alarm of this sensor",
                                             timeout=20)
+
+            # the public view: the department's response, in numbers, no names
+            dash_duo.driver.get(f"{served.url}/public")
+            dash_duo.wait_for_contains_text("#public-response", "Pusdalops", timeout=10)
+            response = dash_duo.find_element("#public-response").text
+            assert "otto" not in response and "vera" not in response
             logs = dash_duo.get_logs()
             assert logs == [], logs
         finally:
             served.stop()
+            data.close()
