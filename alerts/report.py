@@ -11,29 +11,19 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import html
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from alerts.repository import AlarmRepository
 from cityhub.config.pack import CityPack
+from cityhub.stats import percentile
 
-__all__ = ["HEADER", "ResponseRow", "build_report", "percentile", "write_report"]
+__all__ = ["HEADER", "ResponseRow", "build_report", "write_report"]
 
 HEADER = ["department", "month", "received", "acknowledged", "ack_median_min",
           "ack_p90_min", "resolved", "resolve_median_min", "resolve_p90_min", "escalations",
           "open_at_end"]
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """The ``q`` quantile (0..1) by linear interpolation (numpy's default); None if empty."""
-    if not values:
-        return None
-    xs = sorted(values)
-    pos = (len(xs) - 1) * q
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ reachable, the user is not allowed, or the API's own message (404, 409, 400...).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -21,8 +20,9 @@ import orjson
 
 from cityhub.config.alerting import Department, severity_rank
 from cityhub.config.pack import CityPack
+from cityhub.stats import percentile
 
-__all__ = ["AlarmsClient", "AlarmsError", "ResponseRow", "departments_of", "percentile",
+__all__ = ["AlarmsClient", "AlarmsError", "ResponseRow", "departments_of",
            "response_rows"]
 
 Kind = Literal["unreachable", "refused", "api"]
@@ -161,18 +161,33 @@ class AlarmsClient:
             "POST", f"/api/alarms/{alarm_id}/close", token, body={"comment": comment})
         return answer
 
+    # -- the departments' subscriptions ------------------------------------------------------
+    async def subscriptions(self, token: str, department: str | None = None
+                            ) -> list[dict[str, Any]]:
+        """The pack's subscriptions (``source`` "pack") and those added at run time
+        (``source`` "api", with an ``id``), of one department or all."""
+        query = {"department": department} if department else None
+        answer = await self.request("GET", "/api/subscriptions", token, query=query)
+        return list(answer["subscriptions"])
+
+    async def add_subscription(self, token: str, department: str, *,
+                               domains: Sequence[str] = (), districts: Sequence[str] = (),
+                               min_severity: str = "warning", rules: Sequence[str] = ()
+                               ) -> dict[str, Any]:
+        """Add a subscription of ``department`` (empty domains: all)."""
+        body: dict[str, Any] = {"department": department, "districts": list(districts),
+                                "min_severity": min_severity, "rules": list(rules)}
+        if domains:
+            body["domains"] = list(domains)
+        answer: dict[str, Any] = await self.request("POST", "/api/subscriptions", token,
+                                                    body=body)
+        return answer
+
+    async def remove_subscription(self, token: str, subscription_id: int) -> None:
+        await self.request("DELETE", f"/api/subscriptions/{int(subscription_id)}", token)
+
 
 # -- departments' response figures ------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The ``q`` quantile (0..1) by linear interpolation (numpy's default); None if empty."""
-    if not values:
-        return None
-    xs = sorted(values)
-    pos = (len(xs) - 1) * q
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
 def departments_of(pack: CityPack, alarm: Mapping[str, Any]) -> list[Department]:

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from alerts.outbox import Attempt
-from alerts.report import percentile
 from alerts.routing import Router
 from alerts.rules import Condition
 from alerts.store import SqliteAlarmStore
 from cityhub.config import load_pack
+from cityhub.stats import percentile
 
 T0 = 1_780_000_000.0  # 2026-05-28 (UTC) 20:26, 2026-05-29 03:26 in Jakarta
 

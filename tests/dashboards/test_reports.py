@@ -15,6 +15,7 @@ from accounts.store import Accounts
 from analytics.report import build_report
 from cityhub.config.alerting import AlertsPolicy
 from cityhub.config.pack import CityPack
+from cityhub.stats import percentile
 from cityhub.store import SQLiteStore
 from dashboards.app import create_app
 from dashboards.components import (
@@ -26,7 +27,7 @@ from dashboards.components import (
     response_table,
 )
 from dashboards.data import CityData
-from dashboards.data.alarms import departments_of, percentile, response_rows
+from dashboards.data.alarms import departments_of, response_rows
 from dashboards.i18n import Lang
 from tests.dashboards.conftest import PASSWORDS, points, settings
 
