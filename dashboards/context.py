@@ -3,6 +3,7 @@ current request's user and language."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -11,12 +12,13 @@ from flask import current_app, session
 from cityhub.config.pack import CityPack
 from dashboards.data import CityData
 from dashboards.i18n import LANGUAGES, Lang
+from dashboards.status import SensorState, sensor_states
 
 if TYPE_CHECKING:
     from accounts.store import Accounts
     from dashboards.data.live import LiveFeed
 
-__all__ = ["DashboardSettings", "Hub", "hub", "lang"]
+__all__ = ["DashboardSettings", "Hub", "hub", "lang", "states_now"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,18 @@ def hub() -> Hub:
     """The running app's hub context (inside a request)."""
     ctx: Hub = current_app.config["CITYHUB"]
     return ctx
+
+
+def states_now(*, domain: str | None = None, district: str | None = None
+               ) -> list[SensorState]:
+    """Every sensor's state now (of one domain and one district, if given): the store's
+    latest points, and the gateways the broker says are offline."""
+    h = hub()
+    states = sensor_states(h.pack, h.data.latest(), now_ns=time.time_ns(),
+                           stale_after_s=h.settings.stale_after_s,
+                           offline=h.live.offline() if h.live else ())
+    return [s for s in states if (not domain or s.domain == domain)
+            and (not district or s.district == district)]
 
 
 def lang() -> Lang:

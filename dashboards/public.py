@@ -22,10 +22,10 @@ from typing import Any
 from flask import Flask, render_template_string
 
 from dashboards.components import severity_label
-from dashboards.context import hub, lang
+from dashboards.context import hub, lang, states_now
 from dashboards.data.alarms import AlarmsClient, AlarmsError, ResponseRow, response_rows
 from dashboards.i18n import LANGUAGES, Lang
-from dashboards.status import SensorState, sensor_states
+from dashboards.status import SensorState
 from dashboards.wording import COLOURS, label
 
 __all__ = ["flood_forecasts", "install", "public_view", "response_view"]
@@ -160,8 +160,7 @@ def install(server: Flask) -> None:
         h, L = hub(), lang()
         _ = L.gettext
         now = time.time()
-        states = sensor_states(h.pack, h.data.latest(), now_ns=time.time_ns(),
-                               stale_after_s=h.settings.stale_after_s)
+        states = states_now()
         events = h.live.events(domain="flood", kinds=("flood_eta",)) if h.live else []
         view = public_view(states, events, now, L)
         rows = responses.rows(now)

@@ -32,7 +32,6 @@ from dashboards.wording import COLOURS, label
 dash.register_page(  # type: ignore[no-untyped-call]
     __name__, path="/flood", name=N_("Flood"), title="Flood", order=2)
 
-_H2 = {"fontSize": "1.3rem", "color": "#94a3b8", "marginTop": "18px"}
 ID = Ids("flood")
 _SPARK_S = 6 * 3600
 _SLOW_S = 60.0
@@ -58,17 +57,17 @@ def layout(district: str | None = None, **_query: object) -> html.Div:
                          options=[{"label": d.name, "value": d.id}
                                   for d in h.pack.districts]),
         ]),
-        html.H2(_("Downstream"), className="section-title", style=_H2),
+        html.H2(_("Downstream"), className="section-title"),
         html.Div(id=ID("downstream")),
-        html.H2(_("Water levels and Siaga bands"), className="section-title", style=_H2),
+        html.H2(_("Water levels and Siaga bands"), className="section-title"),
         html.Div(id=ID("levels"), children=html.P("…")),
-        html.H2(_("The last six hours"), className="section-title", style=_H2),
+        html.H2(_("The last six hours"), className="section-title"),
         html.Div(id=ID("sparks"), style={"display": "grid", "gap": "10px",
                                          "gridTemplateColumns": "repeat(auto-fill, "
                                          "minmax(260px, 1fr))"}),
         html.Div(style={"display": "flex", "justifyContent": "space-between",
                         "alignItems": "center"}, children=[
-            html.H2(_("Gauges"), className="section-title", style=_H2),
+            html.H2(_("Gauges"), className="section-title"),
             html.Button(_("Export CSV"), id=ID("export"), className="btn btn-sm "
                         "btn-outline-light"),
         ]),

@@ -25,16 +25,14 @@ from dashboards.charts import (
     lamp_counts,
     lamp_figure,
 )
-from dashboards.context import hub, lang
+from dashboards.context import hub, lang, states_now
 from dashboards.i18n import N_, Lang
 from dashboards.ids import Ids
-from dashboards.status import SensorState, sensor_states
 from dashboards.wording import label
 
 dash.register_page(  # type: ignore[no-untyped-call]
     __name__, path="/lighting", name=N_("Lighting"), title="Street lighting", order=3)
 
-_H2 = {"fontSize": "1.3rem", "color": "#94a3b8", "marginTop": "18px"}
 ID = Ids("lighting")
 _SLOW_S = 60.0
 _WINDOW_S = 3600.0
@@ -67,12 +65,12 @@ def layout(district: str | None = None, period: str | None = None,
             html.Div(className="kpi", children=[
                 html.Div("…", id=ID(f"kpi-{key}"), className="kpi-value"),
                 html.Div(labels[key], className="kpi-label")]) for key in _KPIS]),
-        html.H2(_("Lamps per district"), className="section-title", style=_H2),
+        html.H2(_("Lamps per district"), className="section-title"),
         html.Div(id=ID("counts")),
         html.Div(id=ID("energy")),
         html.Div(style={"display": "flex", "justifyContent": "space-between",
                         "alignItems": "center"}, children=[
-            html.H2(_("Faulty lamps"), className="section-title", style=_H2),
+            html.H2(_("Faulty lamps"), className="section-title"),
             html.Button(_("Export CSV"), id=ID("export"), className="btn btn-sm "
                         "btn-outline-light"),
         ]),
@@ -82,14 +80,6 @@ def layout(district: str | None = None, period: str | None = None,
         dcc.Interval(id=ID("tick"), interval=int(h.settings.refresh_s * 1000)),
         dcc.Interval(id=ID("slow"), interval=int(max(_SLOW_S, h.settings.refresh_s) * 1000)),
     ])
-
-
-def _states(district: str | None) -> list[SensorState]:
-    h = hub()
-    states = sensor_states(h.pack, h.data.latest(), now_ns=time.time_ns(),
-                           stale_after_s=h.settings.stale_after_s)
-    return [s for s in states if s.domain == "lighting"
-            and (not district or s.district == district)]
 
 
 def _count_table(counts: dict[str, dict[str, int]], names: dict[str, str], L: Lang
@@ -116,7 +106,7 @@ def _count_table(counts: dict[str, dict[str, int]], names: dict[str, str], L: La
 def refresh(_tick: int | None, district: str | None) -> dict[str, Any]:
     h, L = hub(), lang()
     _ = L.gettext
-    states = _states(district)
+    states = states_now(domain="lighting", district=district)
     names = {d.id: d.name for d in h.pack.districts}
     counts = lamp_counts(states)
     rows = faulty_rows(states, L, names)

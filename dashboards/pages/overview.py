@@ -14,12 +14,12 @@ import dash
 from dash import Input, Output, Patch, callback, dcc, html
 
 from dashboards.alarmfeed import Unavailable, as_user, feed, problem
-from dashboards.context import hub, lang
+from dashboards.context import hub, lang, states_now
 from dashboards.data.alarms import AlarmsError
 from dashboards.figures import DOMAINS, Kpis, city_map, kpis, sensor_markers
 from dashboards.i18n import N_, Lang
 from dashboards.ids import Ids
-from dashboards.status import SensorState, sensor_states
+from dashboards.status import SensorState
 from dashboards.wording import COLOURS, detail, label
 
 dash.register_page(  # type: ignore[no-untyped-call]
@@ -53,7 +53,7 @@ def layout(district: str | None = None, **_query: object) -> html.Div:
     h, L = hub(), lang()
     _ = L.gettext
     labels = _kpi_labels(L)
-    states = states_now(district)
+    states = states_now(district=district)
     values = _kpi_values(kpis(states), L)
     return html.Div(className="page overview", children=[
         dcc.Location(id=ID("url"), refresh=False),
@@ -92,15 +92,6 @@ def layout(district: str | None = None, **_query: object) -> html.Div:
     ])
 
 
-def states_now(district: str | None = None) -> list[SensorState]:
-    """Every sensor's state now (of one district, if given)."""
-    h = hub()
-    states = sensor_states(h.pack, h.data.latest(), now_ns=time.time_ns(),
-                           stale_after_s=h.settings.stale_after_s,
-                           offline=h.live.offline() if h.live else ())
-    return [s for s in states if not district or s.district == district]
-
-
 def _attention(states: list[SensorState], L: Lang) -> list[html.Li]:
     worst = sorted((s for s in states if s.severity > 0), key=lambda s: -s.severity)[:12]
     items = [html.Li(className=f"sev-{s.severity}", children=[
@@ -123,7 +114,7 @@ def refresh(_tick: int | None, district: str | None) -> dict[str, Any]:
     """Patch the markers of each domain (the same traces, in the same order, as
     :func:`city_map` draws) and update the numbers."""
     L = lang()
-    states = states_now(district)
+    states = states_now(district=district)
     values = _kpi_values(kpis(states), L)
     fig = Patch()
     for i, domain in enumerate(DOMAINS, start=1):  # trace 0: the districts

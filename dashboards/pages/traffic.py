@@ -24,16 +24,15 @@ from dashboards.charts import (
     hour_of_day_means,
     traffic_rows,
 )
-from dashboards.context import hub, lang
+from dashboards.context import hub, lang, states_now
 from dashboards.i18n import N_, Lang
 from dashboards.ids import Ids
-from dashboards.status import SensorState, sensor_states
+from dashboards.status import SensorState
 from dashboards.wording import COLOURS, detail, label
 
 dash.register_page(  # type: ignore[no-untyped-call]
     __name__, path="/traffic", name=N_("Traffic"), title="Traffic", order=1)
 
-_H2 = {"fontSize": "1.3rem", "color": "#94a3b8", "marginTop": "18px"}
 ID = Ids("traffic")
 _SLOW_S = 60.0
 
@@ -54,13 +53,13 @@ def layout(district: str | None = None, period: str | None = None,
     return html.Div(className="page traffic", children=[
         dcc.Location(id=ID("url"), refresh=False),
         filters(L, ID, h.pack, district, period),
-        html.H2(_("Mean speed by hour of the day"), className="section-title", style=_H2),
+        html.H2(_("Mean speed by hour of the day"), className="section-title"),
         html.Div(id=ID("heatmap"), children=html.P("…")),
-        html.H2(_("Roads now"), className="section-title", style=_H2),
+        html.H2(_("Roads now"), className="section-title"),
         html.Div(id=ID("roads")),
         html.Div(style={"display": "flex", "justifyContent": "space-between",
                         "alignItems": "center"}, children=[
-            html.H2(_("Traffic sensors"), className="section-title", style=_H2),
+            html.H2(_("Traffic sensors"), className="section-title"),
             html.Button(_("Export CSV"), id=ID("export"), className="btn btn-sm "
                         "btn-outline-light"),
         ]),
@@ -70,14 +69,6 @@ def layout(district: str | None = None, period: str | None = None,
         dcc.Interval(id=ID("tick"), interval=int(h.settings.refresh_s * 1000)),
         dcc.Interval(id=ID("slow"), interval=int(max(_SLOW_S, h.settings.refresh_s) * 1000)),
     ])
-
-
-def _states(district: str | None) -> list[SensorState]:
-    h = hub()
-    states = sensor_states(h.pack, h.data.latest(), now_ns=time.time_ns(),
-                           stale_after_s=h.settings.stale_after_s)
-    return [s for s in states if s.domain == "traffic"
-            and (not district or s.district == district)]
 
 
 def _roads(states: list[SensorState], L: Lang, district: str | None) -> list[Any]:
@@ -109,7 +100,7 @@ def _roads(states: list[SensorState], L: Lang, district: str | None) -> list[Any
 def refresh(_tick: int | None, district: str | None) -> dict[str, Any]:
     h, L = hub(), lang()
     _ = L.gettext
-    states = _states(district)
+    states = states_now(domain="traffic", district=district)
     names = {d.id: d.name for d in h.pack.districts}
     rows = traffic_rows(states, h.data.latest(), L, names)
     reporting = [s for s in states if s.code not in ("no_data", "offline")]
