@@ -61,11 +61,13 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def _add(accounts: Accounts, args: argparse.Namespace) -> int:
-    from accounts.rules import check_name
+    from accounts.rules import check_department, check_name
 
     check_name(args.name)  # before asking for a password
-    accounts.add(args.name, args.role, _password(args))
-    print(f"cityhub users: added {args.name} ({args.role})")
+    check_department(args.department)
+    accounts.add(args.name, args.role, _password(args), args.department)
+    of = f", department {args.department}" if args.department else ""
+    print(f"cityhub users: added {args.name} ({args.role}{of})")
     return 0
 
 
@@ -83,6 +85,14 @@ def _passwd(accounts: Accounts, args: argparse.Namespace) -> int:
 def _role(accounts: Accounts, args: argparse.Namespace) -> int:
     accounts.set_role(args.name, args.role)
     print(f"cityhub users: {args.name} is now {args.role}")
+    return 0
+
+
+def _department(accounts: Accounts, args: argparse.Namespace) -> int:
+    accounts.set_department(args.name, args.department)
+    print(f"cityhub users: {args.name} "
+          + (f"now acts for department {args.department}" if args.department
+             else "now belongs to no department"))
     return 0
 
 
@@ -105,11 +115,12 @@ def _list(accounts: Accounts, args: argparse.Namespace) -> int:
         print(f"no users in {accounts.path}: add one with 'cityhub users add NAME --role "
               "admin'")
         return 0
-    print(f"{'name':<24} {'role':<9} {'created (UTC)':<20} {'tokens':>6}  state")
+    print(f"{'name':<24} {'role':<9} {'department':<16} {'created (UTC)':<20} "
+          f"{'tokens':>6}  state")
     for u in users:
         created = u.created_at.strftime("%Y-%m-%d %H:%M:%S")
-        print(f"{u.name:<24} {u.role.value:<9} {created:<20} {u.tokens:>6}  "
-              f"{'disabled' if u.disabled else 'active'}")
+        print(f"{u.name:<24} {u.role.value:<9} {u.department or '-':<16} {created:<20} "
+              f"{u.tokens:>6}  {'disabled' if u.disabled else 'active'}")
     return 0
 
 
@@ -175,7 +186,8 @@ def register(sub: Any) -> None:
         description="Manage the hub's user accounts and their API tokens, kept in one "
         "SQLite file that the alerts API and the dashboards read. Roles: viewer (reads "
         "alarms), operator (acts on alarms, manages silences), admin (manages users). See "
-        "docs/accounts.md.")
+        "A user may belong to a department of the city pack, whose run-time alert "
+        "subscriptions its operators may change. See docs/accounts.md.")
     usub = p.add_subparsers(dest="users_command", metavar="SUBCOMMAND", required=True)
 
     def command(name: str, work: Callable[[Accounts, argparse.Namespace], int],
@@ -198,6 +210,9 @@ def register(sub: Any) -> None:
                 "64 lowercase letters, digits, '.', '_' or '-'.")
     a.add_argument("name", metavar="NAME")
     a.add_argument("--role", required=True, choices=ROLES)
+    a.add_argument("--department", metavar="ID",
+                   help="the department (an id of the city pack's alerts.departments) the "
+                   "user acts for")
     password_options(a)
     w = command("passwd", _passwd, "set a user's password",
                 "Set a user's password (asked for twice, or --password-stdin / "
@@ -208,6 +223,15 @@ def register(sub: Any) -> None:
                 "Change a user's role; it applies to their next request.")
     r.add_argument("name", metavar="NAME")
     r.add_argument("role", metavar="ROLE", choices=ROLES, help=", ".join(ROLES))
+    dp = command("department", _department, "set or clear a user's department",
+                 "Set the department (an id of the city pack's alerts.departments) a user "
+                 "acts for, or --none. An operator may change the run-time alert "
+                 "subscriptions of their own department only.")
+    dp.add_argument("name", metavar="NAME")
+    which = dp.add_mutually_exclusive_group(required=True)
+    which.add_argument("department", metavar="ID", nargs="?", default=None)
+    which.add_argument("--none", dest="department", action="store_const", const=None,
+                       help="the user belongs to no department")
     for verb, what in (("disable", "refuse a user's password and tokens, keeping them"),
                        ("enable", "accept a disabled user again")):
         d = command(verb, _disable, what, f"{what[0].upper()}{what[1:]}.")
@@ -216,7 +240,8 @@ def register(sub: Any) -> None:
                 "Remove a user; their API tokens are revoked (their records stay).")
     m.add_argument("name", metavar="NAME")
     command("list", _list, "list the users",
-            "List the users: role, when added, how many tokens not revoked, disabled.")
+            "List the users: role, department, when added, how many tokens not revoked, "
+            "disabled.")
     t = command("token", _token, "issue an API token",
                 "Issue an API token for a user (HTTP 'Authorization: Bearer TOKEN'). The "
                 "token is printed once, alone on stdout; only its SHA-256 is kept.")

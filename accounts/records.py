@@ -12,13 +12,15 @@ __all__ = ["Account", "Token"]
 
 @dataclass(frozen=True, slots=True)
 class Account:
-    """A user as an administrator sees it; ``tokens`` counts the tokens not revoked."""
+    """A user as an administrator sees it; ``tokens`` counts the tokens not revoked;
+    ``department``: the department they act for, or None."""
 
     name: str
     role: Role
     created_at: dt.datetime
     disabled: bool
     tokens: int
+    department: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,11 +59,14 @@ class Role(StrEnum):
 @dataclass(frozen=True, slots=True)
 class User:
     """The user a request was authenticated as, and how (``via``): what an HTTP layer
-    hands on to its handlers, which decide with :meth:`allows`."""
+    hands on to its handlers, which decide with :meth:`allows`. ``department``: the
+    department of the city pack they act for (its run-time alert subscriptions are
+    theirs to change), or None."""
 
     name: str
     role: Role
     via: Literal["password", "token"]
+    department: str | None = None
 
     def allows(self, required: Role) -> bool:
         """Whether the user's role allows what needs ``required``."""

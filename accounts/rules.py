@@ -1,5 +1,5 @@
-"""What a user name, a password, a role and a token label must be, and the error for
-what breaks the rules.
+"""What a user name, a password, a role, a department and a token label must be, and the
+error for what breaks the rules.
 
 Names are slug-like logins (they appear in URLs, logs and audit trails, and HTTP Basic
 cannot carry a ``:`` in one), checked on the way in, never silently rewritten: ``Alice``
@@ -12,11 +12,14 @@ import re
 
 from accounts.roles import Role
 from cityhub.errors import HubError
+from cityhub.topics import SLUG
 
-__all__ = ["MAX_LABEL", "MAX_PASSWORD", "MIN_PASSWORD", "AccountError", "check_label",
-           "check_name", "check_password", "check_role"]
+__all__ = ["MAX_LABEL", "MAX_PASSWORD", "MIN_PASSWORD", "AccountError", "check_department",
+           "check_label", "check_name", "check_password", "check_role"]
 
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+# a department's id, as the city pack spells it (``alerts.departments[].id``)
+DEPARTMENT = re.compile(SLUG)
 MIN_PASSWORD = 8
 # argon2 takes any length, but a megabyte "password" is a request to burn CPU and memory.
 MAX_PASSWORD = 1024
@@ -37,6 +40,19 @@ def check_name(name: str) -> str:
             f"invalid user name {name!r}: 1 to 64 characters, lowercase letters, digits, "
             "'.', '_' or '-', starting with a letter or a digit")
     return name
+
+
+def check_department(department: str | None) -> str | None:
+    """``department`` if it is None (no department) or a valid department id (a slug, as
+    in the city pack), else :class:`AccountError`. Whether the pack has that department
+    is for the services that read the pack to say: the accounts file knows no pack."""
+    if department is None:
+        return None
+    if not isinstance(department, str) or not DEPARTMENT.fullmatch(department):
+        raise AccountError(
+            f"invalid department id {department!r}: 1 to 63 characters, lowercase "
+            "letters, digits, '_' or '-', starting with a letter or a digit")
+    return department
 
 
 def check_password(password: str) -> str:

@@ -5,7 +5,13 @@ Two tables: ``users`` and ``tokens``. A token row outlives its user (revoked), s
 token whose user is gone or disabled (the lookup joins ``users``).
 
 The version lets a later schema migrate a file in place, and lets an older hub refuse a
-file a newer one wrote instead of misreading it.
+file a newer one wrote instead of misreading it. Versions:
+
+1. ``users`` and ``tokens``.
+2. ``users.department``: the department (of the city pack) a user acts for, or NULL.
+
+A file of an older version is migrated in place when opened, in the same transaction
+that reads its version.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from accounts.rules import AccountError
 
 __all__ = ["SCHEMA_VERSION", "create_or_check"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1 = (
     "CREATE TABLE users (name TEXT PRIMARY KEY, role TEXT NOT NULL "
@@ -27,11 +33,16 @@ _V1 = (
     "last_used_at TEXT, revoked INTEGER NOT NULL DEFAULT 0)",
     "CREATE INDEX tokens_by_user ON tokens (user)",
 )
+# what takes a file of version n - 1 to version n
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: ("ALTER TABLE users ADD COLUMN department TEXT",),
+}
 
 
 def create_or_check(db: sqlite3.Connection, path: str) -> None:
-    """Create the tables in a new file; refuse a file of a newer schema. One transaction
-    (BEGIN IMMEDIATE), so processes opening a new file together create it once."""
+    """Create the tables in a new file, migrate a file of an older schema, refuse a file
+    of a newer one. One transaction (BEGIN IMMEDIATE), so processes opening a file
+    together create or migrate it once."""
     db.execute("BEGIN IMMEDIATE")
     try:
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
@@ -43,10 +54,15 @@ def create_or_check(db: sqlite3.Connection, path: str) -> None:
                                    f"{', '.join(sorted(t[0] for t in tables))})")
             for sql in _V1:
                 db.execute(sql)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            version = 1
         elif version > SCHEMA_VERSION:
             raise AccountError(f"{path}: accounts schema version {version}, newer than this "
                                f"hub's ({SCHEMA_VERSION}): upgrade cityhub")
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            for sql in _MIGRATIONS[step]:
+                db.execute(sql)
+        if version != SCHEMA_VERSION:
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except BaseException:
         db.execute("ROLLBACK")
         raise

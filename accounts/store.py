@@ -19,6 +19,7 @@ from accounts.roles import Role, User
 from accounts.rules import (
     MAX_PASSWORD,
     AccountError,
+    check_department,
     check_label,
     check_name,
     check_password,
@@ -59,9 +60,9 @@ def _token(row: tuple[Any, ...]) -> Token:
 
 
 class Accounts:
-    """Users (name, role, argon2id password hash, disabled) and their API tokens, in one
-    SQLite file shared by every process of the hub that authenticates: the alerts API,
-    the dashboards' login, the ``cityhub users`` command.
+    """Users (name, role, argon2id password hash, disabled, department) and their API
+    tokens, in one SQLite file shared by every process of the hub that authenticates: the
+    alerts API, the dashboards' login, the ``cityhub users`` command.
 
     The file is opened in WAL mode, so several processes (and several :class:`Accounts`
     on one file) see each other's changes as soon as they commit, and a reader never waits
@@ -119,19 +120,23 @@ class Accounts:
 
     # -- users ------------------------------------------------------------------------------
 
-    def add(self, name: str, role: Role | str, password: str) -> None:
-        """Add a user; :class:`~accounts.rules.AccountError` (a ``ValueError``) for an
-        invalid name, role or password, or a name taken already."""
+    def add(self, name: str, role: Role | str, password: str,
+            department: str | None = None) -> None:
+        """Add a user, who acts for ``department`` (an id of the city pack's departments)
+        if given; :class:`~accounts.rules.AccountError` (a ``ValueError``) for an invalid
+        name, role, password or department id, or a name taken already."""
         check_name(name)
         role = check_role(role)
+        department = check_department(department)
         check_password(password)
         if self.get(name) is not None:  # before the slow hash; the INSERT decides
             raise AccountError(f"user {name!r} exists already")
         hashed = self._passwords.hash(password)
         try:
             with self._write() as db:
-                db.execute("INSERT INTO users (name, role, password_hash, created_at) "
-                           "VALUES (?, ?, ?, ?)", (name, role.value, hashed, _text(_now())))
+                db.execute("INSERT INTO users (name, role, password_hash, created_at, "
+                           "department) VALUES (?, ?, ?, ?, ?)",
+                           (name, role.value, hashed, _text(_now()), department))
         except sqlite3.IntegrityError:
             raise AccountError(f"user {name!r} exists already") from None
 
@@ -152,6 +157,15 @@ class Accounts:
         with self._write() as db:
             if db.execute("UPDATE users SET role = ? WHERE name = ?",
                           (role.value, name)).rowcount == 0:
+                raise AccountError(f"no user named {name!r}")
+
+    def set_department(self, name: str, department: str | None) -> None:
+        """Set the department a user acts for (None: none); it applies to their next
+        request (a password login the API remembers: within its cache's 30 s)."""
+        department = check_department(department)
+        with self._write() as db:
+            if db.execute("UPDATE users SET department = ? WHERE name = ?",
+                          (department, name)).rowcount == 0:
                 raise AccountError(f"no user named {name!r}")
 
     def set_disabled(self, name: str, disabled: bool) -> None:
@@ -181,10 +195,10 @@ class Accounts:
         with self._read() as db:
             rows = db.execute(
                 "SELECT u.name, u.role, u.created_at, u.disabled, (SELECT COUNT(*) FROM "
-                "tokens t WHERE t.user = u.name AND t.revoked = 0) FROM users u "
-                f"{where} ORDER BY u.name", args).fetchall()
-        return [Account(n, Role(r), dt.datetime.fromisoformat(c), bool(d), int(k))
-                for n, r, c, d, k in rows]
+                "tokens t WHERE t.user = u.name AND t.revoked = 0), u.department FROM "
+                f"users u {where} ORDER BY u.name", args).fetchall()
+        return [Account(n, Role(r), dt.datetime.fromisoformat(c), bool(d), int(k), dept)
+                for n, r, c, d, k, dept in rows]
 
     # -- passwords --------------------------------------------------------------------------
 
@@ -201,12 +215,12 @@ class Accounts:
                 or len(password) > MAX_PASSWORD:
             return None
         with self._read() as db:
-            row = db.execute("SELECT role, password_hash, disabled FROM users WHERE "
-                             "name = ?", (name,)).fetchone()
+            row = db.execute("SELECT role, password_hash, disabled, department FROM users "
+                             "WHERE name = ?", (name,)).fetchone()
         if row is None:
             self._passwords.dummy_verify(password)
             return None
-        role, stored, disabled = row
+        role, stored, disabled, department = row
         if not self._passwords.verify(stored, password) or disabled:
             return None
         if self._passwords.needs_rehash(stored):
@@ -214,7 +228,7 @@ class Accounts:
             with self._write() as db:  # unless the password was changed meanwhile
                 db.execute("UPDATE users SET password_hash = ? WHERE name = ? AND "
                            "password_hash = ?", (hashed, name, stored))
-        return User(name, Role(role), "password")
+        return User(name, Role(role), "password", department)
 
     # -- tokens -----------------------------------------------------------------------------
 
@@ -248,12 +262,12 @@ class Accounts:
             return None
         with self._read() as db:
             row = db.execute(
-                "SELECT t.id, t.user, u.role, t.last_used_at FROM tokens t JOIN users u ON "
-                "u.name = t.user WHERE t.token_hash = ? AND t.revoked = 0 AND u.disabled = 0",
-                (token_hash(token),)).fetchone()
+                "SELECT t.id, t.user, u.role, t.last_used_at, u.department FROM tokens t "
+                "JOIN users u ON u.name = t.user WHERE t.token_hash = ? AND t.revoked = 0 "
+                "AND u.disabled = 0", (token_hash(token),)).fetchone()
         if row is None:
             return None
-        id_, name, role, last_used = row
+        id_, name, role, last_used, department = row
         now = _now()
         stale = _text(now - LAST_USED_RESOLUTION)
         if last_used is None or last_used <= stale:  # else no write, not even a lock
@@ -261,7 +275,7 @@ class Accounts:
                 db.execute("UPDATE tokens SET last_used_at = ? WHERE id = ? AND "
                            "(last_used_at IS NULL OR last_used_at <= ?)",
                            (_text(now), id_, stale))
-        return User(name, Role(role), "token")
+        return User(name, Role(role), "token", department)
 
     def revoke_token(self, token_id: int) -> None:
         """Revoke a token by its id (:meth:`tokens` lists them); revoking one twice is

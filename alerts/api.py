@@ -1,16 +1,19 @@
 """The alerts HTTP API (aiohttp, on the service's own event loop): list and filter alarms,
 acknowledge, assign, comment, resolve and close them, read their audit trail and
-deliveries, manage silences and disabled contacts. ``/api/openapi.json`` documents it
-(:mod:`alerts.openapi`); ``/metrics`` and ``/healthz`` are for Prometheus and probes.
+deliveries, manage silences, disabled contacts and the departments' run-time
+subscriptions. ``/api/openapi.json`` documents it (:mod:`alerts.openapi`); ``/metrics``
+and ``/healthz`` are for Prometheus and probes.
 
 Every ``/api`` call but the OpenAPI document authenticates (``Authorization: Basic`` with
 a user's password, or ``Bearer`` with an API token; accounts from :mod:`accounts`):
 viewers read, operators act on alarms and silences, admins enable contacts. 401 without
-valid credentials, 403 for a role that may not. Password checks (argon2, slow by design)
-run in a thread, and a Basic header that passed is remembered for 30 s (by its SHA-256),
-so a dashboard polling every few seconds costs one check per 30 s; a changed password or
-a disabled user is therefore refused within 30 s. Tokens are checked on every request
-(a SHA-256 look-up): a revoked token is refused at once.
+valid credentials, 403 for a role that may not. A department's run-time subscriptions
+are changed by an admin or by an operator whose account belongs to that department.
+Password checks (argon2, slow by design) run in a thread, and a Basic header that passed
+is remembered for 30 s (by its SHA-256), so a dashboard polling every few seconds costs
+one check per 30 s; a changed password, role or department or a disabled user is
+therefore seen within 30 s. Tokens are checked on every request (a SHA-256 look-up): a
+revoked token is refused at once.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import re
 import time
 import uuid
@@ -37,16 +41,21 @@ from alerts.openapi import (
     CommentBody,
     NoteBody,
     SilenceBody,
+    SubscriptionBody,
     openapi_document,
 )
 from alerts.outbox import NotificationState
 from alerts.silences import Silence
+from alerts.subscriptions import StoredSubscription, subscription_json
+from cityhub.config.alerting import Subscription
 from cityhub.levels import SEVERITIES
 
 if TYPE_CHECKING:
     from alerts.service import AlertsService
 
 __all__ = ["api_app", "serve_api"]
+
+log = logging.getLogger("cityhub.alerts")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CACHE_S = 30.0
@@ -269,9 +278,80 @@ def api_app(service: AlertsService, accounts: Accounts) -> web.Application:
         service.dispatcher.enable(dept, contact)
         return _json({"department": dept, "contact": contact, "enabled": True})
 
+    # -- the departments' run-time subscriptions ---------------------------------------------
+    departments = service.router.departments
+    districts = {d.id for d in service.pack.districts}
+    rules = {r.id for r in service.pack.alerts.rules}
+
+    def may_change(user: User, department: str) -> web.Response | None:
+        """None if ``user`` may change ``department``'s subscriptions, else the 403."""
+        if user.allows(Role.ADMIN) or user.department == department:
+            return None
+        return _error(403, f"only operators of department {department} or an admin may "
+                      "change its subscriptions"
+                      + ("" if user.department is None
+                         else f"; {user.name} is of department {user.department}"))
+
+    @needs(Role.VIEWER)
+    async def list_subscriptions(request: web.Request, _user: User) -> web.Response:
+        department = request.query.get("department")
+        if department is not None and department not in departments:
+            raise NotFound(f"no department {department!r} in the city pack")
+        pack = [subscription_json(d.id, sub) for d in departments.values()
+                if department in (None, d.id) for sub in d.subscriptions]
+        stored = [s.json() for s in store.subscriptions(department)]
+        return _json({"subscriptions": pack + stored})
+
+    def unknown(name: str, given: list[str], known: set[str]) -> web.Response | None:
+        bad = [x for x in given if x not in known]
+        if not bad:
+            return None
+        return _error(422, f"{name}: unknown {name[:-1]} {bad[0]!r}; the city pack's are "
+                      f"{', '.join(sorted(known)) or 'none'}", field=name)
+
+    @needs(Role.OPERATOR)
+    async def add_subscription(request: web.Request, user: User) -> web.Response:
+        b: SubscriptionBody = await body(request, SubscriptionBody)
+        if b.department not in departments:
+            return _error(422, f"department: unknown department {b.department!r}; the city "
+                          f"pack's are {', '.join(departments) or 'none'}", field="department")
+        refused = may_change(user, b.department) or unknown("districts", b.districts,
+                                                            districts) \
+            or unknown("rules", b.rules, rules)
+        if refused is not None:
+            return refused
+        sub = Subscription.model_validate({
+            "domains": list(dict.fromkeys(b.domains)),
+            "districts": list(dict.fromkeys(b.districts)), "min_severity": b.min_severity,
+            "rules": list(dict.fromkeys(b.rules))})
+        added = store.add_subscription(b.department, sub, actor(user), service.clock())
+        service.reload_subscriptions()
+        log.info("alerts: subscription %d of %s added by %s: %s", added.id, added.department,
+                 actor(user), orjson.dumps(added.json()).decode())
+        return _json(added.json(), 201)
+
+    @needs(Role.OPERATOR)
+    async def remove_subscription(request: web.Request, user: User) -> web.Response:
+        raw = request.match_info["id"]
+        found: StoredSubscription | None = None
+        if _INTEGER.fullmatch(raw):
+            found = next((s for s in store.subscriptions() if s.id == int(raw)), None)
+        if found is None:
+            raise NotFound(f"no run-time subscription {raw!r}")
+        refused = may_change(user, found.department)
+        if refused is not None:
+            return refused
+        if not store.remove_subscription(found.id):
+            raise NotFound(f"no run-time subscription {raw!r}")
+        service.reload_subscriptions()
+        log.info("alerts: subscription %d of %s removed by %s: %s", found.id, found.department,
+                 actor(user), orjson.dumps(found.json()).decode())
+        return web.Response(status=204)
+
     @needs(Role.VIEWER)
     async def me(_request: web.Request, user: User) -> web.Response:
-        return _json({"name": user.name, "role": user.role.value, "via": user.via})
+        return _json({"name": user.name, "role": user.role.value, "via": user.via,
+                      "department": user.department})
 
     # -- open endpoints ----------------------------------------------------------------------
     async def openapi(_request: web.Request) -> web.Response:
@@ -302,6 +382,9 @@ def api_app(service: AlertsService, accounts: Accounts) -> web.Application:
         web.post("/api/silences", add_silence),
         web.delete("/api/silences/{id}", end_silence),
         web.get("/api/notifications", list_notifications),
+        web.get("/api/subscriptions", list_subscriptions),
+        web.post("/api/subscriptions", add_subscription),
+        web.delete("/api/subscriptions/{id}", remove_subscription),
         web.get("/api/contacts", contacts),
         web.post("/api/contacts/{department}/{contact}/enable", enable_contact),
         web.get("/metrics", metrics),

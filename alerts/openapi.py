@@ -8,14 +8,16 @@ against this document.
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from cityhub.fields import Domain
 from cityhub.levels import SEVERITIES
+from cityhub.topics import SLUG
 
 __all__ = ["MAX_TIME", "AssignBody", "CommentBody", "NoteBody", "SilenceBody",
-           "openapi_document"]
+           "SubscriptionBody", "openapi_document"]
 
 MAX_TIME = 1e11  # UNIX seconds: the year 5138
 
@@ -69,6 +71,30 @@ class SilenceBody(_Body):
         return self
 
 
+_Id = Annotated[str, Field(pattern=f"^{SLUG}$")]
+
+
+def _all_domains() -> list[Domain]:
+    return list(Domain)
+
+
+class SubscriptionBody(_Body):
+    """A run-time subscription of a department: alarms of these domains, in these
+    districts (none: all), of these rules (none: all), at this severity or worse. The
+    department, districts and rules must be the city pack's (else 422)."""
+
+    department: _Id
+    # a JSON string names the domain (strict mode would want the enum itself)
+    domains: list[Annotated[Domain, Field(strict=False)]] = Field(
+        default_factory=_all_domains, min_length=1, max_length=20,
+        description="default: every domain")
+    districts: list[_Id] = Field(default_factory=list, max_length=200,
+                                 description="default (empty): every district")
+    min_severity: Literal["info", "warning", "critical"] = "warning"
+    rules: list[_Id] = Field(default_factory=list, max_length=200,
+                             description="default (empty): every rule")
+
+
 _NUM = {"type": "number"}
 _STR = {"type": "string"}
 _NSTR = {"type": ["string", "null"]}
@@ -99,6 +125,16 @@ SILENCE = {"type": "object", "required": ["id", "starts_at", "ends_at", "created
                           "comment": _STR, "device": _NSTR, "gateway": _NSTR,
                           "district": _NSTR, "rule": _NSTR, "created_at": _NUM}}
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": _STR}}
+_STRS = {"type": "array", "items": _STR}
+SUBSCRIPTION = {
+    "type": "object",
+    "required": ["id", "department", "domains", "districts", "min_severity", "rules",
+                 "source", "created_by", "created_at"],
+    "properties": {
+        "id": {"type": ["integer", "null"]}, "department": _STR, "domains": _STRS,
+        "districts": _STRS, "min_severity": {"enum": list(SEVERITIES)}, "rules": _STRS,
+        "source": {"enum": ["pack", "api"]}, "created_by": _NSTR, "created_at": _NNUM},
+}
 
 
 def _obj(key: str, item: dict[str, Any]) -> dict[str, Any]:
@@ -110,20 +146,22 @@ def _content(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
-def _responses(ok: int, schema: dict[str, Any], *errors: int) -> dict[str, Any]:
+def _responses(ok: int, schema: dict[str, Any] | None, *errors: int) -> dict[str, Any]:
     names = {400: "bad request", 401: "not authenticated", 403: "role may not",
              404: "not found", 409: "not in a state for this", 422: "invalid body"}
-    out: dict[str, Any] = {str(ok): {"description": "ok", "content": _content(schema)}}
+    out: dict[str, Any] = {str(ok): {"description": "ok"} if schema is None  # no body
+                           else {"description": "ok", "content": _content(schema)}}
     for code in (401, 403, *errors):
         out[str(code)] = {"description": names[code], "content": _content({"$ref":
                                                                             "#/components/schemas/Error"})}
     return out
 
 
-def _op(summary: str, role: str, ok: int, schema: dict[str, Any], *errors: int,
-        body: type[BaseModel] | None = None, params: list[dict[str, Any]] | None = None
-        ) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "description": f"Role: {role} or above.",
+def _op(summary: str, role: str, ok: int, schema: dict[str, Any] | None, *errors: int,
+        body: type[BaseModel] | None = None, params: list[dict[str, Any]] | None = None,
+        more: str = "") -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary,
+                          "description": f"Role: {role} or above.{more}",
                           "responses": _responses(ok, schema, *errors)}
     if body is not None:
         # the server reads no body as {}: the body is required when {} is not valid
@@ -175,7 +213,12 @@ def openapi_document() -> dict[str, Any]:
         _query("offset", {"type": "integer", "minimum": 0, "maximum": 10**9}),
     ]
     bodies = {m.__name__: m.model_json_schema(ref_template="#/components/schemas/{model}")
-              for m in (NoteBody, AssignBody, CommentBody, SilenceBody)}
+              for m in (NoteBody, AssignBody, CommentBody, SilenceBody, SubscriptionBody)}
+    for b in list(bodies.values()):  # the enums they use (Domain) beside them
+        bodies.update(b.pop("$defs", {}))
+    subscription_ref = {"$ref": "#/components/schemas/Subscription"}
+    changes = (" An admin may change any department's subscriptions; an operator, only "
+               "those of the department their account belongs to (403 for another).")
     deliveries = {"type": "object", "required": ["notifications", "attempts"],
                   "properties": {"notifications": {"type": "array",
                                                    "items": {"type": "object"}},
@@ -189,14 +232,16 @@ def openapi_document() -> dict[str, Any]:
             "securitySchemes": {"basic": {"type": "http", "scheme": "basic"},
                                 "token": {"type": "http", "scheme": "bearer"}},
             "schemas": {"Alarm": ALARM, "AuditEntry": AUDIT, "Silence": SILENCE,
-                        "Error": ERROR, **bodies},
+                        "Subscription": SUBSCRIPTION, "Error": ERROR, **bodies},
         },
         "security": [{"basic": []}, {"token": []}],
         "paths": {
-            "/api/whoami": {"get": _op("The caller's name and role", "viewer", 200, {
-                "type": "object", "required": ["name", "role", "via"],
+            "/api/whoami": {"get": _op("The caller's name, role and department", "viewer",
+                                       200, {
+                "type": "object", "required": ["name", "role", "via", "department"],
                 "properties": {"name": _STR, "role": {"enum": ["viewer", "operator", "admin"]},
-                               "via": {"enum": ["password", "token"]}}})},
+                               "via": {"enum": ["password", "token"]},
+                               "department": _NSTR}})},
             "/api/alarms": {"get": _op("List alarms, newest first", "viewer", 200,
                                        _obj("alarms", alarm_ref), 400, params=filters)},
             "/api/alarms/{id}": {"get": _op("One alarm", "viewer", 200, alarm_ref, 404,
@@ -247,6 +292,20 @@ def openapi_document() -> dict[str, Any]:
                                                        "suppressed"]}),
                              _query("limit", {"type": "integer", "minimum": 1,
                                               "maximum": 1000})])},
+            "/api/subscriptions": {
+                "get": _op("The departments' subscriptions: the city pack's (source pack) "
+                           "then those added at run time (source api)", "viewer", 200,
+                           _obj("subscriptions", subscription_ref), 404,
+                           params=[_query("department",
+                                          {"type": "string", "pattern": f"^{SLUG}$"},
+                                          "only this department's (404 if the pack has "
+                                          "none of that id)")]),
+                "post": _op("Add a run-time subscription of a department", "operator",
+                            201, subscription_ref, body=SubscriptionBody, more=changes)},
+            "/api/subscriptions/{id}": {"delete": _op(
+                "Remove a run-time subscription", "operator", 204, None, 404,
+                params=[{"name": "id", "in": "path", "required": True,
+                         "schema": {"type": "integer"}}], more=changes)},
             "/api/contacts": {"get": _op("Contacts that failed permanently, and whether "
                                          "disabled",
                                          "viewer", 200, _obj("contacts", {"type": "object"}))},

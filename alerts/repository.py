@@ -15,6 +15,8 @@ from alerts.model import Alarm, AlarmFilter, AuditEntry
 from alerts.outbox import Attempt, Intent, Notification
 from alerts.rules import Condition
 from alerts.silences import Silence
+from alerts.subscriptions import StoredSubscription
+from cityhub.config.alerting import Subscription
 
 __all__ = ["AlarmRepository", "Applied", "Route"]
 
@@ -35,7 +37,8 @@ class Applied:
 
 
 class AlarmRepository(Protocol):
-    """Alarms, audit trail, outbox, attempts, escalations, silences, contacts."""
+    """Alarms, audit trail, outbox, attempts, escalations, silences, contacts, and the
+    departments' run-time subscriptions."""
 
     # the rules
     def apply(self, conditions: Iterable[Condition], now: float, route: Route,
@@ -83,5 +86,11 @@ class AlarmRepository(Protocol):
     def add_silence(self, s: Silence) -> Silence: ...
     def silences(self, *, now: float | None = None) -> list[Silence]: ...
     def end_silence(self, silence_id: str, now: float) -> Silence: ...
+
+    # the departments' run-time subscriptions (ids ascending, never reused)
+    def subscriptions(self, department: str | None = None) -> list[StoredSubscription]: ...
+    def add_subscription(self, department: str, subscription: Subscription, by: str,
+                         at: float) -> StoredSubscription: ...
+    def remove_subscription(self, id: int) -> bool: ...
 
     def close_db(self) -> None: ...

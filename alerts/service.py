@@ -16,6 +16,10 @@ the same alarm (its id is a hash of the rule, the source and the opening time).
 The rules' memory (a "for" duration under way, a rate's window) is not saved: after a
 restart a "for" starts again, and the open alarms tell the rules which conditions are
 active, so a clearing reading still resolves them.
+
+The departments' run-time subscriptions are read from the store at start, again at once
+when the API changes them (:meth:`AlertsService.reload_subscriptions`), and every
+``SUBSCRIPTIONS_REFRESH_S`` by the clock, for a change another process made.
 """
 
 from __future__ import annotations
@@ -51,9 +55,11 @@ from cityhub.signals import raise_if_cancelling
 from cityhub.topics import event_filter, telemetry_filter
 from subscriber import AckClient, InflightWindow, MqttError, session_properties, shared
 
-__all__ = ["AlertsService"]
+__all__ = ["SUBSCRIPTIONS_REFRESH_S", "AlertsService"]
 
 log = logging.getLogger("cityhub.alerts")
+
+SUBSCRIPTIONS_REFRESH_S = 10.0
 
 
 @dataclass
@@ -83,6 +89,8 @@ class AlertsService:
         self.rules = Rules(pack, start=clock())
         self.rules.seed(store.active_keys())
         self.router = Router(pack)
+        self._subscriptions_read = 0.0
+        self.reload_subscriptions()
         self.titles = {r.id: r.name or r.id for r in pack.alerts.rules}
         self.auto_resolve = {r.id: r.auto_resolve for r in pack.alerts.rules}
         self.escalation = {d.id: d.escalation_s for d in pack.alerts.departments}
@@ -99,6 +107,12 @@ class AlertsService:
                                      or settings.dashboard_url)
 
     # -- routing, as the store calls it ----------------------------------------------------
+    def reload_subscriptions(self) -> None:
+        """Route by the store's run-time subscriptions as they are now (the API calls
+        this when it adds or removes one)."""
+        self.router.use_stored(self.store.subscriptions())
+        self._subscriptions_read = time.monotonic()
+
     def route(self, alarm: Alarm, change: str, now: float, silences: list[Silence],
               level: int) -> list[Intent]:
         return self.router.route(alarm, change, now, silences, level=level)
@@ -152,8 +166,11 @@ class AlertsService:
     def tick(self) -> None:
         """What time alone decides: silent devices (only while connected: a broker away
         is not a city gone silent), gateways offline, point events expiring, escalation,
-        closing old resolved alarms."""
+        closing old resolved alarms; and, now and then, the run-time subscriptions read
+        again (another process may have changed them)."""
         now = self.clock()
+        if time.monotonic() - self._subscriptions_read >= SUBSCRIPTIONS_REFRESH_S:
+            self.reload_subscriptions()
         conditions = self.rules.tick(now, silence=self.connected.is_set())
         if conditions:
             self.apply(conditions)

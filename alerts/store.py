@@ -4,13 +4,21 @@ delivery attempts, escalations and silences in one file; the default
 audit entry and its notifications are written together or not at all, so a crash never
 leaves an alarm without its notifications, nor a notification without its alarm. Commits
 are ``synchronous=FULL``: the service acknowledges a reading only after the alarm it
-opened is on disk.
+opened is on disk. It also keeps the departments' run-time subscriptions
+(:mod:`alerts.subscriptions`).
+
+The file's schema has a version (``PRAGMA user_version``): a file of an older version is
+migrated in place when opened (one ``BEGIN IMMEDIATE`` transaction, so processes opening
+it together migrate it once), and a file of a newer one is refused rather than misread.
+Versions: 1, the alarms, audit, outbox, attempts, escalations, silences and endpoints
+(files from before the version was kept read 0, and have them); 2, ``subscriptions``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import sqlite3
 import threading
 import time
@@ -19,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
 from alerts.model import ACTIVE, Alarm, AlarmFilter, AuditEntry, Conflict, NotFound, State
 from alerts.outbox import (
@@ -31,9 +40,16 @@ from alerts.outbox import (
 from alerts.repository import Applied, Route
 from alerts.rules import Condition
 from alerts.silences import Silence
+from alerts.subscriptions import StoredSubscription
+from cityhub.config.alerting import Subscription
+from cityhub.errors import HubError
 from cityhub.sqlitedb import open_sqlite, transaction
 
-__all__ = ["SqliteAlarmStore"]
+__all__ = ["SCHEMA_VERSION", "SchemaVersionError", "SqliteAlarmStore"]
+
+log = logging.getLogger("cityhub.alerts")
+
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alarms (
@@ -73,6 +89,18 @@ CREATE TABLE IF NOT EXISTS endpoints (
     department TEXT NOT NULL, contact TEXT NOT NULL, failures INTEGER NOT NULL,
     disabled_at REAL, reason TEXT, PRIMARY KEY (department, contact));
 """
+# the departments' run-time subscriptions (JSON arrays; empty districts or rules: all)
+SUBSCRIPTIONS = """
+CREATE TABLE IF NOT EXISTS subscriptions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, department TEXT NOT NULL, domains TEXT NOT NULL,
+    districts TEXT NOT NULL, min_severity TEXT NOT NULL, rules TEXT NOT NULL,
+    created_by TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS subscriptions_department ON subscriptions (department, id);
+"""
+# what takes a file of version n - 1 to version n
+_MIGRATIONS: dict[int, str] = {1: SCHEMA, 2: SUBSCRIPTIONS}
+_SUB_COLS = "id, department, domains, districts, min_severity, rules, created_by, created_at"
+_MAX_ID = 2**63 - 1  # SQLite's INTEGER
 _ALARM_COLS = ("id, rule, source, state, severity, domain, title, device, gateway, district, "
                "value, detail, count, condition_active, opened_at, last_seen, acknowledged_at, "
                "acknowledged_by, resolved_at, resolved_by, closed_at, assignee")
@@ -94,6 +122,44 @@ def _note(row: tuple[Any, ...]) -> Notification:
                         NotificationState(row[6]), *row[7:])
 
 
+class SchemaVersionError(HubError):
+    """The alarm store's file was written by a newer schema than this hub's."""
+
+
+def _create_or_migrate(db: sqlite3.Connection, path: str) -> None:
+    """Bring the file to :data:`SCHEMA_VERSION` in one transaction; refuse a newer one."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise SchemaVersionError(f"{path}: alarm store schema version {version}, newer "
+                                     f"than this hub's ({SCHEMA_VERSION}): upgrade cityhub")
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            # statement by statement: executescript would commit the transaction first
+            for sql in _MIGRATIONS[step].split(";"):
+                if sql.strip():
+                    db.execute(sql)
+        if version != SCHEMA_VERSION:
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _stored(row: tuple[Any, ...]) -> StoredSubscription | None:
+    sid, dept, domains, districts, severity, rules, by, at = row
+    try:
+        sub = Subscription.model_validate({
+            "domains": orjson.loads(domains), "districts": orjson.loads(districts),
+            "min_severity": severity, "rules": orjson.loads(rules)})
+    except (ValidationError, orjson.JSONDecodeError) as e:  # a domain this hub lacks
+        log.warning("alerts: stored subscription %s of %s is not valid here, ignored: %s",
+                    sid, dept, e)
+        return None
+    return StoredSubscription(int(sid), dept, sub, by, float(at))
+
+
 def alarm_id(rule: str, source: str, opened_at: float) -> str:
     """A new alarm's id: stable for the same opening (a replayed reading opens the same)."""
     key = f"{rule}/{source}/{opened_at!r}"
@@ -107,7 +173,11 @@ class SqliteAlarmStore:
         self.path = str(path)
         self._db = open_sqlite(path, synchronous="FULL")
         self._lock = threading.RLock()
-        self._db.executescript(SCHEMA)
+        try:
+            _create_or_migrate(self._db, self.path)
+        except BaseException:
+            self._db.close()
+            raise
 
     def close_db(self) -> None:
         with self._lock:
@@ -525,6 +595,35 @@ class SqliteAlarmStore:
             db.execute("UPDATE silences SET ends_at = MAX(starts_at + 0.001, ?) WHERE id = ?",
                        (now, silence_id))
         return next(s for s in self.silences() if s.id == silence_id)
+
+    # -- run-time subscriptions -------------------------------------------------------------
+    def subscriptions(self, department: str | None = None) -> list[StoredSubscription]:
+        """The stored subscriptions, of one department or all, oldest first."""
+        where, args = ("WHERE department = ? ", (department,)) if department is not None \
+            else ("", ())
+        rows = self._q(f"SELECT {_SUB_COLS} FROM subscriptions {where}ORDER BY id", args)
+        return [s for s in map(_stored, rows) if s is not None]
+
+    def add_subscription(self, department: str, subscription: Subscription, by: str,
+                         at: float) -> StoredSubscription:
+        """Store a subscription of ``department``, added by ``by`` at ``at``."""
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO subscriptions (department, domains, districts, min_severity, "
+                "rules, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (department, orjson.dumps([d.value for d in subscription.domains]).decode(),
+                 orjson.dumps(list(subscription.districts)).decode(),
+                 subscription.min_severity, orjson.dumps(list(subscription.rules)).decode(),
+                 by, at))
+            assert cur.lastrowid is not None
+            return StoredSubscription(cur.lastrowid, department, subscription, by, at)
+
+    def remove_subscription(self, id: int) -> bool:
+        """Delete a stored subscription; whether there was one with that id."""
+        if not 0 <= id <= _MAX_ID:
+            return False
+        with self._tx() as db:
+            return db.execute("DELETE FROM subscriptions WHERE id = ?", (id,)).rowcount > 0
 
     # -- reports -----------------------------------------------------------------------------
     def history(self, since: float, until: float) -> list[tuple[Any, ...]]:

@@ -30,6 +30,7 @@ gives every key.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -187,6 +188,20 @@ class Subscription(PackModel):
     districts: tuple[Slug, ...] = Field((), description="default: every district")
     min_severity: Severity = "warning"
     rules: tuple[Slug, ...] = Field((), description="only these rules (default: all)")
+
+    def matches(self, *, domain: str, district: str | None, rule: str, severity: str,
+                gateway_domains: Collection[str] = ()) -> bool:
+        """Whether an alarm of ``domain`` in ``district`` from ``rule`` at ``severity``
+        concerns this subscription. A gateway's own alarm (domain ``gateway``) concerns it
+        when it names the rule, or covers a domain the gateway's sensors serve
+        (``gateway_domains``). The alerts service routes by this; the dashboards' response
+        figures count by it."""
+        domains = {d.value for d in self.domains}
+        domain_ok = domain in domains if domain != "gateway" \
+            else rule in self.rules or bool(set(gateway_domains) & domains)
+        return (domain_ok and (not self.districts or district in self.districts)
+                and (not self.rules or rule in self.rules)
+                and severity_rank(severity) >= severity_rank(self.min_severity))
 
 
 class _Contact(PackModel):

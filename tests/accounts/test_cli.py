@@ -134,3 +134,47 @@ def test_without_the_extra(tmp_path: Path) -> None:
     listed = run("list", "--db", str(tmp_path / "a.db"))
     assert listed.returncode == 2
     assert "pip install 'cityhub[accounts]'" in listed.stderr, listed.stderr
+
+
+def test_departments(tmp_path: Path) -> None:
+    db = str(tmp_path / "accounts.db")
+    added = users("add", "ann", "--role", "operator", "--department", "bpbd",
+                  "--password-stdin", "--db", db, stdin=PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
+    assert "added ann (operator, department bpbd)" in added.stdout
+    assert users("add", "bob", "--role", "viewer", "--password-stdin", "--db", db,
+                 stdin=PASSWORD).returncode == 0
+    bad = users("add", "cy", "--role", "viewer", "--department", "Dinas PU",
+                "--password-stdin", "--db", db, stdin=PASSWORD)
+    assert bad.returncode == 2 and "invalid department id 'Dinas PU'" in bad.stderr
+
+    def rows() -> dict[str, list[str]]:
+        listed = users("list", "--db", db)
+        assert listed.returncode == 0, listed.stderr
+        header, *lines = listed.stdout.splitlines()
+        assert header.split()[:3] == ["name", "role", "department"]
+        return {ln.split()[0]: ln.split() for ln in lines}
+
+    listed = rows()
+    assert listed["ann"][1:3] == ["operator", "bpbd"] and listed["bob"][2] == "-"
+    assert set(listed) == {"ann", "bob"}
+    with Accounts(db) as accounts:
+        assert accounts.verify_password("ann", PASSWORD) == User(
+            "ann", Role.OPERATOR, "password", "bpbd")
+
+    moved = users("department", "bob", "dishub", "--db", db)
+    assert moved.returncode == 0, moved.stderr
+    assert "bob now acts for department dishub" in moved.stdout
+    cleared = users("department", "ann", "--none", "--db", db)
+    assert cleared.returncode == 0 and "ann now belongs to no department" in cleared.stdout
+    listed = rows()
+    assert listed["ann"][2] == "-" and listed["bob"][2] == "dishub"
+
+    for args, message in ((("department", "bob"), "one of the arguments ID --none"),
+                          (("department", "bob", "x", "--none"), "not allowed with"),
+                          (("department", "nobody", "bpbd"), "no user named 'nobody'"),
+                          (("department", "bob", "BPBD"), "invalid department id 'BPBD'")):
+        done = users(*args, "--db", db)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert message in done.stderr, (args, done.stderr)
+    assert rows()["bob"][2] == "dishub"

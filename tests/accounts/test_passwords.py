@@ -150,7 +150,7 @@ def test_schema_version_and_foreign_files(tmp_path: Path, cheap: PasswordHasher)
     db = tmp_path / "a.db"
     Accounts(db, hasher=cheap).close()
     with sqlite3.connect(db) as c:
-        assert c.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert c.execute("PRAGMA user_version").fetchone()[0] == 2
         c.execute("PRAGMA user_version = 99")
     with pytest.raises(AccountError, match="newer than this hub's"):
         Accounts(db, hasher=cheap)
