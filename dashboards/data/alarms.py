@@ -197,19 +197,11 @@ def departments_of(pack: CityPack, alarm: Mapping[str, Any]) -> list[Department]
     gateway_domains = {g.id: {d.value for d in g.domains} for g in pack.gateways}
     out = []
     for dept in pack.alerts.departments:
-        for sub in dept.subscriptions:
-            domains = {d.value for d in sub.domains}
-            if alarm.get("domain") != "gateway":
-                domain_ok = alarm.get("domain") in domains
-            else:
-                domain_ok = alarm.get("rule") in sub.rules or bool(
-                    gateway_domains.get(alarm.get("gateway") or "", set()) & domains)
-            if (domain_ok and (not sub.districts or alarm.get("district") in sub.districts)
-                    and (not sub.rules or alarm.get("rule") in sub.rules)
-                    and severity_rank(str(alarm.get("severity")))
-                    >= severity_rank(sub.min_severity)):
-                out.append(dept)
-                break
+        if any(sub.matches(domain=str(alarm.get("domain")), district=alarm.get("district"),
+                           rule=str(alarm.get("rule")), severity=str(alarm.get("severity")),
+                           gateway_domains=gateway_domains.get(alarm.get("gateway") or "", ()))
+               for sub in dept.subscriptions):
+            out.append(dept)
     return out
 
 
