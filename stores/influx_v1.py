@@ -35,13 +35,11 @@ from cityhub.errors import SinkError
 from cityhub.lineprotocol import encode_lines
 from cityhub.point import Encoded, Point
 from cityhub.senml import Value
-from cityhub.store.base import TAG_KEYS, Latest
+from cityhub.store.base import LATEST_MEASUREMENTS, TAG_KEYS, Latest
 from stores.endpoint import Endpoint
 from stores.influxql import ident, literal
 
 __all__ = ["InfluxV1Store"]
-
-_DOMAINS = ("traffic", "flood", "lighting", "rain")
 
 
 class InfluxV1Store:
@@ -205,7 +203,7 @@ class InfluxV1Store:
         where = f"{ident('city')} = {literal(city)}"
         if since_ns is not None:
             where += f" AND time >= {int(since_ns)}"
-        measurements = ",".join(ident(m) for m in _DOMAINS)
+        measurements = ",".join(ident(m) for m in LATEST_MEASUREMENTS)
         q = (f"SELECT * FROM {measurements} WHERE {where} "
              f"GROUP BY {ident('device')} ORDER BY time DESC LIMIT 1")
         out = []

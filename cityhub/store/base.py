@@ -6,12 +6,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from cityhub.fields import Domain
 from cityhub.point import Point
 from cityhub.senml import Value
 
-__all__ = ["TAG_KEYS", "Latest", "Store"]
+__all__ = ["DERIVED_MEASUREMENTS", "LATEST_MEASUREMENTS", "TAG_KEYS", "Latest", "Store"]
 
 TAG_KEYS = ("city", "district", "gateway", "device")
+#: What the analytics store beside the readings (docs/protocol.md, "Derived series").
+DERIVED_MEASUREMENTS = ("traffic_state", "flood_state", "light_state", "rain_state",
+                        "quality")
+#: The measurements :meth:`Store.latest` answers for: each domain's readings and the
+#: derived series (the dashboards colour a sensor by both).
+LATEST_MEASUREMENTS = (*(d.value for d in Domain), *DERIVED_MEASUREMENTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +55,10 @@ class Store(Protocol):
         :class:`~cityhub.errors.SinkError` when nothing does."""
         ...
 
-    async def latest(self, *, city: str, since_ns: int | None = None) -> list[Latest]: ...
+    async def latest(self, *, city: str, since_ns: int | None = None) -> list[Latest]:
+        """The newest point of each (measurement, device) of the city, for the
+        :data:`LATEST_MEASUREMENTS`; with ``since_ns``, only those at or after it."""
+        ...
 
     async def history(
         self, *, measurement: str, device: str, field: str, start_ns: int, stop_ns: int,

@@ -19,7 +19,7 @@ from cityhub.errors import SinkError
 from cityhub.point import Point
 from cityhub.senml import Value
 from cityhub.sqlitedb import open_sqlite, typed_value, value_kind
-from cityhub.store.base import Latest
+from cityhub.store.base import LATEST_MEASUREMENTS, Latest
 
 __all__ = ["SQLiteStore"]
 
@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS latest (
     PRIMARY KEY (series, field)
 ) WITHOUT ROWID;
 """
+_LATEST = ", ".join("?" * len(LATEST_MEASUREMENTS))  # the IN list of latest()
 
 
 class SQLiteStore:
@@ -120,8 +121,10 @@ class SQLiteStore:
             rows = self._db.execute(
                 "SELECT s.id, s.measurement, s.tags, l.field, l.time_ns, l.kind, l.value "
                 "FROM latest l JOIN series s ON s.id = l.series "
-                "WHERE s.city = ? AND l.time_ns >= ? ORDER BY s.id",
-                (city, since_ns if since_ns is not None else -(2**63))).fetchall()
+                f"WHERE s.city = ? AND l.time_ns >= ? AND s.measurement IN ({_LATEST}) "
+                "ORDER BY s.id",
+                (city, since_ns if since_ns is not None else -(2**63), *LATEST_MEASUREMENTS)
+            ).fetchall()
         # One pass over the rows (in series order): like InfluxDB's "last point", each
         # series keeps only the fields written at its newest time.
         out = []

@@ -59,11 +59,17 @@ class CityData:
                        ) -> dict[tuple[str, str], list[tuple[int, float]]]:
         """:meth:`history` of several (measurement, field) series of one device at once
         (one trip to the store's loop): the sensor page's readings and derived series."""
-        async def call() -> dict[tuple[str, str], list[tuple[int, float]]]:
-            return {(m, f): await self._store.history(measurement=m, device=device, field=f,
-                                                      start_ns=start_ns, stop_ns=stop_ns,
-                                                      window_s=window_s)
-                    for m, f in series}
+        got = self._many([(m, device, f) for m, f in series], start_ns, stop_ns, window_s)
+        return {(m, f): rows for (m, _, f), rows in got.items()}
+
+    def _many(self, keys: Sequence[tuple[str, str, str]], start_ns: int, stop_ns: int,
+              window_s: float | None) -> dict[tuple[str, str, str], list[tuple[int, float]]]:
+        """:meth:`history` of several (measurement, device, field) at once, in one trip to
+        the store's loop."""
+        async def call() -> dict[tuple[str, str, str], list[tuple[int, float]]]:
+            return {(m, d, f): await self._store.history(
+                measurement=m, device=d, field=f, start_ns=start_ns, stop_ns=stop_ns,
+                window_s=window_s) for m, d, f in keys}
         return self._portal.call(call)
 
     def sensor_series(self, sensor: AnySensor, start_ns: int, stop_ns: int, *,
@@ -110,12 +116,9 @@ class CityData:
                   start_ns: int, stop_ns: int, window_s: float | None = None
                   ) -> dict[str, list[tuple[int, float]]]:
         """:meth:`history` of several devices at once (one trip to the store's loop)."""
-        async def call() -> dict[str, list[tuple[int, float]]]:
-            return {d: await self._store.history(measurement=measurement, device=d,
-                                                 field=field, start_ns=start_ns,
-                                                 stop_ns=stop_ns, window_s=window_s)
-                    for d in devices}
-        return self._portal.call(call)
+        got = self._many([(measurement, d, field) for d in devices], start_ns, stop_ns,
+                         window_s)
+        return {d: rows for (_, d, _), rows in got.items()}
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
