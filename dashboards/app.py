@@ -15,7 +15,7 @@ from flask import Flask, redirect, render_template_string, request, session
 
 from accounts import Role
 from dashboards import auth, public
-from dashboards.context import DashboardSettings, Hub, hub, lang
+from dashboards.context import LANGUAGE_COOKIE, DashboardSettings, Hub, hub, lang
 from dashboards.data import CityData
 from dashboards.i18n import LANGUAGES, Lang
 from dashboards.ids import Ids
@@ -136,11 +136,16 @@ def _language_route(app: Dash) -> None:
 
     @server.route("/language/<code>")
     def choose_language(code: str) -> Any:
-        if code in LANGUAGES:
-            session["lang"] = code
+        """Switch this browser's language: in the session, and in a cookie kept for a
+        year, so the choice outlives logout and session expiry."""
         back = request.referrer or "/"
         host = request.host_url.rstrip("/")
-        return redirect(back if back.startswith(host + "/") else "/")
+        answer = redirect(back if back.startswith(host + "/") else "/")
+        if code in LANGUAGES:
+            session["lang"] = code
+            answer.set_cookie(LANGUAGE_COOKIE, code, max_age=365 * 86400, httponly=True,
+                              samesite="Lax")
+        return answer
 
 
 _LOGIN = """<!doctype html>

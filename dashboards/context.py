@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from flask import current_app, session
+from flask import current_app, request, session
 
 from cityhub.config.pack import CityPack
 from dashboards.data import CityData
@@ -18,7 +18,10 @@ if TYPE_CHECKING:
     from accounts.store import Accounts
     from dashboards.data.live import LiveFeed
 
-__all__ = ["DashboardSettings", "Hub", "hub", "lang", "states_now"]
+__all__ = ["LANGUAGE_COOKIE", "DashboardSettings", "Hub", "hub", "lang", "states_now"]
+
+#: the browser's language choice, kept beyond the session
+LANGUAGE_COOKIE = "cityhub_lang"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,8 @@ def lang() -> Lang:
     city's timezone."""
     h = hub()
     code = session.get("lang") if session else None
+    if code not in LANGUAGES:
+        code = request.cookies.get(LANGUAGE_COOKIE)
     if code not in LANGUAGES:
         code = h.settings.language
     return Lang(str(code), h.pack.city.timezone)

@@ -125,3 +125,9 @@ def test_the_public_view_shows_warnings_without_names_or_controls(
     assert "<form" not in page and "otto" not in page and "vera" not in page
     client.get("/language/id")
     assert "Peringatan banjir" in client.get("/public").get_data(as_text=True)
+    # the choice outlives the session: a new session in the same browser keeps it
+    with client.session_transaction() as s:
+        s.clear()
+    assert "Peringatan banjir" in client.get("/public").get_data(as_text=True)
+    client.get("/language/en")
+    assert "Flood warnings" in client.get("/public").get_data(as_text=True)
