@@ -53,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
             host=args.broker_host, port=args.broker_port, protocol=args.broker_protocol,
             username=args.broker_user, password_env=args.broker_password_env,
             tls=TlsSettings(ca_file=args.broker_ca) if args.broker_ca else None),
-            client_id=f"cityhub-dashboard-{pack.city.id}")
+            client_id=f"cityhub-dashboard-{pack.city.id}",
+            password=secret(args.broker_password_env, what="the broker password")
+            if args.broker_password_env else None)
         live.start()
     data = CityData(pack, open_read_store)
     try:

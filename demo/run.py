@@ -124,10 +124,14 @@ async def _run(args: argparse.Namespace) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     db_path = data_dir / "readings.db"
 
-    async with demo_broker(args.broker) as (broker_desc, broker):
+    async with demo_broker(pack, args.broker) as broker:
+        broker_desc = broker.description
+        logins = {s: broker.for_service(s) for s in ("ingest", "analytics", "alerts",
+                                                     "dashboard")}
         shared = "ingest" if broker.protocol == "5" else None
         settings = IngestSettings(
-            pack=args.city, broker=broker, client_id=f"cityhub-demo-ingest-{pack.city.id}",
+            pack=args.city, broker=logins["ingest"][0],
+            client_id=f"cityhub-demo-ingest-{pack.city.id}",
             shared_group=shared, flush_interval_s=1.0,
             store=StoreSettings(kind="sqlite", path=str(db_path)),
             deadletter_path=str(data_dir / "deadletters.db"),
@@ -135,27 +139,32 @@ async def _run(args: argparse.Namespace) -> int:
         store = SQLiteStore(db_path)
         deadletters = DeadLetters(settings.deadletter_path)
         spool = Spool(settings.spool_path, settings.spool_max_bytes)
-        ingester = Ingester(settings, pack, store, deadletters, spool)
+        ingester = Ingester(settings, pack, store, deadletters, spool,
+                            password=logins["ingest"][1])
         analytics_store = SQLiteStore(db_path)
         analytics = AnalyticsService(AnalyticsSettings(
-            pack=args.city, broker=broker, client_id=f"cityhub-demo-analytics-{pack.city.id}",
+            pack=args.city, broker=logins["analytics"][0],
+            client_id=f"cityhub-demo-analytics-{pack.city.id}",
             shared_group="analytics" if broker.protocol == "5" else None,
             store=StoreSettings(kind="sqlite", path=str(db_path)),
             state_dir=str(data_dir / "analytics"),
             # faults show within two minutes rather than the production ten
             detection=DetectionSettings(lamp_hold_s=120, rain_hold_s=120)),
-            pack, analytics_store, StateDir(data_dir / "analytics"))
+            pack, analytics_store, StateDir(data_dir / "analytics"),
+            password=logins["analytics"][1])
 
         weather = Weather(pack.city.timezone, seed=args.seed)
         if not args.no_storm:
             weather.add_storm(*storm_now(args.time_scale))
         queues = [DiskQueue(data_dir / f"edge-{gw.id}.db") for gw in pack.gateways]
-        publishers = [
-            GatewayPublisher(pack, gw, [(s, SimDriver(s, pack, weather, args.seed,
-                                                      args.time_scale)) for s in gw.sensors],
-                             broker, q, interval_scale=args.interval_scale,
-                             flush_interval_s=2.0)
-            for gw, q in zip(pack.gateways, queues, strict=True)]
+        publishers = []
+        for gw, q in zip(pack.gateways, queues, strict=True):
+            login, gw_password = broker.for_gateway(gw)  # its own account, when locked
+            publishers.append(GatewayPublisher(
+                pack, gw, [(s, SimDriver(s, pack, weather, args.seed, args.time_scale))
+                           for s in gw.sensors],
+                login, q, password=gw_password, interval_scale=args.interval_scale,
+                flush_interval_s=2.0))
         if not args.no_faults:
             _inject_faults(pack, publishers)
 
@@ -164,7 +173,8 @@ async def _run(args: argparse.Namespace) -> int:
 
         alerts_port = args.alerts_port or free_port()  # the dashboards need it up front
         alerts_settings = AlertsSettings(
-            pack=args.city, broker=broker, client_id=f"cityhub-demo-alerts-{pack.city.id}",
+            pack=args.city, broker=logins["alerts"][0],
+            client_id=f"cityhub-demo-alerts-{pack.city.id}",
             shared_group="alerts" if broker.protocol == "5" else None,
             database=str(data_dir / "alarms.db"), accounts=str(data_dir / "accounts.db"),
             http_host=args.host, http_port=alerts_port,
@@ -173,7 +183,8 @@ async def _run(args: argparse.Namespace) -> int:
 
         data = CityData(pack, open_store)
         accounts = Accounts(data_dir / "accounts.db")
-        live = LiveFeed(pack.city.id, broker, client_id=f"cityhub-demo-dashboard-{pack.city.id}")
+        live = LiveFeed(pack.city.id, logins["dashboard"][0], password=logins["dashboard"][1],
+                        client_id=f"cityhub-demo-dashboard-{pack.city.id}")
         live.start()
         app = create_app(data, DashboardSettings(
             refresh_s=args.refresh, stale_after_s=max(120.0, 600 * args.interval_scale),
@@ -184,7 +195,8 @@ async def _run(args: argparse.Namespace) -> int:
         alerts: AlertsService | None = None
         try:
             with WebServer(app.server, args.host, args.port) as url:
-                async with running_service(alerts_settings, pack) as alerts, \
+                async with running_service(alerts_settings, pack,
+                                           password=logins["alerts"][1]) as alerts, \
                         asyncio.TaskGroup() as tg:
                     tasks = [tg.create_task(ingester.run()), tg.create_task(analytics.run()),
                              tg.create_task(alerts.run())]

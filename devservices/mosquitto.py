@@ -37,6 +37,9 @@ class LocalMosquitto:
     tls_cafile: Path | None = None
     require_certificate: bool = False
     stop_with_parent: bool = False  # SIGTERM to the broker should its starter die
+    #: a whole mosquitto.conf to run instead of the default one (e.g. the one `cityhub
+    #: broker config` generates: accounts and ACL); its listener must be on ``port``
+    conf_text: str | None = None
 
     @staticmethod
     def available(binary: str = "mosquitto") -> bool:
@@ -47,6 +50,13 @@ class LocalMosquitto:
         # As root, Mosquitto would switch to user "mosquitto" and could not write its
         # persistence file or log in our temp dir: stay the user who started it.
         user = f"user {getpass.getuser()}\n"
+        if self.conf_text is not None:
+            for line in self.conf_text.splitlines():  # where a volume would be mounted
+                if line.startswith("persistence_location "):
+                    Path(line.split(None, 1)[1]).mkdir(parents=True, exist_ok=True)
+            conf = self.workdir / "run.conf"
+            conf.write_text(f"{self.conf_text}\n# stay the user who started it\n{user}")
+            return conf
         conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{user}"
             f"persistence true\npersistence_location {self.workdir}/\nautosave_interval 5\n"

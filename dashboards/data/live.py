@@ -27,7 +27,6 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from cityhub.mqtt import BrokerSettings, tls_context
-from cityhub.secrets import secret
 from cityhub.topics import event_filter
 
 __all__ = ["GatewayStatus", "LiveFeed"]
@@ -74,8 +73,10 @@ class LiveFeed:
     """
 
     def __init__(self, city: str, broker: BrokerSettings, *, client_id: str,
-                 keep_s: float = 6 * 3600, clock: Callable[[], float] = time.time) -> None:
+                 password: str | None = None, keep_s: float = 6 * 3600,
+                 clock: Callable[[], float] = time.time) -> None:
         self.city, self.broker, self.client_id = city, broker, client_id
+        self.password = password
         self.keep_s, self.clock = keep_s, clock
         self._lock = threading.Lock()
         self._gateways: dict[str, GatewayStatus] = {}
@@ -153,8 +154,7 @@ class LiveFeed:
                              else MQTTProtocolVersion.MQTTv311,
                              clean_session=None if v5 else False)
         if b.username:
-            client.username_pw_set(b.username, secret(b.password_env, what="MQTT password")
-                                   if b.password_env else None)
+            client.username_pw_set(b.username, self.password)
         ctx = tls_context(b)
         if ctx is not None:
             client.tls_set_context(ctx)
