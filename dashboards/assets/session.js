@@ -22,10 +22,13 @@
       return new Promise(function () {});  // the page is going away: never answered
     }
     return send(input, init).then(function (response) {
-      if (dash && response.status === 401 && !leaving) {
-        leaving = true;
-        const here = window.location.pathname + window.location.search;
-        window.location.assign("/login?next=" + encodeURIComponent(here));
+      if (dash && response.status === 401) {
+        if (!leaving) {
+          leaving = true;
+          const here = window.location.pathname + window.location.search;
+          window.location.assign("/login?next=" + encodeURIComponent(here));
+        }
+        return new Promise(function () {});  // the page is going to the login form
       }
       return response;
     });

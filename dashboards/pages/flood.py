@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 import dash
 from dash import Input, Output, callback, dcc, html
 
+from dashboards import events
 from dashboards.charts import (
     DownstreamEta,
     Gauge,
@@ -59,6 +60,7 @@ def layout(district: str | None = None, **_query: object) -> html.Div:
         ]),
         html.H2(_("Downstream"), className="section-title"),
         html.Div(id=ID("downstream")),
+        *events.section(ID, L),
         html.H2(_("Water levels and Siaga bands"), className="section-title"),
         html.Div(id=ID("levels"), children=html.P("…")),
         html.H2(_("The last six hours"), className="section-title"),
@@ -171,3 +173,6 @@ def export(_clicks: int | None) -> bool:
 def share(district: str | None) -> str:
     """The district filter in the URL, so the view can be shared."""
     return f"?{urlencode({'district': district})}" if district else ""
+
+
+events.register(ID, "flood")

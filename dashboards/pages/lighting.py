@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 import dash
 from dash import Input, Output, callback, dcc, html
 
+from dashboards import events
 from dashboards.charts import (
     LAMP_KINDS,
     PERIODS,
@@ -60,6 +61,7 @@ def layout(district: str | None = None, period: str | None = None,
     return html.Div(className="page lighting", children=[
         dcc.Location(id=ID("url"), refresh=False),
         filters(L, ID, h.pack, district, period),
+        *events.section(ID, L),
         html.Div(className="kpis", style={"gridTemplateColumns": "repeat(4, 1fr)",
                                           "marginTop": "12px"}, children=[
             html.Div(className="kpi", children=[
@@ -174,3 +176,6 @@ def share(district: str | None, period: str | None) -> str:
     """The district and the period in the URL, so the view can be shared."""
     query = {k: v for k, v in (("district", district), ("period", period)) if v}
     return f"?{urlencode(query)}" if query else ""
+
+
+events.register(ID, "lighting")

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 import dash
 from dash import Input, Output, callback, dcc, html
 
+from dashboards import events
 from dashboards.charts import (
     PERIODS,
     corridor_groups,
@@ -57,6 +58,7 @@ def layout(district: str | None = None, period: str | None = None,
         html.Div(id=ID("heatmap"), children=html.P("…")),
         html.H2(_("Roads now"), className="section-title"),
         html.Div(id=ID("roads")),
+        *events.section(ID, L),
         html.Div(style={"display": "flex", "justifyContent": "space-between",
                         "alignItems": "center"}, children=[
             html.H2(_("Traffic sensors"), className="section-title"),
@@ -160,3 +162,6 @@ def share(district: str | None, period: str | None) -> str:
     """The district and the period in the URL, so the view can be shared."""
     query = {k: v for k, v in (("district", district), ("period", period)) if v}
     return f"?{urlencode(query)}" if query else ""
+
+
+events.register(ID, "traffic")

@@ -111,3 +111,21 @@ class Served:
         deadline = time.monotonic() + 15
         while self.busy and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+def click(dash_duo: Any, css: str) -> None:
+    """Click ``css`` as a person would: scrolled to the middle of the window first (a
+    button below the fold can be covered by a chart's layers while the page settles)."""
+    element = dash_duo.find_element(css)
+    dash_duo.driver.execute_script(
+        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", element)
+    try:
+        element.click()
+    except Exception:
+        on_top = dash_duo.driver.execute_script(
+            "const r = arguments[0].getBoundingClientRect();"
+            "const e = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);"
+            "return [r.y, window.innerHeight, e ? e.outerHTML.slice(0, 300) : null];",
+            element)
+        shot(dash_duo, "click-failed")
+        raise AssertionError(f"{css} covered: {on_top}") from None

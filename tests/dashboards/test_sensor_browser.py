@@ -18,7 +18,7 @@ from cityhub.point import Point
 from cityhub.store import SQLiteStore
 from dashboards.app import create_app
 from dashboards.data import CityData
-from tests.dashboards.conftest import Served, login, settings, shot
+from tests.dashboards.conftest import Served, click, login, settings, shot
 
 pytestmark = pytest.mark.browser
 
@@ -115,7 +115,7 @@ def test_sensor_page(dash_duo: Any, small_pack: CityPack, accounts: Accounts,
         assert "range=7d" in dash_duo.driver.current_url
 
         # the CSV of the shown (zoomed) range: its raw levels, times in WIB
-        dash_duo.find_element("#sensor-csv").click()
+        click(dash_duo, "#sensor-csv")
         target = Path(dash_duo.download_path) / "river-1.csv"
         until(lambda: target.exists() and target.stat().st_size > 0, timeout=10)
         rows = list(csv.reader(target.open()))
@@ -131,7 +131,7 @@ def test_sensor_page(dash_duo: Any, small_pack: CityPack, accounts: Accounts,
             box = dash_duo.find_element(sel)
             box.clear()
             box.send_keys(value)
-        dash_duo.find_element("#sensor-range-apply").click()
+        click(dash_duo, "#sensor-range-apply")
         until(lambda: "start=2020-01-01T06%3A00&end=2020-01-01T18%3A00"
               in dash_duo.driver.current_url, timeout=10)
         dash_duo.wait_for_text_to_equal("#sensor-scale", "No data in this range", timeout=15)

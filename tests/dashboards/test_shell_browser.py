@@ -68,6 +68,18 @@ def test_gateways_wall_mode_and_every_page(dash_duo: Any, small_pack: CityPack,
         assert "offline" in table and "4321" in table
         shot(dash_duo, "gateways")
 
+        # an incident the analytics found, as the broker delivers it: on the traffic page
+        send(mosquitto.port, f"city/{city}/events/traffic/incident",
+             {"id": "inc-1", "city": city, "domain": "traffic", "kind": "incident",
+              "device": "tfc-1", "gateway": "gw-a", "district": "north",
+              "start": "2026-11-30T10:00:00.000Z", "end": None, "severity": "critical",
+              "detail": {"speed_kmh": 4.0}})
+        dash_duo.driver.get(f"{base}/traffic")
+        dash_duo.wait_for_contains_text("#traffic-events", "incident", timeout=20)
+        assert "tfc-1" in dash_duo.find_element("#traffic-events").text
+        dash_duo.driver.get(f"{base}/flood")
+        dash_duo.wait_for_contains_text("#flood-events", "Nothing under way", timeout=20)
+
         # every page of the app renders without a console error
         for page in dash.page_registry.values():
             path = page["path"] if "<" not in page["path"] else "/sensor/tfc-1"
