@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlite3
 
 from accounts.rules import AccountError
+from cityhub.sqlitedb import migrate
 
 __all__ = ["SCHEMA_VERSION", "create_or_check"]
 
@@ -41,29 +42,19 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 
 def create_or_check(db: sqlite3.Connection, path: str) -> None:
     """Create the tables in a new file, migrate a file of an older schema, refuse a file
-    of a newer one. One transaction (BEGIN IMMEDIATE), so processes opening a file
-    together create or migrate it once."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    of a newer one, or another program's. One transaction (BEGIN IMMEDIATE), so processes
+    opening a file together create or migrate it once."""
+
+    def refuse(db: sqlite3.Connection, version: int) -> AccountError | None:
+        if version > SCHEMA_VERSION:
+            return AccountError(f"{path}: accounts schema version {version}, newer than "
+                                f"this hub's ({SCHEMA_VERSION}): upgrade cityhub")
         if version == 0:
             tables = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
                                 ).fetchall()
             if tables:  # a hub file of another kind, or another program's
-                raise AccountError(f"{path} is not an accounts file (it has tables "
-                                   f"{', '.join(sorted(t[0] for t in tables))})")
-            for sql in _V1:
-                db.execute(sql)
-            version = 1
-        elif version > SCHEMA_VERSION:
-            raise AccountError(f"{path}: accounts schema version {version}, newer than this "
-                               f"hub's ({SCHEMA_VERSION}): upgrade cityhub")
-        for step in range(version + 1, SCHEMA_VERSION + 1):
-            for sql in _MIGRATIONS[step]:
-                db.execute(sql)
-        if version != SCHEMA_VERSION:
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
+                return AccountError(f"{path} is not an accounts file (it has tables "
+                                    f"{', '.join(sorted(t[0] for t in tables))})")
+        return None
+
+    migrate(db, SCHEMA_VERSION, {1: _V1, **_MIGRATIONS}, refuse=refuse)

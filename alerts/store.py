@@ -43,7 +43,7 @@ from alerts.silences import Silence
 from alerts.subscriptions import StoredSubscription
 from cityhub.config.alerting import Subscription
 from cityhub.errors import HubError
-from cityhub.sqlitedb import open_sqlite, transaction
+from cityhub.sqlitedb import migrate, open_sqlite, transaction
 
 __all__ = ["SCHEMA_VERSION", "SchemaVersionError", "SqliteAlarmStore"]
 
@@ -128,23 +128,15 @@ class SchemaVersionError(HubError):
 
 def _create_or_migrate(db: sqlite3.Connection, path: str) -> None:
     """Bring the file to :data:`SCHEMA_VERSION` in one transaction; refuse a newer one."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+
+    def refuse(_db: sqlite3.Connection, version: int) -> SchemaVersionError | None:
         if version > SCHEMA_VERSION:
-            raise SchemaVersionError(f"{path}: alarm store schema version {version}, newer "
-                                     f"than this hub's ({SCHEMA_VERSION}): upgrade cityhub")
-        for step in range(version + 1, SCHEMA_VERSION + 1):
-            # statement by statement: executescript would commit the transaction first
-            for sql in _MIGRATIONS[step].split(";"):
-                if sql.strip():
-                    db.execute(sql)
-        if version != SCHEMA_VERSION:
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
+            return SchemaVersionError(f"{path}: alarm store schema version {version}, newer "
+                                      f"than this hub's ({SCHEMA_VERSION}): upgrade cityhub")
+        return None
+
+    migrate(db, SCHEMA_VERSION, {n: [sql for sql in script.split(";") if sql.strip()]
+                                 for n, script in _MIGRATIONS.items()}, refuse=refuse)
 
 
 def _stored(row: tuple[Any, ...]) -> StoredSubscription | None:

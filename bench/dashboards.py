@@ -154,27 +154,21 @@ def overview_once(data: CityData, pack: CityPack, L: Lang) -> None:
 
 def browser(app: Any, loads: int) -> dict[str, Any]:
     from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     from dashboards.webserver import WebServer
+    from tests.browser import CHROMEDRIVER, chromium_options
 
-    options = Options()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                 "--window-size=1600,1000"):
-        options.add_argument(flag)
+    options = chromium_options()
     populated = re.compile(r"\d")
     times = []
     with open("/tmp/cityhub-browser.lock", "w") as lock, WebServer(app.server, "127.0.0.1",
                                                                     0) as url:
         note("waiting for the browser lock")
         fcntl.flock(lock, fcntl.LOCK_EX)
-        driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+        driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
         try:
             wait = WebDriverWait(driver, 30, poll_frequency=0.02)
             driver.get(f"{url}login?next=/")

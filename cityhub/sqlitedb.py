@@ -9,14 +9,14 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
 from cityhub.senml import Value
 
-__all__ = ["open_sqlite", "transaction", "typed_value", "value_kind"]
+__all__ = ["migrate", "open_sqlite", "transaction", "typed_value", "value_kind"]
 
 
 def open_sqlite(path: str | Path, *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
@@ -51,6 +51,32 @@ def transaction(db: sqlite3.Connection, lock: threading.Lock | threading.RLock
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+
+def migrate(db: sqlite3.Connection, target: int, steps: Mapping[int, Sequence[str]], *,
+            refuse: Callable[[sqlite3.Connection, int], BaseException | None]) -> int:
+    """Bring a hub file to schema ``target`` (kept in ``PRAGMA user_version``) in one
+    transaction (BEGIN IMMEDIATE), so processes opening a file together create or migrate
+    it once. ``steps[n]`` are the statements that take version n - 1 to n (step 1 makes
+    the tables of a new file); ``refuse(db, version)`` returns the error to raise instead
+    (a file of a newer schema, another program's file), or None. Returns the version the
+    file had."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        error = refuse(db, version)
+        if error is not None:
+            raise error
+        for step in range(version + 1, target + 1):
+            for sql in steps[step]:  # one by one: executescript would commit first
+                db.execute(sql)
+        if version != target:
+            db.execute(f"PRAGMA user_version = {int(target)}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return version
 
 
 def _retry_locked(db: sqlite3.Connection, sql: str, timeout_s: float = 10.0) -> None:

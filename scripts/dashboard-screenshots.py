@@ -16,10 +16,12 @@ import time
 from pathlib import Path
 
 from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.browser import CHROMEDRIVER, chromium_options
 
 PAGES = [("overview", "/", "#overview-map canvas"), ("traffic", "/traffic", None),
          ("flood", "/flood", None), ("lighting", "/lighting", None),
@@ -33,12 +35,8 @@ PAGES = [("overview", "/", "#overview-map canvas"), ("traffic", "/traffic", None
 def main(url: str, user: str, password: str, out: Path, gauge: str = "flood-cikapundung-dago"
          ) -> int:
     out.mkdir(parents=True, exist_ok=True)
-    options = Options()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                 "--window-size=1600,1000"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    driver = webdriver.Chrome(options=chromium_options(),
+                              service=Service(CHROMEDRIVER))
     wait = WebDriverWait(driver, 30)
     failed = []
     try:

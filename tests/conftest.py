@@ -183,13 +183,6 @@ def fail_on_logged_errors(request: pytest.FixtureRequest) -> Iterator[_ErrorReco
 
 
 def pytest_setup_options() -> object:
-    from selenium.webdriver.chrome.options import Options
+    from tests.browser import chromium_options
 
-    options = Options()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                 "--window-size=1600,1000"):
-        options.add_argument(flag)
-    return options
+    return chromium_options()
