@@ -15,6 +15,7 @@ import dash
 from dash import Input, Output, callback, dcc, html
 
 from dashboards import events
+from dashboards.chartdata import chart
 from dashboards.charts import (
     DownstreamEta,
     Gauge,
@@ -134,7 +135,7 @@ def refresh(_tick: int | None, district: str | None) -> dict[str, Any]:
     elif all(g.level_m is None for g in gauges):
         levels = html.P(_("No data: no gauge here has reported."), className="no-data")
     else:
-        levels = dcc.Graph(figure=gauge_figure(gauges, L), config={"displaylogo": False})
+        levels = chart(gauge_figure(gauges, L), "flood-levels", L)
     # downstream forecasts look at every gauge: an upstream gauge may be in another district
     return {"rows": gauge_rows(gauges, L, names, now_s=now), "levels": levels,
             "downstream": _downstream(_gauges(None), L),

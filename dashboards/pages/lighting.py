@@ -14,6 +14,7 @@ import dash
 from dash import Input, Output, callback, dcc, html
 
 from dashboards import events
+from dashboards.chartdata import chart
 from dashboards.charts import (
     LAMP_KINDS,
     PERIODS,
@@ -120,7 +121,7 @@ def refresh(_tick: int | None, district: str | None) -> dict[str, Any]:
     else:
         shown = html.Div(style={"display": "grid", "gridTemplateColumns": "1fr 1fr",
                                 "gap": "14px"}, children=[
-            dcc.Graph(figure=lamp_figure(counts, names, L), config={"displaylogo": False}),
+            chart(lamp_figure(counts, names, L), "lamps-per-district", L),
             _count_table(counts, names, L)])
     lit = sum(c["lamp_on"] + c["lamp_dimmed"] for c in counts.values())
     faulty = sum(c["lamp_fault"] for c in counts.values())

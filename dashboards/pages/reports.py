@@ -22,6 +22,7 @@ from dash import Input, Output, State, callback, dcc, html
 
 from analytics.report import build_report
 from dashboards import auth
+from dashboards.chartdata import chart
 from dashboards.components import (
     Table,
     api_problem,
@@ -128,8 +129,7 @@ def build(period: str, start_date: str | None, end_date: str | None, view: str,
     if not any(rep.received.values()):
         planning: Any = notice(_("No data for this period."), "warning")
     elif view == "charts":
-        planning = [dcc.Graph(figure=fig, config={"displaylogo": False},
-                              id=ID(f"chart-{name}"))
+        planning = [chart(fig, f"planning-{name}", L, id=ID(f"chart-{name}"))
                     for name, fig in planning_figures(L, rep, names).items()]
     else:
         planning = _show(L, tables[table], ID("planning-table"))
@@ -157,8 +157,8 @@ def build(period: str, start_date: str | None, end_date: str | None, view: str,
             if not rows:
                 response = notice(_("No alarm reached a department in this period."))
             elif view == "charts":
-                response = dcc.Graph(figure=response_figure(L, rows), id=ID("chart-response"),
-                                     config={"displaylogo": False})
+                response = chart(response_figure(L, rows), "response", L,
+                                 id=ID("chart-response"))
             else:
                 response = _show(L, rt, ID("response-table"))
     return planning, response, stored

@@ -16,6 +16,7 @@ import dash
 from dash import Input, Output, callback, dcc, html
 
 from dashboards import events
+from dashboards.chartdata import chart
 from dashboards.charts import (
     PERIODS,
     corridor_groups,
@@ -147,7 +148,7 @@ def heatmap(_slow: int | None, district: str | None, period: str) -> Any:
     names, matrix = heatmap_matrix(district, period)
     if not names:
         return html.P(L.gettext("No data for this range."), className="no-data")
-    return dcc.Graph(figure=heatmap_figure(names, matrix, L), config={"displaylogo": False})
+    return chart(heatmap_figure(names, matrix, L), "traffic-speed-by-hour", L)
 
 
 @callback(Output(ID("table"), "exportDataAsCsv"), Input(ID("export"), "n_clicks"),

@@ -91,6 +91,9 @@ def test_traffic_flood_and_lighting_pages(dash_duo: Any, river_pack: CityPack,
             "#traffic-summary", "2 of 3 sensors reporting; 1 congested, 1 incidents.",
             timeout=20)
         dash_duo.wait_for_element("#traffic-heatmap .js-plotly-plot", timeout=15)
+        link = dash_duo.find_element("#traffic-heatmap a.chart-csv")  # the chart's data
+        assert link.get_attribute("download") == "traffic-speed-by-hour.csv"
+        assert link.get_attribute("href").startswith("data:text/csv")
         dash_duo.wait_for_element('#traffic-table a[href="/sensor/tfc-1"]', timeout=15)
         dash_duo.wait_for_text_to_equal('#traffic-table .ag-pinned-left-cols-container '
                                         'div[row-index="0"]', "tfc-1", timeout=10)
