@@ -118,6 +118,12 @@ def city_map(pack: CityPack, states: Sequence[SensorState], lang: Lang, *,
     out: dict[str, Any] = fig.to_plotly_json()
     out["data"] += [sensor_markers(domain, [s for s in states if s.domain == domain], lang)
                     for domain in DOMAINS]
+    # the legend says what a marker's size means, in one neutral colour (Plotly would
+    # take each domain's first sensor's colour); colours are the page's legend
+    out["data"] += [{"type": "scattermap", "mode": "markers", "lat": [None], "lon": [None],
+                     "name": domain_name(lang, domain), "hoverinfo": "skip",
+                     "marker": {"size": DOMAIN_SIZE[domain], "color": "#cbd5e1"}}
+                    for domain in DOMAINS]
     return out
 
 
@@ -129,7 +135,7 @@ def sensor_markers(domain: str, group: Sequence[SensorState], lang: Lang) -> dic
     return {
         "type": "scattermap", "mode": "markers",
         "lat": [s.lat for s in group], "lon": [s.lon for s in group],
-        "name": domain_name(lang, domain), "ids": [s.id for s in group],
+        "name": domain_name(lang, domain), "ids": [s.id for s in group], "showlegend": False,
         "marker": {"size": DOMAIN_SIZE[domain], "color": [s.colour for s in group]},
         "customdata": [[s.name, labels[s.code], detail(lang, s.state), s.district]
                        for s in group],

@@ -20,7 +20,8 @@ def grid(id: str, columns: list[dict[str, Any]], *, csv_name: str,
     """A table with sortable, filterable columns; ``csv_name``: the file the export names."""
     return dag.AgGrid(
         id=id, columnDefs=columns, rowData=rows or [], className="grid",
-        defaultColDef={"sortable": True, "filter": True, "resizable": True},
+        defaultColDef={"sortable": True, "filter": True, "resizable": True,
+                       "minWidth": 100},
         columnSize="responsiveSizeToFit",
         dashGridOptions={"theme": DARK_THEME, "animateRows": False,
                          "domLayout": "autoHeight", **options},
