@@ -62,7 +62,7 @@ CACHE_S = 30.0
 NOTIFICATION_STATES = tuple(s.value for s in NotificationState)
 # query numbers as JSON writes them (int() and float() also take " +1_0", "nan", "inf"
 # and other scripts' digits)
-_INTEGER = re.compile(r"[0-9]+")
+_INTEGER = re.compile(r"[0-9]{1,18}")  # an id or a number; longer: refused, not a 500
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 
 

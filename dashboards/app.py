@@ -7,6 +7,7 @@ import gc
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import dash
 import dash_bootstrap_components as dbc
@@ -45,7 +46,8 @@ def create_app(data: CityData, settings: DashboardSettings | None = None, *,
     app.server.config["CITYHUB"] = Hub(data.pack, data, settings, accounts, live)
     auth.install(app.server, accounts, session_hours=settings.session_hours,
                  secret_key=settings.secret_key, login_page=_login_page,
-                 issue_api_tokens=settings.alerts_api is not None)
+                 issue_api_tokens=settings.alerts_api is not None,
+                 secure_cookies=settings.secure_cookies)
     _language_route(app)
     public.install(app.server)
     _wall_mode(app)
@@ -138,13 +140,15 @@ def _language_route(app: Dash) -> None:
     def choose_language(code: str) -> Any:
         """Switch this browser's language: in the session, and in a cookie kept for a
         year, so the choice outlives logout and session expiry."""
-        back = request.referrer or "/"
-        host = request.host_url.rstrip("/")
-        answer = redirect(back if back.startswith(host + "/") else "/")
+        back = urlsplit(request.referrer or "")  # back to the page, on this server only
+        same = back.netloc == request.host and back.path.startswith("/")
+        answer = redirect(back.path + (f"?{back.query}" if back.query else "")
+                          if same else "/")
         if code in LANGUAGES:
             session["lang"] = code
             answer.set_cookie(LANGUAGE_COOKIE, code, max_age=365 * 86400, httponly=True,
-                              samesite="Lax")
+                              samesite="Lax",
+                              secure=bool(server.config.get("SESSION_COOKIE_SECURE")))
         return answer
 
 

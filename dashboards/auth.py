@@ -14,14 +14,16 @@ Flask server, with Flask-Login.
   HttpOnly and SameSite=Lax (so no other site's page can post with it), and a login lasts
   ``session_hours`` from the moment of login, however busy the page keeps it.
 - When the alerts API is configured, a login issues the user an API token (labelled
-  ``dashboard session``), kept in the session, that the alarm pages act with, so the
-  alarm's audit trail names the operator; logout revokes it, and tokens of expired
-  sessions are revoked at the user's next login.
+  ``dashboard session``), kept in the session encrypted (:func:`seal`), that the alarm
+  pages act with, so the alarm's audit trail names the operator; logout revokes it, and
+  tokens of expired sessions are revoked at the user's next login.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import hmac
 import secrets
 import time
@@ -29,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import flask_login
-from flask import Flask, Response, redirect, request, session
+from cryptography.fernet import Fernet, InvalidToken
+from flask import Flask, Response, current_app, redirect, request, session
 
 from accounts import Role, User
 
@@ -37,11 +40,12 @@ if TYPE_CHECKING:
     from accounts.store import Accounts
 
 __all__ = ["API_TOKEN_LABEL", "LoginUser", "Refused", "api_token", "current", "install",
-           "require"]
+           "require", "seal", "unseal"]
 
 API_TOKEN_LABEL = "dashboard session"
-_OPEN_PREFIXES = ("/assets/", "/_dash-component-suites/", "/public", "/language/")
-_OPEN_PATHS = {"/login", "/healthz", "/_favicon.ico", "/favicon.ico"}
+_OPEN_PREFIXES = ("/assets/", "/_dash-component-suites/", "/language/")
+# /logout too: a session that expired must still be able to end (and revoke its token)
+_OPEN_PATHS = {"/login", "/logout", "/public", "/healthz", "/_favicon.ico", "/favicon.ico"}
 
 
 class Refused(PermissionError):
@@ -77,8 +81,9 @@ def require(role: Role) -> LoginUser:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this server (no scheme, no host, no ``//``): no open redirect."""
-    if not target:
+    """Only a path on this server (no scheme, no host, no ``//``, no backslash, which
+    browsers read as a slash): no open redirect."""
+    if not target or "\\" in target:
         return "/"
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
@@ -86,8 +91,29 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+def _fernet(secret_key: str) -> Fernet:
+    digest = hashlib.sha256(b"cityhub dashboard api token\0" + secret_key.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def seal(secret_key: str, token: str) -> str:
+    """``token`` encrypted (Fernet, a key derived from the app's secret) for the session
+    cookie: Flask signs its cookie but does not encrypt it, and the cookie should not
+    carry a bearer token anyone holding the cookie could read and use elsewhere."""
+    return _fernet(secret_key).encrypt(token.encode()).decode()
+
+
+def unseal(secret_key: str, sealed: str) -> str | None:
+    """The token :func:`seal` sealed, or None if it was not sealed with this secret."""
+    try:
+        return _fernet(secret_key).decrypt(sealed.encode()).decode()
+    except InvalidToken:
+        return None
+
+
 def install(server: Flask, accounts: Accounts, *, session_hours: float,
-            secret_key: str | None, login_page: Any, issue_api_tokens: bool) -> None:
+            secret_key: str | None, login_page: Any, issue_api_tokens: bool,
+            secure_cookies: bool = False) -> None:
     """Put the login in front of everything on ``server`` (the Dash app's Flask).
 
     ``login_page(error, csrf, next)`` renders the login form's HTML (the caller words it
@@ -95,6 +121,7 @@ def install(server: Flask, accounts: Accounts, *, session_hours: float,
     server.secret_key = secret_key or secrets.token_urlsafe(32)
     lifetime = dt.timedelta(hours=session_hours)
     server.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                         SESSION_COOKIE_SECURE=secure_cookies,
                          PERMANENT_SESSION_LIFETIME=lifetime)
     manager = flask_login.LoginManager()
     manager.init_app(server)
@@ -132,13 +159,15 @@ def install(server: Flask, accounts: Accounts, *, session_hours: float,
         if request.method == "GET":
             return login_page(None, csrf_token(), nxt)
         sent = request.form.get("csrf", "")
-        if not hmac.compare_digest(sent, str(session.get("csrf", ""))) or not sent:
+        if not sent or not hmac.compare_digest(sent.encode(),
+                                               str(session.get("csrf", "")).encode()):
             return login_page("expired", csrf_token(), nxt), 400
         name, password = request.form.get("username", ""), request.form.get("password", "")
         user: User | None = accounts.verify_password(name, password)
         if user is None:
             return login_page("wrong", csrf_token(), nxt), 401
         language = session.get("lang")
+        _revoke(accounts)  # a second login in the same browser: the first's token goes
         session.clear()  # a new session at login: nothing of the anonymous one survives
         if language:
             session["lang"] = language
@@ -146,17 +175,14 @@ def install(server: Flask, accounts: Accounts, *, session_hours: float,
         session["login_at"] = time.time()
         if issue_api_tokens:
             _revoke_stale(accounts, user.name, lifetime)
-            session["api_token"] = accounts.issue_token(user.name, API_TOKEN_LABEL)
+            session["api_token"] = seal(str(server.secret_key),
+                                        accounts.issue_token(user.name, API_TOKEN_LABEL))
         flask_login.login_user(LoginUser(user.name, user.role))
         return redirect(nxt)
 
     @server.route("/logout", methods=["POST"])
     def logout() -> Any:
-        token = session.get("api_token")
-        if token:
-            record = accounts.find_token(token)
-            if record is not None and not record.revoked:
-                accounts.revoke_token(record.id)
+        _revoke(accounts)
         flask_login.logout_user()
         session.clear()
         return redirect("/login")
@@ -165,6 +191,15 @@ def install(server: Flask, accounts: Accounts, *, session_hours: float,
     def healthz() -> Any:
         return {"ok": True}
 
+
+
+def _revoke(accounts: Accounts) -> None:
+    """Revoke this session's API token, if it has one."""
+    token = api_token()
+    if token:
+        record = accounts.find_token(token)
+        if record is not None and not record.revoked:
+            accounts.revoke_token(record.id)
 
 
 def _revoke_stale(accounts: Accounts, name: str, lifetime: dt.timedelta) -> None:
@@ -178,5 +213,5 @@ def _revoke_stale(accounts: Accounts, name: str, lifetime: dt.timedelta) -> None
 
 def api_token() -> str | None:
     """The logged-in user's API token for the alerts API, if one was issued."""
-    token = session.get("api_token")
-    return str(token) if token else None
+    sealed = session.get("api_token")
+    return unseal(str(current_app.secret_key), str(sealed)) if sealed else None

@@ -20,6 +20,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import dash_ag_grid as dag
@@ -56,9 +57,10 @@ def _dark(fig: go.Figure, **layout: Any) -> go.Figure:
 
 
 def sensor_link(name: str, device: str) -> str:
-    """A markdown link to the sensor's page (the grids render it)."""
+    """A markdown link to the sensor's page (the grids render it): the name with no
+    brackets, the id URL-quoted, so neither can make a link or an image of its own."""
     safe = name.replace("[", "(").replace("]", ")")
-    return f"[{safe}](/sensor/{device})"
+    return f"[{safe}](/sensor/{quote(device, safe='')})"
 
 
 def grid(grid_id: str, columns: Sequence[tuple[str, str]], file_name: str, *,

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         refresh_s=args.refresh, live_refresh_s=args.live_refresh, language=args.language,
         map_tiles=args.map_tiles, map_attribution=args.map_attribution,
         session_hours=args.session_hours,
-        wall_cycle_s=args.wall_cycle,
+        wall_cycle_s=args.wall_cycle, secure_cookies=args.secure_cookies,
         secret_key=os.environ.get("CITYHUB_DASHBOARD_SECRET") or None,
         alerts_api=args.alerts_api,
         public_token=secret(args.public_token_env, what="the public view's API token")
@@ -103,6 +103,9 @@ def register(sub: Any) -> None:
                    "none (the offline outline map)")
     p.add_argument("--map-attribution", default=None,
                    help="the tiles' attribution, shown on the map (their licence needs it)")
+    p.add_argument("--secure-cookies", action="store_true",
+                   help="send the session and language cookies over HTTPS only (set it "
+                   "when the dashboards are served behind TLS)")
     p.add_argument("--session-hours", type=float, default=12.0,
                    help="how long a login lasts; default 12")
     b = p.add_argument_group("broker", "gateway statuses and analytics events, live")

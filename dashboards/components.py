@@ -23,6 +23,7 @@ import plotly.graph_objects as go
 from dash import html
 
 from analytics.report import WEEKDAYS, Report
+from dashboards.charts import sensor_link
 from dashboards.data.alarms import AlarmsError, ResponseRow
 from dashboards.grid import grid
 from dashboards.i18n import Lang
@@ -77,7 +78,7 @@ def alarm_rows(L: Lang, alarms: Iterable[Mapping[str, Any]],
             "id": a["id"], "severity": severity_label(L, str(a["severity"])),
             "severity_code": a["severity"], "state": state_label(L, str(a["state"])),
             "rule": a.get("title") or a["rule"], "device": device,
-            "device_link": f"[{device}](/sensor/{device})" if device else "",
+            "device_link": sensor_link(device, device) if device else "",
             "district": names.get(a.get("district") or "", a.get("district") or ""),
             "opened": L.when(float(a["opened_at"])), "opened_at": float(a["opened_at"]),
             "assignee": a.get("assignee") or "",

@@ -43,6 +43,8 @@ class DashboardSettings:
     session_hours: float = 12.0
     #: signs the session cookie; None: a new one each start (everyone logs in again)
     secret_key: str | None = None
+    #: cookies only over HTTPS (set it where the dashboards are served behind TLS)
+    secure_cookies: bool = False
     #: wall mode: seconds per page
     wall_cycle_s: float = 20.0
     #: the alerts API, e.g. "http://127.0.0.1:8070" (None: the alarm pages say it is
@@ -54,6 +56,8 @@ class DashboardSettings:
     #: how long the public view keeps its response figures (anonymous visitors never
     #: make the dashboards ask the alerts API more often than this)
     public_cache_s: float = 300.0
+    #: how long anonymous visitors share one rendering of the public page
+    public_page_s: float = 5.0
 
     def __post_init__(self) -> None:
         if self.language not in LANGUAGES:

@@ -127,6 +127,8 @@ class _ResponseCache:
         self._rows: list[ResponseRow] | None = None
 
     def rows(self, now: float) -> list[ResponseRow] | None:
+        """The figures; one visitor's request refreshes them when they are old, the
+        others meanwhile get the ones there are (never a queue behind a slow API)."""
         h = hub()
         url, token = h.settings.alerts_api, h.settings.public_token
         if url is None or token is None:
@@ -134,16 +136,19 @@ class _ResponseCache:
         with self._lock:
             if now - self._at < h.settings.public_cache_s:
                 return self._rows
-            since = now - 30 * 86400
-            client = AlarmsClient(url)
-            try:
-                alarms = h.data.call(lambda: client.all_alarms(token, since=since, until=now))
-                self._rows = response_rows(h.pack, alarms, since, now)
-            except AlarmsError as e:
-                log.warning("dashboards: the public view's response figures: %s", e)
-                self._rows = None
-            self._at = now
-            return self._rows
+            self._at = now  # claimed: the others take the old figures meanwhile
+            old = self._rows
+        since = now - 30 * 86400
+        client = AlarmsClient(url)
+        try:
+            alarms = h.data.call(lambda: client.all_alarms(token, since=since, until=now))
+            rows: list[ResponseRow] | None = response_rows(h.pack, alarms, since, now)
+        except AlarmsError as e:
+            log.warning("dashboards: the public view's response figures: %s", e)
+            rows = old
+        with self._lock:
+            self._rows = rows
+        return rows
 
 
 def _district_name(district: str) -> str:
@@ -154,12 +159,25 @@ def _district_name(district: str) -> str:
 def install(server: Flask) -> None:
     """Serve ``/public`` on the dashboards' Flask server (open: see dashboards.auth)."""
     responses = _ResponseCache()
+    views: dict[str, tuple[float, str]] = {}  # language -> (when, page): anonymous
+    lock = threading.Lock()                   # visitors share one rendering a few seconds
 
     @server.route("/public")
     def public() -> str:
-        h, L = hub(), lang()
-        _ = L.gettext
+        L = lang()
         now = time.time()
+        with lock:
+            at, page = views.get(L.code, (-1e18, ""))
+            if now - at < hub().settings.public_page_s:
+                return page
+        page = render(L, now)
+        with lock:
+            views[L.code] = (now, page)
+        return page
+
+    def render(L: Lang, now: float) -> str:
+        h = hub()
+        _ = L.gettext
         states = states_now()
         events = h.live.events(domain="flood", kinds=("flood_eta",)) if h.live else []
         view = public_view(states, events, now, L)

@@ -199,7 +199,7 @@ def change(_add: int | None, _remove: int | None, department: str | None,
                 min_severity=severity or "warning", rules=rules or ()))
             return _("Added."), changed + 1
         row = selected[0] if selected else None
-        if row is None or row.get("id") is None:
+        if row is None or not str(row.get("id", "")).isdigit():
             return _("Select a subscription added here (the city pack's are read only)."), \
                 changed
         as_user(lambda c, token: c.remove_subscription(token, int(row["id"])))

@@ -64,7 +64,7 @@ def city_data(small_pack: CityPack, tmp_path: Path) -> Iterator[tuple[CityData, 
 
 def settings(**kw: Any) -> DashboardSettings:
     return DashboardSettings(**{"refresh_s": 0.5, "live_refresh_s": 0.5,
-                                "secret_key": "test-secret", **kw})
+                                "secret_key": "test-secret", "public_page_s": 0.0, **kw})
 
 
 def login(dash_duo: Any, name: str, then: str = "/") -> None:

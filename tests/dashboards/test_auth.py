@@ -70,7 +70,8 @@ def test_the_login_form_needs_its_csrf_token_and_the_right_password(client: Any)
 
 
 def test_no_redirect_off_the_site(client: Any) -> None:
-    for evil in ("//evil.example/x", "https://evil.example/", "evil"):
+    for evil in ("//evil.example/x", "https://evil.example/", "evil", "/\\evil.example",
+                 "/x\\..\\evil"):
         assert log_in(client, "vera", nxt=evil).headers["Location"] == "/"
 
 
@@ -86,15 +87,45 @@ def test_a_login_expires_and_a_disabled_user_is_out(client: Any, accounts: Accou
     assert client.get("/_dash-layout").status_code == 401
 
 
+def session_token(client: Any) -> str:
+    """The session's alerts-API token: sealed in the cookie, opened with the app's key."""
+    with client.session_transaction() as s:
+        sealed = s["api_token"]
+    assert "chub_" not in sealed  # never readable in the cookie
+    token = auth.unseal(client.application.secret_key, sealed)
+    assert token is not None and auth.unseal("another secret", sealed) is None
+    return token
+
+
 def test_logout_revokes_the_sessions_api_token(client: Any, accounts: Accounts) -> None:
     log_in(client, "otto")
-    with client.session_transaction() as s:
-        token = s["api_token"]
+    token = session_token(client)
     assert accounts.verify_token(token) is not None
     r = client.post("/logout")
     assert r.status_code == 302
     assert accounts.verify_token(token) is None
     assert client.get("/_dash-layout").status_code == 401
+
+
+def test_an_expired_session_still_logs_out_and_a_second_login_revokes_the_first(
+        client: Any, accounts: Accounts) -> None:
+    log_in(client, "otto")
+    first = session_token(client)
+    log_in(client, "otto")  # again, in the same browser
+    assert accounts.verify_token(first) is None
+    second = session_token(client)
+    with client.session_transaction() as s:
+        s["login_at"] = time.time() - 13 * 3600
+    assert client.get("/_dash-layout").status_code == 401
+    assert client.post("/logout").status_code == 302
+    assert accounts.verify_token(second) is None
+
+
+def test_odd_requests_are_refused_not_crashed(client: Any) -> None:
+    r = client.post("/login", data={"username": "vera", "password": "x", "csrf": "ü"})
+    assert r.status_code == 400
+    for path in ("/publicity", "/public/x"):
+        assert client.get(path).status_code == 302  # to the login, like any other page
 
 
 def test_roles_are_checked_where_an_action_is_taken(client: Any) -> None:
@@ -131,3 +162,16 @@ def test_the_public_view_shows_warnings_without_names_or_controls(
     assert "Peringatan banjir" in client.get("/public").get_data(as_text=True)
     client.get("/language/en")
     assert "Flood warnings" in client.get("/public").get_data(as_text=True)
+
+
+def test_anonymous_visitors_share_one_rendering_of_the_public_view(
+        city_data: tuple[CityData, SQLiteStore], accounts: Accounts, small_pack: Any) -> None:
+    from tests.dashboards.conftest import points
+
+    app = create_app(city_data[0], settings(public_page_s=3600), accounts=accounts)
+    client = app.server.test_client()
+    first = client.get("/public").get_data(as_text=True)
+    city_data[1].write_sync(points(small_pack, speed=8.0, level=3.5))
+    assert client.get("/public").get_data(as_text=True) == first  # the same, for an hour
+    client.get("/language/id")  # each language its own
+    assert "Peringatan banjir" in client.get("/public").get_data(as_text=True)
