@@ -129,3 +129,16 @@ def click(dash_duo: Any, css: str) -> None:
             element)
         shot(dash_duo, "click-failed")
         raise AssertionError(f"{css} covered: {on_top}") from None
+
+
+def text_of(dash_duo: Any, css: str) -> str:
+    """The text of ``css``, read again if a refresh replaced the element meanwhile (a
+    container's children are new elements after each tick)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for _ in range(50):
+        try:
+            return str(dash_duo.find_element(css).text)
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    raise AssertionError(f"{css} kept being replaced")

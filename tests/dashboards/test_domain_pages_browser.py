@@ -19,7 +19,7 @@ from dashboards.app import create_app
 from dashboards.data import CityData
 from dashboards.i18n import Lang
 from tests.conftest import write_small_pack
-from tests.dashboards.conftest import Served, login, points, settings, shot
+from tests.dashboards.conftest import Served, login, points, settings, shot, text_of
 
 pytestmark = pytest.mark.browser
 
@@ -105,7 +105,7 @@ def test_traffic_flood_and_lighting_pages(dash_duo: Any, river_pack: CityPack,
         # the heatmap's rows: the districts with data
         heat = dash_duo.find_element("#traffic-heatmap").text
         assert "North" in heat and "South" in heat
-        assert dash_duo.find_element('#traffic-roads a[href="/sensor/tfc-b1"]').text == "tfc-b1"
+        assert text_of(dash_duo, '#traffic-roads a[href="/sensor/tfc-b1"]') == "tfc-b1"
         dash_duo.find_element("#traffic-export").click()
         shot(dash_duo, "traffic")
 
