@@ -30,7 +30,10 @@ def write_week(pack: CityPack, writer: SQLiteStore) -> int:
     """A week of 1-minute levels of river-1 rising to 3.4 m (Siaga I at 3 m) and back,
     with the analytics' Siaga of each reading; returns the newest reading's time (ns)."""
     tags = tuple(sorted(pack.tags_of("river-1").items()))
-    now = (int(time.time()) // 60) * 60
+    # not floored to the minute: the oldest reading, 7 days less a minute before now,
+    # stays inside the page's 7-day window for the minute after writing (floored, it
+    # left it as soon as the clock passed the next minute: the count then read 20,159)
+    now = int(time.time())
     first = now - (WEEK_MIN - 1) * 60
     level = [0.5 + 2.9 * max(0.0, 1 - abs(i - WEEK_MIN / 2) / 600) for i in range(WEEK_MIN)]
     writer.write_sync([Point("flood", tags, {"currentLevel": round(x, 4)}, (first + 60 * i) * NS)
