@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 __all__ = ["LAMP_FAULTS", "LOS_BANDS", "NO_DATA", "SEVERITIES", "STATE_CODES", "State",
-           "flood_state", "lamp_state", "level_of_service", "rain_class", "rain_state", "siaga",
-           "traffic_state", "with_derived"]
+           "flood_state", "lamp_state", "level_of_service", "number_field", "rain_class",
+           "rain_state", "siaga", "traffic_state", "with_derived"]
 
 # Severity of an analytics event (and of the alerts made of it), least to most severe.
 SEVERITIES = ("info", "warning", "critical")
@@ -98,25 +98,26 @@ class State:
 NO_DATA = State("no_data", 0)
 
 
-def _num(fields: Mapping[str, object], key: str) -> float | None:
+def number_field(fields: Mapping[str, object], key: str) -> float | None:
+    """``fields[key]`` as a float if it is a number (a bool is not), else None."""
     v = fields.get(key)
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
 def traffic_state(fields: Mapping[str, object], free_flow_kmh: float) -> State:
     """Level of service from a traffic reading (``averageVehicleSpeed``, ``intensity``)."""
-    speed = _num(fields, "averageVehicleSpeed")
+    speed = number_field(fields, "averageVehicleSpeed")
     if speed is None:
         return NO_DATA
     los = level_of_service(speed, free_flow_kmh)
     return State(f"los_{los.lower()}", _LOS_SEVERITY[los],
-                 {"speed_kmh": speed, "flow_per_min": _num(fields, "intensity") or 0.0})
+                 {"speed_kmh": speed, "flow_per_min": number_field(fields, "intensity") or 0.0})
 
 
 def flood_state(fields: Mapping[str, object], siaga_3: float, siaga_2: float,
                 siaga_1: float) -> State:
     """Siaga status from a gauge's ``currentLevel``."""
-    level = _num(fields, "currentLevel")
+    level = number_field(fields, "currentLevel")
     if level is None:
         return NO_DATA
     sg = siaga(level, siaga_3, siaga_2, siaga_1)
@@ -126,7 +127,7 @@ def flood_state(fields: Mapping[str, object], siaga_3: float, siaga_2: float,
 def lamp_state(fields: Mapping[str, object]) -> State:
     """A lamp's state from its reading: on, dimmed, off, or a fault it reports."""
     status, power_state = fields.get("status"), fields.get("powerState")
-    power = _num(fields, "activePower") or 0.0
+    power = number_field(fields, "activePower") or 0.0
     if status not in (None, "ok"):
         return State("lamp_fault", 2, {"fault": str(status), "power_w": power})
     code = {"on": "lamp_on", "low": "lamp_dimmed"}.get(str(power_state), "lamp_off")
@@ -135,7 +136,7 @@ def lamp_state(fields: Mapping[str, object]) -> State:
 
 def rain_state(fields: Mapping[str, object], heavy: float, very_heavy: float) -> State:
     """BMKG rain class from a gauge's ``rainRate``."""
-    rate = _num(fields, "rainRate")
+    rate = number_field(fields, "rainRate")
     if rate is None:
         return NO_DATA
     cls = rain_class(rate, heavy, very_heavy)

@@ -28,7 +28,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from cityhub.config.pack import CityPack, FloodSensor
-from cityhub.levels import siaga
+from cityhub.levels import number_field, siaga
 from cityhub.store.base import Latest
 from dashboards.i18n import Lang
 from dashboards.ids import Ids
@@ -110,11 +110,6 @@ def derived_of(latest: Iterable[Latest], measurement: str) -> dict[str, Latest]:
     return {row.device: row for row in latest if row.measurement == measurement}
 
 
-def _num(fields: Mapping[str, object], key: str) -> float | None:
-    v = fields.get(key)
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
-
-
 # -- traffic --------------------------------------------------------------------------------
 
 
@@ -181,8 +176,8 @@ def traffic_rows(states: Sequence[SensorState], latest: Sequence[Latest], lang: 
         r, d = readings.get(s.id), derived.get(s.id)
         fields = dict(r.fields) if r else {}
         dfields = dict(d.fields) if d and r and d.time_ns >= r.time_ns else {}
-        speed, flow, tti = (_num(fields, "averageVehicleSpeed"), _num(fields, "intensity"),
-                            _num(dfields, "tti"))
+        speed, flow, tti = (number_field(fields, "averageVehicleSpeed"),
+                            number_field(fields, "intensity"), number_field(dfields, "tti"))
         incident = s.code == "incident"
         congested = dfields.get("congested")
         rows.append(((not incident, -s.severity, s.code in ("no_data", "offline"), s.name), {
@@ -249,13 +244,13 @@ def gauges_now(pack: CityPack, latest: Sequence[Latest], *, now_s: float,
         if not isinstance(s, FloodSensor) or (district and pack.district_of[device] != district):
             continue
         r, d = readings.get(device), derived.get(device)
-        level = _num(r.fields, "currentLevel") if r else None
+        level = number_field(r.fields, "currentLevel") if r else None
         dfields = dict(d.fields) if d and r and d.time_ns >= r.time_ns else {}
         t = s.thresholds
         out.append(Gauge(
             device, s.name or device, pack.district_of[device], t.siaga_3, t.siaga_2,
             t.siaga_1, level, r.time_ns / 1e9 if r else None,
-            _num(dfields, "rise_m_per_h"), _num(dfields, "eta_next_level_s"),
+            number_field(dfields, "rise_m_per_h"), number_field(dfields, "eta_next_level_s"),
             r is not None and now_s - r.time_ns / 1e9 <= stale_after_s))
     return out
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from babel import Locale
 from babel.dates import format_datetime, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -75,10 +74,6 @@ class Lang:
 
     code: str
     timezone: str
-
-    @property
-    def locale(self) -> Locale:
-        return Locale.parse(self.code)
 
     def gettext(self, message: str, /, **values: object) -> str:
         """``message`` translated, with ``{name}`` placeholders filled from ``values``."""

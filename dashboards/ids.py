@@ -1,4 +1,5 @@
-"""Component ids, namespaced per page so that nine pages never collide.
+"""Component ids, namespaced per page so that nine pages never collide, and the page's
+state in its URL (:func:`query`).
 
     from dashboards.ids import Ids
     ID = Ids("overview")
@@ -13,8 +14,9 @@ ids (no ``suppress_callback_exceptions``).
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 
-__all__ = ["Ids"]
+__all__ = ["Ids", "query"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 
@@ -31,3 +33,10 @@ class Ids:
         if not _NAME.match(name):
             raise ValueError(f"component name {name!r}: lower-case letters, digits and '-'")
         return f"{self.page}-{name}"
+
+
+def query(**values: str | None) -> str:
+    """A page's state for its URL, so a view can be shared: ``?district=coblong&period=7d``
+    (the values that are set, URL-encoded, in the order given; "" when none is)."""
+    kept = {k: v for k, v in values.items() if v}
+    return f"?{urlencode(kept)}" if kept else ""

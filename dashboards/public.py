@@ -93,7 +93,9 @@ def public_view(states: list[SensorState], events: list[dict[str, Any]], now: fl
     """What the public page shows (pure: states, events and a time in; values out)."""
     h = hub()
     n = L.number
-    gauges = [{"name": s.name, "district": _district_name(s.district), "colour": s.colour,
+    names = {d.id: d.name for d in h.pack.districts}
+    gauges = [{"name": s.name, "district": names.get(s.district, s.district),
+               "colour": s.colour,
                "status": label(L, s.code), "level": f"{n(float(s.state.facts['level_m']), 2)} m"}
               for s in sorted(states, key=lambda s: -s.severity)
               if s.code in ("siaga_3", "siaga_2", "siaga_1")]
@@ -149,11 +151,6 @@ class _ResponseCache:
         with self._lock:
             self._rows = rows
         return rows
-
-
-def _district_name(district: str) -> str:
-    names = {d.id: d.name for d in hub().pack.districts}
-    return names.get(district, district)
 
 
 def install(server: Flask) -> None:

@@ -26,6 +26,7 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from cityhub.levels import number_field
 from cityhub.mqtt import BrokerSettings, tls_context
 from cityhub.topics import event_filter
 
@@ -53,8 +54,7 @@ class GatewayStatus:
     @classmethod
     def of(cls, gateway: str, doc: dict[str, Any], received_at: float) -> GatewayStatus:
         def num(key: str) -> float | None:
-            v = doc.get(key)
-            return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+            return number_field(doc, key)
 
         backlog, dropped = num("backlog"), num("dropped")
         return cls(gateway, str(doc.get("state", "unknown")),

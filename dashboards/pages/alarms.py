@@ -15,7 +15,6 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlencode
 
 import dash
 import dash_bootstrap_components as dbc
@@ -38,7 +37,7 @@ from dashboards.components import (
 from dashboards.context import hub, lang
 from dashboards.data.alarms import AlarmsClient, AlarmsError
 from dashboards.i18n import N_, Lang
-from dashboards.ids import Ids
+from dashboards.ids import Ids, query
 
 dash.register_page(  # type: ignore[no-untyped-call]
     __name__, path="/alarms", name=N_("Alarms"), title="Alarms", order=30)
@@ -161,9 +160,8 @@ def refresh(_tick: int | None, _changed: int | None, state: list[str] | None,
 def share(state: list[str] | None, severity: str | None, domain: str | None,
           district: str | None) -> str:
     """The filters in the URL, so the view can be shared."""
-    query = {k: v for k, v in (("state", ",".join(state or [])), ("severity", severity),
-                               ("domain", domain), ("district", district)) if v}
-    return f"?{urlencode(query)}" if query else ""
+    return query(state=",".join(state or []), severity=severity, domain=domain,
+                 district=district)
 
 
 def _selected(rows: list[dict[str, Any]] | None) -> str | None:

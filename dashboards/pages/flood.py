@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import urlencode
 
 import dash
 from dash import Input, Output, callback, dcc, html
@@ -28,7 +27,7 @@ from dashboards.charts import (
 )
 from dashboards.context import hub, lang
 from dashboards.i18n import N_, Lang
-from dashboards.ids import Ids
+from dashboards.ids import Ids, query
 from dashboards.wording import COLOURS, label
 
 dash.register_page(  # type: ignore[no-untyped-call]
@@ -173,7 +172,7 @@ def export(_clicks: int | None) -> bool:
           prevent_initial_call=True)
 def share(district: str | None) -> str:
     """The district filter in the URL, so the view can be shared."""
-    return f"?{urlencode({'district': district})}" if district else ""
+    return query(district=district)
 
 
 events.register(ID, "flood")

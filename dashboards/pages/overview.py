@@ -18,7 +18,7 @@ from dashboards.context import hub, lang, states_now
 from dashboards.data.alarms import AlarmsError
 from dashboards.figures import DOMAINS, Kpis, city_map, kpis, sensor_markers
 from dashboards.i18n import N_, Lang
-from dashboards.ids import Ids
+from dashboards.ids import Ids, query
 from dashboards.status import SensorState
 from dashboards.wording import COLOURS, detail, label
 
@@ -135,7 +135,7 @@ def _updated(L: Lang) -> str:
           prevent_initial_call=True)
 def share(district: str | None) -> str:
     """The district filter in the URL, so the view can be shared."""
-    return f"?district={district}" if district else ""
+    return query(district=district)
 
 
 @callback(Output(ID("alarms"), "children"), Input(ID("alarm-tick"), "n_intervals"))

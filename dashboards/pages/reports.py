@@ -21,7 +21,7 @@ import dash
 from dash import Input, Output, State, callback, dcc, html
 
 from analytics.report import build_report
-from dashboards import auth
+from dashboards.alarmfeed import Unavailable, as_user
 from dashboards.chartdata import chart
 from dashboards.components import (
     Table,
@@ -36,7 +36,7 @@ from dashboards.components import (
     simple_table,
 )
 from dashboards.context import hub, lang
-from dashboards.data.alarms import AlarmsClient, AlarmsError, response_rows
+from dashboards.data.alarms import AlarmsError, response_rows
 from dashboards.i18n import N_, Lang
 from dashboards.ids import Ids
 
@@ -135,32 +135,24 @@ def build(period: str, start_date: str | None, end_date: str | None, view: str,
         planning = _show(L, tables[table], ID("planning-table"))
     stored: dict[str, Any] = {"planning": {k: list(v) for k, v in tables.items()}}
     response: Any
-    url = h.settings.alerts_api
-    token = auth.api_token()
-    if url is None:
-        response = notice(_("The alerts API is not configured (start the dashboards with "
-                            "--alerts-api)."), "warning")
-    elif token is None:
-        response = notice(_("Your session has no token for the alerts API: log out and "
-                            "log in again."), "warning")
+    try:  # the alerts API as the logged-in user (dashboards/alarmfeed.py)
+        alarms = as_user(lambda c, token: c.all_alarms(
+            token, since=start.timestamp(), until=stop.timestamp()))
+    except Unavailable as e:
+        response = notice(str(e), "warning")
+    except AlarmsError as e:
+        response = notice(api_problem(L, e), "error")
     else:
-        client = AlarmsClient(url)
-        try:
-            alarms = h.data.call(lambda: client.all_alarms(
-                token, since=start.timestamp(), until=stop.timestamp()))
-        except AlarmsError as e:
-            response = notice(api_problem(L, e), "error")
+        rows = response_rows(h.pack, alarms, start.timestamp(), stop.timestamp())
+        rt = response_table(L, rows)
+        stored["response"] = list(rt)
+        if not rows:
+            response = notice(_("No alarm reached a department in this period."))
+        elif view == "charts":
+            response = chart(response_figure(L, rows), "response", L,
+                             id=ID("chart-response"))
         else:
-            rows = response_rows(h.pack, alarms, start.timestamp(), stop.timestamp())
-            rt = response_table(L, rows)
-            stored["response"] = list(rt)
-            if not rows:
-                response = notice(_("No alarm reached a department in this period."))
-            elif view == "charts":
-                response = chart(response_figure(L, rows), "response", L,
-                                 id=ID("chart-response"))
-            else:
-                response = _show(L, rt, ID("response-table"))
+            response = _show(L, rt, ID("response-table"))
     return planning, response, stored
 
 

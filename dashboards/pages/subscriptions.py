@@ -25,7 +25,7 @@ from dashboards.context import hub, lang
 from dashboards.data.alarms import AlarmsError
 from dashboards.grid import grid
 from dashboards.i18n import N_, Lang
-from dashboards.ids import Ids
+from dashboards.ids import Ids, query
 
 dash.register_page(  # type: ignore[no-untyped-call]
     __name__, path="/subscriptions", name=N_("Subscriptions"), title="Subscriptions",
@@ -159,7 +159,7 @@ def refresh(department: str | None, _changed: int) -> tuple[list[dict[str, Any]]
           prevent_initial_call=True)
 def share(department: str | None) -> str:
     """The department in the URL, so the view can be shared."""
-    return f"?department={department}" if department else ""
+    return query(department=department)
 
 
 @callback(Output(ID("add"), "disabled"), Output(ID("remove"), "disabled"),

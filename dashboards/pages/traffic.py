@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import urlencode
 
 import dash
 from dash import Input, Output, callback, dcc, html
@@ -28,7 +27,7 @@ from dashboards.charts import (
 )
 from dashboards.context import hub, lang, states_now
 from dashboards.i18n import N_, Lang
-from dashboards.ids import Ids
+from dashboards.ids import Ids, query
 from dashboards.status import SensorState
 from dashboards.wording import COLOURS, detail, label
 
@@ -161,8 +160,7 @@ def export(_clicks: int | None) -> bool:
           Input(ID("period"), "value"), prevent_initial_call=True)
 def share(district: str | None, period: str | None) -> str:
     """The district and the period in the URL, so the view can be shared."""
-    query = {k: v for k, v in (("district", district), ("period", period)) if v}
-    return f"?{urlencode(query)}" if query else ""
+    return query(district=district, period=period)
 
 
 events.register(ID, "traffic")

@@ -29,3 +29,4 @@ def test_episodes_while_they_last_and_point_events_for_an_hour() -> None:
     assert [e["id"] for e in recent(events, NOW, district="north")] == ["point-new",
                                                                          "ongoing"]
     assert recent([], NOW) == []
+
