@@ -9,6 +9,8 @@ one query.
 from __future__ import annotations
 
 import contextlib
+import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,12 +19,14 @@ from typing import TypeVar
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from cityhub.config.pack import AnySensor, CityPack
+from cityhub.errors import SinkError
 from cityhub.store.base import Latest, Store
 from dashboards.history import N_OUT, Series, choose_window, downsample, series_of, to_arrays
 
 __all__ = ["CityData"]
 
 T = TypeVar("T")
+log = logging.getLogger("cityhub.dashboards")
 
 
 class CityData:
@@ -38,14 +42,34 @@ class CityData:
         self._store: Store = self._portal.call(open_store)
         self._lock = threading.Lock()
         self._latest: tuple[float, list[Latest]] = (-1e18, [])
+        #: why the store last failed to answer (None while it answers), and how often
+        self.store_error: str | None = None
+        self.read_errors = 0
 
     def latest(self) -> list[Latest]:
-        """The newest point of every device of the city (cached briefly)."""
+        """The newest point of every device of the city (cached briefly).
+
+        When the store does not answer, the last rows read (none before the first): the
+        pages go on, their sensors turning stale as time passes, and say why
+        (:attr:`store_error`); the failure is logged once and counted in
+        :attr:`read_errors`, and asked again after ``cache_s``."""
         with self._lock:
             at, cached = self._latest
             if self.clock() - at < self.cache_s:
                 return cached
-            rows = self._portal.call(lambda: self._store.latest(city=self.pack.city.id))
+            try:
+                rows = self._portal.call(lambda: self._store.latest(city=self.pack.city.id))
+            except (SinkError, sqlite3.Error, OSError) as e:
+                self.read_errors += 1
+                if self.store_error is None:
+                    log.warning("dashboards: the store does not answer (%s): showing the "
+                                "last values read until it does", e)
+                self.store_error = str(e) or type(e).__name__
+                self._latest = (self.clock(), cached)
+                return cached
+            if self.store_error is not None:
+                log.info("dashboards: the store answers again")
+            self.store_error = None
             self._latest = (self.clock(), rows)
             return rows
 

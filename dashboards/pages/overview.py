@@ -128,6 +128,10 @@ def refresh(_tick: int | None, district: str | None) -> dict[str, Any]:
 
 
 def _updated(L: Lang) -> str:
+    error = hub().data.store_error
+    if error is not None:
+        return L.gettext("The store does not answer ({error}): these are the last values "
+                         "read.", error=error)
     return L.gettext("Updated {time}", time=L.when(time.time(), with_date=False))
 
 

@@ -78,3 +78,65 @@ def test_reads_for_the_pages(data: CityData, small_pack: CityPack) -> None:
     assert float(level.v.min()) == pytest.approx(1.0)
     assert float(level.v.max()) == pytest.approx(1.59)
     assert series["siaga"].read == 60
+
+
+def test_a_store_that_does_not_answer_keeps_the_pages_going(small_pack: CityPack,
+                                                             tmp_path: Path) -> None:
+    """Nothing listening where InfluxDB should be: no rows, the reason kept and counted,
+    and asked again after cache_s (not at every page)."""
+    from devservices import free_port
+
+    async def open_store() -> Store:
+        return InfluxV1Store(f"http://127.0.0.1:{free_port()}", "cityhub")
+
+    clock = [1000.0]
+    d = CityData(small_pack, open_store, cache_s=5, clock=lambda: clock[0])
+    try:
+        assert d.latest() == []
+        assert d.store_error is not None and "127.0.0.1" in d.store_error
+        assert d.read_errors == 1
+        assert d.latest() == [] and d.read_errors == 1  # within cache_s: not asked again
+        clock[0] += 6
+        assert d.latest() == [] and d.read_errors == 2
+    finally:
+        d.close()
+
+
+class Flaky:
+    """The real SQLite store, made to fail on demand (the reads' failure handling is
+    what is under test)."""
+
+    def __init__(self, inner: SQLiteStore) -> None:
+        self.inner, self.down = inner, False
+        self.line_protocol = inner.line_protocol
+
+    async def latest(self, *, city: str, since_ns: int | None = None) -> Any:
+        if self.down:
+            from cityhub.errors import SinkError
+            raise SinkError("store down for the test", retryable=True)
+        return await self.inner.latest(city=city, since_ns=since_ns)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def test_the_last_values_read_stay_while_the_store_is_down(small_pack: CityPack,
+                                                           tmp_path: Path) -> None:
+    from tests.dashboards.conftest import points
+
+    flaky = Flaky(SQLiteStore(tmp_path / "r.db"))
+    flaky.inner.write_sync(points(small_pack, speed=45.0, level=0.5))
+
+    async def open_store() -> Any:
+        return flaky
+
+    d = CityData(small_pack, open_store, cache_s=0)
+    try:
+        before = d.latest()
+        assert len(before) == 5 and d.store_error is None
+        flaky.down = True
+        assert d.latest() == before and d.store_error == "store down for the test"
+        flaky.down = False
+        assert len(d.latest()) == 5 and d.store_error is None and d.read_errors == 1
+    finally:
+        d.close()
