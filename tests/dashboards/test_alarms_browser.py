@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from anyio.from_thread import start_blocking_portal
+from selenium.common.exceptions import StaleElementReferenceException
 
 from accounts.store import Accounts
 from cityhub.config.pack import CityPack
@@ -46,6 +48,19 @@ fetch("/_dash-update-component", {method: "POST", headers: {"Content-Type":
 """
 
 
+def select_row(dash_duo: Any) -> None:
+    """Click the alarm's row until the grid says it is selected: the table refreshes
+    every tick, and a click that lands while it re-renders selects nothing."""
+    for _ in range(10):
+        with contextlib.suppress(StaleElementReferenceException):
+            dash_duo.find_element(ROW_RULE).click()
+            if dash_duo.driver.find_elements(
+                    "css selector", "#alarms-table .ag-row.ag-row-selected"):
+                return
+        time.sleep(0.5)
+    raise AssertionError("the alarm's row never became selected")
+
+
 @contextlib.contextmanager
 def alerts_service(pack: CityPack, mosquitto: LocalMosquitto, tmp: Path) -> Iterator[str]:
     """The alerts service running on its own event loop (a thread) until the block ends;
@@ -75,7 +90,7 @@ def test_operator_acknowledges_and_viewer_is_refused(
             dash_duo.wait_for_contains_text("#alarms-table", "river-1", timeout=30)
             assert "River at Siaga level" in dash_duo.find_element("#alarms-table").text
             assert not dash_duo.find_element("#alarms-acknowledge").is_enabled()
-            dash_duo.find_element(ROW_RULE).click()
+            select_row(dash_duo)
             dash_duo.wait_for_text_to_equal("#alarms-detail-title", "River at Siaga level",
                                              timeout=15)
             dash_duo.wait_for_contains_text("#alarms-audit", "system", timeout=10)
@@ -102,7 +117,7 @@ def test_operator_acknowledges_and_viewer_is_refused(
             dash_duo.wait_for_element("#login-form", timeout=10)
             login(dash_duo, "vera", "/alarms")
             dash_duo.wait_for_contains_text("#alarms-table", "river-1", timeout=30)
-            dash_duo.find_element(ROW_RULE).click()
+            select_row(dash_duo)
             dash_duo.wait_for_contains_text("#alarms-audit", "otto", timeout=15)
             for action in ("acknowledge", "assign", "comment", "resolve", "close"):
                 assert not dash_duo.find_element(f"#alarms-{action}").is_enabled(), action
