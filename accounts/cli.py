@@ -61,12 +61,14 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def _add(accounts: Accounts, args: argparse.Namespace) -> int:
-    from accounts.rules import check_department, check_name
+    from accounts.rules import check_city, check_department, check_name
 
     check_name(args.name)  # before asking for a password
     check_department(args.department)
-    accounts.add(args.name, args.role, _password(args), args.department)
-    of = f", department {args.department}" if args.department else ""
+    check_city(args.city)
+    accounts.add(args.name, args.role, _password(args), args.department, args.city)
+    of = (f", department {args.department}" if args.department else "") \
+        + (f", city {args.city} only" if args.city else "")
     print(f"cityhub users: added {args.name} ({args.role}{of})")
     return 0
 
@@ -96,6 +98,14 @@ def _department(accounts: Accounts, args: argparse.Namespace) -> int:
     return 0
 
 
+def _city(accounts: Accounts, args: argparse.Namespace) -> int:
+    accounts.set_city(args.name, args.city)
+    print(f"cityhub users: {args.name} "
+          + (f"now sees city {args.city} only" if args.city
+             else "now sees every city the hub serves"))
+    return 0
+
+
 def _disable(accounts: Accounts, args: argparse.Namespace) -> int:
     disabled = args.users_command == "disable"
     accounts.set_disabled(args.name, disabled)
@@ -115,11 +125,12 @@ def _list(accounts: Accounts, args: argparse.Namespace) -> int:
         print(f"no users in {accounts.path}: add one with 'cityhub users add NAME --role "
               "admin'")
         return 0
-    print(f"{'name':<24} {'role':<9} {'department':<16} {'created (UTC)':<20} "
-          f"{'tokens':>6}  state")
+    print(f"{'name':<24} {'role':<9} {'department':<16} {'city':<12} "
+          f"{'created (UTC)':<20} {'tokens':>6}  state")
     for u in users:
         created = u.created_at.strftime("%Y-%m-%d %H:%M:%S")
-        print(f"{u.name:<24} {u.role.value:<9} {u.department or '-':<16} {created:<20} "
+        print(f"{u.name:<24} {u.role.value:<9} {u.department or '-':<16} "
+              f"{u.city or '(all)':<12} {created:<20} "
               f"{u.tokens:>6}  {'disabled' if u.disabled else 'active'}")
     return 0
 
@@ -185,9 +196,10 @@ def register(sub: Any) -> None:
         "users", help="user accounts: add, change, remove; API tokens",
         description="Manage the hub's user accounts and their API tokens, kept in one "
         "SQLite file that the alerts API and the dashboards read. Roles: viewer (reads "
-        "alarms), operator (acts on alarms, manages silences), admin (manages users). See "
+        "alarms), operator (acts on alarms, manages silences), admin (manages users). "
         "A user may belong to a department of the city pack, whose run-time alert "
-        "subscriptions its operators may change. See docs/accounts.md.")
+        "subscriptions its operators may change, and may be scoped to one city of a hub "
+        "that serves several. See docs/accounts.md.")
     usub = p.add_subparsers(dest="users_command", metavar="SUBCOMMAND", required=True)
 
     def command(name: str, work: Callable[[Accounts, argparse.Namespace], int],
@@ -213,6 +225,9 @@ def register(sub: Any) -> None:
     a.add_argument("--department", metavar="ID",
                    help="the department (an id of the city pack's alerts.departments) the "
                    "user acts for")
+    a.add_argument("--city", metavar="ID",
+                   help="scope the user to this city (a pack's city.id) of a hub that serves "
+                   "several; default: every city")
     password_options(a)
     w = command("passwd", _passwd, "set a user's password",
                 "Set a user's password (asked for twice, or --password-stdin / "
@@ -232,6 +247,15 @@ def register(sub: Any) -> None:
     which.add_argument("department", metavar="ID", nargs="?", default=None)
     which.add_argument("--none", dest="department", action="store_const", const=None,
                        help="the user belongs to no department")
+    cy = command("city", _city, "scope a user to one city, or to all",
+                 "Scope a user to one city (a pack's city.id) of a hub that serves several: "
+                 "the dashboards and the alerts API then show them that city only. --all: "
+                 "every city the hub serves. It applies to their next request.")
+    cy.add_argument("name", metavar="NAME")
+    cw = cy.add_mutually_exclusive_group(required=True)
+    cw.add_argument("city", metavar="ID", nargs="?", default=None)
+    cw.add_argument("--all", dest="city", action="store_const", const=None,
+                    help="the user sees every city the hub serves")
     for verb, what in (("disable", "refuse a user's password and tokens, keeping them"),
                        ("enable", "accept a disabled user again")):
         d = command(verb, _disable, what, f"{what[0].upper()}{what[1:]}.")
@@ -240,7 +264,7 @@ def register(sub: Any) -> None:
                 "Remove a user; their API tokens are revoked (their records stay).")
     m.add_argument("name", metavar="NAME")
     command("list", _list, "list the users",
-            "List the users: role, department, when added, how many tokens not revoked, "
+            "List the users: role, department, city, when added, how many tokens not revoked, "
             "disabled.")
     t = command("token", _token, "issue an API token",
                 "Issue an API token for a user (HTTP 'Authorization: Bearer TOKEN'). The "

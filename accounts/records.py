@@ -13,7 +13,8 @@ __all__ = ["Account", "Token"]
 @dataclass(frozen=True, slots=True)
 class Account:
     """A user as an administrator sees it; ``tokens`` counts the tokens not revoked;
-    ``department``: the department they act for, or None."""
+    ``department``: the department they act for, or None; ``city``: the one city they
+    see, or None for every city the hub serves."""
 
     name: str
     role: Role
@@ -21,6 +22,7 @@ class Account:
     disabled: bool
     tokens: int
     department: str | None = None
+    city: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,12 +61,18 @@ class User:
     """The user a request was authenticated as, and how (``via``): what an HTTP layer
     hands on to its handlers, which decide with :meth:`allows`. ``department``: the
     department of the city pack they act for (its run-time alert subscriptions are
-    theirs to change), or None."""
+    theirs to change), or None. ``city``: the one city (a pack's ``city.id``) they see, or
+    None for every city the hub serves (:meth:`sees`)."""
 
     name: str
     role: Role
     via: Literal["password", "token"]
     department: str | None = None
+    city: str | None = None
+
+    def sees(self, city: str) -> bool:
+        """Whether the user may see (and, as their role allows, act on) ``city``."""
+        return self.city is None or self.city == city
 
     def allows(self, required: Role) -> bool:
         """Whether the user's role allows what needs ``required``."""

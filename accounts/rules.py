@@ -1,4 +1,4 @@
-"""What a user name, a password, a role, a department and a token label must be, and the
+"""What a user name, a password, a role, a department, a city and a token label must be, and the
 error for what breaks the rules.
 
 Names are slug-like logins (they appear in URLs, logs and audit trails, and HTTP Basic
@@ -14,8 +14,8 @@ from accounts.roles import Role
 from cityhub.errors import HubError
 from cityhub.topics import SLUG
 
-__all__ = ["MAX_LABEL", "MAX_PASSWORD", "MIN_PASSWORD", "AccountError", "check_department",
-           "check_label", "check_name", "check_password", "check_role"]
+__all__ = ["MAX_LABEL", "MAX_PASSWORD", "MIN_PASSWORD", "AccountError", "check_city",
+           "check_department", "check_label", "check_name", "check_password", "check_role"]
 
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 # a department's id, as the city pack spells it (``alerts.departments[].id``)
@@ -53,6 +53,19 @@ def check_department(department: str | None) -> str | None:
             f"invalid department id {department!r}: 1 to 63 characters, lowercase "
             "letters, digits, '_' or '-', starting with a letter or a digit")
     return department
+
+
+def check_city(city: str | None) -> str | None:
+    """``city`` if it is None (every city the hub serves) or a valid city id (a slug, as a
+    pack's ``city.id``), else :class:`AccountError`. Whether the hub serves that city is
+    for the services that read the packs to say."""
+    if city is None:
+        return None
+    if not isinstance(city, str) or not DEPARTMENT.fullmatch(city):
+        raise AccountError(
+            f"invalid city id {city!r}: 1 to 63 characters, lowercase letters, digits, "
+            "'_' or '-', starting with a letter or a digit")
+    return city
 
 
 def check_password(password: str) -> str:

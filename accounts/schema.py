@@ -9,6 +9,8 @@ file a newer one wrote instead of misreading it. Versions:
 
 1. ``users`` and ``tokens``.
 2. ``users.department``: the department (of the city pack) a user acts for, or NULL.
+3. ``users.city``: the one city (a pack's ``city.id``) a user sees, or NULL for every city
+   the hub serves.
 
 A file of an older version is migrated in place when opened, in the same transaction
 that reads its version.
@@ -23,7 +25,7 @@ from cityhub.sqlitedb import migrate
 
 __all__ = ["SCHEMA_VERSION", "create_or_check"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1 = (
     "CREATE TABLE users (name TEXT PRIMARY KEY, role TEXT NOT NULL "
@@ -37,6 +39,7 @@ _V1 = (
 # what takes a file of version n - 1 to version n
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE users ADD COLUMN department TEXT",),
+    3: ("ALTER TABLE users ADD COLUMN city TEXT",),
 }
 
 

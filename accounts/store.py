@@ -19,6 +19,7 @@ from accounts.roles import Role, User
 from accounts.rules import (
     MAX_PASSWORD,
     AccountError,
+    check_city,
     check_department,
     check_label,
     check_name,
@@ -60,7 +61,7 @@ def _token(row: tuple[Any, ...]) -> Token:
 
 
 class Accounts:
-    """Users (name, role, argon2id password hash, disabled, department) and their API
+    """Users (name, role, argon2id password hash, disabled, department, city) and their API
     tokens, in one SQLite file shared by every process of the hub that authenticates: the
     alerts API, the dashboards' login, the ``cityhub users`` command.
 
@@ -121,13 +122,15 @@ class Accounts:
     # -- users ------------------------------------------------------------------------------
 
     def add(self, name: str, role: Role | str, password: str,
-            department: str | None = None) -> None:
+            department: str | None = None, city: str | None = None) -> None:
         """Add a user, who acts for ``department`` (an id of the city pack's departments)
-        if given; :class:`~accounts.rules.AccountError` (a ``ValueError``) for an invalid
-        name, role, password or department id, or a name taken already."""
+        if given, and sees only ``city`` (a pack's ``city.id``) if given, else every city
+        the hub serves; :class:`~accounts.rules.AccountError` (a ``ValueError``) for an
+        invalid name, role, password, department or city id, or a name taken already."""
         check_name(name)
         role = check_role(role)
         department = check_department(department)
+        city = check_city(city)
         check_password(password)
         if self.get(name) is not None:  # before the slow hash; the INSERT decides
             raise AccountError(f"user {name!r} exists already")
@@ -135,8 +138,8 @@ class Accounts:
         try:
             with self._write() as db:
                 db.execute("INSERT INTO users (name, role, password_hash, created_at, "
-                           "department) VALUES (?, ?, ?, ?, ?)",
-                           (name, role.value, hashed, _text(_now()), department))
+                           "department, city) VALUES (?, ?, ?, ?, ?, ?)",
+                           (name, role.value, hashed, _text(_now()), department, city))
         except sqlite3.IntegrityError:
             raise AccountError(f"user {name!r} exists already") from None
 
@@ -168,6 +171,15 @@ class Accounts:
                           (department, name)).rowcount == 0:
                 raise AccountError(f"no user named {name!r}")
 
+    def set_city(self, name: str, city: str | None) -> None:
+        """Scope a user to one city (a pack's ``city.id``), or None: every city the hub
+        serves; it applies to their next request."""
+        city = check_city(city)
+        with self._write() as db:
+            if db.execute("UPDATE users SET city = ? WHERE name = ?",
+                          (city, name)).rowcount == 0:
+                raise AccountError(f"no user named {name!r}")
+
     def set_disabled(self, name: str, disabled: bool) -> None:
         """Disable a user (no password or token of theirs is accepted, nothing is deleted)
         or enable them again."""
@@ -195,10 +207,10 @@ class Accounts:
         with self._read() as db:
             rows = db.execute(
                 "SELECT u.name, u.role, u.created_at, u.disabled, (SELECT COUNT(*) FROM "
-                "tokens t WHERE t.user = u.name AND t.revoked = 0), u.department FROM "
-                f"users u {where} ORDER BY u.name", args).fetchall()
-        return [Account(n, Role(r), dt.datetime.fromisoformat(c), bool(d), int(k), dept)
-                for n, r, c, d, k, dept in rows]
+                "tokens t WHERE t.user = u.name AND t.revoked = 0), u.department, "
+                f"u.city FROM users u {where} ORDER BY u.name", args).fetchall()
+        return [Account(n, Role(r), dt.datetime.fromisoformat(c), bool(d), int(k), dept, city)
+                for n, r, c, d, k, dept, city in rows]
 
     # -- passwords --------------------------------------------------------------------------
 
@@ -215,12 +227,13 @@ class Accounts:
                 or len(password) > MAX_PASSWORD:
             return None
         with self._read() as db:
-            row = db.execute("SELECT role, password_hash, disabled, department FROM users "
+            row = db.execute("SELECT role, password_hash, disabled, department, city FROM "
+                             "users "
                              "WHERE name = ?", (name,)).fetchone()
         if row is None:
             self._passwords.dummy_verify(password)
             return None
-        role, stored, disabled, department = row
+        role, stored, disabled, department, city = row
         if not self._passwords.verify(stored, password) or disabled:
             return None
         if self._passwords.needs_rehash(stored):
@@ -228,7 +241,7 @@ class Accounts:
             with self._write() as db:  # unless the password was changed meanwhile
                 db.execute("UPDATE users SET password_hash = ? WHERE name = ? AND "
                            "password_hash = ?", (hashed, name, stored))
-        return User(name, Role(role), "password", department)
+        return User(name, Role(role), "password", department, city)
 
     # -- tokens -----------------------------------------------------------------------------
 
@@ -262,12 +275,13 @@ class Accounts:
             return None
         with self._read() as db:
             row = db.execute(
-                "SELECT t.id, t.user, u.role, t.last_used_at, u.department FROM tokens t "
+                "SELECT t.id, t.user, u.role, t.last_used_at, u.department, u.city FROM "
+                "tokens t "
                 "JOIN users u ON u.name = t.user WHERE t.token_hash = ? AND t.revoked = 0 "
                 "AND u.disabled = 0", (token_hash(token),)).fetchone()
         if row is None:
             return None
-        id_, name, role, last_used, department = row
+        id_, name, role, last_used, department, city = row
         now = _now()
         stale = _text(now - LAST_USED_RESOLUTION)
         if last_used is None or last_used <= stale:  # else no write, not even a lock
@@ -275,7 +289,7 @@ class Accounts:
                 db.execute("UPDATE tokens SET last_used_at = ? WHERE id = ? AND "
                            "(last_used_at IS NULL OR last_used_at <= ?)",
                            (_text(now), id_, stale))
-        return User(name, Role(role), "token", department)
+        return User(name, Role(role), "token", department, city)
 
     def revoke_token(self, token_id: int) -> None:
         """Revoke a token by its id (:meth:`tokens` lists them); revoking one twice is

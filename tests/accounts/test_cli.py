@@ -178,3 +178,44 @@ def test_departments(tmp_path: Path) -> None:
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert message in done.stderr, (args, done.stderr)
     assert rows()["bob"][2] == "dishub"
+
+
+def test_cities(tmp_path: Path) -> None:
+    """A user scoped to one city of a hub that serves several, and back to all; their
+    password and token logins carry the scope."""
+    db = str(tmp_path / "accounts.db")
+    added = users("add", "bo", "--role", "operator", "--city", "bogor",
+                  "--password-stdin", "--db", db, stdin=PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
+    assert "added bo (operator, city bogor only)" in added.stdout
+    assert users("add", "al", "--role", "viewer", "--password-stdin", "--db", db,
+                 stdin=PASSWORD).returncode == 0
+    bad = users("add", "cy", "--role", "viewer", "--city", "Bogor!",
+                "--password-stdin", "--db", db, stdin=PASSWORD)
+    assert bad.returncode == 2 and "invalid city id 'Bogor!'" in bad.stderr
+    listed = users("list", "--db", db)
+    assert listed.returncode == 0, listed.stderr
+    rows = {ln.split()[0]: ln.split() for ln in listed.stdout.splitlines()[1:]}
+    assert rows["bo"][3] == "bogor" and rows["al"][3] == "(all)"
+    with Accounts(db) as accounts:
+        bo = accounts.verify_password("bo", PASSWORD)
+        assert bo is not None and bo.city == "bogor"
+        assert bo.sees("bogor") and not bo.sees("bandung")
+        token = accounts.issue_token("bo")
+        assert accounts.verify_token(token).city == "bogor"  # type: ignore[union-attr]
+        al = accounts.verify_password("al", PASSWORD)
+        assert al is not None and al.sees("bandung") and al.sees("bogor")
+
+    moved = users("city", "al", "bandung", "--db", db)
+    assert moved.returncode == 0 and "al now sees city bandung only" in moved.stdout
+    freed = users("city", "bo", "--all", "--db", db)
+    assert freed.returncode == 0 and "bo now sees every city" in freed.stdout
+    with Accounts(db) as accounts:
+        assert accounts.get("al").city == "bandung"  # type: ignore[union-attr]
+        assert accounts.get("bo").city is None  # type: ignore[union-attr]
+    for args, message in ((("city", "al"), "one of the arguments ID --all"),
+                          (("city", "nobody", "bogor"), "no user named 'nobody'"),
+                          (("city", "al", "BOGOR"), "invalid city id 'BOGOR'")):
+        done = users(*args, "--db", db)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert message in done.stderr, (args, done.stderr)

@@ -97,12 +97,13 @@ def test_a_version_1_file_is_migrated_in_place(tmp_path: Path, cheap: PasswordHa
         accounts.set_department("ann", "bpbd")
         assert [t.label for t in accounts.tokens("ann")] == ["ci"]
     with sqlite3.connect(db) as c:
-        assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
         columns = [r[1] for r in c.execute("PRAGMA table_info(users)")]
-        assert columns[-1] == "department"
+        assert columns[-2:] == ["department", "city"]
     c.close()
-    with Accounts(db, hasher=hasher) as accounts:  # version 2 opens as it is
+    with Accounts(db, hasher=hasher) as accounts:  # version 3 opens as it is
         assert accounts.get("ann").department == "bpbd"  # type: ignore[union-attr]
+        assert accounts.get("ann").city is None  # type: ignore[union-attr]
 
 
 def test_a_failed_migration_leaves_the_file_as_it_was(tmp_path: Path) -> None:

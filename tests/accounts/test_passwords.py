@@ -10,6 +10,7 @@ import pytest
 from argon2 import PasswordHasher, profiles
 
 from accounts import AccountError, Accounts, Role, User
+from accounts.schema import SCHEMA_VERSION
 from tests.accounts.conftest import PASSWORD
 
 
@@ -150,7 +151,7 @@ def test_schema_version_and_foreign_files(tmp_path: Path, cheap: PasswordHasher)
     db = tmp_path / "a.db"
     Accounts(db, hasher=cheap).close()
     with sqlite3.connect(db) as c:
-        assert c.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         c.execute("PRAGMA user_version = 99")
     with pytest.raises(AccountError, match="newer than this hub's"):
         Accounts(db, hasher=cheap)
