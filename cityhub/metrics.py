@@ -1,22 +1,67 @@
 """A small HTTP endpoint for a service: Prometheus ``/metrics`` and a ``/healthz`` probe.
 
 Runs on the service's own event loop (no thread): a service passes its registry and a
-health function, and gets an async context manager.
+health function, and gets an async context manager. A service serving several cities
+passes :func:`per_city` of its cities' registries and :func:`per_city_health` of their
+health functions: one endpoint, every sample labelled with its ``city``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
-__all__ = ["serve_metrics"]
+__all__ = ["Health", "per_city", "per_city_health", "serve_metrics"]
 
 Health = Callable[[], tuple[bool, dict[str, Any]]]
+
+
+class _PerCity(Collector):
+    def __init__(self, registries: Mapping[str, CollectorRegistry]) -> None:
+        self.registries = dict(registries)
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, Metric] = {}
+        for city, registry in self.registries.items():
+            for family in registry.collect():
+                merged = families.get(family.name)
+                if merged is None:
+                    merged = families[family.name] = Metric(
+                        family.name, family.documentation, family.type, family.unit)
+                merged.samples.extend(s._replace(labels={"city": city, **s.labels})
+                                      for s in family.samples)
+        yield from families.values()
+
+
+def per_city(registries: Mapping[str, CollectorRegistry]) -> CollectorRegistry:
+    """One registry over several cities' (city id -> registry; the same metrics in each):
+    every sample gets a ``city`` label, so one ``/metrics`` serves them all."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_PerCity(registries))
+    return registry
+
+
+def per_city_health(healths: Mapping[str, Health]) -> Health:
+    """One health function over several cities' (city id -> health): healthy while every
+    city is; the detail of each under ``cities``."""
+
+    def health() -> tuple[bool, dict[str, Any]]:
+        detail: dict[str, Any] = {}
+        ok = True
+        for city, one in healths.items():
+            city_ok, city_detail = one()
+            ok = ok and city_ok
+            detail[city] = {"ok": city_ok, **city_detail}
+        return ok, {"cities": detail}
+
+    return health
 
 
 def _response(status: str, ctype: str, body: bytes) -> bytes:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cityhub.cli import main
-from cityhub.config import FloodThresholds, load_pack, load_settings
+from cityhub.config import FloodThresholds, load_pack, load_settings, pack_dir
 from cityhub.config.pack import FloodSensor, TrafficSensor
 from cityhub.errors import ConfigError, ConfigProblem
 from cityhub.fields import Domain
@@ -333,3 +333,29 @@ def test_a_folder_hiding_the_shipped_packs_is_a_clear_error(tmp_path: Path) -> N
                        cwd=tmp_path, capture_output=True, text=True, check=False)
     assert r.returncode == 1 and "Traceback" not in r.stderr + r.stdout  # INVALID
     assert "this folder hides the packs shipped with the hub" in r.stdout + r.stderr
+
+
+def test_one_service_serves_several_city_packs(tmp_path: Path) -> None:
+    """``pack`` or ``packs``, never both nor neither; two packs of one city refused;
+    every problem of every pack in one error."""
+    from pydantic import ValidationError
+
+    from cityhub.config.packs import CityPacks, load_packs
+
+    assert CityPacks(pack="bandung").pack_names == ("bandung",)
+    assert CityPacks(packs=("bandung", "bogor")).pack_names == ("bandung", "bogor")
+    for bad, message in (({"pack": "bandung", "packs": ("bogor",)}, "not both"),
+                         ({}, "is required"),
+                         ({"packs": ("bogor", "bogor")}, "listed twice")):
+        with pytest.raises(ValidationError, match=message):
+            CityPacks(**bad)
+    packs = load_packs(["bandung", "bogor"])
+    assert [p.city.id for p in packs] == ["bandung", "bogor"]
+    for name in ("bandung", "bogor"):  # bogor extends ../bandung
+        shutil.copytree(pack_dir(name), tmp_path / name)
+    copy = tmp_path / "bogor"
+    with pytest.raises(ConfigError, match="is also the city of bogor: one pack per city"):
+        load_packs(["bogor", str(copy)])
+    with pytest.raises(ConfigError) as e:
+        load_packs(["no-such-pack", "bogor", str(tmp_path / "nothing")])
+    assert len(e.value.problems) == 2
