@@ -37,7 +37,8 @@ async def backfill(pack: CityPack, store: Store, start: dt.datetime, stop: dt.da
     for k, (device, (_gw, s)) in enumerate(sensors):
         rs: list[Reading] = []
         for name in INPUT_FIELDS[s.domain.value]:
-            time_ns, values = await readings(store, s.domain.value, device, name, t0, t1)
+            time_ns, values = await readings(store, s.domain.value, device, name, t0, t1,
+                                              city=pack.city.id)
             rs += [Reading(device, name, v, t)
                    for t, v in zip(time_ns.tolist(), values.tolist(), strict=True)]
         if rs:

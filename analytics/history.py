@@ -25,10 +25,10 @@ def period_ns(start: dt.datetime, stop: dt.datetime) -> tuple[int, int]:
 
 
 async def readings(store: Store, measurement: str, device: str, field: str, start_ns: int,
-                   stop_ns: int) -> tuple[I64, F64]:
-    """(time_ns, values) of one numeric field of one device in [start_ns, stop_ns), raw,
-    in time order."""
+                   stop_ns: int, *, city: str | None = None) -> tuple[I64, F64]:
+    """(time_ns, values) of one numeric field of one device (of ``city``, in a store of
+    several cities) in [start_ns, stop_ns), raw, in time order."""
     rows = await store.history(measurement=measurement, device=device, field=field,
-                               start_ns=start_ns, stop_ns=stop_ns)
+                               start_ns=start_ns, stop_ns=stop_ns, city=city)
     return (np.array([t for t, _ in rows], dtype=np.int64),
             np.array([v for _, v in rows], dtype=np.float64))

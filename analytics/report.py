@@ -84,7 +84,8 @@ async def build_report(pack: CityPack, store: Store, start: dt.datetime, stop: d
 
         async def read(measurement: str, name: str, device: str = device
                        ) -> tuple[np.ndarray, np.ndarray]:
-            time_ns, values = await readings(store, measurement, device, name, t0, t1)
+            time_ns, values = await readings(store, measurement, device, name, t0, t1,
+                                              city=pack.city.id)
             return time_ns / 1e9, values
 
         if isinstance(s, TrafficSensor):

@@ -57,8 +57,11 @@ async def river_lags(pack: CityPack, store: Store, start: dt.datetime, stop: dt.
             out.append(LinkLag(river.id, link.upstream, link.downstream, link.travel_h,
                                None, None, "a forecast point: no gauge to compare with"))
         else:
-            up = await readings(store, "flood", link.upstream, "currentLevel", t0, t1)
-            down = await readings(store, "flood", link.downstream, "currentLevel", t0, t1)
+            city = pack.city.id
+            up = await readings(store, "flood", link.upstream, "currentLevel", t0, t1,
+                                city=city)
+            down = await readings(store, "flood", link.downstream, "currentLevel", t0, t1,
+                                  city=city)
             lag_s, corr, _ = lagged_correlation(up[0] / 1e9, up[1], down[0] / 1e9, down[1],
                                                 max_lag_s=max(86400.0,
                                                               link.travel_h[1] * 7200))

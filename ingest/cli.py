@@ -13,7 +13,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from cityhub.config import load_pack, load_settings
+from cityhub.config import load_settings
+from cityhub.config.packs import load_packs
 from cityhub.proxies import proxy_for
 from cityhub.secrets import secret
 from cityhub.signals import run_until_stopped
@@ -27,14 +28,14 @@ async def _serve(settings: Any, retire_idle_s: float | None = None) -> None:
     from ingest.spool import Spool
     from stores import open_store
 
-    pack = load_pack(settings.pack)
+    packs = load_packs(settings.pack_names)
     password, store_password, token = _secrets(settings)
     store = await open_store(settings.store, password=store_password, token=token,
                              proxy=proxy_for(settings.store.url))
     dl = DeadLetters(settings.deadletter_path)
     spool = Spool(settings.spool_path, settings.spool_max_bytes)
     try:
-        ingester = Ingester(settings, pack, store, dl, spool, password=password)
+        ingester = Ingester(settings, packs, store, dl, spool, password=password)
         if retire_idle_s is None:
             await ingester.run()
         else:
@@ -112,7 +113,7 @@ def _supervise(args: argparse.Namespace, settings: Any) -> int:
     from ingest.supervisor import Supervisor, worker_command
 
     # What would fail every worker the same way is a clear error here, once.
-    load_pack(settings.pack)
+    load_packs(settings.pack_names)
     _secrets(settings)
     command = worker_command(args.config, args.log_level, args.log_format)
     return asyncio.run(Supervisor(command, settings.workers).run())

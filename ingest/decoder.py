@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Final, Literal
 
@@ -41,7 +41,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from cityhub.config.pack import CityPack
 from cityhub.contract import decode_telemetry
-from cityhub.errors import DecodeError
+from cityhub.errors import ContractError, DecodeError
 from cityhub.fields import DOMAINS, Domain, Kind
 from cityhub.lineprotocol import encode_field_key, encode_series
 from cityhub.point import Point, points_from_readings
@@ -152,22 +152,30 @@ def _format(f: _Field, value: object) -> str | None:
 
 
 class Decoder:
-    """Decodes telemetry of one city pack.
+    """Decodes telemetry of one city pack, or of several (one hub serving several cities:
+    each message is checked against the pack of its topic's city, and a device id may be
+    in more than one pack).
 
     ``max_future_s``: readings stamped further than this ahead of the ingester's clock are
     refused (a device with a wrong clock); the clock is never used to stamp a reading.
     """
 
-    def __init__(self, pack: CityPack, *, max_future_s: float = 300.0,
+    def __init__(self, packs: CityPack | Sequence[CityPack], *, max_future_s: float = 300.0,
                  max_bytes: int = MAX_PACK_BYTES, clock: Callable[[], float] = time.time
                  ) -> None:
-        self.pack = pack
+        listed = [packs] if isinstance(packs, CityPack) else list(packs)
+        if not listed:
+            raise ValueError("a decoder needs a city pack")
+        self.packs = {p.city.id: p for p in listed}
+        if len(self.packs) != len(listed):
+            raise ValueError("two packs of one city")
+        self.pack = listed[0]  # the first; with one, the pack
         self.max_future_ns = int(max_future_s * 1e9)
         self.max_bytes = max_bytes
         self.clock = clock
-        self._tags = {d: pack.tags_of(d) for d in pack.sensors}
+        self._tags = {(c, d): p.tags_of(d) for c, p in self.packs.items() for d in p.sensors}
         self._domain_fields = {d: _fields(d) for d in Domain}
-        self._devices: dict[str, _Device] = {}
+        self._devices: dict[tuple[str, str], _Device] = {}
         self._routes: dict[str, _Route | None] = {}
         # Messages each path answered (the ingester's decoded_messages_total{path}).
         self.decoded_compiled = 0  # written by compiled()
@@ -178,11 +186,29 @@ class Decoder:
     def reference(self, topic: str, payload: bytes) -> list[Point]:
         """The reference path: the contract's decoder (:mod:`cityhub.contract`: strict
         SenML, city-pack checks), then points (no ``line``)."""
-        t, readings = decode_telemetry(self.pack, topic, payload,
+        pack = self.pack_of(topic)
+        t, readings = decode_telemetry(pack, topic, payload,
                                        now_ns=int(self.clock() * 1e9),
                                        max_future_ns=self.max_future_ns,
                                        max_bytes=self.max_bytes)
-        return points_from_readings(t.domain.value, readings, self._tags.__getitem__)
+        tags, city = self._tags, t.city
+        return points_from_readings(t.domain.value, readings, lambda d: tags[(city, d)])
+
+    def pack_of(self, topic: str) -> CityPack:
+        """The pack of the topic's city; with one pack, that pack whatever the topic says
+        (the contract's decoder then names what is wrong); with several, a
+        :class:`~cityhub.errors.ContractError` (``unknown_city``) for a city none is."""
+        if len(self.packs) == 1:
+            return self.pack
+        parts = topic.split("/", 2)
+        pack = self.packs.get(parts[1]) if len(parts) > 2 and parts[0] == "city" else None
+        if pack is None:
+            if len(parts) > 2 and parts[0] == "city":
+                raise ContractError("unknown_city", f"topic city {parts[1]!r} is none of "
+                                    f"the cities this service serves "
+                                    f"({', '.join(self.packs)})")
+            return self.pack  # not a city topic: the contract's decoder says so
+        return pack
 
     # -- python, then reference -------------------------------------------------------------
     def decode(self, topic: str, payload: bytes) -> list[Point]:
@@ -213,13 +239,13 @@ class Decoder:
         self.decoded_compiled += 1
         return n
 
-    def _device(self, device: str) -> _Device:
-        d = self._devices.get(device)
+    def _device(self, city: str, device: str) -> _Device:
+        d = self._devices.get((city, device))
         if d is None:
-            sensor = self.pack.sensors[device][1]
-            tags = tuple(sorted(self._tags[device].items()))
-            d = self._devices[device] = _Device(device, tags,
-                                                encode_series(sensor.domain.value, tags))
+            sensor = self.packs[city].sensors[device][1]
+            tags = tuple(sorted(self._tags[(city, device)].items()))
+            d = self._devices[(city, device)] = _Device(
+                device, tags, encode_series(sensor.domain.value, tags))
         return d
 
     def _route(self, topic: str) -> _Route | None:
@@ -230,8 +256,9 @@ class Decoder:
             t = parse_telemetry(topic)
         except DecodeError:
             t = None
-        if t is not None and t.city == self.pack.city.id:
-            devices = {f"{d}:": self._device(d) for d, (gw, s) in self.pack.sensors.items()
+        pack = self.packs.get(t.city) if t is not None else None
+        if t is not None and pack is not None:
+            devices = {f"{d}:": self._device(t.city, d) for d, (gw, s) in pack.sensors.items()
                        if gw.id == t.gateway and s.domain == t.domain}
             single = None
             if t.device is not None:

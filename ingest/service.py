@@ -32,7 +32,7 @@ import importlib.metadata
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -101,22 +101,24 @@ class _Batch:
 
 
 class Ingester:
-    """Consumes telemetry of one city and stores it. Use :meth:`run` inside a TaskGroup."""
+    """Consumes telemetry of one city, or of several (one session subscribed to each
+    city's telemetry; each message checked against its city's pack), and stores it. Use
+    :meth:`run` inside a TaskGroup."""
 
-    def __init__(self, settings: IngestSettings, pack: CityPack, store: Store,
-                 deadletters: DeadLetters, spool: Spool, *, password: str | None = None
-                 ) -> None:
+    def __init__(self, settings: IngestSettings, packs: CityPack | Sequence[CityPack],
+                 store: Store, deadletters: DeadLetters, spool: Spool, *,
+                 password: str | None = None) -> None:
         self.settings = settings
-        self.pack = pack
+        self.packs = [packs] if isinstance(packs, CityPack) else list(packs)
         self.store = store
         self.deadletters = deadletters
         self.password = password
-        self.decoder = Decoder(pack, max_future_s=settings.max_future_s)
+        self.decoder = Decoder(self.packs, max_future_s=settings.max_future_s)
         # A store that takes line protocol gets the compiled kernel's lines; the points of
         # those messages are built again only if needed (spool, refused points), by a
         # decoder without the future-time check, which the lines already passed.
         self._lines = store.line_protocol
-        self._rebuild = Decoder(pack, max_future_s=REBUILD_FUTURE_S).decode
+        self._rebuild = Decoder(self.packs, max_future_s=REBUILD_FUTURE_S).decode
         self.counters = IngestCounters()
         self.writer = DurableWriter(store, spool, self.counters)
         self.registry = CollectorRegistry()
@@ -180,7 +182,8 @@ class Ingester:
         return self._mqtt
 
     def _filters(self) -> list[str]:
-        return shared(telemetry_filter(self.pack.city.id), self.settings.shared_group)
+        return shared([f for p in self.packs for f in telemetry_filter(p.city.id)],
+                      self.settings.shared_group)
 
     async def check_store(self) -> bool:
         """Log what store answers (or that none does: batches then go to the spool until
@@ -438,7 +441,15 @@ class Ingester:
                                      "payload": payload[:4096].decode("utf-8", "replace")})
                 # Not awaited: its PUBACK may wait behind a paused reader, and the dead
                 # letter is already durable in the dead-letter store.
-                client.publish_nowait(deadletter_topic(self.pack.city.id), body, qos=1)
+                client.publish_nowait(deadletter_topic(self._city_of(topic)), body, qos=1)
+
+    def _city_of(self, topic: str) -> str:
+        """The city of a topic this ingester serves; else (the spool's, a foreign one)
+        the first city's."""
+        parts = topic.split("/", 2)
+        if len(parts) > 2 and parts[0] == "city" and parts[1] in self.decoder.packs:
+            return parts[1]
+        return self.packs[0].city.id
 
 
 def _paho_version() -> str:

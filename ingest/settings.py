@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from cityhub.config.packs import CityPacks
 from cityhub.mqtt import BrokerSettings, explicit_protocol
 from cityhub.store.settings import StoreSettings
 
 __all__ = ["IngestSettings"]
 
 
-class IngestSettings(BaseModel):
-    """Everything one ingester process needs; validated once at start-up."""
+class IngestSettings(CityPacks):
+    """Everything one ingester process needs; validated once at start-up. ``pack`` (one
+    city) or ``packs`` (several: one session subscribed to each city's telemetry)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    pack: str = Field(description="city pack directory, or the name of a shipped pack")
     broker: BrokerSettings = BrokerSettings()
     store: StoreSettings = StoreSettings()
     client_id: str = Field("cityhub-ingest-1", description="stable: it names the session")

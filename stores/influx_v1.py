@@ -222,9 +222,12 @@ class InfluxV1Store:
         return out
 
     async def history(self, *, measurement: str, device: str, field: str, start_ns: int,
-                      stop_ns: int, window_s: float | None = None) -> list[tuple[int, float]]:
+                      stop_ns: int, window_s: float | None = None, city: str | None = None
+                      ) -> list[tuple[int, float]]:
         where = (f"{ident('device')} = {literal(device)} AND time >= {int(start_ns)} "
                  f"AND time < {int(stop_ns)}")
+        if city is not None:
+            where += f" AND {ident('city')} = {literal(city)}"
         if window_s is None:
             q = f"SELECT {ident(field)} FROM {ident(measurement)} WHERE {where}"
         else:

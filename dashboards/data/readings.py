@@ -93,7 +93,7 @@ class CityData:
         async def call() -> dict[tuple[str, str, str], list[tuple[int, float]]]:
             return {(m, d, f): await self._store.history(
                 measurement=m, device=d, field=f, start_ns=start_ns, stop_ns=stop_ns,
-                window_s=window_s) for m, d, f in keys}
+                window_s=window_s, city=self.pack.city.id) for m, d, f in keys}
         return self._portal.call(call)
 
     def sensor_series(self, sensor: AnySensor, start_ns: int, stop_ns: int, *,
@@ -121,7 +121,7 @@ class CityData:
         async def call() -> list[tuple[int, float]]:
             return await self._store.history(measurement=measurement, device=device,
                                              field=field, start_ns=start_ns, stop_ns=stop_ns,
-                                             window_s=window_s)
+                                             window_s=window_s, city=self.pack.city.id)
         return self._portal.call(call)
 
     def call(self, fn: Callable[[], Awaitable[T]]) -> T:

@@ -12,6 +12,7 @@ import aiomqtt
 import orjson
 import pytest
 
+from cityhub.config import load_pack
 from cityhub.config.pack import CityPack
 from cityhub.mqtt import BrokerSettings
 from cityhub.store import SQLiteStore, Store, StoreSettings
@@ -21,6 +22,7 @@ from ingest.service import Ingester
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
 from stores import InfluxV1Store
+from tests.conftest import write_small_pack
 
 pytestmark = pytest.mark.integration
 T0 = 1_767_225_600
@@ -82,7 +84,7 @@ async def stored_traffic(store: Store, city: str) -> dict[str, list[tuple[int, f
     out = {}
     for dev in ("tfc-1", "tfc-2"):
         out[dev] = await store.history(measurement="traffic", device=dev, field="intensity",
-                                       start_ns=0, stop_ns=(T0 + 10**6) * 10**9)
+                                       start_ns=0, stop_ns=(T0 + 10**6) * 10**9, city=city)
     return out
 
 
@@ -259,3 +261,42 @@ async def test_retire_hands_a_stopped_members_share_back(
     counts = {s["tags"]["device"]: s["values"][0][1]
               for s in res["results"][0]["series"]}  # type: ignore[index]
     assert counts == {"tfc-1": 300, "tfc-2": 300}
+
+
+async def test_one_ingester_serves_two_cities(small_pack: CityPack, tmp_path: Path,
+                                              mosquitto: LocalMosquitto, store: Store) -> None:
+    """``packs``: one session subscribed to both cities' telemetry; each message checked
+    against its own city's pack (both packs have devices tfc-1 and tfc-2) and stored
+    under its city; a third city's telemetry is never read; a device of neither pack is
+    dead-lettered, and republished on its own city's dead-letter topic."""
+    other = load_pack(write_small_pack(tmp_path / "other", f"test-{uuid.uuid4().hex[:8]}"))
+    a, b = small_pack.city.id, other.city.id
+    one = make_ingester(small_pack, mosquitto, store, tmp_path, f"ing-{uuid.uuid4().hex[:6]}")
+    ing = Ingester(one.settings, [small_pack, other], store, one.deadletters, one.writer.spool)
+    assert ing.decoder.packs == {a: small_pack, b: other}
+    n = 50
+    bad = orjson.dumps([{"bn": "nobody:", "bt": T0, "n": "intensity", "u": "1/min", "v": 1}])
+    letters: list[str] = []
+    async with running(ing), aiomqtt.Client("127.0.0.1", mosquitto.port,
+                                            identifier=f"dl-{uuid.uuid4().hex[:6]}") as watch:
+        await watch.subscribe("city/+/deadletter", qos=1)
+        await publish(mosquitto, [(f"city/{a}/traffic/gw-a", traffic_pack(i)) for i in range(n)]
+                      + [(f"city/{b}/traffic/gw-a", traffic_pack(1000 + i)) for i in range(n)]
+                      + [("city/elsewhere/traffic/gw-a", traffic_pack(7)),
+                         (f"city/{b}/traffic/gw-a", bad)])
+        await until(lambda: ing.counters.acked == 2 * n + 1, f"{2 * n + 1} acks")
+        async with asyncio.timeout(30):
+            async for msg in watch.messages:
+                letters.append(str(msg.topic))
+                break
+    got_a, got_b = await stored_traffic(store, a), await stored_traffic(store, b)
+    assert got_a["tfc-1"] == [((T0 + i) * 10**9, float(i)) for i in range(n)]
+    assert got_b["tfc-1"] == [((T0 + 1000 + i) * 10**9, float(1000 + i)) for i in range(n)]
+    for city, last in ((a, n - 1.0), (b, 1000.0 + n - 1)):
+        latest = {p.device: p for p in await store.latest(city=city)}
+        assert latest["tfc-1"].tags["city"] == city
+        assert latest["tfc-1"].fields["intensity"] == last
+    assert ing.counters.stored_points == 4 * n
+    assert dict(ing.counters.dead_lettered) == {"unknown_device": 1}
+    assert letters == [f"city/{b}/deadletter"]
+    assert [d.topic for d in ing.deadletters.list(10, None)] == [f"city/{b}/traffic/gw-a"]

@@ -74,6 +74,20 @@ async def test_windowed_history(store: Store) -> None:
                                                         sum(range(300, 600, 30)) / 10)]
 
 
+async def test_history_of_one_citys_device(store: Store) -> None:
+    """Two cities of one hub with a device of the same id: ``city`` picks one."""
+    await store.write([pt("tfc-9", 0, intensity=1.0), pt("tfc-9", 0, city="c2", intensity=2.0),
+                       pt("tfc-9", 30, city="c2", intensity=3.0)])
+    window = {"measurement": "traffic", "device": "tfc-9", "field": "intensity",
+              "start_ns": T0, "stop_ns": T0 + 600 * 10**9}
+    assert await store.history(**window, city="c1") == [(T0, 1.0)]  # type: ignore[arg-type]
+    assert await store.history(**window, city="c2") == [  # type: ignore[arg-type]
+        (T0, 2.0), (T0 + 30 * 10**9, 3.0)]
+    assert await store.history(**window, city="c2", window_s=600) == [  # type: ignore[arg-type]
+        (T0, 2.5)]
+    assert await store.history(**window, city="c3") == []  # type: ignore[arg-type]
+
+
 Reply = tuple[int, dict[str, str], bytes]  # status, headers, body
 
 
