@@ -35,8 +35,9 @@ class _PerCity(Collector):
                 if merged is None:
                     merged = families[family.name] = Metric(
                         family.name, family.documentation, family.type, family.unit)
-                merged.samples.extend(s._replace(labels={"city": city, **s.labels})
-                                      for s in family.samples)
+                for s in family.samples:
+                    merged.add_sample(s.name, {"city": city, **s.labels}, s.value,
+                                      s.timestamp, s.exemplar)
         yield from families.values()
 
 

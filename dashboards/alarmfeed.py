@@ -31,11 +31,12 @@ class Unavailable(Exception):
 
 
 def _client() -> AlarmsClient:
-    url = hub().settings.alerts_api
+    h = hub()
+    url = h.settings.alerts_api
     if url is None:
         raise Unavailable(lang().gettext(
             "The alerts API is not configured (start the dashboards with --alerts-api)."))
-    return AlarmsClient(url)
+    return AlarmsClient(url, city=h.pack.city.id)
 
 
 def _token() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -12,11 +13,19 @@ from urllib.parse import urlsplit
 import dash
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, dcc, html
-from flask import Flask, redirect, render_template_string, request, session
+from flask import Flask, Response, redirect, render_template_string, request, session
 
 from accounts import Role
 from dashboards import auth, public
-from dashboards.context import LANGUAGE_COOKIE, DashboardSettings, Hub, hub, lang
+from dashboards.context import (
+    CITY_SESSION,
+    LANGUAGE_COOKIE,
+    DashboardSettings,
+    Hub,
+    hub,
+    hubs,
+    lang,
+)
 from dashboards.data import CityData
 from dashboards.i18n import LANGUAGES, Lang
 from dashboards.ids import Ids
@@ -31,24 +40,34 @@ _HERE = Path(__file__).parent
 ID = Ids("shell")
 
 
-def create_app(data: CityData, settings: DashboardSettings | None = None, *,
-               accounts: Accounts, live: LiveFeed | None = None) -> Dash:
-    """A Dash app for ``data``'s city, behind a login with ``accounts``; ``live``: the
-    gateways' statuses and the analytics' events from the broker (the pages say what is
-    missing without it). Serve
+def create_app(data: CityData | Sequence[CityData], settings: DashboardSettings | None = None,
+               *, accounts: Accounts, live: LiveFeed | Sequence[LiveFeed] | None = None
+               ) -> Dash:
+    """A Dash app for ``data``'s city (or cities: one :class:`CityData` each), behind a
+    login with ``accounts``; ``live``: the gateways' statuses and the analytics' events
+    from the broker (one feed per city; the pages say what is missing without it). Serve
     ``app.server`` (a Flask app) with any WSGI server, or ``app.run()`` for one machine."""
     settings = settings or DashboardSettings()
+    cities = [data] if isinstance(data, CityData) else list(data)
+    feeds = {f.city: f for f in ([] if live is None else [live] if not isinstance(live, Sequence)
+                                 else live)}
+    hubs = {d.pack.city.id: Hub(d.pack, d, settings, accounts, feeds.get(d.pack.city.id))
+            for d in cities}
+    if len(hubs) != len(cities) or not hubs:
+        raise ValueError("the dashboards need one CityData per city, and at least one")
+    names = " · ".join(d.pack.city.name for d in cities)
     app = Dash(
         __name__, use_pages=True, pages_folder=str(_HERE / "pages"),
-        assets_folder=str(_HERE / "assets"), title=f"{data.pack.city.name} command centre",
+        assets_folder=str(_HERE / "assets"), title=f"{names} command centre",
         update_title=None,  # type: ignore[arg-type]
     )
-    app.server.config["CITYHUB"] = Hub(data.pack, data, settings, accounts, live)
+    app.server.config["CITYHUB"] = hubs
     auth.install(app.server, accounts, session_hours=settings.session_hours,
                  secret_key=settings.secret_key, login_page=_login_page,
                  issue_api_tokens=settings.alerts_api is not None,
-                 secure_cookies=settings.secure_cookies)
+                 secure_cookies=settings.secure_cookies, cities=hubs)
     _language_route(app)
+    _city_route(app)
     public.install(app.server)
     _wall_mode(app)
     with app.server.test_request_context("/"):  # Dash calls the layouts to check them
@@ -77,7 +96,7 @@ def _shell() -> html.Div:
         dbc.Navbar(className="topbar", dark=True, children=[
             html.Div(className="brand", children=[
                 html.Span("CITY HUB", className="brand-mark"),
-                html.Span(h.pack.city.name, id=ID("city"), className="brand-city"),
+                _city_menu(h, user),
             ]),
             dbc.Nav(className="nav", children=[
                 dbc.NavLink(_(page["name"]), href=page["relative_path"], active="exact",
@@ -101,6 +120,42 @@ def _shell() -> html.Div:
         dcc.Interval(id=ID("wall-tick"), interval=int(h.settings.wall_cycle_s * 1000),
                      disabled=True),
     ])
+
+
+def _city_menu(h: Hub, user: auth.LoginUser | None) -> Any:
+    """The current city's name; a menu of the others where the user may see several."""
+    others = [o.pack.city for o in hubs().values()
+              if o.pack.city.id != h.pack.city.id and (user is None or user.sees(o.pack.city.id))]
+    if not others or user is None:
+        return html.Span(h.pack.city.name, id=ID("city"), className="brand-city")
+    return dbc.DropdownMenu(label=h.pack.city.name, id=ID("city"), size="sm", color="dark",
+                            className="brand-city", children=[
+        dbc.DropdownMenuItem(c.name, href=f"/city/{c.id}", external_link=True,
+                             id=ID(f"city-{c.id}")) for c in others])
+
+
+def _back(server: Flask, *, leaving_city: bool = False) -> Any:
+    """A redirect back to the page the request came from (on this server only; the
+    overview for a sensor's page when the city changes: its sensors are another's)."""
+    back = urlsplit(request.referrer or "")
+    same = back.netloc == request.host and back.path.startswith("/")
+    if not same or (leaving_city and back.path.startswith("/sensor/")):
+        return redirect("/")
+    return redirect(back.path + (f"?{back.query}" if back.query else ""))
+
+
+def _city_route(app: Dash) -> None:
+    server: Flask = app.server
+
+    @server.route("/city/<city>")
+    def choose_city(city: str) -> Any:
+        """Switch the city this session shows (a user scoped to one keeps theirs)."""
+        user = auth.current()
+        if city not in hubs() or user is None or not user.sees(city):
+            return Response("no such city here, or not one of yours\n", 404,
+                            mimetype="text/plain")
+        session[CITY_SESSION] = city
+        return _back(server, leaving_city=True)
 
 
 #: The pages a wall display cycles through (``?wall=1`` on any of them).
@@ -140,10 +195,7 @@ def _language_route(app: Dash) -> None:
     def choose_language(code: str) -> Any:
         """Switch this browser's language: in the session, and in a cookie kept for a
         year, so the choice outlives logout and session expiry."""
-        back = urlsplit(request.referrer or "")  # back to the page, on this server only
-        same = back.netloc == request.host and back.path.startswith("/")
-        answer = redirect(back.path + (f"?{back.query}" if back.query else "")
-                          if same else "/")
+        answer = _back(server)
         if code in LANGUAGES:
             session["lang"] = code
             answer.set_cookie(LANGUAGE_COOKIE, code, max_age=365 * 86400, httponly=True,
@@ -175,12 +227,15 @@ _LOGIN = """<!doctype html>
 
 
 def _login_page(error: str | None, csrf: str, nxt: str) -> str:
-    h, L = hub(), lang()
+    L = lang()
     _ = L.gettext
     message = {None: None, "wrong": _("Wrong user name or password."),
-               "expired": _("The form expired; please try again.")}[error]
+               "expired": _("The form expired; please try again."),
+               "elsewhere": _("Your account is for a city this command centre does not "
+                              "serve.")}[error]
+    city = " · ".join(o.pack.city.name for o in hubs().values())
     return render_template_string(
-        _LOGIN, code=L.code, title=_("Log in"), city=h.pack.city.name, csrf=csrf, next=nxt,
+        _LOGIN, code=L.code, title=_("Log in"), city=city, csrf=csrf, next=nxt,
         user_label=_("User name"), password_label=_("Password"), submit=_("Log in"),
         error=message, public=_("Public view (no login)"), languages=LANGUAGES.items())
 

@@ -27,6 +27,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
@@ -53,10 +54,14 @@ class Refused(PermissionError):
 
 
 class LoginUser(flask_login.UserMixin):  # type: ignore[misc]
-    """The logged-in user, as Flask-Login keeps it."""
+    """The logged-in user, as Flask-Login keeps it; ``city``: the one city they see, or
+    None for every city the dashboards serve."""
 
-    def __init__(self, name: str, role: Role) -> None:
-        self.name, self.role = name, role
+    def __init__(self, name: str, role: Role, city: str | None = None) -> None:
+        self.name, self.role, self.city = name, role, city
+
+    def sees(self, city: str) -> bool:
+        return self.city is None or self.city == city
 
     def get_id(self) -> str:
         return self.name
@@ -113,11 +118,17 @@ def unseal(secret_key: str, sealed: str) -> str | None:
 
 def install(server: Flask, accounts: Accounts, *, session_hours: float,
             secret_key: str | None, login_page: Any, issue_api_tokens: bool,
-            secure_cookies: bool = False) -> None:
+            secure_cookies: bool = False, cities: Collection[str] = ()) -> None:
     """Put the login in front of everything on ``server`` (the Dash app's Flask).
 
     ``login_page(error, csrf, next)`` renders the login form's HTML (the caller words it
-    in the user's language)."""
+    in the user's language). ``cities``: the cities served; a user scoped to another
+    cannot log in here (``error`` "elsewhere"), nor stay logged in once scoped to one."""
+    served = frozenset(cities)
+
+    def here(city: str | None) -> bool:
+        return city is None or not served or city in served
+
     server.secret_key = secret_key or secrets.token_urlsafe(32)
     lifetime = dt.timedelta(hours=session_hours)
     server.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
@@ -130,9 +141,9 @@ def install(server: Flask, accounts: Accounts, *, session_hours: float,
         if time.time() - float(session.get("login_at", 0)) > lifetime.total_seconds():
             return None
         account = accounts.get(name)
-        if account is None or account.disabled:
+        if account is None or account.disabled or not here(account.city):
             return None
-        return LoginUser(account.name, Role(account.role))
+        return LoginUser(account.name, Role(account.role), account.city)
 
     manager.user_loader(load)
 
@@ -166,6 +177,8 @@ def install(server: Flask, accounts: Accounts, *, session_hours: float,
         user: User | None = accounts.verify_password(name, password)
         if user is None:
             return login_page("wrong", csrf_token(), nxt), 401
+        if not here(user.city):
+            return login_page("elsewhere", csrf_token(), nxt), 403
         language = session.get("lang")
         _revoke(accounts)  # a second login in the same browser: the first's token goes
         session.clear()  # a new session at login: nothing of the anonymous one survives
@@ -177,7 +190,7 @@ def install(server: Flask, accounts: Accounts, *, session_hours: float,
             _revoke_stale(accounts, user.name, lifetime)
             session["api_token"] = seal(str(server.secret_key),
                                         accounts.issue_token(user.name, API_TOKEN_LABEL))
-        flask_login.login_user(LoginUser(user.name, user.role))
+        flask_login.login_user(LoginUser(user.name, user.role, user.city))
         return redirect(nxt)
 
     @server.route("/logout", methods=["POST"])

@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from accounts.cli import DB_ENV, DEFAULT_DB
-from cityhub.config import load_pack
+from cityhub.config.packs import load_packs
 from cityhub.secrets import secret
 from cityhub.signals import wait_until_stopped
 from cityhub.store.options import add_read_options, store_access
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from dashboards.webserver import WebServer
     from stores import open_store
 
-    pack = load_pack(args.city)
+    packs = load_packs(args.city or ["bandung"])
     access = store_access(args)
 
     async def open_read_store() -> Store:
@@ -44,32 +44,37 @@ def run(args: argparse.Namespace) -> int:
         public_token=secret(args.public_token_env, what="the public view's API token")
         if args.public_token_env else None)
     accounts = Accounts(args.accounts or os.environ.get(DB_ENV) or DEFAULT_DB)
-    live = None
+    feeds = []
     if args.broker_host:
         from cityhub.mqtt import BrokerSettings, TlsSettings
         from dashboards.data.live import LiveFeed
 
-        live = LiveFeed(pack.city.id, BrokerSettings(
+        broker = BrokerSettings(
             host=args.broker_host, port=args.broker_port, protocol=args.broker_protocol,
             username=args.broker_user, password_env=args.broker_password_env,
-            tls=TlsSettings(ca_file=args.broker_ca) if args.broker_ca else None),
-            client_id=f"cityhub-dashboard-{pack.city.id}",
-            password=secret(args.broker_password_env, what="the broker password")
-            if args.broker_password_env else None)
-        live.start()
-    data = CityData(pack, open_read_store)
+            tls=TlsSettings(ca_file=args.broker_ca) if args.broker_ca else None)
+        password = secret(args.broker_password_env, what="the broker password") \
+            if args.broker_password_env else None
+        for pack in packs:
+            feed = LiveFeed(pack.city.id, broker, password=password,
+                            client_id=f"cityhub-dashboard-{pack.city.id}")
+            feed.start()
+            feeds.append(feed)
+    cities = [CityData(pack, open_read_store) for pack in packs]
     try:
-        app = create_app(data, settings, accounts=accounts, live=live)
+        app = create_app(cities, settings, accounts=accounts, live=feeds)
         freeze_startup_objects()
         with WebServer(app.server, args.host, args.port) as url:
-            print(f"cityhub dashboard: {pack.city.name} at {url}", flush=True)
+            names = " · ".join(p.city.name for p in packs)
+            print(f"cityhub dashboard: {names} at {url}", flush=True)
             sig = wait_until_stopped()
             print(f"cityhub dashboard: {sig.name}: stopping", flush=True)
     finally:
-        data.close()
+        for data in cities:
+            data.close()
         accounts.close()
-        if live is not None:
-            live.close()
+        for feed in feeds:
+            feed.close()
     print("cityhub dashboard: stopped", flush=True)
     return 0
 
@@ -77,12 +82,14 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     """Add ``cityhub dashboard`` to the ``cityhub`` command."""
     p = sub.add_parser("dashboard", help="serve the dashboards",
-                       description="Serve the command-centre dashboards of a city, reading "
-                       "from SQLite (default) or InfluxDB's v1 API, until SIGTERM or "
-                       "SIGINT (Ctrl-C). Users log in with the hub's accounts (`cityhub "
-                       "users add`); set CITYHUB_DASHBOARD_SECRET to keep logins across "
-                       "restarts.")
-    p.add_argument("--city", default="bandung", help="pack name or directory")
+                       description="Serve the command-centre dashboards of a city (or "
+                       "several), reading from SQLite (default) or InfluxDB's v1 API, "
+                       "until SIGTERM or SIGINT (Ctrl-C). Users log in with the hub's "
+                       "accounts (`cityhub users add`); set CITYHUB_DASHBOARD_SECRET to "
+                       "keep logins across restarts.")
+    p.add_argument("--city", action="append", metavar="PACK",
+                   help="pack name or directory; repeat it to serve several cities from one "
+                   "command centre (users scoped to a city see theirs only); default bandung")
     add_read_options(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8050)

@@ -1,5 +1,12 @@
 """What the pages need, handed to the app once at start-up (no module globals), and the
-current request's user and language."""
+current request's city, user and language.
+
+A command centre may serve several cities (one hub, several packs): the app keeps one
+:class:`Hub` per city, and :func:`hub` answers the current request's. A user scoped to a
+city (``cityhub users city NAME ID``) always gets theirs; any other user the one they
+chose (``/city/<id>``, kept in the session), else the first; the public view takes
+``?city=<id>``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import flask_login
 from flask import current_app, request, session
 
 from cityhub.config.pack import CityPack
@@ -18,10 +26,13 @@ if TYPE_CHECKING:
     from accounts.store import Accounts
     from dashboards.data.live import LiveFeed
 
-__all__ = ["LANGUAGE_COOKIE", "DashboardSettings", "Hub", "hub", "lang", "states_now"]
+__all__ = ["CITY_SESSION", "LANGUAGE_COOKIE", "DashboardSettings", "Hub", "current_city",
+           "hub", "hubs", "lang", "states_now"]
 
 #: the browser's language choice, kept beyond the session
 LANGUAGE_COOKIE = "cityhub_lang"
+#: the session key of the city a user who sees several chose
+CITY_SESSION = "city"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +84,30 @@ class Hub:
     live: LiveFeed | None = None  # gateway statuses and events; None: no broker given
 
 
+def hubs() -> dict[str, Hub]:
+    """Every city the running app serves (city id -> its hub), in the order given."""
+    cities: dict[str, Hub] = current_app.config["CITYHUB"]
+    return cities
+
+
+def current_city() -> str:
+    """The city of the current request: the user's, if they are scoped to one; else the
+    public view's ``?city=``, else the one chosen in the session, else the first."""
+    cities = hubs()
+    first = next(iter(cities))
+    if len(cities) == 1:
+        return first
+    scoped = getattr(flask_login.current_user, "city", None)
+    if scoped:
+        return str(scoped)  # the login refuses a city not served here
+    asked = request.args.get("city") if request.path == "/public" else None
+    chosen = asked if asked in cities else (session.get(CITY_SESSION) if session else None)
+    return str(chosen) if chosen in cities else first
+
+
 def hub() -> Hub:
-    """The running app's hub context (inside a request)."""
-    ctx: Hub = current_app.config["CITYHUB"]
-    return ctx
+    """The hub of the current request's city (:func:`current_city`)."""
+    return hubs()[current_city()]
 
 
 def states_now(*, domain: str | None = None, district: str | None = None

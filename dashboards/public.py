@@ -22,7 +22,7 @@ from typing import Any
 from flask import Flask, render_template_string
 
 from dashboards.components import severity_label
-from dashboards.context import hub, lang, states_now
+from dashboards.context import current_city, hub, hubs, lang, states_now
 from dashboards.data.alarms import AlarmsClient, AlarmsError, ResponseRow, response_rows
 from dashboards.i18n import LANGUAGES, Lang
 from dashboards.status import SensorState
@@ -41,6 +41,8 @@ _PAGE = """<!doctype html>
 <body class="public-body"><main class="public">
 <header class="public-head"><h1><span class="brand-mark">CITY HUB</span> {{ city }}</h1>
 <p>{{ subtitle }} · {{ updated }} ·
+{% for c, n in cities %}<a href="/public?city={{ c }}" id="public-city-{{ c }}">{{ n }}</a>
+{% endfor %}{% if cities %}·{% endif %}
 {% for c, n in languages %}<a href="/language/{{ c }}">{{ n }}</a> {% endfor %}·
 <a href="/login">{{ login }}</a></p></header>
 <section id="public-flood"><h2>{{ flood_title }}</h2>
@@ -141,7 +143,7 @@ class _ResponseCache:
             self._at = now  # claimed: the others take the old figures meanwhile
             old = self._rows
         since = now - 30 * 86400
-        client = AlarmsClient(url)
+        client = AlarmsClient(url, city=h.pack.city.id)
         try:
             alarms = h.data.call(lambda: client.all_alarms(token, since=since, until=now))
             rows: list[ResponseRow] | None = response_rows(h.pack, alarms, since, now)
@@ -155,21 +157,22 @@ class _ResponseCache:
 
 def install(server: Flask) -> None:
     """Serve ``/public`` on the dashboards' Flask server (open: see dashboards.auth)."""
-    responses = _ResponseCache()
-    views: dict[str, tuple[float, str]] = {}  # language -> (when, page): anonymous
-    lock = threading.Lock()                   # visitors share one rendering a few seconds
+    responses: dict[str, _ResponseCache] = {}  # per city
+    # (city, language) -> (when, page): anonymous visitors share one rendering a few seconds
+    views: dict[tuple[str, str], tuple[float, str]] = {}
+    lock = threading.Lock()
 
     @server.route("/public")
     def public() -> str:
-        L = lang()
+        L, key = lang(), (current_city(), lang().code)
         now = time.time()
         with lock:
-            at, page = views.get(L.code, (-1e18, ""))
+            at, page = views.get(key, (-1e18, ""))
             if now - at < hub().settings.public_page_s:
                 return page
         page = render(L, now)
         with lock:
-            views[L.code] = (now, page)
+            views[key] = (now, page)
         return page
 
     def render(L: Lang, now: float) -> str:
@@ -178,11 +181,15 @@ def install(server: Flask) -> None:
         states = states_now()
         events = h.live.events(domain="flood", kinds=("flood_eta",)) if h.live else []
         view = public_view(states, events, now, L)
-        rows = responses.rows(now)
+        with lock:
+            cache = responses.setdefault(h.pack.city.id, _ResponseCache())
+        rows = cache.rows(now)
         return render_template_string(
             _PAGE, code=L.code, title=_("{city}: the city now", city=h.pack.city.name),
             city=h.pack.city.name, subtitle=_("Public view"),
             updated=_("Updated {time}", time=L.when(now)), languages=LANGUAGES.items(),
+            cities=[(c, o.pack.city.name) for c, o in hubs().items()
+                    if c != h.pack.city.id],
             login=_("Log in"), flood_title=_("Flood warnings"), gauge_h=_("Gauge"),
             district_h=_("District"), status_h=_("Status"), level_h=_("Water level"),
             no_flood=_("No flood warning: every gauge is below Siaga III."),

@@ -43,16 +43,22 @@ class AlarmsError(Exception):
 class AlarmsClient:
     """The alerts API at ``base_url`` (e.g. ``http://127.0.0.1:8070``). Each method takes
     the acting user's API token (``Authorization: Bearer``). One HTTP session per call:
-    the client holds no connection between the dashboards' refreshes."""
+    the client holds no connection between the dashboards' refreshes. ``city``: the city
+    every call is about (the API's ``city`` parameter, for an alerts service serving
+    several; None: the service's only city, or the user's)."""
 
-    def __init__(self, base_url: str, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, base_url: str, *, city: str | None = None, timeout_s: float = 10.0
+                 ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.city = city
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
 
     async def request(self, method: str, path: str, token: str, *,
                       query: Mapping[str, str] | None = None, body: Any = None) -> Any:
         """One call; the decoded JSON answer, or :class:`AlarmsError`."""
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        if self.city is not None and path != "/api/whoami":  # whoami is of the user
+            query = {**(query or {}), "city": self.city}
         data = None
         if body is not None:
             data = orjson.dumps(body)
