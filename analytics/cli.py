@@ -1,6 +1,7 @@
-"""``cityhub analytics run`` (the streaming service), ``cityhub analytics report`` (a
-city's planning report for a period) and ``cityhub analytics backfill`` (derived series
-recomputed from the stored history).
+"""``cityhub analytics run`` (the streaming service, of one city or several:
+:mod:`analytics.cities`), ``cityhub analytics report`` (a city's planning report for a
+period), ``cityhub analytics backfill`` (a city's derived series recomputed from the
+stored history) and ``cityhub analytics rivers``.
 
 Registered in the ``cityhub.commands`` entry-point group; needs ``cityhub[analytics]``.
 """
@@ -93,24 +94,23 @@ def backfill(args: argparse.Namespace) -> int:
 
 
 async def _serve(settings: Any) -> None:
-    from analytics.live.checkpoint import StateDir
-    from analytics.service import AnalyticsService
+    """Every city of the settings' ``pack`` / ``packs``, one store client between them."""
+    from analytics.cities import AnalyticsCities
+    from cityhub.config.packs import load_packs
     from cityhub.proxies import proxy_for
     from cityhub.secrets import secret
     from stores import open_store
 
-    pack = load_pack(settings.pack)
+    packs = load_packs(settings.pack_names)
     password = secret(settings.broker.password_env, what="MQTT password")
     store = await open_store(
         settings.store, password=secret(settings.store.password_env, what="InfluxDB password"),
         token=secret(settings.store.token_env, what="InfluxDB token"),
         proxy=proxy_for(settings.store.url))
-    state = StateDir(settings.state_dir)
     try:
-        await AnalyticsService(settings, pack, store, state, password=password).run()
+        await AnalyticsCities(settings, packs, store, password=password).run()
     finally:
         await store.aclose()
-        state.close()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     from cityhub.signals import run_until_stopped
 
     settings = load_settings(args.config, AnalyticsSettings)
-    # Stopped: what no checkpoint covers is not acknowledged; the broker keeps it.
+    # Stopped: what is not in an inbox log is not acknowledged; the broker keeps it.
     asyncio.run(run_until_stopped(_serve(settings), name="cityhub analytics"))
     print("cityhub analytics: stopped", flush=True)
     return 0
@@ -169,12 +169,13 @@ def register(sub: Any) -> None:
     asub = p.add_subparsers(dest="analytics_command", metavar="SUBCOMMAND", required=True)
     s = asub.add_parser(
         "run", help="the streaming service: readings -> derived series and events",
-        description="Consume a city's telemetry (its own shared-subscription group, "
-        "persistent session), write derived series to the store (traffic_state, "
-        "flood_state, light_state, rain_state, quality) and publish events on "
-        "city/{city}/events/{domain}/{kind}. State is checkpointed; a message is "
-        "acknowledged once a checkpoint covers it, so a restart resumes where it left off "
-        "with no event published twice. See docs/analytics.md.")
+        description="Consume the telemetry of the city of the settings' pack, or of each "
+        "of its packs (its own shared-subscription group, a persistent session per city), "
+        "write derived series to the store (traffic_state, flood_state, light_state, "
+        "rain_state, quality) and publish events on city/{city}/events/{domain}/{kind}. "
+        "State is checkpointed; a message is acknowledged once it is in the inbox log on "
+        "disk, so a restart resumes where it left off with no event published twice. See "
+        "docs/analytics.md.")
     s.add_argument("--config", required=True, help="analytics settings YAML")
     s.set_defaults(handler=run, extra="analytics", runs_until_stopped=True)
     r = asub.add_parser(

@@ -66,7 +66,12 @@ class _Batch:
 
 
 class AnalyticsService:
-    """Streaming analytics of one city. Use :meth:`run` (until cancelled)."""
+    """Streaming analytics of one city. Use :meth:`run` (until cancelled).
+
+    ``settings`` are that city's (:meth:`AnalyticsSettings.for_city
+    <analytics.settings.AnalyticsSettings.for_city>`: its session, its state directory);
+    a process serving several cities runs one each (:mod:`analytics.cities`), sharing
+    ``store``."""
 
     def __init__(self, settings: AnalyticsSettings, pack: CityPack, store: Store,
                  state: StateDir, *, password: str | None = None) -> None:
@@ -111,7 +116,9 @@ class AnalyticsService:
                     "unacknowledged": self._window.held, **self.metrics.snapshot()}
 
     async def run(self) -> None:
-        """Restore, serve metrics, and consume until cancelled."""
+        """Restore, serve metrics (unless ``metrics_port`` is null: a process serving
+        several cities serves theirs on one endpoint, :mod:`analytics.cities`), and
+        consume until cancelled."""
         s = self.settings
         self.restore()
         async with contextlib.AsyncExitStack() as stack:

@@ -1,9 +1,16 @@
-"""The analytics service's settings file (``cityhub analytics run --config analytics.yaml``)."""
+"""The analytics service's settings file (``cityhub analytics run --config analytics.yaml``).
+
+``pack: bandung`` serves one city; ``packs: [bandung, bogor]`` several in one process
+(:class:`~cityhub.config.packs.CityPacks`), each city's service with the settings
+:meth:`AnalyticsSettings.for_city` gives it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cityhub.config.packs import CityPacks
 from cityhub.mqtt import BrokerSettings, explicit_protocol
 from cityhub.store.settings import StoreSettings
 
@@ -69,15 +76,16 @@ class DetectionSettings(BaseModel):
         return self
 
 
-class AnalyticsSettings(BaseModel):
-    """Everything the analytics service needs; validated once at start-up."""
+class AnalyticsSettings(CityPacks):
+    """Everything the analytics service needs; validated once at start-up. ``pack`` (one
+    city) or ``packs`` (several, one service each in one process): read ``pack_names``."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    pack: str = Field(description="city pack directory, or the name of a shipped pack")
     broker: BrokerSettings = BrokerSettings()
     store: StoreSettings = StoreSettings()
-    client_id: str = Field("cityhub-analytics-1", description="stable: it names the session")
+    client_id: str = Field("cityhub-analytics-1", description="stable: it names the session "
+                           "(with several packs, each city's is this + '-{city}')")
     shared_group: str | None = Field(
         "analytics", description="$share group of the telemetry subscription (its own, "
         "apart from the ingester's); null for a plain subscription. Run one member per "
@@ -92,7 +100,8 @@ class AnalyticsSettings(BaseModel):
         "while the store is slow or down; the broker holds the rest")
     max_future_s: float = Field(300.0, ge=0)
     state_dir: str = Field("var/analytics", description="checkpoint, inbox log and event "
-                           "journal")
+                           "journal (with several packs, each city's in a subdirectory "
+                           "named after its id)")
     checkpoint_interval_s: float = Field(
         30.0, gt=0, le=3600, description="the engine's state is saved this often (and the "
         "inbox log emptied): a restart runs at most this much of the log again")
@@ -101,10 +110,22 @@ class AnalyticsSettings(BaseModel):
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="serve /metrics and /healthz here (0: any free "
-        "port, null: off)")
+        "port, null: off); with several packs one endpoint, every sample labelled city")
     detection: DetectionSettings = DetectionSettings()
 
     @field_validator("broker")
     @classmethod
     def _explicit_protocol(cls, broker: BrokerSettings) -> BrokerSettings:
         return explicit_protocol(broker, "the analytics service")
+
+    def for_city(self, city: str, pack: str) -> AnalyticsSettings:
+        """The settings of city ``city``'s service (its pack ``pack``) where the cities are
+        named (``packs``, :attr:`per_city`): its own session (``{client_id}-{city}``, events
+        ``{client_id}-{city}-events``) and state directory (``{state_dir}/{city}``), and no
+        metrics endpoint of its own (the process serves one for every city). With
+        ``pack``: these settings, unchanged."""
+        if not self.per_city:
+            return self
+        return self.model_copy(update={
+            "pack": pack, "packs": (), "client_id": f"{self.client_id}-{city}",
+            "state_dir": str(Path(self.state_dir) / city), "metrics_port": None})

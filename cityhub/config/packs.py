@@ -49,6 +49,14 @@ class CityPacks(BaseModel):
         """The packs named, in order (``pack`` alone is a list of one)."""
         return (self.pack,) if self.pack is not None else self.packs
 
+    @property
+    def per_city(self) -> bool:
+        """Whether the cities are named (``packs``, even of one): a stateful service then
+        names each city's session, state and metrics after it, so adding a city later
+        moves nothing. ``pack`` (one city): every name as written, as before a hub served
+        several."""
+        return self.pack is None
+
 
 def load_packs(names: Iterable[str | Path]) -> tuple[CityPack, ...]:
     """Load every pack named, in order. Raise one :class:`ConfigError` with every problem
