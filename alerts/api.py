@@ -4,6 +4,16 @@ deliveries, manage silences, disabled contacts and the departments' run-time
 subscriptions. ``/api/openapi.json`` documents it (:mod:`alerts.openapi`); ``/metrics``
 and ``/healthz`` are for Prometheus and probes.
 
+One API for every city the process serves (:class:`~alerts.service.AlertsHub`): every
+``/api`` route but ``openapi.json`` and ``whoami`` is about one city, picked per request
+(:func:`pick_city`) by the ``city`` query parameter or, without one, the user's own city
+or the only one served; every alarm (and audit entry, silence, subscription) it answers
+with carries its ``city``, as does every answer's envelope. A user scoped to a city
+(:attr:`accounts.User.city`) is refused every other city's alarms, silences,
+notifications, subscriptions and contacts (403): each city has its own store, and the
+handlers are given that one city's service, never another's. Alarm ids, silence ids and
+subscription ids are per city.
+
 Every ``/api`` call but the OpenAPI document authenticates (``Authorization: Basic`` with
 a user's password, or ``Bearer`` with an API token; accounts from :mod:`accounts`):
 viewers read, operators act on alarms and silences, admins enable contacts. 401 without
@@ -11,7 +21,7 @@ valid credentials, 403 for a role that may not. A department's run-time subscrip
 are changed by an admin or by an operator whose account belongs to that department.
 Password checks (argon2, slow by design) run in a thread, and a Basic header that passed
 is remembered for 30 s (by its SHA-256), so a dashboard polling every few seconds costs
-one check per 30 s; a changed password, role or department or a disabled user is
+one check per 30 s; a changed password, role, department or city or a disabled user is
 therefore seen within 30 s. Tokens are checked on every request (a SHA-256 look-up): a
 revoked token is refused at once.
 """
@@ -34,7 +44,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
 from accounts import Accounts, Role, User
-from alerts.model import AlarmFilter, Conflict, NotFound, State
+from alerts.model import Alarm, AlarmFilter, Conflict, NotFound, State
 from alerts.openapi import (
     MAX_TIME,
     AssignBody,
@@ -51,19 +61,54 @@ from cityhub.config.alerting import Subscription
 from cityhub.levels import SEVERITIES
 
 if TYPE_CHECKING:
-    from alerts.service import AlertsService
+    from alerts.service import AlertsHub, AlertsService
 
-__all__ = ["api_app", "serve_api"]
+__all__ = ["CityRefused", "api_app", "pick_city", "serve_api"]
 
 log = logging.getLogger("cityhub.alerts")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# a route about one city: given the user and that city's service
+CityHandler = Callable[[web.Request, User, "AlertsService"], Awaitable[web.Response]]
 CACHE_S = 30.0
 NOTIFICATION_STATES = tuple(s.value for s in NotificationState)
 # query numbers as JSON writes them (int() and float() also take " +1_0", "nan", "inf"
 # and other scripts' digits)
 _INTEGER = re.compile(r"[0-9]{1,18}")  # an id or a number; longer: refused, not a 500
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
+
+class CityRefused(Exception):
+    """The city a request asked for (or did not) cannot be served to its user:
+    ``status`` 400, 403 or 404 and why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def pick_city(asked: str | None, user: User, served: tuple[str, ...]) -> str:
+    """The city a request of ``user`` is about, among ``served`` (in order), or
+    :class:`CityRefused`.
+
+    ``asked`` (the ``city`` query parameter) if given: it must be served (else 404) and
+    one the user sees (else 403). Not given: the user's own city if they are scoped to
+    one (404 if not served here); else the only city served; else 400, which city?"""
+    listed = ", ".join(served)
+    if asked is None and user.city is not None:
+        asked = user.city
+    if asked is not None:
+        if asked not in served:
+            shown = asked if len(asked) <= 64 else asked[:64] + "..."
+            raise CityRefused(404, f"no city {shown} here; this service serves: {listed}")
+        if not user.sees(asked):
+            raise CityRefused(403, f"{user.name} may see city {user.city} only, not "
+                              f"{asked}")
+        return asked
+    if len(served) == 1:
+        return served[0]
+    raise CityRefused(400, f"which city? add ?city=<id>: this service serves {listed}")
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -77,9 +122,9 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
     return response
 
 
-def api_app(service: AlertsService, accounts: Accounts) -> web.Application:
-    """The API of ``service``, authenticating against ``accounts``."""
-    store = service.store
+def api_app(hub: AlertsHub, accounts: Accounts) -> web.Application:
+    """The API of ``hub``'s cities, authenticating against ``accounts``."""
+    served = hub.cities
     cache: dict[str, tuple[User, float]] = {}
 
     async def whoami(request: web.Request) -> User | None:
@@ -100,22 +145,46 @@ def api_app(service: AlertsService, accounts: Accounts) -> web.Application:
             cache[key] = (user, time.monotonic() + CACHE_S)
         return user
 
-    def needs(role: Role) -> Callable[[Callable[[web.Request, User], Awaitable[web.Response]]],
-                                      Handler]:
+    async def allowed(request: web.Request, role: Role) -> User | web.Response:
+        """The user, or the 401 / 403 that refuses them."""
+        user = await whoami(request)
+        if user is None:
+            return _error(401, "authentication required (Basic or Bearer)")
+        if not user.allows(role):
+            return _error(403, f"{user.role.value} may not do this; needs {role.value}")
+        return user
+
+    def user_only(role: Role) -> Callable[[Callable[[web.Request, User],
+                                                    Awaitable[web.Response]]], Handler]:
+        """A route about no city (whoami)."""
         def wrap(fn: Callable[[web.Request, User], Awaitable[web.Response]]) -> Handler:
             async def handler(request: web.Request) -> web.StreamResponse:
-                user = await whoami(request)
-                if user is None:
-                    return _error(401, "authentication required (Basic or Bearer)")
-                if not user.allows(role):
-                    return _error(403, f"{user.role.value} may not do this; needs "
-                                  f"{role.value}")
+                user = await allowed(request, role)
+                return user if isinstance(user, web.Response) else await fn(request, user)
+            return handler
+        return wrap
+
+    def needs(role: Role) -> Callable[[CityHandler], Handler]:
+        """A route about one city: the user must have ``role`` and see the city picked
+        (:func:`pick_city`); the handler gets that city's service, and nothing else."""
+        def wrap(fn: CityHandler) -> Handler:
+            async def handler(request: web.Request) -> web.StreamResponse:
+                user = await allowed(request, role)
+                if isinstance(user, web.Response):
+                    return user
+                given = request.query.getall("city", [])
                 try:
-                    return await fn(request, user)
+                    if len(given) > 1:
+                        raise CityRefused(400, "bad query: city is given once")
+                    city = pick_city(given[0] if given else None, user, served)
+                except CityRefused as e:
+                    return _error(e.status, e.message)
+                try:
+                    return await fn(request, user, hub.services[city])
                 except NotFound as e:
-                    return _error(404, str(e))
+                    return _error(404, str(e), city=city)
                 except Conflict as e:
-                    return _error(409, str(e))
+                    return _error(409, str(e), city=city)
             return handler
         return wrap
 
@@ -156,8 +225,17 @@ def api_app(service: AlertsService, accounts: Accounts) -> web.Application:
             raise ValueError(f"{name} is a number {lo:g}..{hi:g}")
         return float(q[name])
 
+    def alarm(svc: AlertsService, a: Alarm) -> dict[str, Any]:
+        return {**a.json(), "city": svc.pack.city.id}
+
+    def of(svc: AlertsService, item: Any) -> dict[str, Any]:
+        """An audit entry, a silence, a subscription: its JSON, and its city."""
+        data: dict[str, Any] = item.json()
+        return {**data, "city": svc.pack.city.id}
+
     @needs(Role.VIEWER)
-    async def list_alarms(request: web.Request, _user: User) -> web.Response:
+    async def list_alarms(request: web.Request, _user: User, svc: AlertsService
+                          ) -> web.Response:
         q = request.query
         try:
             # "state" present but empty is a bad query, not "any state"
@@ -175,70 +253,81 @@ def api_app(service: AlertsService, accounts: Accounts) -> web.Application:
                         district=q.get("district"), device=q.get("device"),
                         rule=q.get("rule"), assignee=q.get("assignee"), since=since,
                         until=until, limit=limit, offset=offset)
-        return _json({"alarms": [a.json() for a in store.find(f)]})
+        return _json({"city": svc.pack.city.id,
+                      "alarms": [alarm(svc, a) for a in svc.store.find(f)]})
 
     @needs(Role.VIEWER)
-    async def get_alarm(request: web.Request, _user: User) -> web.Response:
-        return _json(store.get(request.match_info["id"]).json())
+    async def get_alarm(request: web.Request, _user: User, svc: AlertsService
+                        ) -> web.Response:
+        return _json(alarm(svc, svc.store.get(request.match_info["id"])))
 
     @needs(Role.VIEWER)
-    async def get_audit(request: web.Request, _user: User) -> web.Response:
-        return _json({"audit": [e.json() for e in store.audit(request.match_info["id"])]})
+    async def get_audit(request: web.Request, _user: User, svc: AlertsService
+                        ) -> web.Response:
+        return _json({"city": svc.pack.city.id, "audit": [
+            of(svc, e) for e in svc.store.audit(request.match_info["id"])]})
 
     @needs(Role.VIEWER)
-    async def get_deliveries(request: web.Request, _user: User) -> web.Response:
+    async def get_deliveries(request: web.Request, _user: User, svc: AlertsService
+                             ) -> web.Response:
+        store = svc.store
         aid = request.match_info["id"]
         store.get(aid)
         notes = store.notifications(alarm_id=aid)
         groups = {n.group_id for n in notes if n.group_id}
         attempts = [a.json() for g in sorted(groups) for a in store.attempts(g)]
-        return _json({"notifications": [n.json() for n in notes], "attempts": attempts})
+        return _json({"city": svc.pack.city.id, "notifications": [n.json() for n in notes],
+                      "attempts": attempts})
 
     @needs(Role.OPERATOR)
-    async def acknowledge(request: web.Request, user: User) -> web.Response:
+    async def acknowledge(request: web.Request, user: User, svc: AlertsService
+                          ) -> web.Response:
         b = await body(request, NoteBody)
-        return _json(store.acknowledge(request.match_info["id"], actor(user), b.comment,
-                                       service.clock()).json())
+        return _json(alarm(svc, svc.store.acknowledge(request.match_info["id"], actor(user),
+                                                      b.comment, svc.clock())))
 
     @needs(Role.OPERATOR)
-    async def assign(request: web.Request, user: User) -> web.Response:
+    async def assign(request: web.Request, user: User, svc: AlertsService) -> web.Response:
         b = await body(request, AssignBody)
-        return _json(store.assign(request.match_info["id"], b.assignee, actor(user),
-                                  service.clock()).json())
+        return _json(alarm(svc, svc.store.assign(request.match_info["id"], b.assignee,
+                                                 actor(user), svc.clock())))
 
     @needs(Role.OPERATOR)
-    async def comment(request: web.Request, user: User) -> web.Response:
+    async def comment(request: web.Request, user: User, svc: AlertsService) -> web.Response:
         b = await body(request, CommentBody)
-        entry = store.comment(request.match_info["id"], b.text, actor(user), service.clock())
-        return _json(entry.json(), 201)
+        entry = svc.store.comment(request.match_info["id"], b.text, actor(user), svc.clock())
+        return _json(of(svc, entry), 201)
 
     @needs(Role.OPERATOR)
-    async def resolve(request: web.Request, user: User) -> web.Response:
+    async def resolve(request: web.Request, user: User, svc: AlertsService) -> web.Response:
         b = await body(request, NoteBody)
-        alarm = store.resolve(request.match_info["id"], actor(user), b.comment,
-                              service.clock(), service.route)
-        service.dispatcher.wake.set()
-        return _json(alarm.json())
+        resolved = svc.store.resolve(request.match_info["id"], actor(user), b.comment,
+                                     svc.clock(), svc.route)
+        svc.dispatcher.wake.set()
+        return _json(alarm(svc, resolved))
 
     @needs(Role.OPERATOR)
-    async def close(request: web.Request, user: User) -> web.Response:
+    async def close(request: web.Request, user: User, svc: AlertsService) -> web.Response:
         b = await body(request, NoteBody)
-        return _json(store.close(request.match_info["id"], actor(user), service.clock(),
-                                 b.comment).json())
+        return _json(alarm(svc, svc.store.close(request.match_info["id"], actor(user),
+                                                svc.clock(), b.comment)))
 
     # -- silences and contacts ---------------------------------------------------------------
     @needs(Role.VIEWER)
-    async def list_silences(request: web.Request, _user: User) -> web.Response:
+    async def list_silences(request: web.Request, _user: User, svc: AlertsService
+                            ) -> web.Response:
         everything = request.query.get("all", "false")
         if everything not in ("true", "false"):
             return _error(400, "bad query: all is true or false")
-        now = None if everything == "true" else service.clock()
-        return _json({"silences": [s.json() for s in store.silences(now=now)]})
+        now = None if everything == "true" else svc.clock()
+        return _json({"city": svc.pack.city.id,
+                      "silences": [of(svc, s) for s in svc.store.silences(now=now)]})
 
     @needs(Role.OPERATOR)
-    async def add_silence(request: web.Request, user: User) -> web.Response:
+    async def add_silence(request: web.Request, user: User, svc: AlertsService
+                          ) -> web.Response:
         b = await body(request, SilenceBody)
-        now = service.clock()
+        now = svc.clock()
         starts = b.starts_at if b.starts_at is not None else now
         ends = b.ends_at if b.ends_at is not None else starts + (b.duration_s or 0)
         try:
@@ -246,14 +335,16 @@ def api_app(service: AlertsService, accounts: Accounts) -> web.Application:
                         b.device, b.gateway, b.district, b.rule, now)
         except ValueError as e:
             return _error(422, str(e))
-        return _json(store.add_silence(s).json(), 201)
+        return _json(of(svc, svc.store.add_silence(s)), 201)
 
     @needs(Role.OPERATOR)
-    async def end_silence(request: web.Request, _user: User) -> web.Response:
-        return _json(store.end_silence(request.match_info["id"], service.clock()).json())
+    async def end_silence(request: web.Request, _user: User, svc: AlertsService
+                          ) -> web.Response:
+        return _json(of(svc, svc.store.end_silence(request.match_info["id"], svc.clock())))
 
     @needs(Role.VIEWER)
-    async def list_notifications(request: web.Request, _user: User) -> web.Response:
+    async def list_notifications(request: web.Request, _user: User, svc: AlertsService
+                                 ) -> web.Response:
         q = request.query
         state = q.get("state")
         try:
@@ -262,29 +353,29 @@ def api_app(service: AlertsService, accounts: Accounts) -> web.Application:
             limit = integer(q, "limit", 200, 1, 1000)
         except ValueError as e:
             return _error(400, f"bad query: {e}")
-        return _json({"counts": store.notification_counts(),
-                      "notifications": [n.json() for n in store.notifications(
+        return _json({"city": svc.pack.city.id, "counts": svc.store.notification_counts(),
+                      "notifications": [n.json() for n in svc.store.notifications(
                           state=state, limit=limit)]})
 
     @needs(Role.VIEWER)
-    async def contacts(request: web.Request, _user: User) -> web.Response:
-        return _json({"contacts": store.endpoints()})
+    async def contacts(request: web.Request, _user: User, svc: AlertsService
+                       ) -> web.Response:
+        return _json({"city": svc.pack.city.id, "contacts": svc.store.endpoints()})
 
     @needs(Role.ADMIN)
-    async def enable_contact(request: web.Request, _user: User) -> web.Response:
+    async def enable_contact(request: web.Request, _user: User, svc: AlertsService
+                             ) -> web.Response:
         dept, contact = request.match_info["department"], request.match_info["contact"]
-        if (dept, contact) not in service.dispatcher.channels:
+        if (dept, contact) not in svc.dispatcher.channels:
             raise NotFound(f"no contact {dept}/{contact}")
-        service.dispatcher.enable(dept, contact)
-        return _json({"department": dept, "contact": contact, "enabled": True})
+        svc.dispatcher.enable(dept, contact)
+        return _json({"city": svc.pack.city.id, "department": dept, "contact": contact,
+                      "enabled": True})
 
     # -- the departments' run-time subscriptions ---------------------------------------------
-    departments = service.router.departments
-    districts = {d.id for d in service.pack.districts}
-    rules = {r.id for r in service.pack.alerts.rules}
-
     def may_change(user: User, department: str) -> web.Response | None:
-        """None if ``user`` may change ``department``'s subscriptions, else the 403."""
+        """None if ``user`` may change ``department``'s subscriptions (of the city
+        picked, which they see), else the 403."""
         if user.allows(Role.ADMIN) or user.department == department:
             return None
         return _error(403, f"only operators of department {department} or an admin may "
@@ -293,14 +384,17 @@ def api_app(service: AlertsService, accounts: Accounts) -> web.Application:
                          else f"; {user.name} is of department {user.department}"))
 
     @needs(Role.VIEWER)
-    async def list_subscriptions(request: web.Request, _user: User) -> web.Response:
+    async def list_subscriptions(request: web.Request, _user: User, svc: AlertsService
+                                 ) -> web.Response:
+        departments = svc.router.departments
         department = request.query.get("department")
         if department is not None and department not in departments:
             raise NotFound(f"no department {department!r} in the city pack")
-        pack = [subscription_json(d.id, sub) for d in departments.values()
+        city = svc.pack.city.id
+        pack = [{**subscription_json(d.id, sub), "city": city} for d in departments.values()
                 if department in (None, d.id) for sub in d.subscriptions]
-        stored = [s.json() for s in store.subscriptions(department)]
-        return _json({"subscriptions": pack + stored})
+        stored = [of(svc, s) for s in svc.store.subscriptions(department)]
+        return _json({"city": city, "subscriptions": pack + stored})
 
     def unknown(name: str, given: list[str], known: set[str]) -> web.Response | None:
         bad = [x for x in given if x not in known]
@@ -310,28 +404,33 @@ def api_app(service: AlertsService, accounts: Accounts) -> web.Application:
                       f"{', '.join(sorted(known)) or 'none'}", field=name)
 
     @needs(Role.OPERATOR)
-    async def add_subscription(request: web.Request, user: User) -> web.Response:
+    async def add_subscription(request: web.Request, user: User, svc: AlertsService
+                               ) -> web.Response:
         b: SubscriptionBody = await body(request, SubscriptionBody)
+        departments = svc.router.departments
         if b.department not in departments:
             return _error(422, f"department: unknown department {b.department!r}; the city "
                           f"pack's are {', '.join(departments) or 'none'}", field="department")
-        refused = may_change(user, b.department) or unknown("districts", b.districts,
-                                                            districts) \
-            or unknown("rules", b.rules, rules)
+        refused = may_change(user, b.department) \
+            or unknown("districts", b.districts, {d.id for d in svc.pack.districts}) \
+            or unknown("rules", b.rules, {r.id for r in svc.pack.alerts.rules})
         if refused is not None:
             return refused
         sub = Subscription.model_validate({
             "domains": list(dict.fromkeys(b.domains)),
             "districts": list(dict.fromkeys(b.districts)), "min_severity": b.min_severity,
             "rules": list(dict.fromkeys(b.rules))})
-        added = store.add_subscription(b.department, sub, actor(user), service.clock())
-        service.reload_subscriptions()
-        log.info("alerts: subscription %d of %s added by %s: %s", added.id, added.department,
-                 actor(user), orjson.dumps(added.json()).decode())
-        return _json(added.json(), 201)
+        added = svc.store.add_subscription(b.department, sub, actor(user), svc.clock())
+        svc.reload_subscriptions()
+        log.info("alerts: subscription %d of %s/%s added by %s: %s", added.id,
+                 svc.pack.city.id, added.department, actor(user),
+                 orjson.dumps(added.json()).decode())
+        return _json(of(svc, added), 201)
 
     @needs(Role.OPERATOR)
-    async def remove_subscription(request: web.Request, user: User) -> web.Response:
+    async def remove_subscription(request: web.Request, user: User, svc: AlertsService
+                                  ) -> web.Response:
+        store = svc.store
         raw = request.match_info["id"]
         found: StoredSubscription | None = None
         if _INTEGER.fullmatch(raw):
@@ -343,26 +442,28 @@ def api_app(service: AlertsService, accounts: Accounts) -> web.Application:
             return refused
         if not store.remove_subscription(found.id):
             raise NotFound(f"no run-time subscription {raw!r}")
-        service.reload_subscriptions()
-        log.info("alerts: subscription %d of %s removed by %s: %s", found.id, found.department,
-                 actor(user), orjson.dumps(found.json()).decode())
+        svc.reload_subscriptions()
+        log.info("alerts: subscription %d of %s/%s removed by %s: %s", found.id,
+                 svc.pack.city.id, found.department, actor(user),
+                 orjson.dumps(found.json()).decode())
         return web.Response(status=204)
 
-    @needs(Role.VIEWER)
+    @user_only(Role.VIEWER)
     async def me(_request: web.Request, user: User) -> web.Response:
         return _json({"name": user.name, "role": user.role.value, "via": user.via,
-                      "department": user.department})
+                      "department": user.department, "city": user.city,
+                      "cities": [c for c in served if user.sees(c)]})
 
     # -- open endpoints ----------------------------------------------------------------------
     async def openapi(_request: web.Request) -> web.Response:
-        return _json(openapi_document())
+        return _json(openapi_document(served))
 
     async def metrics(_request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(service.metrics.registry),
+        return web.Response(body=generate_latest(hub.registry),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(_request: web.Request) -> web.Response:
-        ok, detail = service.health()
+        ok, detail = hub.health()
         return _json({"ok": ok, **detail}, 200 if ok else 503)
 
     app = web.Application(client_max_size=64 * 1024)
@@ -394,10 +495,11 @@ def api_app(service: AlertsService, accounts: Accounts) -> web.Application:
 
 
 @contextlib.asynccontextmanager
-async def serve_api(service: AlertsService, accounts: Accounts, *, host: str, port: int
+async def serve_api(hub: AlertsHub, accounts: Accounts, *, host: str, port: int
                     ) -> AsyncIterator[int]:
-    """Serve the API until the block ends; yields the bound port (0 picks a free one)."""
-    runner = web.AppRunner(api_app(service, accounts), access_log=None)
+    """Serve the API of ``hub``'s cities until the block ends; yields the bound port (0
+    picks a free one)."""
+    runner = web.AppRunner(api_app(hub, accounts), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

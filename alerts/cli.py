@@ -20,13 +20,14 @@ __all__ = ["register"]
 
 
 async def _serve(settings: Any) -> None:
-    from alerts.run import running_service
+    from alerts.run import running_hub
+    from cityhub.config.packs import load_packs
     from cityhub.secrets import secret
 
-    pack = load_pack(settings.pack)
+    packs = load_packs(settings.pack_names)
     password = secret(settings.broker.password_env, what="MQTT password")
-    async with running_service(settings, pack, password=password) as service:
-        await service.run()
+    async with running_hub(settings, packs, password=password) as hub:
+        await hub.run()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,7 +81,8 @@ def register(sub: Any) -> None:
     s = asub.add_parser(
         "run", help="the alerts service: rules -> alarms -> notifications, and the API",
         description="Judge a city's telemetry, gateway status and analytics events by the "
-        "pack's alert rules; keep alarms (OPEN -> ACKNOWLEDGED -> RESOLVED -> CLOSED) with "
+        "pack's alert rules (several cities' with packs: [..], one process, one API); "
+        "keep alarms (OPEN -> ACKNOWLEDGED -> RESOLVED -> CLOSED) with "
         "their audit trail in SQLite; notify departments by MQTT, signed webhooks, e-mail "
         "and Apprise (grouped, rate-limited, silenced, escalated); serve the HTTP API "
         "(/api/openapi.json), /metrics and /healthz. Secrets come from the environment "

@@ -3,6 +3,11 @@
 The bodies are pydantic models, so the document's schemas and the server's validation
 are one definition; ``tests/alerts/test_api_schemathesis.py`` checks the live server
 against this document.
+
+Every operation but ``whoami`` is about one city: it takes the optional ``city`` query
+parameter (:func:`alerts.api.pick_city`: 400 which city, 403 not one the user sees, 404
+not served here), and its answer says its ``city``; so does every alarm, audit entry,
+silence and subscription in it.
 """
 
 from __future__ import annotations
@@ -100,12 +105,14 @@ _STR = {"type": "string"}
 _NSTR = {"type": ["string", "null"]}
 _NNUM = {"type": ["number", "null"]}
 
+_CITY = {"type": "string", "description": "the city id (city pack's city.id)"}
+
 ALARM = {
     "type": "object",
-    "required": ["id", "rule", "source", "state", "severity", "domain", "title", "count",
+    "required": ["city", "id", "rule", "source", "state", "severity", "domain", "title", "count",
                  "condition_active", "opened_at", "last_seen", "detail"],
     "properties": {
-        "id": _STR, "rule": _STR, "source": _STR,
+        "city": _CITY, "id": _STR, "rule": _STR, "source": _STR,
         "state": {"enum": ["open", "acknowledged", "resolved", "closed"]},
         "severity": {"enum": list(SEVERITIES)},
         "domain": _STR, "title": _STR, "device": _NSTR, "gateway": _NSTR,
@@ -116,30 +123,32 @@ ALARM = {
         "closed_at": _NNUM, "assignee": _NSTR,
     },
 }
-AUDIT = {"type": "object", "required": ["alarm_id", "at", "actor", "action", "detail"],
-         "properties": {"alarm_id": _STR, "at": _NUM, "actor": _STR, "action": _STR,
+AUDIT = {"type": "object", "required": ["city", "alarm_id", "at", "actor", "action",
+                                       "detail"],
+         "properties": {"city": _CITY, "alarm_id": _STR, "at": _NUM, "actor": _STR, "action": _STR,
                         "detail": {"type": "object"}}}
-SILENCE = {"type": "object", "required": ["id", "starts_at", "ends_at", "created_by",
-                                          "comment"],
-           "properties": {"id": _STR, "starts_at": _NUM, "ends_at": _NUM, "created_by": _STR,
+SILENCE = {"type": "object", "required": ["city", "id", "starts_at", "ends_at",
+                                          "created_by", "comment"],
+           "properties": {"city": _CITY, "id": _STR, "starts_at": _NUM, "ends_at": _NUM,
+                          "created_by": _STR,
                           "comment": _STR, "device": _NSTR, "gateway": _NSTR,
                           "district": _NSTR, "rule": _NSTR, "created_at": _NUM}}
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": _STR}}
 _STRS = {"type": "array", "items": _STR}
 SUBSCRIPTION = {
     "type": "object",
-    "required": ["id", "department", "domains", "districts", "min_severity", "rules",
-                 "source", "created_by", "created_at"],
+    "required": ["city", "id", "department", "domains", "districts", "min_severity",
+                 "rules", "source", "created_by", "created_at"],
     "properties": {
-        "id": {"type": ["integer", "null"]}, "department": _STR, "domains": _STRS,
+        "city": _CITY, "id": {"type": ["integer", "null"]}, "department": _STR, "domains": _STRS,
         "districts": _STRS, "min_severity": {"enum": list(SEVERITIES)}, "rules": _STRS,
         "source": {"enum": ["pack", "api"]}, "created_by": _NSTR, "created_at": _NNUM},
 }
 
 
 def _obj(key: str, item: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "required": [key],
-            "properties": {key: {"type": "array", "items": item}}}
+    return {"type": "object", "required": ["city", key],
+            "properties": {"city": _CITY, key: {"type": "array", "items": item}}}
 
 
 def _content(schema: dict[str, Any]) -> dict[str, Any]:
@@ -193,9 +202,32 @@ def _query(name: str, schema: dict[str, Any], description: str = "") -> dict[str
             "description": description}
 
 
+CITY_RULE = (" About one city: ?city=<id> names it; without, the user's own city if "
+             "they are scoped to one, else the only city served, else 400. 404 for a city "
+             "not served here, 403 for one the user may not see.")
+
+
+def _city_parameter(cities: tuple[str, ...]) -> dict[str, Any]:
+    schema: dict[str, Any] = {"enum": list(cities)} if cities \
+        else {"type": "string", "pattern": f"^{SLUG}$"}
+    return _query("city", schema, "the city (a city pack's city.id) this call is about; "
+                  "default: the user's own, or the only one served")
+
+
+def _per_city(op: dict[str, Any], city: dict[str, Any]) -> None:
+    """``op`` about one city: the ``city`` parameter and its refusals."""
+    op["parameters"] = [*op.get("parameters", []), city]
+    op["description"] += CITY_RULE
+    names = {400: "bad request, or which city?", 404: "not found, or no such city here"}
+    for code, text in names.items():
+        op["responses"].setdefault(str(code), {"description": text, "content": _content(
+            {"$ref": "#/components/schemas/Error"})})
+
+
 @cache
-def openapi_document() -> dict[str, Any]:
-    """The API's OpenAPI 3.1 document."""
+def openapi_document(cities: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The API's OpenAPI 3.1 document; the ``city`` parameter one of ``cities`` (the
+    cities served, in order) if given, else any city id."""
     alarm_ref = {"$ref": "#/components/schemas/Alarm"}
     aid = [_path("id")]
     filters = [
@@ -219,12 +251,14 @@ def openapi_document() -> dict[str, Any]:
     subscription_ref = {"$ref": "#/components/schemas/Subscription"}
     changes = (" An admin may change any department's subscriptions; an operator, only "
                "those of the department their account belongs to (403 for another).")
-    deliveries = {"type": "object", "required": ["notifications", "attempts"],
-                  "properties": {"notifications": {"type": "array",
+    deliveries = {"type": "object", "required": ["city", "notifications", "attempts"],
+                  "properties": {"city": _CITY, "notifications": {"type": "array",
                                                    "items": {"type": "object"}},
                                  "attempts": {"type": "array", "items": {"type": "object"}}}}
-    contact = {"type": "object", "properties": {"department": _STR, "contact": _STR}}
-    return {
+    contact = {"type": "object", "required": ["city", "department", "contact", "enabled"],
+               "properties": {"city": _CITY, "department": _STR, "contact": _STR,
+                              "enabled": {"type": "boolean"}}}
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "cityhub alerts API", "version": "1",
                  "description": "Alarms, their audit trail and silences (docs/alerts.md)."},
@@ -236,12 +270,16 @@ def openapi_document() -> dict[str, Any]:
         },
         "security": [{"basic": []}, {"token": []}],
         "paths": {
-            "/api/whoami": {"get": _op("The caller's name, role and department", "viewer",
-                                       200, {
-                "type": "object", "required": ["name", "role", "via", "department"],
-                "properties": {"name": _STR, "role": {"enum": ["viewer", "operator", "admin"]},
-                               "via": {"enum": ["password", "token"]},
-                               "department": _NSTR}})},
+            "/api/whoami": {"get": _op(
+                "The caller's name, role, department and city (null: every city), and "
+                "the cities served that they may see", "viewer", 200, {
+                    "type": "object", "required": ["name", "role", "via", "department",
+                                                   "city", "cities"],
+                    "properties": {"name": _STR,
+                                   "role": {"enum": ["viewer", "operator", "admin"]},
+                                   "via": {"enum": ["password", "token"]},
+                                   "department": _NSTR, "city": _NSTR,
+                                   "cities": {"type": "array", "items": _STR}}})},
             "/api/alarms": {"get": _op("List alarms, newest first", "viewer", 200,
                                        _obj("alarms", alarm_ref), 400, params=filters)},
             "/api/alarms/{id}": {"get": _op("One alarm", "viewer", 200, alarm_ref, 404,
@@ -282,8 +320,10 @@ def openapi_document() -> dict[str, Any]:
             "/api/notifications": {"get": _op(
                 "Notifications, newest first, by state (suppressed by silences or quiet "
                 "hours, failed and why, pending, sent), with the count of each state",
-                "viewer", 200, {"type": "object", "required": ["counts", "notifications"],
+                "viewer", 200, {"type": "object",
+                                "required": ["city", "counts", "notifications"],
                                 "properties": {
+                                    "city": _CITY,
                                     "counts": {"type": "object",
                                                "additionalProperties": {"type": "integer"}},
                                     "notifications": {"type": "array",
@@ -314,3 +354,9 @@ def openapi_document() -> dict[str, Any]:
                 404, params=[_path("department"), _path("contact")])},
         },
     }
+    city = _city_parameter(tuple(cities))
+    for path, item in document["paths"].items():
+        if path != "/api/whoami":
+            for op in item.values():
+                _per_city(op, city)
+    return document

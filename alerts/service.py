@@ -1,10 +1,17 @@
 """The alerts service: telemetry, gateway status and analytics events in; alarms in the
 store, notifications out, an HTTP API for operators.
 
-One TaskGroup: the HTTP server (API, ``/metrics``, ``/healthz``), the sender
-(:class:`~alerts.dispatch.Dispatcher`, which keeps sending while the broker is away: a
-webhook does not need the broker), the clock (silence, offline, escalation, expiry) and
-the broker connection, which reconnects on its own.
+One :class:`AlertsService` per city (its pack's rules and departments, its own alarm
+store, MQTT session and outbox). One TaskGroup: the HTTP server (API, ``/metrics``,
+``/healthz``), and each city's sender (:class:`~alerts.dispatch.Dispatcher`, which keeps
+sending while the broker is away: a webhook does not need the broker), clock (silence,
+offline, escalation, expiry) and broker connection, which reconnects on its own. A
+process serving several cities (``packs: [bandung, bogor]``) runs them in an
+:class:`AlertsHub`: their tasks in one TaskGroup (one failing stops them all), one HTTP
+server whose API picks the city per request (``?city=``), one ``/metrics`` with a ``city``
+label (:func:`cityhub.metrics.per_city`) and one ``/healthz``
+(:func:`cityhub.metrics.per_city_health`). One city alone runs the same way, as it did
+before there were several: :meth:`AlertsService.run` serves its own HTTP.
 
 Reading: one :class:`~subscriber.AckClient` (persistent session, its own shared group
 for telemetry and events; a plain subscription for gateway status, which is retained).
@@ -28,12 +35,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
 import orjson
+from prometheus_client import CollectorRegistry
 
 from alerts.channels.base import Channel
 from alerts.dispatch import Dispatcher
@@ -49,13 +57,14 @@ from cityhub.backoff import backoff_delay
 from cityhub.config.pack import CityPack
 from cityhub.contract import decode_telemetry
 from cityhub.errors import DecodeError
+from cityhub.metrics import Health, per_city, per_city_health
 from cityhub.mqtt import tls_context
 from cityhub.senml import Reading
 from cityhub.signals import raise_if_cancelling
 from cityhub.topics import event_filter, telemetry_filter
 from subscriber import AckClient, InflightWindow, MqttError, session_properties, shared
 
-__all__ = ["SUBSCRIPTIONS_REFRESH_S", "AlertsService"]
+__all__ = ["SUBSCRIPTIONS_REFRESH_S", "AlertsHub", "AlertsService"]
 
 log = logging.getLogger("cityhub.alerts")
 
@@ -73,7 +82,8 @@ class _Batch:
 
 
 class AlertsService:
-    """The alerts of one city. Use :meth:`run` (until cancelled)."""
+    """The alerts of one city. Use :meth:`run` (until cancelled), or :meth:`start` its
+    tasks in a TaskGroup of several cities' (:class:`AlertsHub`)."""
 
     def __init__(self, settings: AlertsSettings, pack: CityPack, store: AlarmRepository,
                  channels: dict[tuple[str, str], Channel], *, password: str | None = None,
@@ -148,14 +158,20 @@ class AlertsService:
         await client.publish(topic, payload, qos=1)
 
     async def run(self) -> None:
-        """Serve the API, send, judge and read until cancelled."""
+        """Serve the API (if given one), send, judge and read until cancelled."""
         async with contextlib.AsyncExitStack() as stack:
             if self._http is not None:
                 self.http_port = await stack.enter_async_context(self._http(self))
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self.dispatcher.run())
-                tg.create_task(self._clock())
-                tg.create_task(self._consume_forever())
+                self.start(tg)
+
+    def start(self, tg: asyncio.TaskGroup) -> None:
+        """Send, judge and read in ``tg``'s tasks, until it is cancelled (the HTTP server
+        is not one of them: :meth:`run`'s, or the :class:`AlertsHub`'s)."""
+        city = self.pack.city.id
+        tg.create_task(self.dispatcher.run(), name=f"alerts {city}: sender")
+        tg.create_task(self._clock(), name=f"alerts {city}: clock")
+        tg.create_task(self._consume_forever(), name=f"alerts {city}: broker")
 
     # -- the clock ---------------------------------------------------------------------------
     async def _clock(self) -> None:
@@ -188,7 +204,7 @@ class AlertsService:
         b = self.settings.broker
         props = session_properties(b.protocol, self.settings.max_inflight)
         client = self._window.client = AckClient(
-            b.host, b.port, client_id=self.settings.client_id, on_publish=self._on_publish,
+            b.host, b.port, client_id=self.client_id, on_publish=self._on_publish,
             protocol=b.protocol, clean=False, properties=props, username=b.username,
             password=self.password, keepalive=b.keepalive_s, tls_context=tls_context(b),
             ack_timeout_s=max(10.0, 2.0 * b.keepalive_s))
@@ -197,11 +213,17 @@ class AlertsService:
     def _publisher_client(self) -> aiomqtt.Client:
         b = self.settings.broker
         return aiomqtt.Client(
-            b.host, b.port, identifier=f"{self.settings.client_id}-out",
+            b.host, b.port, identifier=f"{self.client_id}-out",
             username=b.username, password=self.password, keepalive=b.keepalive_s,
             tls_context=tls_context(b),
             protocol=aiomqtt.ProtocolVersion.V5 if b.protocol == "5"
             else aiomqtt.ProtocolVersion.V311)
+
+    @property
+    def client_id(self) -> str:
+        """The reading session's MQTT client id (the publisher's adds ``-out``): the
+        settings' ``client_id``, and ``-{city}`` with ``packs``."""
+        return self.settings.client_id_of(self.pack.city.id)
 
     def filters(self) -> list[str]:
         city = self.pack.city.id
@@ -328,3 +350,63 @@ class AlertsService:
             self._window.hold(-len(batch.mids))
             self.metrics.unacknowledged.set(self._window.held)
             self.metrics.batch_seconds.observe(time.monotonic() - batch.started)
+
+
+class AlertsHub:
+    """The alerts of every city one process serves: an :class:`AlertsService` per city
+    (``services``, by city id, in the settings' order), their tasks in one TaskGroup,
+    and one HTTP server over them all (``http``, given the hub; :func:`alerts.api.serve_api`).
+
+    ``labelled`` (the settings' ``packs`` form, :attr:`AlertsSettings.per_city`):
+    :attr:`registry` and :meth:`health` label every sample and detail with its city; not
+    labelled, the one city's as they are (a ``pack:`` deployment's ``/metrics`` and
+    ``/healthz`` are unchanged). Use :meth:`run` (until cancelled).
+    """
+
+    def __init__(self, services: Iterable[AlertsService], *, labelled: bool,
+                 http: Callable[[AlertsHub], contextlib.AbstractAsyncContextManager[int]]
+                 | None = None) -> None:
+        listed = list(services)
+        self.services = {s.pack.city.id: s for s in listed}
+        if not self.services or len(self.services) != len(listed):
+            raise ValueError("an alerts hub serves one or more cities, each once")
+        if not labelled and len(self.services) != 1:
+            raise ValueError("several cities' metrics need labelled=True")
+        self.labelled = labelled
+        self.http_port: int | None = None
+        self._http = http
+        first = listed[0]
+        self._registry = per_city({c: s.metrics.registry for c, s in self.services.items()}) \
+            if labelled else first.metrics.registry
+        self._health: Health = per_city_health(
+            {c: s.health for c, s in self.services.items()}) if labelled else first.health
+
+    @property
+    def cities(self) -> tuple[str, ...]:
+        """The city ids served, in the settings' order."""
+        return tuple(self.services)
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """What ``/metrics`` serves: every city's metrics (with a ``city`` label if
+        ``labelled``)."""
+        return self._registry
+
+    def health(self) -> tuple[bool, dict[str, object]]:
+        """What ``/healthz`` serves: healthy while every city is."""
+        return self._health()
+
+    async def wait_connected(self) -> None:
+        """Until every city's reader is connected to the broker."""
+        for service in self.services.values():
+            await service.connected.wait()
+
+    async def run(self) -> None:
+        """Serve the HTTP API, and every city's sender, clock and broker connection, in
+        one TaskGroup until cancelled."""
+        async with contextlib.AsyncExitStack() as stack:
+            if self._http is not None:
+                self.http_port = await stack.enter_async_context(self._http(self))
+            async with asyncio.TaskGroup() as tg:
+                for service in self.services.values():
+                    service.start(tg)

@@ -1,14 +1,25 @@
 """The alerts service's settings file (``cityhub alerts run --config alerts.yaml``).
 
-The rules and departments are the city pack's; this file says where the service runs:
-its broker, its files, its HTTP port, how it sends e-mail and how hard it retries.
+The rules and departments are the city packs'; this file says which cities (``pack:
+bandung``, or ``packs: [bandung, bogor]`` for one process serving several) and where the
+service runs: its broker, its files, its HTTP port, how it sends e-mail and how hard it
+retries.
+
+One city (``pack``) is named as it always was: ``client_id`` and ``database`` as written,
+metrics without a ``city`` label. With ``packs`` every city has its own MQTT session and
+alarm store, named by :meth:`AlertsSettings.client_id_of` and
+:meth:`AlertsSettings.database_of` (``alarms.db`` -> ``alarms-bogor.db``), and the one
+``/metrics`` labels every sample with its ``city``.
 """
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alerts.channels.email import SmtpSettings
+from cityhub.config.packs import CityPacks
 from cityhub.mqtt import BrokerSettings, explicit_protocol
 
 __all__ = ["AlertsSettings", "DeliverySettings"]
@@ -31,19 +42,22 @@ class DeliverySettings(BaseModel):
                           "when nothing woke the sender")
 
 
-class AlertsSettings(BaseModel):
-    """Everything the alerts service needs; validated once at start-up."""
+class AlertsSettings(CityPacks):
+    """Everything the alerts service needs; validated once at start-up. ``pack`` (one
+    city) or ``packs`` (several, one process): :class:`~cityhub.config.packs.CityPacks`."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    pack: str = Field(description="city pack directory, or the name of a shipped pack")
     broker: BrokerSettings = BrokerSettings()
-    client_id: str = Field("cityhub-alerts-1", description="stable: it names the session")
+    client_id: str = Field("cityhub-alerts-1", description="stable: it names the session "
+                           "(with packs, each city's: this and -{city})")
     shared_group: str | None = Field(
         "alerts", description="$share group of the telemetry and events subscriptions; "
         "null for plain ones. Gateway status is always a plain subscription (retained "
         "messages are not sent to shared ones). Run one member per city")
-    database: str = Field("var/alerts/alarms.db", description="the alarm store (SQLite)")
+    database: str = Field("var/alerts/alarms.db", description="the alarm store (SQLite); "
+                          "with packs, each city's: the city id before the suffix, "
+                          "alarms.db -> alarms-bogor.db")
     accounts: str = Field("var/accounts.db", description="users and API tokens "
                           "(cityhub users ...); env CITYHUB_ACCOUNTS_DB overrides")
     http_host: str = "127.0.0.1"
@@ -67,3 +81,17 @@ class AlertsSettings(BaseModel):
     @classmethod
     def _explicit_protocol(cls, broker: BrokerSettings) -> BrokerSettings:
         return explicit_protocol(broker, "the alerts service")
+
+    def client_id_of(self, city: str) -> str:
+        """The MQTT client id of ``city``'s session: ``client_id``, and ``-{city}`` after
+        it with ``packs`` (its publishing connection adds ``-out``)."""
+        return f"{self.client_id}-{city}" if self.per_city else self.client_id
+
+    def database_of(self, city: str) -> str:
+        """``city``'s alarm store: ``database``; with ``packs`` the city id before the
+        suffix (``var/alerts/alarms.db`` -> ``var/alerts/alarms-bogor.db``; no suffix:
+        ``alarms`` -> ``alarms-bogor``)."""
+        if not self.per_city:
+            return self.database
+        path = PurePath(self.database)
+        return str(path.with_name(f"{path.stem}-{city}{path.suffix}"))

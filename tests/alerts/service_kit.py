@@ -58,10 +58,12 @@ def pack_reaching(pack: CityPack, *, webhook_url: str | None = None,
     return pack.model_copy(update={"alerts": policy})
 
 
-def settings_for(port: int, tmp: Path, **extra: Any) -> AlertsSettings:
+def settings_for(port: int, tmp: Path, *, packs: tuple[str, ...] = (),
+                 **extra: Any) -> AlertsSettings:
+    """One city (``pack: bandung``), or ``packs``."""
     return AlertsSettings(
-        pack="bandung", broker=BrokerSettings(host="127.0.0.1", port=port,
-                                              protocol="3.1.1"),
+        pack=None if packs else "bandung", packs=packs,
+        broker=BrokerSettings(host="127.0.0.1", port=port, protocol="3.1.1"),
         client_id=f"alerts-{uuid.uuid4().hex[:6]}", shared_group=f"a{uuid.uuid4().hex[:6]}",
         database=str(tmp / "alarms.db"), accounts=str(tmp / "accounts.db"), http_port=0,
         tick_s=0.1, batch_interval_s=0.05,
@@ -94,9 +96,9 @@ async def serving(settings: AlertsSettings, pack: CityPack, env: dict[str, str]
 
 
 def level_message(level_m: float, *, device: str = GAUGE, gateway: str = "gw-dago",
-                  t: float | None = None) -> tuple[str, bytes]:
+                  t: float | None = None, city: str = "bandung") -> tuple[str, bytes]:
     r = Reading(device, "currentLevel", level_m, int((t or time.time()) * 1e6) * 1000)
-    return telemetry_topic("bandung", "flood", gateway), encode_pack([r], domain="flood")
+    return telemetry_topic(city, "flood", gateway), encode_pack([r], domain="flood")
 
 
 async def publish(port: int, items: list[tuple[str, bytes]], *, retain: bool = False) -> None:
@@ -107,13 +109,17 @@ async def publish(port: int, items: list[tuple[str, bytes]], *, retain: bool = F
 
 
 class Api:
-    """The service's HTTP API as one user."""
+    """The service's HTTP API as one user (of ``PASSWORDS``), or with ``authorization``
+    (an ``Authorization`` header)."""
 
-    def __init__(self, session: aiohttp.ClientSession, port: int, user: str | None) -> None:
+    def __init__(self, session: aiohttp.ClientSession, port: int, user: str | None, *,
+                 authorization: str | None = None) -> None:
         self.session = session
         self.base = f"http://127.0.0.1:{port}"
         self.headers = {}
-        if user is not None:
+        if authorization is not None:
+            self.headers["Authorization"] = authorization
+        elif user is not None:
             token = base64.b64encode(f"{user}:{PASSWORDS[user]}".encode()).decode()
             self.headers["Authorization"] = f"Basic {token}"
 

@@ -276,8 +276,8 @@ async def test_every_operation_wants_credentials_and_its_role(
         status, document, _ = await call("GET", "/api/openapi.json", None)
         assert status == 200  # the one /api route open to all
         assert await call("GET", "/api/whoami", basic("admin")) == (
-            200, {"name": "admin", "role": "admin", "via": "password", "department": None},
-            "")
+            200, {"name": "admin", "role": "admin", "via": "password", "department": None,
+                  "city": None, "cities": ["bandung"]}, "")
         done: Counter[str] = Counter()
         for template, item in document["paths"].items():
             # a path naming something that exists: the refusal is not a 404 in disguise
