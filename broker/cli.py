@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cityhub.config import load_pack
 from cityhub.config.pack import CityPack
+from cityhub.config.packs import load_packs
 from cityhub.errors import ConfigError, ConfigProblem
 
 if TYPE_CHECKING:
@@ -32,6 +32,22 @@ def _local(path: str, what: str, *, must_exist: bool) -> str:
     if must_exist and not p.is_file():
         raise _problem(what, f"no such file: {path}")
     return str(p)
+
+
+def _gateways_side(packs: tuple[CityPack, ...]) -> CityPack:
+    """The pack whose ``broker`` section says where the gateways connect: the first; the
+    others must agree (one broker, one listener for every city's gateways)."""
+    first = packs[0]
+    for other in packs[1:]:
+        if (other.broker.port, other.broker.tls is None) != \
+                (first.broker.port, first.broker.tls is None):
+            def how(p: CityPack) -> str:
+                return f"{p.broker.port}{' (TLS)' if p.broker.tls else ''}"
+            raise _problem("--city", f"{first.city.id}'s gateways connect on port "
+                           f"{how(first)}, {other.city.id}'s on {how(other)}: one broker "
+                           "serves both only if their packs' broker.port and broker.tls "
+                           "agree")
+    return first
 
 
 def _options(args: argparse.Namespace, pack: CityPack, out: Path) -> BrokerOptions:
@@ -69,15 +85,17 @@ def config(args: argparse.Namespace) -> int:
     """Write the three files; show each generated password once, on stdout."""
     from broker.generate import generate
 
-    pack = load_pack(args.city)
+    packs = load_packs(args.city)
     out = Path(args.out)
-    opts = _options(args, pack, out)
-    g = generate(pack, out, opts, env_prefix=args.password_env_prefix,
+    opts = _options(args, _gateways_side(packs), out)
+    g = generate(packs, out, opts, env_prefix=args.password_env_prefix,
                  keep_existing=args.keep_existing)
     for w in g.warnings:
         print(f"cityhub broker config: warning: {w}", file=sys.stderr)
-    print(f"cityhub broker config: {pack.city.name} ({pack.city.id}), "
-          f"{g.gateways + g.services} accounts ({g.gateways} gateways, {g.services} services)")
+    names = ", ".join(f"{p.city.name} ({p.city.id})" for p in packs)
+    print(f"cityhub broker config: {names}, "
+          f"{g.gateways + g.services + g.departments} accounts ({g.gateways} gateways, "
+          f"{g.services} services, {g.departments} departments)")
     for path in g.files:
         print(f"  wrote {path}" + (" (0600)" if path.name in ("passwd", "acl") else ""))
     tls = opts.tls
@@ -145,7 +163,10 @@ def register(sub: Any) -> None:
     c = bsub.add_parser("config", help="mosquitto.conf, passwd and acl from a city pack",
                         description=CONFIG_HELP,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    c.add_argument("--city", required=True, help="pack name (bandung) or directory")
+    c.add_argument("--city", required=True, action="append", metavar="PACK",
+                   help="pack name (bandung) or directory; repeat it for a broker serving "
+                   "several cities (each service's account then reads every city's topics; "
+                   "the packs' broker.port and broker.tls must agree)")
     c.add_argument("--out", required=True, metavar="DIR", help="where to write the files")
     c.add_argument("--password-env-prefix", default="CITYHUB_MQTT_", metavar="PREFIX",
                    help="of the services' password variables (default: CITYHUB_MQTT_)")

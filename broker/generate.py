@@ -9,7 +9,7 @@ generated passwords are returned, not printed: the caller shows them once.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +30,7 @@ class Generated:
     files: tuple[Path, ...]
     gateways: int
     services: int
+    departments: int = 0
     passwords: tuple[str, ...] = ()
     kept: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=())
@@ -46,22 +47,26 @@ def write_text(path: Path, text: str, mode: int) -> Path:
     return path
 
 
-def generate(pack: CityPack, out: Path, opts: BrokerOptions, *,
+def generate(packs: CityPack | Sequence[CityPack], out: Path, opts: BrokerOptions, *,
              environ: Mapping[str, str] | None = None,
              env_prefix: str = DEFAULT_ENV_PREFIX, keep_existing: bool = False) -> Generated:
-    """Write ``mosquitto.conf``, ``passwd`` (0600) and ``acl`` (0600) for ``pack`` into
-    ``out``. With ``keep_existing``, an account whose password is in neither the
-    environment nor its file keeps its hash from ``out/passwd`` instead of a new one."""
+    """Write ``mosquitto.conf``, ``passwd`` (0600) and ``acl`` (0600) for the packs' city
+    (or cities: one broker for a hub serving several) into ``out``. With
+    ``keep_existing``, an account whose password is in neither the environment nor its
+    file keeps its hash from ``out/passwd`` instead of a new one."""
     env = os.environ if environ is None else environ
-    accounts = accounts_of(pack, env_prefix)
+    listed = [packs] if isinstance(packs, CityPack) else list(packs)
+    accounts = accounts_of(listed, env_prefix)
     warnings = [f"gateway {g} has no credentials in the pack: no account, so it cannot "
                 "connect to this broker" for g in accounts.without_credentials]
     warnings += [f"gateway {a.gateway}: credentials name no password_env or password_file, "
                  "so its edge agent sends no password and cannot log in"
                  for a in accounts.gateways if not (a.password_env or a.password_file)]
-    if pack.broker.tls is not None and opts.tls is None:
-        warnings.append(f"the pack's gateways connect with TLS (broker.tls) on port "
-                        f"{pack.broker.port}, but no TLS listener was asked for (--tls)")
+    for pack in listed:
+        if pack.broker.tls is not None and opts.tls is None:
+            warnings.append(f"{pack.city.id}'s gateways connect with TLS (broker.tls) on "
+                            f"port {pack.broker.port}, but no TLS listener was asked for "
+                            "(--tls)")
     out.mkdir(parents=True, exist_ok=True)
     old = read_hashes(out / "passwd") if keep_existing else {}
     hashed: list[tuple[str, str]] = []
@@ -76,9 +81,10 @@ def generate(pack: CityPack, out: Path, opts: BrokerOptions, *,
             shown.append(generated_line(a, pw))
         hashed.append((a.username, pw.value))
     write_passwd(out / "passwd", hashed, [old[u] for u in kept])
-    files = (write_text(out / "acl", acl_text(pack, accounts), 0o600),
+    files = (write_text(out / "acl", acl_text(listed, accounts), 0o600),
              out / "passwd",
-             write_text(out / "mosquitto.conf", mosquitto_conf(pack, opts), 0o644))
-    n = len(accounts.gateways)
-    return Generated(files, n, len(accounts.accounts) - n, tuple(shown), tuple(kept),
-                     tuple(warnings))
+             write_text(out / "mosquitto.conf", mosquitto_conf(listed, opts), 0o644))
+    roles = [a.role for a in accounts.accounts]
+    gateways, departments = roles.count("gateway"), roles.count("department")
+    return Generated(files, gateways, len(roles) - gateways - departments, departments,
+                     tuple(shown), tuple(kept), tuple(warnings))

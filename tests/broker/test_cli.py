@@ -155,3 +155,28 @@ def test_conf_dir_the_files_work_where_they_are_mounted(tmp_path: Path) -> None:
     out.rename(mount)
     with running_broker(mount, port):
         assert logs_in(port, "gw-a", ENV_A)
+
+
+def test_config_of_two_cities(tmp_path: Path) -> None:
+    """--city twice: one broker's files for both; the packs must agree on where the
+    gateways connect."""
+    from tests.broker.test_live_cities import second_city
+
+    one = write_broker_pack(tmp_path / "one", "cone", 1883)
+    second_city(tmp_path / "two", "ctwo", 1883)
+    out = tmp_path / "out"
+    r = cityhub("broker", "config", "--city", str(one), "--city", str(tmp_path / "two"),
+                "--out", str(out), env={})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("cityhub broker config: Test City (cone), Test City (ctwo), "
+                               "10 accounts (4 gateways, 4 services, 2 departments)"), r.stdout
+    acl = (out / "acl").read_text()
+    assert "user dept-cone-bpbd" in acl and "user dept-ctwo-bpbd" in acl
+    assert "topic read city/ctwo/flood/#" in acl.split("user cityhub-ingest")[1]
+    odd = second_city(tmp_path / "odd", "codd", 8883)
+    r = cityhub("broker", "config", "--city", str(one), "--city", str(tmp_path / "odd"),
+                "--out", str(tmp_path / "out2"), env={})
+    assert r.returncode == 2
+    assert ("cone's gateways connect on port 1883, codd's on 8883: one broker serves both "
+            "only if their packs' broker.port and broker.tls agree") in r.stderr, r.stderr
+    assert odd.city.id == "codd" and not (tmp_path / "out2" / "acl").exists()
