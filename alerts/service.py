@@ -133,8 +133,8 @@ class AlertsService:
                                    self.auto_resolve)
         for a in applied.opened:
             self.metrics.opened.labels(a.rule).inc()
-            log.info("alerts: alarm %s opened: %s %s (%s)", a.id, a.rule, a.source,
-                     a.severity)
+            log.info("alerts: alarm %s of %s opened: %s %s (%s)", a.id, self.pack.city.id,
+                     a.rule, a.source, a.severity)
         for a in applied.resolved:
             self.metrics.resolved.labels(a.rule).inc()
         for state, n in applied.notifications.items():
@@ -192,8 +192,8 @@ class AlertsService:
             self.apply(conditions)
         for aid, dept, level in self.store.escalate_due(now, self.escalation, self.route):
             self.metrics.escalations.labels(dept).inc()
-            log.warning("alerts: alarm %s not acknowledged in time: escalated to %s level %d",
-                        aid, dept, level)
+            log.warning("alerts: alarm %s of %s not acknowledged in time: escalated to %s "
+                        "level %d", aid, self.pack.city.id, dept, level)
             self.dispatcher.wake.set()
         self.store.close_resolved(now - self.settings.close_after_s, now)
         self.metrics.active.set(sum(n for s, n in self.store.counts().items()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from analytics.live.checkpoint import StateDir
 from analytics.service import AnalyticsService
@@ -48,6 +48,7 @@ class AnalyticsCities:
         self.password = password
         self.services: dict[str, AnalyticsService] = {}
         self._metrics_port: int | None = None
+        self._started = asyncio.Event()
 
     @property
     def metrics_port(self) -> int | None:
@@ -65,6 +66,19 @@ class AnalyticsCities:
             return next(iter(self.services.values())).health()
         return per_city_health({c: svc.health for c, svc in self.services.items()})()
 
+    async def wait_connected(self) -> None:
+        """Until :meth:`run` has built every city's service and each is connected to the
+        broker."""
+        await self._started.wait()
+        for svc in self.services.values():
+            await svc.connected.wait()
+
+    def snapshot(self) -> Mapping[str, object]:
+        """The metrics' snapshot of the one city, or of each city by its id."""
+        if not self.settings.per_city and self.services:
+            return next(iter(self.services.values())).metrics.snapshot()
+        return {c: svc.metrics.snapshot() for c, svc in self.services.items()}
+
     async def run(self) -> None:
         """Open each city's state directory, run every city's service until cancelled
         (or one fails), close the state directories."""
@@ -77,6 +91,7 @@ class AnalyticsCities:
                 stack.callback(state.close)
                 self.services[city] = AnalyticsService(own, pack, self.store, state,
                                                        password=self.password)
+            self._started.set()
             if not s.per_city:  # the one city's service serves its own metrics, as ever
                 await next(iter(self.services.values())).run()
                 return

@@ -70,7 +70,7 @@ class Outputs:
                 self.published.add(key)
                 done.append(key)
                 self.metrics.events.labels(e.kind).inc()
-                log.info("analytics: event %s %s %s %s (%s)", e.kind, e.phase, e.device,
-                         e.start, e.id)
+                log.info("analytics: event %s %s %s of %s %s (%s)", e.kind, e.phase, e.device,
+                         e.city, e.start, e.id)
         finally:
             await asyncio.to_thread(self.state.journal, done)

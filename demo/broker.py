@@ -17,7 +17,7 @@ import logging
 import os
 import secrets
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,31 +67,35 @@ class DemoBroker:
                 secret(c.password_env, what=f"gateway {gateway.id}'s MQTT password"))
 
 
-def _why_open(pack: CityPack) -> str | None:
-    """Why the pack's gateways could not log in to a locked broker (None: they can)."""
-    for gw in pack.gateways:
-        if gw.credentials is None or not gw.credentials.password_env:
-            return f"gateway {gw.id} has no credentials.password_env in the pack"
+def _why_open(packs: Sequence[CityPack]) -> str | None:
+    """Why the packs' gateways could not log in to a locked broker (None: they can)."""
+    for pack in packs:
+        for gw in pack.gateways:
+            if gw.credentials is None or not gw.credentials.password_env:
+                return f"gateway {gw.id} of {pack.city.id} has no credentials.password_env"
     return None
 
 
 @contextlib.asynccontextmanager
-async def demo_broker(pack: CityPack, kind: str = "auto") -> AsyncIterator[DemoBroker]:
-    """Start a broker on a free loopback port for ``pack``'s city; yield how to use it."""
+async def demo_broker(packs: CityPack | Sequence[CityPack], kind: str = "auto"
+                      ) -> AsyncIterator[DemoBroker]:
+    """Start a broker on a free loopback port for the packs' city (or cities); yield how
+    to use it."""
+    packs = [packs] if isinstance(packs, CityPack) else list(packs)
     if kind == "mosquitto" or (kind == "auto" and LocalMosquitto.available()):
         with tempfile.TemporaryDirectory(prefix="cityhub-demo-mosquitto-") as d:
             port = free_port()
-            why_open = _why_open(pack)
+            why_open = _why_open(packs)
             conf_text = None
             service_env: dict[str, str] = {}
             if why_open is None:
-                accounts = accounts_of(pack)
+                accounts = accounts_of(packs)
                 for a in accounts.accounts:  # a password for every account, this run's
                     if a.password_env:
                         os.environ.setdefault(a.password_env, secrets.token_urlsafe(18))
                     if a.role not in ("gateway", "department") and a.password_env:
                         service_env[a.role] = a.password_env
-                generate(pack, Path(d) / "conf", BrokerOptions(
+                generate(packs, Path(d) / "conf", BrokerOptions(
                     conf_dir=f"{d}/conf", data_dir=f"{d}/data", port=port, bind="127.0.0.1"))
                 conf_text = (Path(d) / "conf" / "mosquitto.conf").read_text()
             else:

@@ -32,8 +32,9 @@ def register(sub: Any) -> None:
         "rise past Siaga III while you watch (a flood alarm opens). Runs until "
         "--duration passes or SIGTERM or SIGINT (Ctrl-C) stops it, then stops the broker "
         "it started and removes its temporary files.")
-    p.add_argument("--city", default="bandung",
-                   help="shipped pack name (bandung, bogor) or a pack directory; "
+    p.add_argument("--city", action="append", metavar="PACK",
+                   help="shipped pack name (bandung, bogor) or a pack directory; repeat it "
+                   "for one hub serving several cities (--city bandung --city bogor); "
                    "default: bandung")
     p.add_argument("--host", default="127.0.0.1", help="dashboard address; default 127.0.0.1")
     p.add_argument("--port", type=int, default=8050, help="dashboard port; default 8050")

@@ -25,15 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from accounts import Accounts
-from alerts.run import running_service
-from alerts.service import AlertsService
+from alerts.run import running_hub
+from alerts.service import AlertsHub
 from alerts.settings import AlertsSettings
-from analytics.live.checkpoint import StateDir
-from analytics.service import AnalyticsService
+from analytics.cities import AnalyticsCities
 from analytics.settings import AnalyticsSettings, DetectionSettings
-from cityhub.config import load_pack
 from cityhub.config.alerting import AlertsPolicy, Department, WebhookContact
 from cityhub.config.pack import CityPack
+from cityhub.config.packs import load_packs
 from cityhub.errors import ConfigError, ConfigProblem
 from cityhub.fields import Domain
 from cityhub.signals import run_until_stopped
@@ -115,23 +114,27 @@ def public_view_token(path: Path) -> str:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    pack = load_pack(args.city)
+    names: list[str] = args.city or ["bandung"]
+    packs = load_packs(names)
     if args.webhook:
-        pack = with_webhook(pack, args.webhook)
-    data_dir = Path(args.data_dir) / pack.city.id
+        packs = tuple(with_webhook(p, args.webhook) for p in packs)
+    cities = "-".join(p.city.id for p in packs)
+    # one city: its pack as settings name it, as ever; several: each named (per city)
+    which: dict[str, Any] = {"pack": names[0]} if len(names) == 1 else {"packs": tuple(names)}
+    data_dir = Path(args.data_dir) / cities
     if args.fresh and data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     db_path = data_dir / "readings.db"
 
-    async with demo_broker(pack, args.broker) as broker:
+    async with demo_broker(packs, args.broker) as broker:
         broker_desc = broker.description
         logins = {s: broker.for_service(s) for s in ("ingest", "analytics", "alerts",
                                                      "dashboard")}
         shared = "ingest" if broker.protocol == "5" else None
         settings = IngestSettings(
-            pack=args.city, broker=logins["ingest"][0],
-            client_id=f"cityhub-demo-ingest-{pack.city.id}",
+            **which, broker=logins["ingest"][0],
+            client_id=f"cityhub-demo-ingest-{cities}",
             shared_group=shared, flush_interval_s=1.0,
             store=StoreSettings(kind="sqlite", path=str(db_path)),
             deadletter_path=str(data_dir / "deadletters.db"),
@@ -139,64 +142,70 @@ async def _run(args: argparse.Namespace) -> int:
         store = SQLiteStore(db_path)
         deadletters = DeadLetters(settings.deadletter_path)
         spool = Spool(settings.spool_path, settings.spool_max_bytes)
-        ingester = Ingester(settings, pack, store, deadletters, spool,
+        ingester = Ingester(settings, packs, store, deadletters, spool,
                             password=logins["ingest"][1])
         analytics_store = SQLiteStore(db_path)
-        analytics = AnalyticsService(AnalyticsSettings(
-            pack=args.city, broker=logins["analytics"][0],
-            client_id=f"cityhub-demo-analytics-{pack.city.id}",
+        analytics = AnalyticsCities(AnalyticsSettings(
+            **which, broker=logins["analytics"][0],
+            client_id=f"cityhub-demo-analytics-{cities}",
             shared_group="analytics" if broker.protocol == "5" else None,
             store=StoreSettings(kind="sqlite", path=str(db_path)),
             state_dir=str(data_dir / "analytics"),
             # faults show within two minutes rather than the production ten
             detection=DetectionSettings(lamp_hold_s=120, rain_hold_s=120)),
-            pack, analytics_store, StateDir(data_dir / "analytics"),
-            password=logins["analytics"][1])
+            packs, analytics_store, password=logins["analytics"][1])
 
-        weather = Weather(pack.city.timezone, seed=args.seed)
-        if not args.no_storm:
-            weather.add_storm(*storm_now(args.time_scale))
-        queues = [DiskQueue(data_dir / f"edge-{gw.id}.db") for gw in pack.gateways]
+        queues: list[DiskQueue] = []
         publishers = []
-        for gw, q in zip(pack.gateways, queues, strict=True):
-            login, gw_password = broker.for_gateway(gw)  # its own account, when locked
-            publishers.append(GatewayPublisher(
-                pack, gw, [(s, SimDriver(s, pack, weather, args.seed, args.time_scale))
-                           for s in gw.sensors],
-                login, q, password=gw_password, interval_scale=args.interval_scale,
-                flush_interval_s=2.0))
-        if not args.no_faults:
-            _inject_faults(pack, publishers)
+        for pack in packs:
+            weather = Weather(pack.city.timezone, seed=args.seed)
+            if not args.no_storm:
+                weather.add_storm(*storm_now(args.time_scale))
+            mine = []
+            for gw in pack.gateways:
+                q = DiskQueue(data_dir / f"edge-{pack.city.id}-{gw.id}.db")
+                queues.append(q)
+                login, gw_password = broker.for_gateway(gw)  # its own account, when locked
+                mine.append(GatewayPublisher(
+                    pack, gw, [(s, SimDriver(s, pack, weather, args.seed, args.time_scale))
+                               for s in gw.sensors],
+                    login, q, password=gw_password, interval_scale=args.interval_scale,
+                    flush_interval_s=2.0))
+            if not args.no_faults:
+                _inject_faults(pack, mine)
+            publishers += mine
 
         async def open_store() -> SQLiteStore:
             return SQLiteStore(db_path)
 
         alerts_port = args.alerts_port or free_port()  # the dashboards need it up front
         alerts_settings = AlertsSettings(
-            pack=args.city, broker=logins["alerts"][0],
-            client_id=f"cityhub-demo-alerts-{pack.city.id}",
+            **which, broker=logins["alerts"][0],
+            client_id=f"cityhub-demo-alerts-{cities}",
             shared_group="alerts" if broker.protocol == "5" else None,
             database=str(data_dir / "alarms.db"), accounts=str(data_dir / "accounts.db"),
             http_host=args.host, http_port=alerts_port,
             dashboard_url=f"http://{args.host}:{args.port}")
         password = demo_account(data_dir / "accounts.db")
 
-        data = CityData(pack, open_store)
+        datas = [CityData(pack, open_store) for pack in packs]
         accounts = Accounts(data_dir / "accounts.db")
-        live = LiveFeed(pack.city.id, logins["dashboard"][0], password=logins["dashboard"][1],
-                        client_id=f"cityhub-demo-dashboard-{pack.city.id}")
-        live.start()
-        app = create_app(data, DashboardSettings(
+        feeds = [LiveFeed(pack.city.id, logins["dashboard"][0], password=logins["dashboard"][1],
+                          client_id=f"cityhub-demo-dashboard-{pack.city.id}")
+                 for pack in packs]
+        for feed in feeds:
+            feed.start()
+        app = create_app(datas, DashboardSettings(
             refresh_s=args.refresh, stale_after_s=max(120.0, 600 * args.interval_scale),
             alerts_api=f"http://{args.host}:{alerts_port}",
             public_token=public_view_token(data_dir / "accounts.db")),
-            accounts=accounts, live=live)
+            accounts=accounts, live=feeds)
         freeze_startup_objects()
-        alerts: AlertsService | None = None
+        alerts: AlertsHub | None = None
         try:
             with WebServer(app.server, args.host, args.port) as url:
-                async with running_service(alerts_settings, pack,
-                                           password=logins["alerts"][1]) as alerts, \
+                async with running_hub(alerts_settings, packs,
+                                       password=logins["alerts"][1]) as alerts, \
                         asyncio.TaskGroup() as tg:
                     tasks = [tg.create_task(ingester.run()), tg.create_task(analytics.run()),
                              tg.create_task(alerts.run())]
@@ -204,19 +213,10 @@ async def _run(args: argparse.Namespace) -> int:
                     # queue yet, so earlier readings would have no one to go to.
                     async with asyncio.timeout(60):
                         await ingester.connected.wait()
-                        await analytics.connected.wait()
-                        await alerts.connected.wait()
-                    n = sum(len(g.sensors) for g in pack.gateways)
-                    api = f"http://{args.host}:{alerts.http_port}"
-                    hook = f"\n  webhook:   alarms to {args.webhook}" if args.webhook else ""
-                    print(f"\ncityhub demo: {pack.city.name}, {len(pack.gateways)} gateways, "
-                          f"{n} simulated sensors\n  broker:    {broker_desc}\n"
-                          f"  store:     {db_path}\n  analytics: events on "
-                          f"city/{pack.city.id}/events/#\n  alerts:    alarms on "
-                          f"city/{pack.city.id}/alerts/#; API {api}/api/alarms{hook}\n"
-                          f"  dashboard: {url} (log in as {DEMO_USER}, password "
-                          f"{password})\n"
-                          "Open the dashboard in a browser. Ctrl-C stops.\n", flush=True)
+                        await analytics.wait_connected()
+                        await alerts.wait_connected()
+                    print(_banner(args, packs, broker_desc, db_path, alerts, url, password),
+                          flush=True)
                     tasks += [tg.create_task(p.run()) for p in publishers]
                     tasks.append(tg.create_task(_report(ingester, analytics, publishers)))
                     if args.duration:
@@ -224,20 +224,45 @@ async def _run(args: argparse.Namespace) -> int:
                         for t in tasks:
                             t.cancel()
         finally:
-            data.close()
-            live.close()
+            for data in datas:
+                data.close()
+            for feed in feeds:
+                feed.close()
             accounts.close()
             await store.aclose()
             await analytics_store.aclose()
-            analytics.state.close()
             deadletters.close()
             spool.close()
             for q in queues:
                 q.close()
-            told = f"; alerts {alerts.metrics.snapshot()}" if alerts is not None else ""
+            told = ""
+            if alerts is not None:
+                told = "; alerts " + str({c: s.metrics.snapshot()
+                                          for c, s in alerts.services.items()})
             print(f"cityhub demo: stopped; ingest {ingester.counters.snapshot()}; "
-                  f"analytics {analytics.metrics.snapshot()}{told}", flush=True)
+                  f"analytics {analytics.snapshot()}{told}", flush=True)
     return 0
+
+
+def _banner(args: argparse.Namespace, packs: tuple[CityPack, ...], broker: str,
+            db_path: Path, alerts: AlertsHub, url: str, password: str) -> str:
+    """What the demo runs and where to look, printed once everything is connected."""
+    gateways = sum(len(p.gateways) for p in packs)
+    sensors = sum(len(g.sensors) for p in packs for g in p.gateways)
+    names = " and ".join(p.city.name for p in packs)
+    ids = ",".join(p.city.id for p in packs)
+    topics = f"city/{packs[0].city.id}" if len(packs) == 1 else "city/{" + ids + "}"
+    api = f"http://{args.host}:{alerts.http_port}/api/alarms"
+    if len(packs) > 1:
+        api += "?city=<id>"
+    hook = f"\n  webhook:   alarms to {args.webhook}" if args.webhook else ""
+    several = ("\n  cities:    pick one in the dashboard's menu; users scoped to one see "
+               "theirs only (cityhub users city NAME ID)") if len(packs) > 1 else ""
+    return (f"\ncityhub demo: {names}, {gateways} gateways, {sensors} simulated sensors\n"
+            f"  broker:    {broker}\n  store:     {db_path}\n  analytics: events on "
+            f"{topics}/events/#\n  alerts:    alarms on {topics}/alerts/#; API {api}{hook}\n"
+            f"  dashboard: {url} (log in as {DEMO_USER}, password {password}){several}\n"
+            "Open the dashboard in a browser. Ctrl-C stops.\n")
 
 
 def _inject_faults(pack: CityPack, publishers: list[GatewayPublisher]) -> None:
@@ -256,14 +281,14 @@ def _inject_faults(pack: CityPack, publishers: list[GatewayPublisher]) -> None:
             log.info("demo: fault %s injected into %s from a minute in", kind, device)
 
 
-async def _report(ingester: Any, analytics: AnalyticsService, publishers: list[Any]) -> None:
+async def _report(ingester: Any, analytics: AnalyticsCities, publishers: list[Any]) -> None:
     while True:
         await asyncio.sleep(30)
         sent = sum(p.published for p in publishers)
         log.info("demo: the edge agents published %d readings; the ingester stored them "
                  "as points (a point holds a device's readings of one time): %s; the "
                  "analytics: %s", sent, ingester.counters.snapshot(),
-                 analytics.metrics.snapshot())
+                 analytics.snapshot())
 
 
 def run(args: argparse.Namespace) -> int:

@@ -62,6 +62,25 @@ def test_demo_bogor_with_embedded_broker(tmp_path: Path) -> None:
     assert devices_stored(tmp_path / "bogor" / "readings.db") == set(load_pack("bogor").sensors)
 
 
+def test_demo_of_two_cities_on_one_hub(tmp_path: Path, mosquitto: object) -> None:
+    """`cityhub demo --city bandung --city bogor`: one locked-down broker, one store, every
+    service serving both cities; each city's every device stored under its own city."""
+    out, status = run_demo(tmp_path, "--city", "bandung", "--city", "bogor",
+                           "--alerts-port", "0", seconds=25)
+    assert status == 200
+    assert "cityhub demo: Kota Bandung and Kota Bogor," in out, out[-3000:]
+    assert "Mosquitto on" in out and "locked down" in out
+    assert "'dead_lettered': {}" in out
+    with sqlite3.connect(tmp_path / "bandung-bogor" / "readings.db") as c:
+        stored = set(c.execute("SELECT DISTINCT s.city, s.device FROM readings r "
+                               "JOIN series s ON s.id = r.series"))
+    for city in ("bandung", "bogor"):
+        assert {d for c_, d in stored if c_ == city} == set(load_pack(city).sensors), city
+        # each city's alarm store and analytics state, named after it
+        assert (tmp_path / "bandung-bogor" / f"alarms-{city}.db").is_file()
+        assert (tmp_path / "bandung-bogor" / "analytics" / city).is_dir()
+
+
 def test_help_of_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (["--help"], ["demo", "--help"], ["config", "check", "--help"],
                  ["city", "new", "--help"],
