@@ -3,6 +3,7 @@ the limits the hub's promise depends on."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -171,6 +172,38 @@ def test_the_scale_out_override_is_valid() -> None:
         <= set(services)
     scale = load_settings(ROOT / "deploy" / "ingest-scale.yaml", IngestSettings)
     assert scale.workers == 4 and scale.shared_group == "ingest"
+
+
+def test_the_two_city_override_is_valid() -> None:
+    """docker-compose.cities.yml (docs/several-cities.md) on top of the single host: valid;
+    every service given both packs (their settings load, the packs too), Bogor's
+    simulated gateways beside Bandung's; every variable it reads in .env.example."""
+    from alerts.settings import AlertsSettings
+    from cityhub.config.packs import load_packs
+
+    exe = shutil.which("docker-compose")
+    assert exe is not None
+    r = subprocess.run([exe, "-f", str(ROOT / "docker-compose.yml"), "-f",
+                        str(ROOT / "docker-compose.cities.yml"), "--profile", "sim", "config"],
+                       capture_output=True, text=True, cwd=ROOT, check=False)
+    assert r.returncode == 0, r.stderr
+    services = yaml.safe_load(r.stdout)["services"]
+    for name, model in (("ingest-0", IngestSettings), ("ingest-1", IngestSettings),
+                        ("analytics", AnalyticsSettings), ("alerts", AlertsSettings)):
+        [mount] = [v for v in services[name]["volumes"] if v.endswith(":ro")]
+        host = mount.split(":")[0]
+        assert host == str(ROOT / "deploy" / "cities" / Path(host).name), (name, mount)
+        settings = load_settings(host, model)  # type: ignore[type-var]
+        assert settings.pack_names == ("bandung", "bogor"), name
+    assert [p.city.id for p in load_packs(("bandung", "bogor"))] == ["bandung", "bogor"]
+    command = services["dashboard"]["command"]
+    assert [command[i + 1] for i, a in enumerate(command) if a == "--city"] == \
+        ["bandung", "bogor"]
+    assert {"edge-sim-katulampa", "edge-sim-kebun-raya", "edge-sim-dago"} <= set(services)
+    raw = (ROOT / "docker-compose.cities.yml").read_text()
+    example = (ROOT / ".env.example").read_text()
+    for var in re.findall(r"\$\{([A-Z0-9_]+)", raw):
+        assert f"\n{var}=" in example, var
 
 
 @pytest.mark.parametrize(("kind", "who"), [("ingest", "the ingester"),
