@@ -373,15 +373,24 @@ def api_app(hub: AlertsHub, accounts: Accounts) -> web.Application:
                       "enabled": True})
 
     # -- the departments' run-time subscriptions ---------------------------------------------
-    def may_change(user: User, department: str) -> web.Response | None:
-        """None if ``user`` may change ``department``'s subscriptions (of the city
-        picked, which they see), else the 403."""
-        if user.allows(Role.ADMIN) or user.department == department:
+    def may_change(user: User, department: str, city: str) -> web.Response | None:
+        """None if ``user`` may change ``department``'s subscriptions in ``city`` (picked,
+        and one they see), else the 403. A user's department is of their own city: of the
+        one they are scoped to, or of the only city where the service serves one (two
+        cities may both have a ``bpbd``: an unscoped ``bpbd`` operator of a hub serving
+        several acts for neither)."""
+        own = user.city == city if user.city is not None else len(served) == 1
+        if user.allows(Role.ADMIN) or (user.department == department and own):
             return None
+        why = ""
+        if user.department is not None and not own:
+            why = (f"; {user.name} is of department {user.department} but scoped to no "
+                   f"city (cityhub users city {user.name} ID)" if user.city is None else
+                   f"; {user.name} is of department {user.department} of {user.city}")
+        elif user.department is not None:
+            why = f"; {user.name} is of department {user.department}"
         return _error(403, f"only operators of department {department} or an admin may "
-                      "change its subscriptions"
-                      + ("" if user.department is None
-                         else f"; {user.name} is of department {user.department}"))
+                      "change its subscriptions" + why)
 
     @needs(Role.VIEWER)
     async def list_subscriptions(request: web.Request, _user: User, svc: AlertsService
@@ -411,7 +420,7 @@ def api_app(hub: AlertsHub, accounts: Accounts) -> web.Application:
         if b.department not in departments:
             return _error(422, f"department: unknown department {b.department!r}; the city "
                           f"pack's are {', '.join(departments) or 'none'}", field="department")
-        refused = may_change(user, b.department) \
+        refused = may_change(user, b.department, svc.pack.city.id) \
             or unknown("districts", b.districts, {d.id for d in svc.pack.districts}) \
             or unknown("rules", b.rules, {r.id for r in svc.pack.alerts.rules})
         if refused is not None:
@@ -437,7 +446,7 @@ def api_app(hub: AlertsHub, accounts: Accounts) -> web.Application:
             found = next((s for s in store.subscriptions() if s.id == int(raw)), None)
         if found is None:
             raise NotFound(f"no run-time subscription {raw!r}")
-        refused = may_change(user, found.department)
+        refused = may_change(user, found.department, svc.pack.city.id)
         if refused is not None:
             return refused
         if not store.remove_subscription(found.id):

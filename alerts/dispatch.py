@@ -159,7 +159,8 @@ class Dispatcher:
         items = [(self.store.get(n.alarm_id), n.change, n.level) for n in members]
         if key[0] == COMMON:
             alarm, change, _ = items[0]
-            payload = {"city": self.city, **alarm_payload(alarm, change, self.dashboard_url)}
+            payload = {"city": self.city,
+                       **alarm_payload(alarm, change, self.dashboard_url, self.city)}
             message = Outgoing(gid, alarm.title, alarm.title, payload)
         else:
             dept = self.departments[key[0]]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from alerts.channels.base import Outgoing
@@ -45,11 +46,18 @@ CATALOGUE: dict[str, dict[str, str]] = {
 _RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
-def alarm_payload(alarm: Alarm, change: str, dashboard_url: str | None) -> dict[str, Any]:
+def sensor_link(dashboard_url: str, device: str, city: str) -> str:
+    """The sensor's page in the command centre, of its city (``?city=``: a command centre
+    serving several cities opens it in that one)."""
+    return f"{dashboard_url.rstrip('/')}/sensor/{quote(device)}?city={quote(city)}"
+
+
+def alarm_payload(alarm: Alarm, change: str, dashboard_url: str | None, city: str
+                  ) -> dict[str, Any]:
     """One alarm change as JSON (the webhook, MQTT and Apprise bodies carry these)."""
     out: dict[str, Any] = {"change": change, "alarm": alarm.json()}
     if dashboard_url and alarm.device:
-        out["sensor_url"] = f"{dashboard_url.rstrip('/')}/sensor/{alarm.device}"
+        out["sensor_url"] = sensor_link(dashboard_url, alarm.device, city)
     return out
 
 
@@ -75,7 +83,7 @@ def render(group_id: str, items: list[tuple[Alarm, str, int]], *, language: str,
             lines.append("  " + t["escalated_note"].format(level=level))
         if dashboard_url and alarm.device:
             lines.append("  " + t["link"].format(
-                url=f"{dashboard_url.rstrip('/')}/sensor/{alarm.device}"))
+                url=sensor_link(dashboard_url, alarm.device, city)))
     if len(items) == 1:
         alarm, change, _ = items[0]
         subject = t["subject_one"].format(severity=t[alarm.severity], title=alarm.title,
@@ -86,5 +94,6 @@ def render(group_id: str, items: list[tuple[Alarm, str, int]], *, language: str,
     text = "\n".join([*lines, "", t["footer"].format(city=city)]) + "\n"
     payload = {"type": "cityhub.alarms", "city": city, "department": department,
                "language": language, "subject": subject,
-               "notifications": [alarm_payload(a, c, dashboard_url) for a, c, _ in items]}
+               "notifications": [alarm_payload(a, c, dashboard_url, city)
+                                 for a, c, _ in items]}
     return Outgoing(id=group_id, subject=subject, text=text, payload=payload)

@@ -18,17 +18,19 @@ from flask import Flask, Response, redirect, render_template_string, request, se
 from accounts import Role
 from dashboards import auth, public
 from dashboards.context import (
+    CITY_COOKIE,
     CITY_SESSION,
     LANGUAGE_COOKIE,
     DashboardSettings,
     Hub,
+    current_city,
     hub,
     hubs,
     lang,
 )
 from dashboards.data import CityData
 from dashboards.i18n import LANGUAGES, Lang
-from dashboards.ids import Ids
+from dashboards.ids import SHELL_CITY, Ids
 
 if TYPE_CHECKING:
     from accounts.store import Accounts
@@ -119,7 +121,16 @@ def _shell() -> html.Div:
         dcc.Location(id=ID("url"), refresh=False),
         dcc.Interval(id=ID("wall-tick"), interval=int(h.settings.wall_cycle_s * 1000),
                      disabled=True),
+        # the city this page shows: actions check it against the session's (another tab
+        # may have switched it), and the page reloads when the session's city changes
+        dcc.Store(id=SHELL_CITY, data=h.pack.city.id),
+        dcc.Interval(id=ID("city-watch"), interval=2000,
+                     disabled=not _sees_several(user)),
     ])
+
+
+def _sees_several(user: auth.LoginUser | None) -> bool:
+    return user is not None and sum(user.sees(c) for c in hubs()) > 1
 
 
 def _city_menu(h: Hub, user: auth.LoginUser | None) -> Any:
@@ -145,7 +156,41 @@ def _back(server: Flask, *, leaving_city: bool = False) -> Any:
 
 
 def _city_route(app: Dash) -> None:
+    """``/city/<id>`` switches the session's city; ``?city=<id>`` on a page's link (an
+    alarm's sensor link) does too; a page of another city than the session's reloads."""
     server: Flask = app.server
+
+    def page(path: str) -> bool:
+        return request.method == "GET" and not path.startswith(
+            ("/_dash-", "/assets/", "/_reload-hash", "/city/", "/language/", "/public",
+             "/login", "/logout", "/healthz", "/_favicon"))
+
+    @server.before_request
+    def city_from_link() -> None:
+        asked = request.args.get("city")
+        user = auth.current()
+        if asked and user is not None and asked in hubs() and user.sees(asked) \
+                and page(request.path):
+            session[CITY_SESSION] = asked
+
+    @server.after_request
+    def city_cookie(response: Response) -> Response:
+        user = auth.current()
+        if page(request.path) and _sees_several(user):
+            response.set_cookie(CITY_COOKIE, current_city(), httponly=False, samesite="Lax",
+                                secure=bool(server.config.get("SESSION_COOKIE_SECURE")))
+        return response
+
+    app.clientside_callback(  # type: ignore[no-untyped-call]
+        f"""function(n, shown) {{
+            const m = document.cookie.match(/(?:^|; ){CITY_COOKIE}=([^;]*)/);
+            if (n && m && shown && decodeURIComponent(m[1]) !== shown) {{
+                window.location.reload();
+            }}
+            return window.dash_clientside.no_update;
+        }}""",
+        Output(ID("city-watch"), "disabled"), Input(ID("city-watch"), "n_intervals"),
+        State(SHELL_CITY, "data"), prevent_initial_call=True)
 
     @server.route("/city/<city>")
     def choose_city(city: str) -> Any:
@@ -155,7 +200,10 @@ def _city_route(app: Dash) -> None:
             return Response("no such city here, or not one of yours\n", 404,
                             mimetype="text/plain")
         session[CITY_SESSION] = city
-        return _back(server, leaving_city=True)
+        answer = _back(server, leaving_city=True)
+        answer.set_cookie(CITY_COOKIE, city, httponly=False, samesite="Lax",
+                          secure=bool(server.config.get("SESSION_COOKIE_SECURE")))
+        return answer
 
 
 #: The pages a wall display cycles through (``?wall=1`` on any of them).

@@ -26,13 +26,16 @@ if TYPE_CHECKING:
     from accounts.store import Accounts
     from dashboards.data.live import LiveFeed
 
-__all__ = ["CITY_SESSION", "LANGUAGE_COOKIE", "DashboardSettings", "Hub", "current_city",
-           "hub", "hubs", "lang", "states_now"]
+__all__ = ["CITY_COOKIE", "CITY_SESSION", "LANGUAGE_COOKIE", "DashboardSettings", "Hub",
+           "current_city", "hub", "hubs", "lang", "states_now"]
 
 #: the browser's language choice, kept beyond the session
 LANGUAGE_COOKIE = "cityhub_lang"
 #: the session key of the city a user who sees several chose
 CITY_SESSION = "city"
+#: the same choice where the browser's script can read it, so a tab showing another city
+#: (the choice was made in another tab) reloads itself (``dashboards.app``)
+CITY_COOKIE = "cityhub_city"
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlencode
 
-__all__ = ["Ids", "query"]
+__all__ = ["SHELL_CITY", "Ids", "query"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 
@@ -40,3 +40,8 @@ def query(**values: str | None) -> str:
     (the values that are set, URL-encoded, in the order given; "" when none is)."""
     kept = {k: v for k, v in values.items() if v}
     return f"?{urlencode(kept)}" if kept else ""
+
+
+#: the shell's store of the city the page shows (``dashboards.app``): actions that
+#: change one city's data take it as a State and refuse if the session's city changed
+SHELL_CITY = Ids("shell")("city-shown")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -79,6 +80,13 @@ def test_demo_of_two_cities_on_one_hub(tmp_path: Path, mosquitto: object) -> Non
         # each city's alarm store and analytics state, named after it
         assert (tmp_path / "bandung-bogor" / f"alarms-{city}.db").is_file()
         assert (tmp_path / "bandung-bogor" / "analytics" / city).is_dir()
+    # each city's analytics and alerts took that city's telemetry (the stop line's figures)
+    stopped = next(line for line in out.splitlines() if line.startswith("cityhub demo: stopped"))
+    analytics, alerts = stopped.split("; analytics ")[1].split("; alerts ")
+    for city in ("bandung", "bogor"):
+        for part in (analytics, alerts):
+            got = re.search(rf"'{city}': {{'messages': ([0-9.]+)", part)
+            assert got and float(got.group(1)) > 0, (city, part)
 
 
 def test_help_of_every_command(capsys: pytest.CaptureFixture[str]) -> None:

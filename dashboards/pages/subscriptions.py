@@ -21,11 +21,11 @@ from cityhub.levels import SEVERITIES
 from dashboards import auth
 from dashboards.alarmfeed import Unavailable, as_user, problem
 from dashboards.components import severity_label
-from dashboards.context import hub, lang
+from dashboards.context import current_city, hub, lang
 from dashboards.data.alarms import AlarmsError
 from dashboards.grid import grid
 from dashboards.i18n import N_, Lang
-from dashboards.ids import Ids, query
+from dashboards.ids import SHELL_CITY, Ids, query
 
 dash.register_page(  # type: ignore[no-untyped-call]
     __name__, path="/subscriptions", name=N_("Subscriptions"), title="Subscriptions",
@@ -66,12 +66,16 @@ def _columns(L: Lang) -> list[dict[str, Any]]:
             {"field": "created", "headerName": _("Added by")}]
 
 
-def _may_change(department: str | None, whoami: dict[str, Any] | None) -> bool:
-    """What the API allows: an admin, or an operator of that department."""
+def _may_change(department: str | None, whoami: dict[str, Any] | None, city: str) -> bool:
+    """What the API allows: an admin, or an operator of that department of ``city`` (a
+    user's department is of their own city: the one they are scoped to, or the only
+    one the alerts service serves)."""
     if not department or not whoami:
         return False
     role = Role(str(whoami.get("role", "viewer")))
-    return role.allows(Role.ADMIN) or (role.allows(Role.OPERATOR)
+    scoped = whoami.get("city")
+    own = scoped == city if scoped else len(whoami.get("cities") or ()) <= 1
+    return role.allows(Role.ADMIN) or (role.allows(Role.OPERATOR) and own
                                        and whoami.get("department") == department)
 
 
@@ -171,8 +175,8 @@ def buttons(department: str | None, me: dict[str, Any] | None,
     subscription added at run time (the pack's are read only) of such a department."""
     row = selected[0] if selected else None
     removable = row is not None and row.get("id") is not None \
-        and _may_change(row.get("department"), me)
-    return not _may_change(department, me), not removable
+        and _may_change(row.get("department"), me, current_city())
+    return not _may_change(department, me, current_city()), not removable
 
 
 @callback(Output(ID("feedback"), "children"), Output(ID("changed"), "data"),
@@ -180,15 +184,18 @@ def buttons(department: str | None, me: dict[str, Any] | None,
           State(ID("department"), "value"), State(ID("domains"), "value"),
           State(ID("districts"), "value"), State(ID("severity"), "value"),
           State(ID("rules"), "value"), State(ID("table"), "selectedRows"),
-          State(ID("changed"), "data"), prevent_initial_call=True)
+          State(ID("changed"), "data"), State(SHELL_CITY, "data"), prevent_initial_call=True)
 def change(_add: int | None, _remove: int | None, department: str | None,
            domains: list[str] | None, districts: list[str] | None, severity: str | None,
            rules: list[str] | None, selected: list[dict[str, Any]] | None,
-           changed: int) -> tuple[str, int]:
+           changed: int, shown: str | None) -> tuple[str, int]:
     """Add or remove, as the logged-in user; an operator at least (the API also checks
-    the department)."""
+    the department). Only in the city the page shows: a subscription's id is its city's,
+    and another tab may have switched the session to another city meanwhile."""
     L = lang()
     _ = L.gettext
+    if shown is not None and shown != current_city():
+        return _("The city was changed in another tab: reload this page first."), changed
     try:
         auth.require(Role.OPERATOR)
         if ctx.triggered_id == ID("add"):

@@ -48,7 +48,9 @@ KATULAMPA = "flood-katulampa"  # Bogor, gateway gw-katulampa: Siaga III at 0.8 m
 SCOPED = {"op-bandung": ("operator", "bandung", None),
           "admin-bandung": ("admin", "bandung", None),
           "viewer-bogor": ("viewer", "bogor", None),
-          "op-bogor": ("operator", "bogor", "ops")}
+          "op-bogor": ("operator", "bogor", "ops"),
+          "bpbd-anywhere": ("operator", None, "bpbd"),
+          "bpbd-bandung": ("operator", "bandung", "bpbd")}
 PASSWORD = "city-scoped-pass-1"
 
 
@@ -355,6 +357,19 @@ async def test_two_cities_in_one_process_each_alarm_in_its_city_and_users_see_th
         assert status == 201 and body["city"] == "bogor"  # its department, its city
         assert (await op_bogor.call("POST", "/api/subscriptions?city=bandung",
                                     {"department": "bpbd"}))[0] == 403
+        # a department is of one city: an operator of bpbd scoped to no city acts for
+        # no city's bpbd (two cities may both have one); scoped to Bandung, for Bandung's
+        anywhere = Api(http_session, port, None, authorization=basic("bpbd-anywhere"))
+        status, body = await anywhere.call("POST", "/api/subscriptions?city=bandung",
+                                           {"department": "bpbd"})
+        assert status == 403 and "scoped to no city" in body["error"], body
+        bpbd = Api(http_session, port, None, authorization=basic("bpbd-bandung"))
+        status, body = await bpbd.call("POST", "/api/subscriptions",
+                                       {"department": "bpbd", "min_severity": "critical"})
+        assert status == 201 and body["city"] == "bandung", body
+        assert (await anywhere.call("DELETE", f"/api/subscriptions/{body['id']}?city=bandung"
+                                    ))[0] == 403
+        assert (await bpbd.call("DELETE", f"/api/subscriptions/{body['id']}"))[0] == 204
 
         # -- one /metrics, one /healthz, every city in them
         async with http_session.get(f"http://127.0.0.1:{port}/metrics") as r:

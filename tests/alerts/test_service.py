@@ -84,7 +84,8 @@ async def test_a_flood_alarm_reaches_every_channel_and_operators_handle_it(
         [note] = hook["notifications"]
         assert note["change"] == "opened" and note["alarm"]["rule"] == "flood-siaga"
         assert note["alarm"]["device"] == GAUGE and note["alarm"]["value"] == 1.7
-        assert note["sensor_url"] == f"http://command-centre.example/sensor/{GAUGE}"
+        assert note["sensor_url"] == \
+            f"http://command-centre.example/sensor/{GAUGE}?city={pack.city.id}"
         mail = mail_receiver.messages[0]
         assert str(mail["Subject"]).strip().startswith(f"[warning] River at Siaga level: {GAUGE}")
         assert "value 1.7" in mail.get_content()

@@ -56,6 +56,13 @@ async def test_client_lists_and_acts_as_the_user(
         client = AlarmsClient(f"http://127.0.0.1:{service.http_port}/")
         assert (await client.whoami(otto))["name"] == "otto"
         assert await client.alarms(otto) == []
+        # a client of one city asks the API about it (?city=); whoami is of the user
+        url = f"http://127.0.0.1:{service.http_port}/"
+        assert await AlarmsClient(url, city=pack.city.id).alarms(otto) == []
+        elsewhere = AlarmsClient(url, city="atlantis")
+        with pytest.raises(AlarmsError, match="no city atlantis here"):
+            await elsewhere.alarms(otto)
+        assert (await elsewhere.whoami(otto))["name"] == "otto"
         await publish_level(pack, mosquitto.port, 1.5)  # Siaga III at 1.0 m
         deadline = time.monotonic() + 30  # against a hang, not a timing assertion
         found = await client.alarms(otto, state=["open"])

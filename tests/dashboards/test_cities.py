@@ -75,6 +75,25 @@ def _shell(client: Any) -> str:
     return json.dumps(r.get_json())  # "/" unescaped
 
 
+def _update(client: Any, *, shown: str) -> str:
+    """The subscriptions page's add button, clicked on a page showing city ``shown``:
+    Dash's own request to the callback, as the browser sends it."""
+    state = [{"id": f"subscriptions-{i}", "property": p, "value": v} for i, p, v in (
+        ("department", "value", "bpbd"), ("domains", "value", []), ("districts", "value", []),
+        ("severity", "value", "warning"), ("rules", "value", []),
+        ("table", "selectedRows", None), ("changed", "data", 0))]
+    state.append({"id": "shell-city-shown", "property": "data", "value": shown})
+    r = client.post("/_dash-update-component", json={
+        "output": "..subscriptions-feedback.children...subscriptions-changed.data..",
+        "outputs": [{"id": "subscriptions-feedback", "property": "children"},
+                    {"id": "subscriptions-changed", "property": "data"}],
+        "inputs": [{"id": "subscriptions-add", "property": "n_clicks", "value": 1},
+                   {"id": "subscriptions-remove", "property": "n_clicks", "value": None}],
+        "changedPropIds": ["subscriptions-add.n_clicks"], "state": state})
+    assert r.status_code == 200, r.get_data(as_text=True)[:500]
+    return str(r.get_data(as_text=True))
+
+
 def test_each_user_sees_their_cities(two_cities: tuple[CityPack, CityPack, list[CityData]],
                                      scoped: Accounts) -> None:
     a, b, cities = two_cities
@@ -112,6 +131,20 @@ def test_each_user_sees_their_cities(two_cities: tuple[CityPack, CityPack, list[
     assert '"label": "Kota B"' in shell
     assert f"/city/{a.city.id}" in shell
     assert vera.get("/city/atlantis").status_code == 404
+    # the page's city for the browser's script (a tab of another city reloads itself)
+    vera.get("/traffic")
+    assert vera.get_cookie("cityhub_city").value == b.city.id
+    # a link naming its city (an alarm's sensor link) opens that city
+    assert vera.get(f"/sensor/tfc-1?city={a.city.id}").status_code == 200
+    assert '"label": "Test City"' in _shell(vera)
+    assert vera.get_cookie("cityhub_city").value == a.city.id
+    # an action of a page showing another city than the session's is refused
+    vera.get(f"/city/{b.city.id}")
+    scoped.set_role("vera", "operator")
+    answer = _update(vera, shown=a.city.id)
+    assert "The city was changed in another tab" in answer, answer
+    answer = _update(vera, shown=b.city.id)  # the page's own city: on to the alerts API
+    assert "The alerts API is not configured" in answer, answer
 
     # scoping bo to every city takes effect at their next request
     scoped.set_city("bo", None)
@@ -150,7 +183,21 @@ def test_switching_city_in_the_browser(dash_duo: Any, scoped: Accounts,
             "#traffic-summary", "1 of 3 sensors reporting; 1 congested, 0 incidents.",
             timeout=20)
         assert dash_duo.driver.current_url.endswith("/traffic")
-        dash_duo.driver.delete_all_cookies()
+        # a second tab switches back to city A: this one follows within seconds
+        driver = dash_duo.driver
+        first = driver.current_window_handle
+        driver.switch_to.new_window("tab")
+        driver.get(f"{served.url}/city/{a.city.id}")
+        dash_duo.wait_for_contains_text("#shell-city", "Test City", timeout=15)
+        driver.close()  # the second tab
+        driver.switch_to.window(first)
+        dash_duo.wait_for_contains_text("#shell-city", "Test City", timeout=15)
+        dash_duo.wait_for_text_to_equal(
+            "#traffic-summary", "2 of 3 sensors reporting; 0 congested, 0 incidents.",
+            timeout=20)
+        assert dash_duo.get_logs() == []
+        driver.get("about:blank")  # no page polls while the cookies go
+        driver.delete_all_cookies()
         login(dash_duo, "bo", then="/traffic")
         dash_duo.wait_for_text_to_equal("#shell-city", "Kota B", timeout=15)
         dash_duo.wait_for_text_to_equal(
