@@ -41,6 +41,15 @@ class AnalyticsMetrics:
                                     "not yet in the inbox log and acknowledged", registry=r)
         self.connected = Gauge(f"{p}connected", "1 while connected to the broker",
                                registry=r)
+        links = ["upstream", "downstream"]
+        self.river_lag = Gauge(f"{p}river_lag_hours", "the lag the stored history shows "
+                               "between a river link's two gauges (NaN: not known)", links,
+                               registry=r)
+        self.river_correlation = Gauge(f"{p}river_lag_correlation", "how well the rises "
+                                       "match at that lag (-1 to 1)", links, registry=r)
+        self.river_refined = Gauge(f"{p}river_travel_refined", "1: the link's flood "
+                                   "forecasts use the history's lag; 0: the pack's travel_h",
+                                   links, registry=r)
         self.batch_seconds = Histogram(
             f"{p}batch_seconds", "first message of a micro-batch received -> its derived "
             "points stored and events published",

@@ -23,7 +23,10 @@ from analytics.history import Progress, period_ns, readings
 from cityhub.config.pack import CityPack
 from cityhub.store.base import Store
 
-__all__ = ["LinkLag", "river_lags"]
+__all__ = ["LinkLag", "refined_travel", "river_lags"]
+
+#: the correlation's grid (``lagged_correlation``'s ``step_s``): a lag is known to +/- this
+LAG_STEP_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,22 @@ class LinkLag:
         if self.lag_h is None:
             return None
         return self.travel_h[0] <= self.lag_h <= self.travel_h[1]
+
+
+def refined_travel(pack_h: tuple[float, float], lag: LinkLag, *, min_correlation: float,
+                   margin: float) -> tuple[float, float] | None:
+    """The travel range the forecasts downstream use for a link: the history's lag,
+    widened by ``margin`` of itself and by the correlation's grid step on each side,
+    within the pack's range ``pack_h``. None keeps the pack's range: no lag known, a
+    correlation under ``min_correlation`` (the rises do not match well enough to trust),
+    or a lag outside the pack's range (then the pack needs a look, not a silent
+    override: ``cityhub analytics rivers`` says so)."""
+    if lag.lag_h is None or lag.correlation is None or lag.correlation < min_correlation \
+            or not lag.within:
+        return None
+    half = lag.lag_h * margin + LAG_STEP_S / 3600.0
+    lo, hi = max(pack_h[0], lag.lag_h - half), min(pack_h[1], lag.lag_h + half)
+    return (round(lo, 3), round(hi, 3)) if 0 < lo <= hi else None
 
 
 async def river_lags(pack: CityPack, store: Store, start: dt.datetime, stop: dt.datetime,

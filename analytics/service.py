@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field
@@ -38,11 +39,12 @@ from analytics.live.checkpoint import StateDir
 from analytics.live.engine import Engine
 from analytics.metrics import AnalyticsMetrics
 from analytics.outputs import Outputs
+from analytics.rivers import LinkLag, refined_travel, river_lags
 from analytics.settings import AnalyticsSettings
 from cityhub.backoff import backoff_delay
 from cityhub.config.pack import CityPack
 from cityhub.contract import decode_telemetry
-from cityhub.errors import DecodeError
+from cityhub.errors import DecodeError, HubError
 from cityhub.metrics import serve_metrics
 from cityhub.mqtt import tls_context
 from cityhub.senml import Reading
@@ -128,7 +130,71 @@ class AnalyticsService:
                     port=s.metrics_port))
                 log.info("analytics: metrics at http://%s:%d/metrics", s.metrics_host,
                          self.metrics_port)
-            await self._consume_forever()
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._consume_forever(), name="analytics consume")
+                if self._gauge_links():
+                    tg.create_task(self._refine_rivers_forever(), name="analytics rivers")
+
+    # -- river links ------------------------------------------------------------------------
+    def _gauge_links(self) -> list[tuple[str, str]]:
+        """The pack's river links with a gauge at both ends: those history can refine."""
+        return [(link.upstream, link.downstream) for r in self.pack.rivers for link in r.links
+                if link.downstream in self.pack.sensors]
+
+    async def _refine_rivers_forever(self) -> None:
+        while True:
+            await self.refine_rivers()
+            await asyncio.sleep(self.settings.detection.river_lag_every_s)
+
+    async def refine_rivers(self, now: float | None = None) -> list[LinkLag]:
+        """Correlate each gauge-to-gauge river link over the last ``river_lag_days`` of
+        stored levels (:func:`analytics.rivers.river_lags`), and narrow the travel range
+        its flood forecasts use to the lag found where the rises match well enough
+        (:func:`analytics.rivers.refined_travel`); else the pack's range. A store that
+        does not answer leaves the ranges as they are until the next try."""
+        flood = self.engine.flood
+        if flood is None or not self._gauge_links():
+            return []
+        d = self.settings.detection
+        stop = dt.datetime.fromtimestamp(time.time() if now is None else now, dt.UTC)
+        try:
+            lags = await river_lags(self.pack, self.store,
+                                    stop - dt.timedelta(days=d.river_lag_days), stop)
+        except HubError as e:
+            log.warning("analytics: river links not correlated (the forecasts keep their "
+                        "ranges until the next try): %s", e)
+            return []
+        for lag in lags:
+            if lag.downstream not in self.pack.sensors:
+                continue
+            travel = refined_travel(lag.travel_h, lag, min_correlation=d.river_lag_min_correlation,
+                                    margin=d.river_lag_margin)
+            refined = None if travel is None or lag.lag_h is None or lag.correlation is None \
+                else (travel, lag.lag_h, lag.correlation)
+            flood.refine(lag.upstream, lag.downstream, refined)
+            labels = (lag.upstream, lag.downstream)
+            self.metrics.river_lag.labels(*labels).set(
+                float("nan") if lag.lag_h is None else lag.lag_h)
+            self.metrics.river_correlation.labels(*labels).set(
+                float("nan") if lag.correlation is None else lag.correlation)
+            self.metrics.river_refined.labels(*labels).set(int(refined is not None))
+            if refined is not None:
+                log.info("analytics: river link %s -> %s: the history's lag %.2f h "
+                         "(correlation %.2f); forecasts use %s h (the pack's %s h)",
+                         *labels, lag.lag_h, lag.correlation, list(travel or ()),
+                         list(lag.travel_h))
+            elif lag.within is False:
+                log.warning("analytics: river link %s -> %s: the history's lag %.2f h lies "
+                            "outside the pack's travel_h %s h: forecasts keep the pack's "
+                            "range; check the link (cityhub analytics rivers)",
+                            *labels, lag.lag_h, list(lag.travel_h))
+            else:
+                log.info("analytics: river link %s -> %s: %s; forecasts keep the pack's "
+                         "travel_h %s h", *labels,
+                         lag.note if lag.lag_h is None else
+                         f"correlation {lag.correlation} under {d.river_lag_min_correlation}",
+                         list(lag.travel_h))
+        return lags
 
     # -- connections ------------------------------------------------------------------------
     def _reader(self) -> AckClient:

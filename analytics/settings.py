@@ -64,6 +64,18 @@ class DetectionSettings(BaseModel):
     gap_factor: float = Field(2.5, ge=1, description="an interval this many times the "
                               "sensor's interval_s is a gap")
     gap_min_s: float = Field(300.0, ge=0, description="and at least this long")
+    river_lag_days: float = Field(30.0, gt=0, le=366, description="history the live "
+                                  "service correlates each gauge-to-gauge river link over "
+                                  "(cityhub analytics rivers' lag) ...")
+    river_lag_every_s: float = Field(6 * 3600.0, ge=60, description="... this often, "
+                                     "and once at start ...")
+    river_lag_min_correlation: float = Field(0.6, gt=0, le=1, description="... and, "
+                                             "where the rises match at least this well, "
+                                             "narrows the link's travel_h for its flood "
+                                             "forecasts ...")
+    river_lag_margin: float = Field(0.25, ge=0, le=1, description="... to the lag +/- "
+                                    "this share of it and 10 minutes, within the pack's "
+                                    "range")
 
     @model_validator(mode="after")
     def _ordered(self) -> DetectionSettings:

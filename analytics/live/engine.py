@@ -69,6 +69,14 @@ class Engine:
         self.domain_of = {dev: s.domain for dev, (_, s) in pack.sensors.items()}
         self.late = 0  # readings not newer than their device's newest: skipped
 
+    @property
+    def flood(self) -> FloodDetector | None:
+        """The flood detector (its river links' travel ranges can be refined), or None
+        in a pack without gauges."""
+        domain = self.domains.get(Domain.FLOOD)
+        det = domain.detectors.get("flood") if domain is not None else None
+        return det if isinstance(det, FloodDetector) else None
+
     def process(self, readings: Iterable[Reading]) -> tuple[list[Point], list[Event]]:
         """Derived points and events of a micro-batch."""
         split: dict[Domain, list[Reading]] = {}

@@ -1,7 +1,9 @@
 """Flood, live: Siaga level per reading (``siaga_change`` events), rate of rise over a
 trailing window, time to the next level, and forecasts downstream along the pack's river
 links when an upstream gauge reaches a more severe level (``flood_eta`` events); derived
-points in ``flood_state``.
+points in ``flood_state``. A link between two gauges may have its travel range narrowed
+to what the history shows (:meth:`FloodDetector.refine`, which the service calls with
+:func:`analytics.rivers.refined_travel`'s answer).
 
 A level is raised at the first reading at or over its threshold, and lowered only once
 the water is ``siaga_clear_m`` under it: a river lapping at a threshold (a few millimetres
@@ -46,6 +48,17 @@ class FloodDetector(Detector):
                 self.links.setdefault(link.upstream, []).append(
                     (link.downstream, names.get(link.downstream, link.downstream),
                      link.travel_h))
+        # (upstream, downstream) -> (travel range used, the history's lag h, correlation)
+        self.refined: dict[tuple[str, str], tuple[tuple[float, float], float, float]] = {}
+
+    def refine(self, upstream: str, downstream: str,
+               refined: tuple[tuple[float, float], float, float] | None) -> None:
+        """Use ``refined`` ((travel range, lag h, correlation)) for the link's forecasts,
+        or the pack's range again (None)."""
+        if refined is None:
+            self.refined.pop((upstream, downstream), None)
+        else:
+            self.refined[(upstream, downstream)] = refined
 
     def state(self) -> dict[str, np.ndarray[Any, Any]]:
         return {"code": self.code, "rise_t": self.rise.buf_t, "rise_y": self.rise.buf_y}
@@ -95,11 +108,17 @@ class FloodDetector(Detector):
         out = [self.episodes.point("siaga_change", device, t_ns, t_ns, siaga_severity(code),
                                    detail)]
         if code < before:
-            for target, name, travel in self.links.get(device, []):
+            for target, name, pack_travel in self.links.get(device, []):
+                refined = self.refined.get((device, target))
+                travel = refined[0] if refined else pack_travel
                 lo, hi = downstream_eta([cols.t[i]], travel)
+                why = {} if refined is None else {
+                    "travel_h_pack": list(pack_travel), "lag_h": round(refined[1], 3),
+                    "lag_correlation": round(refined[2], 3)}
                 out.append(self.episodes.point(
                     "flood_eta", device, t_ns, t_ns, siaga_severity(code),
                     {**detail, "downstream": target, "downstream_name": name,
-                     "travel_h": list(travel), "expected_from": iso(int(lo[0] * 1e9)),
+                     "travel_h": list(travel), **why,
+                     "expected_from": iso(int(lo[0] * 1e9)),
                      "expected_to": iso(int(hi[0] * 1e9))}, subject=target))
         return out

@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import math
 import random
 from pathlib import Path
 
 import pytest
 
-from analytics.rivers import river_lags
+from analytics.live.checkpoint import StateDir
+from analytics.live.events import Event, iso
+from analytics.rivers import LinkLag, refined_travel, river_lags
+from analytics.service import AnalyticsService
+from analytics.settings import AnalyticsSettings
 from cityhub.cli import main
 from cityhub.config import load_pack
 from cityhub.point import Point
+from cityhub.senml import Reading
 from cityhub.store import SQLiteStore
 from tests.conftest import write_small_pack
 
@@ -107,3 +113,73 @@ def test_the_command_prints_each_link(filled: tuple[Path, Path],
     out = capsys.readouterr().out
     assert "river-1 -> river-2" in out and "within the pack's range" in out
     assert "river-1 -> delta" in out and "forecast point" in out
+
+
+def test_refined_travel_narrows_within_the_packs_range() -> None:
+    def lag(h: float | None, corr: float | None, pack: tuple[float, float] = (0.5, 2.0)
+            ) -> LinkLag:
+        return LinkLag("r", "up", "down", pack, h, corr, "")
+
+    # 70 minutes, well matched: +/- a quarter of it and the grid's 10 minutes
+    lo, hi = refined_travel((0.5, 2.0), lag(7 / 6, 0.95), min_correlation=0.6,
+                            margin=0.25)  # type: ignore[misc]
+    assert (lo, hi) == (round(7 / 6 - 7 / 24 - 1 / 6, 3), round(7 / 6 + 7 / 24 + 1 / 6, 3))
+    # never wider than the pack's range
+    assert refined_travel((1.0, 1.3), lag(7 / 6, 0.95, (1.0, 1.3)), min_correlation=0.6,
+                          margin=0.25) == (1.0, 1.3)
+    # kept: a weak match, no lag, a lag outside the pack's range
+    for weak in (lag(7 / 6, 0.4), lag(None, None), lag(3.0, 0.95)):
+        assert refined_travel((0.5, 2.0), weak, min_correlation=0.6, margin=0.25) is None
+
+
+def _service(root: Path, store: SQLiteStore, tmp: Path) -> AnalyticsService:
+    settings = AnalyticsSettings(pack=str(root), state_dir=str(tmp / "state"))
+    return AnalyticsService(settings, load_pack(root), store, StateDir(tmp / "state"))
+
+
+def _rise(svc: AnalyticsService, t_s: int) -> list[Event]:
+    """river-1 from normal to Siaga III (1.0 m) at ``t_s``: its forecasts downstream."""
+    _points, events = svc.engine.process([
+        Reading("river-1", "currentLevel", 0.5, (t_s - 60) * 10**9),
+        Reading("river-1", "currentLevel", 1.5, t_s * 10**9)])
+    return [e for e in events if e.kind == "flood_eta"]
+
+
+def test_the_live_service_forecasts_with_the_historys_lag(
+        filled: tuple[Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The streaming service correlates the stored history of a gauge-to-gauge link and
+    narrows that link's forecast window to it; a link to a forecast point, and a link
+    whose range the history contradicts, keep the pack's range (the latter said loudly)."""
+    root, db = filled
+
+    async def run(lo: float, hi: float) -> tuple[list[Event], AnalyticsService]:
+        store = SQLiteStore(db)
+        try:
+            svc = _service(_with_range(root, lo, hi), store, tmp_path / f"{lo}-{hi}")
+            await svc.refine_rivers(now=T0 + 10 * 86400)
+            return _rise(svc, T0 + 11 * 86400), svc
+        finally:
+            await store.aclose()
+
+    events, svc = asyncio.run(run(0.5, 2))
+    by_target = {e.detail["downstream"]: e.detail for e in events}
+    gauge, delta = by_target["river-2"], by_target["delta"]
+    lo, hi = gauge["travel_h"]
+    assert 0.5 <= lo < LAG_S / 3600 < hi <= 2 and hi - lo < 1.5 - 0.01  # narrowed
+    assert gauge["travel_h_pack"] == [0.5, 2.0]
+    assert abs(gauge["lag_h"] - LAG_S / 3600) <= 10 / 60 and gauge["lag_correlation"] > 0.9
+    t = T0 + 11 * 86400
+    assert gauge["expected_from"] == iso(int((t + lo * 3600) * 1e9))
+    assert delta["travel_h"] == [6.0, 12.0] and "lag_h" not in delta  # a forecast point
+    get = svc.metrics.registry.get_sample_value
+    labels = {"upstream": "river-1", "downstream": "river-2"}
+    assert get("cityhub_analytics_river_travel_refined", labels) == 1
+    assert abs(get("cityhub_analytics_river_lag_hours", labels) - LAG_S / 3600) <= 10 / 60
+
+    caplog.set_level(logging.WARNING, "cityhub.analytics")
+    events, svc = asyncio.run(run(3, 5))
+    gauge = {e.detail["downstream"]: e.detail for e in events}["river-2"]
+    assert gauge["travel_h"] == [3.0, 5.0] and "lag_h" not in gauge
+    assert svc.metrics.registry.get_sample_value(
+        "cityhub_analytics_river_travel_refined", labels) == 0
+    assert any("lies outside the pack's travel_h" in r.getMessage() for r in caplog.records)
