@@ -25,9 +25,9 @@ def period_ns(start: dt.datetime, stop: dt.datetime) -> tuple[int, int]:
 
 
 async def readings(store: Store, measurement: str, device: str, field: str, start_ns: int,
-                   stop_ns: int, *, city: str | None = None) -> tuple[I64, F64]:
-    """(time_ns, values) of one numeric field of one device (of ``city``, in a store of
-    several cities) in [start_ns, stop_ns), raw, in time order."""
+                   stop_ns: int, *, city: str) -> tuple[I64, F64]:
+    """(time_ns, values) of one numeric field of ``city``'s device in [start_ns,
+    stop_ns), raw, in time order."""
     rows = await store.history(measurement=measurement, device=device, field=field,
                                start_ns=start_ns, stop_ns=stop_ns, city=city)
     return (np.array([t for t, _ in rows], dtype=np.int64),

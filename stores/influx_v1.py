@@ -222,12 +222,10 @@ class InfluxV1Store:
         return out
 
     async def history(self, *, measurement: str, device: str, field: str, start_ns: int,
-                      stop_ns: int, window_s: float | None = None, city: str | None = None
+                      stop_ns: int, city: str, window_s: float | None = None
                       ) -> list[tuple[int, float]]:
-        where = (f"{ident('device')} = {literal(device)} AND time >= {int(start_ns)} "
-                 f"AND time < {int(stop_ns)}")
-        if city is not None:
-            where += f" AND {ident('city')} = {literal(city)}"
+        where = (f"{ident('device')} = {literal(device)} AND {ident('city')} = "
+                 f"{literal(city)} AND time >= {int(start_ns)} AND time < {int(stop_ns)}")
         if window_s is None:
             q = f"SELECT {ident(field)} FROM {ident(measurement)} WHERE {where}"
         else:

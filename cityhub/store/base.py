@@ -62,12 +62,12 @@ class Store(Protocol):
 
     async def history(
         self, *, measurement: str, device: str, field: str, start_ns: int, stop_ns: int,
-        window_s: float | None = None, city: str | None = None,
+        city: str, window_s: float | None = None,
     ) -> list[tuple[int, float]]:
-        """(time_ns, value) of a numeric field in [start, stop); with ``window_s`` the mean
-        per window (windows without data are left out), else the raw values. ``city``:
-        that city's device only (a store of several cities may hold one device id in
-        more than one); None: the device of whichever city (a store of one city)."""
+        """(time_ns, value) of a numeric field of ``city``'s device in [start, stop) (a
+        store of several cities may hold one device id in more than one: a query always
+        names its city); with ``window_s`` the mean per window (windows without data are
+        left out), else the raw values."""
         ...
 
     async def aclose(self) -> None: ...

@@ -148,15 +148,12 @@ class SQLiteStore:
         return await asyncio.to_thread(self.latest_sync, city=city, since_ns=since_ns)
 
     def history_sync(self, *, measurement: str, device: str, field: str, start_ns: int,
-                     stop_ns: int, window_s: float | None = None, city: str | None = None
+                     stop_ns: int, city: str, window_s: float | None = None
                      ) -> list[tuple[int, float]]:
         base = ("FROM readings r JOIN series s ON s.id = r.series WHERE s.measurement = ? "
-                "AND s.device = ? AND r.field = ? AND r.kind = 'f' "
+                "AND s.device = ? AND s.city = ? AND r.field = ? AND r.kind = 'f' "
                 "AND r.time_ns >= ? AND r.time_ns < ?")
-        args: tuple[object, ...] = (measurement, device, field, start_ns, stop_ns)
-        if city is not None:
-            base += " AND s.city = ?"
-            args += (city,)
+        args = (measurement, device, city, field, start_ns, stop_ns)
         with self._lock:
             if window_s is None:
                 rows = self._db.execute(f"SELECT r.time_ns, r.value {base} ORDER BY r.time_ns",
@@ -169,7 +166,7 @@ class SQLiteStore:
         return [(int(t), float(v)) for t, v in rows]
 
     async def history(self, *, measurement: str, device: str, field: str, start_ns: int,
-                      stop_ns: int, window_s: float | None = None, city: str | None = None
+                      stop_ns: int, city: str, window_s: float | None = None
                       ) -> list[tuple[int, float]]:
         return await asyncio.to_thread(
             self.history_sync, measurement=measurement, device=device, field=field,

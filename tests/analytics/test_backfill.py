@@ -45,7 +45,8 @@ async def _check(filled: Path, small_pack_dir: Path) -> None:  # noqa: F811
         async def at(measurement: str, device: str, field: str, hour: int) -> float:
             t = (MONDAY + hour * 3600) * NS
             [(when, value)] = await store.history(measurement=measurement, device=device,
-                                                  field=field, start_ns=t, stop_ns=t + 1)
+                                                  field=field, start_ns=t, stop_ns=t + 1,
+                                                  city=filled_city(small_pack_dir))
             assert when == t  # the reading's own time
             return value
 

@@ -249,7 +249,7 @@ async def test_the_backfill_derives_what_the_stream_derived(pack: CityPack,
                     continue
                 [(t, v)] = await store.history(measurement=p.measurement, device=device,
                                                field=name, start_ns=p.time_ns,
-                                               stop_ns=p.time_ns + 1)
+                                               stop_ns=p.time_ns + 1, city=pack.city.id)
                 got.append((t, v) == (p.time_ns, float(value)))
         assert len(got) > 500 and all(got)
         latest = {(p.measurement, p.device): p.fields

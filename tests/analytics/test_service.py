@@ -338,13 +338,13 @@ async def test_a_broker_restart_is_weathered(small_pack_dir: Path, tmp_path: Pat
             for _ in range(300):
                 stored.append(len(await store.history(
                     measurement="traffic_state", device="tfc-1", field="tti", start_ns=0,
-                    stop_ns=2**62)))
+                    stop_ns=2**62, city=pack.city.id)))
                 if stored[-1] >= 60:
                     break
                 await asyncio.sleep(0.1)
         # nothing lost: tfc-1's congestion state for every minute of the hour
         rows = await store.history(measurement="traffic_state", device="tfc-1", field="tti",
-                                   start_ns=0, stop_ns=2**62)
+                                   start_ns=0, stop_ns=2**62, city=pack.city.id)
         assert len(rows) == 60
     finally:
         await store.aclose()

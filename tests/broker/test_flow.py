@@ -150,7 +150,7 @@ async def test_the_hub_works_through_the_locked_down_broker(live_broker: Broker,
                 async def count() -> None:
                     stored.append(len(await store.history(
                         measurement="traffic", device="tfc-b1", field="averageVehicleSpeed",
-                        start_ns=0, stop_ns=2**62)))
+                        start_ns=0, stop_ns=2**62, city=city)))
                 for _ in range(300):  # stored by the ingester, through its own account
                     await count()
                     if stored[-1]:
@@ -168,10 +168,11 @@ async def test_the_hub_works_through_the_locked_down_broker(live_broker: Broker,
             dept_reader.cancel()
             await dept.__aexit__(None, None, None)
         rows = await store.history(measurement="flood", device="river-1",
-                                   field="currentLevel", start_ns=0, stop_ns=2**62)
+                                   field="currentLevel", start_ns=0, stop_ns=2**62,
+                                   city=city)
         assert [v for _, v in rows] == [0.5, 0.6, 1.7]  # gw-b's 9.0 never arrived
         assert await derived.history(measurement="flood_state", device="river-1",
-                                     field="siaga", start_ns=0, stop_ns=2**62)
+                                     field="siaga", start_ns=0, stop_ns=2**62, city=city)
         [alarm] = alarms.find(AlarmFilter())
         assert alarm.rule == "river-siaga" and alarm.value == 1.7
     finally:

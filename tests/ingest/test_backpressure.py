@@ -226,7 +226,7 @@ async def test_ingester_survives_a_broker_restart(small_pack: CityPack,
 
     async def stored() -> list[float]:
         rows = await store.history(measurement="traffic", device="tfc-1", field="intensity",
-                                   start_ns=0, stop_ns=(T0 + 1000) * 10**9)
+                                   start_ns=0, stop_ns=(T0 + 1000) * 10**9, city=city)
         return [v for _, v in rows]
     try:
         async with running(ing):

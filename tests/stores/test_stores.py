@@ -48,7 +48,7 @@ async def test_write_is_idempotent_and_latest_is_newest(store: Store) -> None:
     assert latest["lamp-1"].measurement == "lighting"
     assert latest["lamp-1"].fields == {"powerState": "on", "activePower": 88.5}
     raw = await store.history(measurement="traffic", device="tfc-1", field="intensity",
-                              start_ns=T0, stop_ns=T0 + 3600 * 10**9)
+                              start_ns=T0, stop_ns=T0 + 3600 * 10**9, city="c1")
     assert raw == [(T0, 99.0), (T0 + 60 * 10**9, 12.0)]
     since = await store.latest(city="c1", since_ns=T0 + 45 * 10**9)
     assert {p.device for p in since} == {"tfc-1"}
@@ -69,7 +69,8 @@ async def test_latest_keeps_only_the_fields_of_the_newest_time(store: Store) -> 
 async def test_windowed_history(store: Store) -> None:
     await store.write([pt("tfc-1", s, intensity=float(s)) for s in range(0, 600, 30)])
     got = await store.history(measurement="traffic", device="tfc-1", field="intensity",
-                              start_ns=T0, stop_ns=T0 + 600 * 10**9, window_s=300)
+                              start_ns=T0, stop_ns=T0 + 600 * 10**9, window_s=300,
+                              city="c1")
     assert got == [(T0, sum(range(0, 300, 30)) / 10), (T0 + 300 * 10**9,
                                                         sum(range(300, 600, 30)) / 10)]
 
