@@ -53,6 +53,13 @@ class DetectionSettings(BaseModel):
     drift_rain_mm_h: float = Field(0.2, gt=0, description="a rain gauge reading this much "
                                    "while the city's others are dry has drifted ...")
     drift_hold_s: float = Field(7200.0, ge=0, description="... once it has for this long")
+    drift_flood_m: float = Field(0.3, gt=0, description="a river gauge whose level rose "
+                                 "this much over drift_window_s while every gauge linked "
+                                 "to it by the pack's rivers rose under a third of it, "
+                                 "and the city's rain gauges read dry, has drifted (once "
+                                 "for drift_hold_s) ...")
+    drift_window_s: float = Field(6 * 3600.0, ge=1200, description="... the window of that "
+                                  "rise, and how long the city must have been dry")
     siaga_clear_m: float = Field(0.05, ge=0, description="a gauge goes back to a less "
                                  "severe Siaga level only this far under its threshold")
     rise_window_s: float = Field(3600.0, gt=0, description="window of the rate of rise")

@@ -67,6 +67,9 @@ class Engine:
         self.domains = {d: _Domain(pack, d, params, self.episodes) for d in Domain
                         if d in _DETECTORS}
         self.domain_of = {dev: s.domain for dev, (_, s) in pack.sensors.items()}
+        rain = self.domains[Domain.RAIN].detectors["rain"]
+        if self.flood is not None and isinstance(rain, RainDetector):
+            self.flood.rain = rain  # is the city dry? (a flood gauge's drift)
         self.late = 0  # readings not newer than their device's newest: skipped
 
     @property

@@ -5,25 +5,42 @@ points in ``flood_state``. A link between two gauges may have its travel range n
 to what the history shows (:meth:`FloodDetector.refine`, which the service calls with
 :func:`analytics.rivers.refined_travel`'s answer).
 
+``drift`` episodes: a gauge whose level rose at least ``drift_flood_m`` over
+``drift_window_s`` while every gauge linked to it by the pack's rivers (upstream or
+downstream) rose less than a third of that, and the city's rain gauges have read dry for
+as long (:meth:`analytics.live.rain.RainDetector.dry_since`), once that has held for
+``drift_hold_s``: water does not rise at one gauge of a river alone in dry weather, a
+drifting or fouled sensor does. Closed when its rise falls under a third of
+``drift_flood_m``, or rain or its neighbours' rise leave it unclear. A gauge with no
+linked gauge, or a city without rain gauges, is not judged.
+
 A level is raised at the first reading at or over its threshold, and lowered only once
 the water is ``siaga_clear_m`` under it: a river lapping at a threshold (a few millimetres
 of gauge noise) would otherwise call out a change every other minute."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from analytics.derived import build_points, flood_columns
 from analytics.flood import RiseStream, downstream_eta, siaga
+from analytics.incidents import Sustained
 from analytics.live.columns import Columns, Numbering
 from analytics.live.detector import Detector, Output
 from analytics.live.events import Episodes, Event, iso
+from analytics.live.levels import WindowChange
 from analytics.settings import DetectionSettings
 from cityhub.config.pack import CityPack, FloodSensor
 
-__all__ = ["FloodDetector", "siaga_severity"]
+__all__ = ["FloodDetector", "RainSense", "siaga_severity"]
+
+
+class RainSense(Protocol):
+    """What the flood rules ask the rain rules (:class:`~analytics.live.rain.RainDetector`)."""
+
+    def dry_since(self, t: float, fresh_s: float = ...) -> float | None: ...
 
 
 def siaga_severity(code: int) -> str:
@@ -50,6 +67,18 @@ class FloodDetector(Detector):
                      link.travel_h))
         # (upstream, downstream) -> (travel range used, the history's lag h, correlation)
         self.refined: dict[tuple[str, str], tuple[tuple[float, float], float, float]] = {}
+        # drift: each gauge's river neighbours (by index), its rise over the window
+        index = {name: k for k, name in enumerate(numbering.names)}
+        self.neighbours: list[list[int]] = [[] for _ in range(n)]
+        for river in pack.rivers:
+            for link in river.links:
+                up, down = index.get(link.upstream), index.get(link.downstream)
+                if up is not None and down is not None:
+                    self.neighbours[up].append(down)
+                    self.neighbours[down].append(up)
+        self.change = WindowChange(n, params.drift_window_s)
+        self.drift = Sustained(n, params.drift_hold_s)
+        self.rain: RainSense | None = None  # the engine wires the rain rules in
 
     def refine(self, upstream: str, downstream: str,
                refined: tuple[tuple[float, float], float, float] | None) -> None:
@@ -61,7 +90,10 @@ class FloodDetector(Detector):
             self.refined[(upstream, downstream)] = refined
 
     def state(self) -> dict[str, np.ndarray[Any, Any]]:
-        return {"code": self.code, "rise_t": self.rise.buf_t, "rise_y": self.rise.buf_y}
+        return {"code": self.code, "rise_t": self.rise.buf_t, "rise_y": self.rise.buf_y,
+                **{f"change_{k}": v for k, v in self.change.state().items()},
+                **{f"drift_{k}": getattr(self.drift, k)
+                   for k in ("last_t", "since", "active", "start")}}
 
     def step(self, cols: Columns) -> Output:
         level = cols.get("currentLevel")
@@ -75,6 +107,7 @@ class FloodDetector(Detector):
                 codes[i] = self._held(d, int(raw[i]), float(level[i]))
                 events += self._change(d, i, cols, int(codes[i]), float(level[i]),
                                        float(rise[i]))
+        events += self._drift(cols, level)
         points: list[Any] = []
         tags = self.row_tags(cols)
         for d, a, b in cols.groups():
@@ -82,6 +115,32 @@ class FloodDetector(Detector):
                                    flood_columns(codes[a:b], level[a:b], rise[a:b],
                                                  self.th[d]))
         return points, events
+
+    def _drift(self, cols: Columns, level: Any) -> list[Event]:
+        """``drift`` episodes (the module's docstring)."""
+        change = self.change.update(cols.dev, cols.t, level)
+        m, window = self.params.drift_flood_m, self.params.drift_window_s
+        n = len(cols)
+        neighbours = np.full(n, np.nan)
+        dry = np.zeros(n, dtype=np.bool_)
+        wet = np.zeros(n, dtype=np.bool_)
+        for i, d in enumerate(cols.dev.tolist()):
+            t = float(cols.t[i])
+            near = self.neighbours[d]
+            if near and (self.change.last_t[near] >= t - window / 4).all():
+                neighbours[i] = float(np.max(self.change.last[near]))  # NaN if one is
+            since = self.rain.dry_since(t) if self.rain is not None else None
+            if since is not None:
+                dry[i] = t - since >= window
+                wet[i] = not dry[i]
+        with np.errstate(invalid="ignore"):
+            on = (change >= m) & (neighbours < m / 3) & dry
+            off = ~on & ((change < m / 3) | wet | (neighbours >= m / 3))
+        before = self.drift.active.copy()
+        active, start, _ = self.drift.update(cols.dev, cols.t, on, off)
+        return self.episodes_of("drift", cols, active, start, before, "warning",
+                                {"rise_m": change, "neighbours_rise_m": neighbours,
+                                 "window_h": np.full(n, window / 3600)})
 
     def _held(self, d: int, code: int, level: float) -> int:
         """The level after this reading: a less severe one only once the water is

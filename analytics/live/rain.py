@@ -38,12 +38,25 @@ class RainDetector(Detector):
         self.heavy_rain = Sustained(len(numbering), params.rain_hold_s)
         self.drift = Sustained(len(numbering), params.drift_hold_s)
         self.peers = PeerMedian(len(numbering))
+        # per gauge, the last time the city's median rain rate was above 0 as it saw it
+        # (the flood rules ask whether the city has been dry: :meth:`dry_since`)
+        self.wet_t = np.full(len(numbering), -np.inf)
+        self.known_t = np.full(len(numbering), -np.inf)  # ... and known at all
+
+    def dry_since(self, t: float, fresh_s: float = 900.0) -> float | None:
+        """Since when the city's rain gauges have read dry (their median 0), as of ``t``;
+        -inf if never wet since the state began; None if not known: no median within
+        ``fresh_s`` of ``t`` (fewer than three gauges reporting, or none at all)."""
+        if not self.known_t.size or float(self.known_t.max()) < t - fresh_s:
+            return None
+        return float(self.wet_t.max())
 
     def state(self) -> dict[str, np.ndarray[Any, Any]]:
         out = {f"{name}_{k}": getattr(s, k)
                for name, s in (("heavy_rain", self.heavy_rain), ("drift", self.drift))
                for k in ("last_t", "since", "active", "start")}
-        return out | {f"peers_{k}": v for k, v in self.peers.state().items()}
+        return out | {f"peers_{k}": v for k, v in self.peers.state().items()} \
+            | {"wet_t": self.wet_t, "known_t": self.known_t}
 
     def step(self, cols: Columns) -> Output:
         rate = cols.get("rainRate")
@@ -55,6 +68,11 @@ class RainDetector(Detector):
         events = self.episodes_of("heavy_rain", cols, active, start, before, "warning",
                                   {"rain_mm_h": rate})
         city = self.peers.update(cols.dev, cols.t, rate)
+        with np.errstate(invalid="ignore"):
+            wet = city > 0
+        known = ~np.isnan(city)
+        np.maximum.at(self.wet_t, cols.dev[wet], cols.t[wet])
+        np.maximum.at(self.known_t, cols.dev[known], cols.t[known])
         with np.errstate(invalid="ignore"):
             wet_alone = (city == 0) & (rate >= self.params.drift_rain_mm_h)
         drift_before = self.drift.active.copy()
