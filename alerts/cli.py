@@ -65,6 +65,11 @@ def report(args: argparse.Namespace) -> int:
                                          f"no alarm store at {args.database}")])
     store = SqliteAlarmStore(args.database)
     try:
+        owner = store.city()
+        if owner is not None and owner != pack.city.id:
+            raise ConfigError([ConfigProblem(
+                "command line", "--database", f"{args.database} holds the alarms of city "
+                f"{owner!r}, not {pack.city.id!r} (--city): name that city's alarm store")])
         rep = build_report(pack, store, start, stop)
     finally:
         store.close_db()

@@ -40,6 +40,10 @@ class AlarmRepository(Protocol):
     """Alarms, audit trail, outbox, attempts, escalations, silences, contacts, and the
     departments' run-time subscriptions."""
 
+    # whose store: a store holds one city's alarms
+    def city(self) -> str | None: ...
+    def claim_city(self, city: str) -> None: ...
+
     # the rules
     def apply(self, conditions: Iterable[Condition], now: float, route: Route,
               titles: dict[str, str], auto_resolve: dict[str, bool]) -> Applied: ...

@@ -24,7 +24,7 @@ from alerts.channels.webhook import WebhookChannel
 from alerts.outbox import COMMON
 from alerts.service import AlertsHub, AlertsService
 from alerts.settings import AlertsSettings
-from alerts.store import SqliteAlarmStore
+from alerts.store import CityMismatch, SqliteAlarmStore
 from cityhub.config.alerting import (
     AppriseContact,
     EmailContact,
@@ -130,6 +130,11 @@ async def _services(settings: AlertsSettings, packs: Sequence[CityPack], *,
                 for pack in packs:
                     store = SqliteAlarmStore(settings.database_of(pack.city.id))
                     stores.append(store)
+                    try:
+                        store.claim_city(pack.city.id)
+                    except CityMismatch as e:
+                        problems.append(ConfigProblem(str(store.path), "database", str(e)))
+                        continue
                     holder: list[AlertsService] = []
 
                     async def publish(topic: str, payload: bytes,

@@ -11,7 +11,9 @@ The file's schema has a version (``PRAGMA user_version``): a file of an older ve
 migrated in place when opened (one ``BEGIN IMMEDIATE`` transaction, so processes opening
 it together migrate it once), and a file of a newer one is refused rather than misread.
 Versions: 1, the alarms, audit, outbox, attempts, escalations, silences and endpoints
-(files from before the version was kept read 0, and have them); 2, ``subscriptions``.
+(files from before the version was kept read 0, and have them); 2, ``subscriptions``; 3,
+``meta``, which records the city the file is of (:meth:`SqliteAlarmStore.claim_city`), so
+two cities' services never share a file and a report never reads another city's.
 """
 
 from __future__ import annotations
@@ -45,11 +47,11 @@ from cityhub.config.alerting import Subscription
 from cityhub.errors import HubError
 from cityhub.sqlitedb import migrate, open_sqlite, transaction
 
-__all__ = ["SCHEMA_VERSION", "SchemaVersionError", "SqliteAlarmStore"]
+__all__ = ["SCHEMA_VERSION", "CityMismatch", "SchemaVersionError", "SqliteAlarmStore"]
 
 log = logging.getLogger("cityhub.alerts")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alarms (
@@ -98,7 +100,10 @@ CREATE TABLE IF NOT EXISTS subscriptions (
 CREATE INDEX IF NOT EXISTS subscriptions_department ON subscriptions (department, id);
 """
 # what takes a file of version n - 1 to version n
-_MIGRATIONS: dict[int, str] = {1: SCHEMA, 2: SUBSCRIPTIONS}
+META = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+_MIGRATIONS: dict[int, str] = {1: SCHEMA, 2: SUBSCRIPTIONS, 3: META}
 _SUB_COLS = "id, department, domains, districts, min_severity, rules, created_by, created_at"
 _MAX_ID = 2**63 - 1  # SQLite's INTEGER
 _ALARM_COLS = ("id, rule, source, state, severity, domain, title, device, gateway, district, "
@@ -124,6 +129,10 @@ def _note(row: tuple[Any, ...]) -> Notification:
 
 class SchemaVersionError(HubError):
     """The alarm store's file was written by a newer schema than this hub's."""
+
+
+class CityMismatch(HubError):
+    """The alarm store's file holds another city's alarms."""
 
 
 def _create_or_migrate(db: sqlite3.Connection, path: str) -> None:
@@ -174,6 +183,24 @@ class SqliteAlarmStore:
     def close_db(self) -> None:
         with self._lock:
             self._db.close()
+
+    # -- whose file -------------------------------------------------------------------------
+    def city(self) -> str | None:
+        """The city this file's alarms are of, or None (never claimed: a new file, or one
+        from before the store recorded it)."""
+        rows = self._q("SELECT value FROM meta WHERE key = 'city'")
+        return str(rows[0][0]) if rows else None
+
+    def claim_city(self, city: str) -> None:
+        """Record that this file holds ``city``'s alarms, if nothing is recorded yet;
+        :class:`CityMismatch` if it holds another city's (two cities' services pointed at
+        one file would mix their alarms and ids)."""
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('city', ?)", (city,))
+            owner = str(db.execute("SELECT value FROM meta WHERE key = 'city'").fetchone()[0])
+        if owner != city:
+            raise CityMismatch(f"{self.path} holds the alarms of city {owner!r}, not "
+                               f"{city!r}: give each city its own alarm store")
 
     def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         return transaction(self._db, self._lock)

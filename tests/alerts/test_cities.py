@@ -97,6 +97,24 @@ def test_one_pack_names_everything_as_before_and_packs_name_each_city(tmp_path: 
     assert (tmp_path / "alarms.db").is_file()
 
 
+async def test_a_city_never_takes_another_citys_alarm_store(tmp_path: Path) -> None:
+    """A city split off to a process of its own, its database pointed at the file the
+    shared process wrote for another city: refused at start, naming both cities, before
+    anything connects (no broker here)."""
+    from alerts.run import running_service
+    from cityhub.errors import ConfigError
+
+    settings = settings_for(1, tmp_path)
+    claimed = SqliteAlarmStore(settings.database)
+    claimed.claim_city("bandung")
+    claimed.close_db()
+    with pytest.raises(ConfigError, match="holds the alarms of city 'bandung', not 'bogor'"):
+        async with running_service(settings, load_pack("bogor")):
+            pass
+    async with running_service(settings, load_pack("bandung")) as service:  # its own: fine
+        assert service.store.city() == "bandung"
+
+
 @pytest.mark.parametrize(("asked", "user_city", "served", "expected"), [
     (None, None, ("bandung",), "bandung"),  # the only city
     (None, None, ("bandung", "bogor"), 400),  # which one?

@@ -76,3 +76,14 @@ def test_report_per_department_and_month(tmp_path: Path) -> None:
                        check=False)
     assert r.returncode == 0
     assert "No alarm reached a department" in (tmp_path / "empty" / "response.html").read_text()
+    # the store of another city: refused, not reported as this one's
+    claimed = SqliteAlarmStore(db)
+    claimed.claim_city("bandung")
+    claimed.close_db()
+    r = subprocess.run([sys.executable, "-m", "cityhub", "alerts", "report", "--city", "bogor",
+                        "--from", "2026-05-01", "--to", "2026-06-01", "--database", str(db),
+                        "--out", str(tmp_path / "wrong")], capture_output=True, text=True,
+                       check=False)
+    assert r.returncode == 2, r.stderr
+    assert "holds the alarms of city 'bandung', not 'bogor' (--city)" in r.stderr
+    assert not (tmp_path / "wrong").exists()

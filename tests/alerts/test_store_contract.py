@@ -15,7 +15,7 @@ from alerts.outbox import COMMON, Attempt, Intent, NotificationState
 from alerts.repository import AlarmRepository
 from alerts.rules import Condition
 from alerts.silences import Silence
-from alerts.store import SCHEMA_VERSION, SchemaVersionError, SqliteAlarmStore
+from alerts.store import SCHEMA_VERSION, CityMismatch, SchemaVersionError, SqliteAlarmStore
 from cityhub.config.alerting import Subscription
 from cityhub.fields import Domain
 
@@ -206,6 +206,24 @@ def test_run_time_subscriptions(repo: AlarmRepository) -> None:
     assert fourth.id > third.id
 
 
+def test_a_store_is_one_citys(repo: AlarmRepository, tmp_path: Path) -> None:
+    """The first city to claim a store keeps it; another city's claim is refused (two
+    cities' services pointed at one file would mix their alarms); reopened, it remembers."""
+    assert repo.city() is None
+    repo.claim_city("bogor")
+    repo.claim_city("bogor")  # again: the same city, fine
+    assert repo.city() == "bogor"
+    with pytest.raises(CityMismatch, match="holds the alarms of city 'bogor', not 'bandung'"):
+        repo.claim_city("bandung")
+    assert repo.city() == "bogor"
+    store = SqliteAlarmStore(tmp_path / "claimed.db")
+    store.claim_city("bandung")
+    store.close_db()
+    again = SqliteAlarmStore(tmp_path / "claimed.db")
+    assert again.city() == "bandung"
+    again.close_db()
+
+
 def test_subscriptions_survive_reopening(tmp_path: Path) -> None:
     store = SqliteAlarmStore(tmp_path / "a.db")
     added = store.add_subscription("bpbd", Subscription(domains=(Domain.RAIN,)), "ann", T0)
@@ -270,10 +288,12 @@ def test_an_older_file_is_migrated_in_place_and_a_newer_one_refused(tmp_path: Pa
         aid = store.apply([cond(True, T0)], T0, route, TITLES, AUTO).opened[0].id
         added = store.add_subscription("bpbd", Subscription(), "ann", T0)
         assert store.subscriptions() == [added]
+        assert store.city() is None  # an old file: no city recorded, until claimed
+        store.claim_city("bandung")
     finally:
         store.close_db()
     with sqlite3.connect(db) as c:
-        assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
         c.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     c.close()
     with pytest.raises(SchemaVersionError, match="newer than this hub's"):
@@ -283,4 +303,5 @@ def test_an_older_file_is_migrated_in_place_and_a_newer_one_refused(tmp_path: Pa
     c.close()
     again = SqliteAlarmStore(db)  # opened at its own version: nothing to do, all there
     assert again.get(aid).state is State.OPEN and again.subscriptions() == [added]
+    assert again.city() == "bandung"
     again.close_db()
