@@ -5,8 +5,10 @@
         docs/screenshots
 
 Logs in through the form (headless Debian chromium and chromedriver), visits each page,
-waits for it to draw, and saves ``<page>.png`` into the folder. Exits 1, naming the
-page, when a page shows a browser console error.
+waits for it to draw, and saves ``<page>.png`` into the folder. On a hub serving several
+cities (``cityhub demo --city bandung --city bogor``) it also saves ``cities.png``, the
+navigation bar's city menu open. Exits 1, naming the page, when a page shows a browser
+console error.
 """
 
 from __future__ import annotations
@@ -56,6 +58,14 @@ def main(url: str, user: str, password: str, out: Path, gauge: str = "flood-cika
                 failed.append(f"{name}: {errors}")
             if name == "overview-id":
                 driver.get(f"{url}/language/en")
+        driver.get(url + "/")
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#overview-map canvas"))
+        menu = driver.find_elements(By.CSS_SELECTOR, "#shell-city .dropdown-toggle")
+        if menu:  # several cities: the menu, open
+            time.sleep(3)
+            menu[0].click()
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#shell-city .dropdown-item"))
+            driver.save_screenshot(str(out / "cities.png"))
     finally:
         driver.quit()
     for f in failed:
