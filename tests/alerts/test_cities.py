@@ -9,11 +9,11 @@ import base64
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import aiomqtt
 import orjson
 import pytest
 from prometheus_client import generate_latest
@@ -40,6 +40,7 @@ from tests.alerts.service_kit import (
     publish,
     settings_for,
 )
+from tests.feeds import received
 from tests.ingest.test_end_to_end import until
 
 KATULAMPA = "flood-katulampa"  # Bogor, gateway gw-katulampa: Siaga III at 0.8 m
@@ -176,23 +177,9 @@ async def hub_serving(settings: AlertsSettings, packs: list[CityPack], env: dict
                 await task
 
 
-@contextlib.asynccontextmanager
-async def feed(port: int) -> AsyncIterator[list[str]]:
+def feed(port: int) -> AbstractAsyncContextManager[list[str]]:
     """The topics of every alarm and department message while the block runs."""
-    got: list[str] = []
-    async with aiomqtt.Client("127.0.0.1", port,
-                              identifier=f"feed-{uuid.uuid4().hex[:6]}") as c:
-        await c.subscribe("city/+/alerts/#", qos=1)
-        await c.subscribe("city/+/notify/#", qos=1)
-
-        async def take() -> None:
-            async for m in c.messages:
-                got.append(m.topic.value)
-        task = asyncio.create_task(take())
-        try:
-            yield got
-        finally:
-            task.cancel()
+    return received(port, ["city/+/alerts/#", "city/+/notify/#"], lambda t, _p: t)
 
 
 def filled(template: str, ids: dict[str, str]) -> str:

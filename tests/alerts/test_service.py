@@ -3,15 +3,11 @@ webhook server, an SMTP server (aiosmtpd) and Apprise's json:// to a local serve
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import uuid
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import aiomqtt
 import orjson
 import pytest
 
@@ -33,6 +29,7 @@ from tests.alerts.service_kit import (
     serving,
     settings_for,
 )
+from tests.feeds import received
 from tests.ingest.test_end_to_end import until
 
 pytestmark = pytest.mark.integration
@@ -43,24 +40,10 @@ def bandung() -> CityPack:
     return load_pack("bandung")
 
 
-@contextlib.asynccontextmanager
-async def feed(port: int) -> AsyncIterator[list[tuple[str, dict[str, Any]]]]:
+def feed(port: int) -> AbstractAsyncContextManager[list[tuple[str, dict[str, Any]]]]:
     """Every message on the alerts topics while the block runs."""
-    got: list[tuple[str, dict[str, Any]]] = []
-    async with aiomqtt.Client("127.0.0.1", port,
-                              identifier=f"feed-{uuid.uuid4().hex[:6]}") as c:
-        await c.subscribe("city/bandung/alerts/#", qos=1)
-        await c.subscribe("city/bandung/notify/#", qos=1)
-
-        async def take() -> None:
-            async for m in c.messages:
-                assert isinstance(m.payload, bytes)
-                got.append((m.topic.value, orjson.loads(m.payload)))
-        task = asyncio.create_task(take())
-        try:
-            yield got
-        finally:
-            task.cancel()
+    return received(port, ["city/bandung/alerts/#", "city/bandung/notify/#"],
+                    lambda t, p: (t, orjson.loads(p)))
 
 
 async def test_a_flood_alarm_reaches_every_channel_and_operators_handle_it(

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import dataclasses
 import logging
-import uuid
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import aiomqtt
 import orjson
 import pytest
 
@@ -29,6 +26,7 @@ from cityhub.config.pack import CityPack
 from cityhub.fields import Domain
 from devservices import LocalMosquitto
 from tests.alerts.service_kit import GAUGE, Api, level_message, publish, serving, settings_for
+from tests.feeds import received
 from tests.ingest.test_end_to_end import until
 
 OPS_PASSWORD = "ops-operator-pass"
@@ -93,23 +91,10 @@ def test_the_router_matches_stored_subscriptions_too(bandung: CityPack,
 
 # -- the live service -----------------------------------------------------------------------
 
-@contextlib.asynccontextmanager
-async def department_topic(port: int) -> AsyncIterator[list[dict[str, Any]]]:
+def department_topic(port: int) -> AbstractAsyncContextManager[list[dict[str, Any]]]:
     """Every message on ``city/bandung/notify/ops`` while the block runs."""
-    got: list[dict[str, Any]] = []
-    async with aiomqtt.Client("127.0.0.1", port,
-                              identifier=f"ops-{uuid.uuid4().hex[:6]}") as c:
-        await c.subscribe("city/bandung/notify/ops", qos=1)
-
-        async def take() -> None:
-            async for m in c.messages:
-                assert isinstance(m.payload, bytes)
-                got.append(orjson.loads(m.payload))
-        task = asyncio.create_task(take())
-        try:
-            yield got
-        finally:
-            task.cancel()
+    return received(port, ["city/bandung/notify/ops"], lambda _t, p: orjson.loads(p),
+                    name="ops")
 
 
 def as_user(session: aiohttp.ClientSession, port: int, name: str, password: str) -> Api:

@@ -4,8 +4,6 @@ Siaga levels; and the settings of one city or several."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 import shutil
 import signal
@@ -13,11 +11,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
-import aiomqtt
 import orjson
 import pytest
 
@@ -29,6 +26,7 @@ from cityhub.senml import Reading, encode_pack
 from cityhub.topics import event_filter, telemetry_topic
 from devservices import LocalInfluxDB, LocalMosquitto, free_port, http
 from tests.analytics.test_service import start, stored
+from tests.feeds import received
 from tests.ingest.test_end_to_end import publish, until
 
 # city -> (gateway, flood gauge, a level under Siaga III, at Siaga III, at Siaga II): one
@@ -45,23 +43,11 @@ def readings(city: str, t0: int, steps: range) -> list[tuple[str, bytes]]:
                          domain="flood")) for k in steps]
 
 
-@contextlib.asynccontextmanager
-async def every_event(mosquitto: LocalMosquitto) -> AsyncIterator[list[tuple[str, Any]]]:
+def every_event(mosquitto: LocalMosquitto
+                ) -> AbstractAsyncContextManager[list[tuple[str, Any]]]:
     """(topic, event) of every event of every city published while the block runs."""
-    got: list[tuple[str, Any]] = []
-    async with aiomqtt.Client("127.0.0.1", mosquitto.port,
-                              identifier=f"events-{uuid.uuid4().hex[:6]}") as c:
-        await c.subscribe(event_filter(), qos=1)
-
-        async def take() -> None:
-            async for m in c.messages:
-                assert isinstance(m.payload, bytes)
-                got.append((m.topic.value, orjson.loads(m.payload)))
-        task = asyncio.create_task(take())
-        try:
-            yield got
-        finally:
-            task.cancel()
+    return received(mosquitto.port, [event_filter()], lambda t, p: (t, orjson.loads(p)),
+                    name="events")
 
 
 def siaga_changes(got: list[tuple[str, Any]], city: str) -> list[tuple[int, int]]:

@@ -16,10 +16,10 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
-import aiomqtt
 import orjson
 import pytest
 
@@ -37,6 +37,7 @@ from cityhub.store import SQLiteStore, Store
 from cityhub.topics import event_filter
 from devservices import LocalInfluxDB, LocalMosquitto, free_port, http
 from tests.analytics.stream import add_river, messages
+from tests.feeds import received
 from tests.ingest.test_end_to_end import publish, until
 
 pytestmark = pytest.mark.integration
@@ -56,24 +57,11 @@ def reference(pack: CityPack) -> tuple[list[Point], list[dict[str, Any]]]:
     return points, events
 
 
-@contextlib.asynccontextmanager
-async def collecting(mosquitto: LocalMosquitto, city: str
-                     ) -> AsyncIterator[list[dict[str, Any]]]:
+def collecting(mosquitto: LocalMosquitto, city: str
+               ) -> AbstractAsyncContextManager[list[dict[str, Any]]]:
     """Every event message published for ``city`` while the block runs."""
-    got: list[dict[str, Any]] = []
-    async with aiomqtt.Client("127.0.0.1", mosquitto.port,
-                              identifier=f"events-{uuid.uuid4().hex[:6]}") as c:
-        await c.subscribe(event_filter(city), qos=1)
-
-        async def take() -> None:
-            async for m in c.messages:
-                assert isinstance(m.payload, bytes)
-                got.append(orjson.loads(m.payload))
-        task = asyncio.create_task(take())
-        try:
-            yield got
-        finally:
-            task.cancel()
+    return received(mosquitto.port, [event_filter(city)], lambda _t, p: orjson.loads(p),
+                    name="events")
 
 
 def stored(influxdb: LocalInfluxDB, database: str, city: str
