@@ -238,24 +238,26 @@ def register(sub: Any) -> None:
                 "Change a user's role; it applies to their next request.")
     r.add_argument("name", metavar="NAME")
     r.add_argument("role", metavar="ROLE", choices=ROLES, help=", ".join(ROLES))
-    dp = command("department", _department, "set or clear a user's department",
-                 "Set the department (an id of the city pack's alerts.departments) a user "
-                 "acts for, or --none. An operator may change the run-time alert "
-                 "subscriptions of their own department only.")
-    dp.add_argument("name", metavar="NAME")
-    which = dp.add_mutually_exclusive_group(required=True)
-    which.add_argument("department", metavar="ID", nargs="?", default=None)
-    which.add_argument("--none", dest="department", action="store_const", const=None,
-                       help="the user belongs to no department")
-    cy = command("city", _city, "scope a user to one city, or to all",
-                 "Scope a user to one city (a pack's city.id) of a hub that serves several: "
-                 "the dashboards and the alerts API then show them that city only. --all: "
-                 "every city the hub serves. It applies to their next request.")
-    cy.add_argument("name", metavar="NAME")
-    cw = cy.add_mutually_exclusive_group(required=True)
-    cw.add_argument("city", metavar="ID", nargs="?", default=None)
-    cw.add_argument("--all", dest="city", action="store_const", const=None,
-                    help="the user sees every city the hub serves")
+    def set_or_clear(c: argparse.ArgumentParser, dest: str, clear: str, clear_help: str
+                     ) -> None:
+        """NAME, then an ID for ``dest`` or the ``clear`` flag (None), one of the two."""
+        c.add_argument("name", metavar="NAME")
+        which = c.add_mutually_exclusive_group(required=True)
+        which.add_argument(dest, metavar="ID", nargs="?", default=None)
+        which.add_argument(clear, dest=dest, action="store_const", const=None,
+                           help=clear_help)
+
+    set_or_clear(command("department", _department, "set or clear a user's department",
+                         "Set the department (an id of the city pack's alerts.departments) "
+                         "a user acts for, or --none. An operator may change the run-time "
+                         "alert subscriptions of their own department only."),
+                 "department", "--none", "the user belongs to no department")
+    set_or_clear(command("city", _city, "scope a user to one city, or to all",
+                         "Scope a user to one city (a pack's city.id) of a hub that serves "
+                         "several: the dashboards and the alerts API then show them that "
+                         "city only. --all: every city the hub serves. It applies to their "
+                         "next request."),
+                 "city", "--all", "the user sees every city the hub serves")
     for verb, what in (("disable", "refuse a user's password and tokens, keeping them"),
                        ("enable", "accept a disabled user again")):
         d = command(verb, _disable, what, f"{what[0].upper()}{what[1:]}.")

@@ -18,8 +18,8 @@ __all__ = ["MAX_LABEL", "MAX_PASSWORD", "MIN_PASSWORD", "AccountError", "check_c
            "check_department", "check_label", "check_name", "check_password", "check_role"]
 
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-# a department's id, as the city pack spells it (``alerts.departments[].id``)
-DEPARTMENT = re.compile(SLUG)
+# an id as a city pack spells it: a department's (``alerts.departments[].id``), a city's
+PACK_ID = re.compile(SLUG)
 MIN_PASSWORD = 8
 # argon2 takes any length, but a megabyte "password" is a request to burn CPU and memory.
 MAX_PASSWORD = 1024
@@ -42,30 +42,30 @@ def check_name(name: str) -> str:
     return name
 
 
+def _pack_id(value: str | None, what: str) -> str | None:
+    """``value`` if it is None or a valid id of ``what`` (a slug, as in a city pack), else
+    :class:`AccountError`."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not PACK_ID.fullmatch(value):
+        raise AccountError(
+            f"invalid {what} id {value!r}: 1 to 63 characters, lowercase letters, digits, "
+            "'_' or '-', starting with a letter or a digit")
+    return value
+
+
 def check_department(department: str | None) -> str | None:
     """``department`` if it is None (no department) or a valid department id (a slug, as
     in the city pack), else :class:`AccountError`. Whether the pack has that department
     is for the services that read the pack to say: the accounts file knows no pack."""
-    if department is None:
-        return None
-    if not isinstance(department, str) or not DEPARTMENT.fullmatch(department):
-        raise AccountError(
-            f"invalid department id {department!r}: 1 to 63 characters, lowercase "
-            "letters, digits, '_' or '-', starting with a letter or a digit")
-    return department
+    return _pack_id(department, "department")
 
 
 def check_city(city: str | None) -> str | None:
     """``city`` if it is None (every city the hub serves) or a valid city id (a slug, as a
     pack's ``city.id``), else :class:`AccountError`. Whether the hub serves that city is
     for the services that read the packs to say."""
-    if city is None:
-        return None
-    if not isinstance(city, str) or not DEPARTMENT.fullmatch(city):
-        raise AccountError(
-            f"invalid city id {city!r}: 1 to 63 characters, lowercase letters, digits, "
-            "'_' or '-', starting with a letter or a digit")
-    return city
+    return _pack_id(city, "city")
 
 
 def check_password(password: str) -> str:
