@@ -27,6 +27,7 @@ __all__ = [
     "SLUG",
     "TelemetryTopic",
     "alert_topic",
+    "city_of",
     "deadletter_topic",
     "event_filter",
     "event_topic",
@@ -107,6 +108,13 @@ def event_filter(city: str | None = None) -> str:
 def deadletter_topic(city: str) -> str:
     """Topic the ingester republishes refused messages on."""
     return f"city/{_slug('city', city)}/deadletter"
+
+
+def city_of(topic: str) -> str | None:
+    """The city segment of a ``city/{city}/...`` topic as it stands (not checked as a
+    slug), or None for a topic of another shape."""
+    parts = topic.split("/", 2)
+    return parts[1] if len(parts) > 2 and parts[0] == "city" else None
 
 
 def parse_telemetry(topic: str) -> TelemetryTopic:

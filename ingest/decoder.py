@@ -52,7 +52,7 @@ from cityhub.senml import (
     RELATIVE_TIME_LIMIT,
     Value,
 )
-from cityhub.topics import parse_telemetry
+from cityhub.topics import city_of, parse_telemetry
 
 try:
     from ingest import kernel
@@ -200,14 +200,13 @@ class Decoder:
         :class:`~cityhub.errors.ContractError` (``unknown_city``) for a city none is."""
         if len(self.packs) == 1:
             return self.pack
-        parts = topic.split("/", 2)
-        pack = self.packs.get(parts[1]) if len(parts) > 2 and parts[0] == "city" else None
-        if pack is None:
-            if len(parts) > 2 and parts[0] == "city":
-                raise ContractError("unknown_city", f"topic city {parts[1]!r} is none of "
-                                    f"the cities this service serves "
-                                    f"({', '.join(self.packs)})")
+        city = city_of(topic)
+        if city is None:
             return self.pack  # not a city topic: the contract's decoder says so
+        pack = self.packs.get(city)
+        if pack is None:
+            raise ContractError("unknown_city", f"topic city {city!r} is none of the cities "
+                                f"this service serves ({', '.join(self.packs)})")
         return pack
 
     # -- python, then reference -------------------------------------------------------------

@@ -46,7 +46,7 @@ from cityhub.metrics import serve_metrics
 from cityhub.mqtt import tls_context
 from cityhub.point import Encoded, Point
 from cityhub.store.base import Store
-from cityhub.topics import deadletter_topic, telemetry_filter
+from cityhub.topics import city_of, deadletter_topic, telemetry_filter
 from ingest.counters import IngestCollector, IngestCounters
 from ingest.deadletters import DeadLetters
 from ingest.decoder import DECODER_PATH, Decoder
@@ -446,10 +446,8 @@ class Ingester:
     def _city_of(self, topic: str) -> str:
         """The city of a topic this ingester serves; else (the spool's, a foreign one)
         the first city's."""
-        parts = topic.split("/", 2)
-        if len(parts) > 2 and parts[0] == "city" and parts[1] in self.decoder.packs:
-            return parts[1]
-        return self.packs[0].city.id
+        city = city_of(topic)
+        return city if city in self.decoder.packs else self.packs[0].city.id
 
 
 def _paho_version() -> str:

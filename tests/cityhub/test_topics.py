@@ -7,6 +7,7 @@ from cityhub.fields import Domain
 from cityhub.topics import (
     TelemetryTopic,
     alert_topic,
+    city_of,
     parse_telemetry,
     status_topic,
     telemetry_filter,
@@ -41,3 +42,10 @@ def test_other_topics_and_filters() -> None:
     assert telemetry_filter()[0] == "city/+/traffic/#"
     with pytest.raises(ValueError, match="slug"):
         telemetry_topic("Bad City", "flood", "gw")
+
+
+def test_the_city_of_a_topic() -> None:
+    assert city_of(telemetry_topic("bogor", "flood", "gw-a")) == "bogor"
+    assert city_of(status_topic("bandung", "gw-dago")) == "bandung"
+    for other in ("city/bogor", "cities/bogor/flood/gw", "(spool)", ""):
+        assert city_of(other) is None, other
