@@ -13,7 +13,9 @@ MAD (median absolute deviation):
 "five sigmas from what this hour usually is", robust to the odd outlier among the weeks
 kept. An hour needs ``min_weeks`` earlier weeks before it scores (NaN until then); a MAD
 of zero (a constant hour) scores NaN rather than infinity. Then the reading is added to
-its own week's mean.
+its own week's mean, unless the caller says it is not to be learnt from (``learn``: a
+sensor known to be stuck is scored, but its readings do not become a later
+week's normal).
 
 As in :mod:`analytics.streaming`, state lives in arrays indexed by device number and one
 kernel call takes a micro-batch; a reading at or before its device's newest time is
@@ -29,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics._jit import kernel
-from analytics.arrays import F64, I64, AnalyticsInputError, floats, micro_batch
+from analytics.arrays import F64, I64, AnalyticsInputError, floats, micro_batch, same_length
 
 __all__ = ["HOURS_PER_WEEK", "SeasonalBaseline", "hour_of_week"]
 
@@ -55,10 +57,10 @@ def _median(a: F64) -> float:
 
 
 @kernel
-def _update(device: I64, t: F64, v: F64, utc_offset_s: float, slot_s: float, weeks: int,
-            min_weeks: int, sums: npt.NDArray[np.float64], counts: npt.NDArray[np.int64],
-            week_of: npt.NDArray[np.int64], last_t: F64, score: F64, base: F64,
-            taken: npt.NDArray[np.bool_]) -> None:
+def _update(device: I64, t: F64, v: F64, learn: npt.NDArray[np.bool_], utc_offset_s: float,
+            slot_s: float, weeks: int, min_weeks: int, sums: npt.NDArray[np.float64],
+            counts: npt.NDArray[np.int64], week_of: npt.NDArray[np.int64], last_t: F64,
+            score: F64, base: F64, taken: npt.NDArray[np.bool_]) -> None:
     ring = sums.shape[2]  # weeks + 1: the earlier weeks and the current one
     past = np.empty(ring, dtype=np.float64)
     for i in range(device.shape[0]):
@@ -82,6 +84,10 @@ def _update(device: I64, t: F64, v: F64, utc_offset_s: float, slot_s: float, wee
             base[i] = med
             if mad > 0:
                 score[i] = (x - med) / (MAD_TO_SIGMA * mad)
+        last_t[d] = t[i]
+        taken[i] = True
+        if not learn[i]:
+            continue
         r = week % ring
         if week_of[d, s, r] != week:
             week_of[d, s, r] = week
@@ -89,8 +95,6 @@ def _update(device: I64, t: F64, v: F64, utc_offset_s: float, slot_s: float, wee
             counts[d, s, r] = 0
         sums[d, s, r] += x
         counts[d, s, r] += 1
-        last_t[d] = t[i]
-        taken[i] = True
 
 
 def hour_of_week(t: Any, utc_offset_s: float = 0.0) -> npt.NDArray[np.int64]:
@@ -131,13 +135,21 @@ class SeasonalBaseline:
         self.week_of = np.full(shape, -(2**62), dtype=np.int64)
         self.last_t = np.full(self.devices, -np.inf)
 
-    def update(self, device: Any, t: Any, v: Any) -> tuple[F64, F64, npt.NDArray[np.bool_]]:
-        """Take one micro-batch; (score, baseline median, taken) per reading."""
+    def update(self, device: Any, t: Any, v: Any, learn: Any = None
+               ) -> tuple[F64, F64, npt.NDArray[np.bool_]]:
+        """Take one micro-batch; (score, baseline median, taken) per reading. ``learn``
+        (one bool per reading, default all): False scores a reading without adding it
+        to its week's mean."""
         dev, ts, x = micro_batch(device, t, v, self.devices)
         n = dev.shape[0]
+        if learn is None:
+            keep = np.ones(n, dtype=np.bool_)
+        else:
+            keep = np.ascontiguousarray(learn, dtype=np.bool_)
+            same_length(device=dev, learn=keep)
         score, base = np.empty(n), np.empty(n)
         taken = np.empty(n, dtype=np.bool_)
-        _update(dev, ts, x, float(self.utc_offset_s), float(self.slot_s), int(self.weeks),
+        _update(dev, ts, x, keep, float(self.utc_offset_s), float(self.slot_s), int(self.weeks),
                 int(self.min_weeks),
                 self.sums, self.counts, self.week_of, self.last_t, score, base, taken)
         return score, base, taken

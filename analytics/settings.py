@@ -58,8 +58,14 @@ class DetectionSettings(BaseModel):
                                  "to it by the pack's rivers rose under a third of it, "
                                  "and the city's rain gauges read dry, has drifted (once "
                                  "for drift_hold_s) ...")
+    drift_traffic_ratio: float = Field(0.2, gt=0, lt=1, description="a traffic sensor "
+                                       "whose speed, against its normal for the slot of "
+                                       "the week and relative to its corridor's, sits at "
+                                       "least this share off over drift_window_s (the "
+                                       "median) has drifted (once for drift_hold_s) ...")
     drift_window_s: float = Field(6 * 3600.0, ge=1200, description="... the window of that "
-                                  "rise, and how long the city must have been dry")
+                                  "rise or median, and how long the city must have been "
+                                  "dry")
     siaga_clear_m: float = Field(0.05, ge=0, description="a gauge goes back to a less "
                                  "severe Siaga level only this far under its threshold")
     rise_window_s: float = Field(3600.0, gt=0, description="window of the rate of rise")

@@ -2,12 +2,33 @@
 (``congestion`` episodes), incidents against the seasonal baseline (``incident``
 episodes), and an unusual flow (``anomaly`` episodes: vehicles per minute far from what
 is normal for the slot of the week, for half an hour: an event's crowd, a closed road
-nearby, a detector counting double); derived points in ``traffic_state``.
+nearby, a detector counting double), and a sensor drifting off its neighbours (``drift``
+episodes); derived points in ``traffic_state``.
 
 Congestion is decided on the TTI of the speed smoothed per device (an exponentially
 weighted mean, ``congestion_smoothing``): a single slow or fast vehicle platoon moves one
 reading's speed by a fifth, which would open and close a congestion every few minutes on
-a road at its peak; the derived ``tti`` and ``los`` stay those of each reading."""
+a road at its peak; the derived ``tti`` and ``los`` stay those of each reading.
+
+Drift: a sensor's speed against its normal for the slot of the week, relative to its
+corridor's (the city's where the pack names no corridor of it, or too few of its
+corridor's sensors report), is the same ratio incidents are told on. Its median over
+``drift_window_s`` (:class:`~analytics.live.levels.WindowMedian`, 6 h) sits near 1 on a
+healthy sensor, whatever the weather or the hour: an incident or a short stuck spell
+moves it little, since each lasts well under half the window. A median at least
+``drift_traffic_ratio`` (0.2) off 1, in either direction, for ``drift_hold_s`` (2 h),
+opens a ``drift``: a radar knocked out of alignment, a loop detector's failing
+insulation, a camera's moved field of view; it closes once the median is back within
+half that. While it drifts (or is stuck), a sensor tells no incident or unusual flow.
+Readings flagged ``stuck`` are not learnt into the seasonal baselines; a drifting
+sensor's are: a drift is found hours after it began, so its week is partly learnt
+anyway, and a sensor judged drifting by mistake must not stop learning the normal that
+would clear it (the baselines' median over weeks outvotes one bad week once three or
+more are kept; until then a drift can echo a week later at the same hours).
+Readings the quality rules flag ``stuck``, and those with no neighbours' median, count
+for nothing in the window. A sensor needs the seasonal baseline of its slots (as
+incidents do) before it can be judged; a long roadwork at one sensor reads as drift
+too, which the event's detail (its ratio to its neighbours) lets an engineer tell."""
 
 from __future__ import annotations
 
@@ -20,6 +41,7 @@ from analytics.incidents import Sustained, incident_conditions
 from analytics.live.columns import Columns, Numbering
 from analytics.live.detector import Detector, Output, utc_offset_s
 from analytics.live.events import Episodes, Event
+from analytics.live.levels import WindowMedian
 from analytics.live.peers import PeerMedian
 from analytics.seasonal import SeasonalBaseline
 from analytics.settings import DetectionSettings
@@ -49,6 +71,8 @@ class TrafficDetector(Detector):
         corridor = {d: k for k, c in enumerate(pack.corridors) for d in c.sensors}
         self.peers = PeerMedian(n, groups=np.array(
             [corridor.get(d, -1) for d in numbering.names], dtype=np.int64))
+        self.relative = WindowMedian(n, params.drift_window_s)
+        self.drift = Sustained(n, params.drift_hold_s)
 
     def state(self) -> dict[str, np.ndarray[Any, Any]]:
         out: dict[str, np.ndarray[Any, Any]] = {"jam": self.jam, "jam_since": self.jam_since}
@@ -58,9 +82,11 @@ class TrafficDetector(Detector):
             out |= {f"{name}_{k}": getattr(base, k)
                     for k in ("sums", "counts", "week_of", "last_t")}
         out |= {f"{name}_{k}": getattr(tracker, k)
-                for name, tracker in (("incident", self.incident), ("anomaly", self.anomaly))
+                for name, tracker in (("incident", self.incident), ("anomaly", self.anomaly),
+                                      ("drift", self.drift))
                 for k in ("last_t", "since", "active", "start")}
         out |= {f"peers_{k}": v for k, v in self.peers.state().items()}
+        out |= {f"relative_{k}": v for k, v in self.relative.state().items()}
         return out
 
     def step(self, cols: Columns) -> Output:
@@ -81,8 +107,12 @@ class TrafficDetector(Detector):
             if on and not prev:
                 self.jam_since[d] = cols.t[i]
             since[i] = self.jam_since[d]
-        speed_score, speed_norm, _ = self.speed_base.update(cols.dev, cols.t, speed)
-        occ_score, _, _ = self.occupancy_base.update(cols.dev, cols.t, occ)
+        # a stuck sensor is judged, not learnt from (its frozen values would become a later
+        # week's normal); stuck or drifting, it tells no incident or unusual flow
+        stuck = cols.flag("stuck")
+        suspect = stuck | self.drift.active[cols.dev]
+        speed_score, speed_norm, _ = self.speed_base.update(cols.dev, cols.t, speed, ~stuck)
+        occ_score, _, _ = self.occupancy_base.update(cols.dev, cols.t, occ, ~stuck)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(speed_norm > 0, speed / speed_norm, np.nan)
             city = self.peers.update(cols.dev, cols.t, ratio)
@@ -90,7 +120,7 @@ class TrafficDetector(Detector):
             local = np.where(np.isnan(city) | (city <= 0), ratio, ratio / city)
         on, off = incident_conditions(speed_score, occ_score, local, z_on=p.incident_z_on,
                                       z_off=p.incident_z_off, min_drop=p.incident_min_drop)
-        on &= ~cols.flag("stuck")  # a frozen sensor's old rush hour is no incident
+        on &= ~suspect  # a frozen sensor's old rush hour is no incident
         incident_before = self.incident.active.copy()
         incident, start, _ = self.incident.update(cols.dev, cols.t, on, off)
         events = self.episodes_of(
@@ -100,7 +130,9 @@ class TrafficDetector(Detector):
             "incident", cols, incident, start, incident_before, "critical",
             {"speed_kmh": speed, "normal_speed_kmh": speed_norm, "speed_score": speed_score,
              "occupancy": occ, "occupancy_score": occ_score, "neighbours_speed_ratio": city})
-        events += self._anomalies(cols)
+        events += self._anomalies(cols, stuck, suspect)
+        events += self._drift(cols, np.where(np.isnan(city), np.nan, local), speed,
+                              speed_norm)
         columns = traffic_columns(tti, los, jam, incident=[
             bool(x) if not np.isnan(s) else None
             for x, s in zip(incident.tolist(), speed.tolist(), strict=True)])
@@ -108,16 +140,33 @@ class TrafficDetector(Detector):
                               columns)
         return points, events
 
-    def _anomalies(self, cols: Columns) -> list[Event]:
-        """``anomaly`` episodes: the flow far from its normal for the slot, held."""
+    def _drift(self, cols: Columns, relative: Any, speed: Any, normal: Any) -> list[Event]:
+        """``drift`` episodes (the module's docstring); ``relative``: per reading, its
+        speed ratio over its neighbours' (NaN where they gave none)."""
+        limit = self.params.drift_traffic_ratio
+        median = self.relative.update(cols.dev, cols.t,
+                                      np.where(cols.flag("stuck"), np.nan, relative))
+        with np.errstate(invalid="ignore"):
+            off_by = np.abs(median - 1)
+            on, off = off_by >= limit, off_by < limit / 2
+        before = self.drift.active.copy()
+        active, start, _ = self.drift.update(cols.dev, cols.t, on, off)
+        return self.episodes_of(
+            "drift", cols, active, start, before, "warning",
+            {"ratio_to_neighbours": median, "speed_kmh": speed, "normal_speed_kmh": normal,
+             "window_h": np.full(len(cols), self.params.drift_window_s / 3600)})
+
+    def _anomalies(self, cols: Columns, stuck: Any, suspect: Any) -> list[Event]:
+        """``anomaly`` episodes: the flow far from its normal for the slot, held;
+        ``stuck``, ``suspect``: the readings of a sensor stuck, and stuck or drifting."""
         p = self.params
         flow = cols.get("intensity")
-        score, norm, _ = self.flow_base.update(cols.dev, cols.t, flow)
+        score, norm, _ = self.flow_base.update(cols.dev, cols.t, flow, ~stuck)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = flow / norm
             far = (np.abs(flow - norm) >= p.anomaly_min_flow) & (np.abs(score) >= p.anomaly_z)
             on = far & ((ratio >= 1 + p.anomaly_change) | (ratio <= 1 / (1 + p.anomaly_change)))
-            on &= ~cols.flag("stuck")
+            on &= ~suspect
             near = (ratio < 1 + p.anomaly_change / 2) & (ratio > 1 / (1 + p.anomaly_change / 2))
             off = ~np.isnan(ratio) & near & ~on
         before = self.anomaly.active.copy()

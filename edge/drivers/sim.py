@@ -19,7 +19,8 @@ main field's unit per hour):
 - ``day_burning``: a lamp stays on by day at full power;
 - ``stuck``: the sensor repeats its readings from when the fault began;
 - ``drift``: the main reading (river level, rain rate, vehicle speed, lamp power) drifts
-  away from the truth, linearly in time.
+  away from the truth, linearly in time (``drift_per_h`` may be negative; only a river
+  level goes below 0).
 """
 
 from __future__ import annotations
@@ -178,7 +179,10 @@ class SensorSim:
             # from the fault's start; one without a start (params) from the first sample
             since = drift.start if math.isfinite(drift.start) else self.first_t
             hours = (t - since) / 3600
-            values[main] = round(float(values[main]) + drift.drift_per_h * hours, 3)
+            drifted = float(values[main]) + drift.drift_per_h * hours
+            if self.sensor.domain != "flood":  # a speed, a rain rate, a power: never < 0
+                drifted = max(0.0, drifted)
+            values[main] = round(drifted, 3)
         return values
 
     def _true(self, t: float) -> dict[str, Value]:

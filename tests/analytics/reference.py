@@ -172,16 +172,18 @@ def seq_completeness(gateway: list[int], seq: list[int], gateways: int
 
 
 def seasonal(device: list[int], t: list[float], v: list[float], offset: float, weeks: int,
-             min_weeks: int, slot_s: int = 3600) -> tuple[list[float], list[bool]]:
+             min_weeks: int, slot_s: int = 3600, learn: list[bool] | None = None
+             ) -> tuple[list[float], list[bool]]:
     """Score against the median and MAD of the means of the same device and hour of the
     week in each of the ``weeks`` weeks before the reading's own, computed from scratch
-    from the readings taken so far."""
+    from the readings taken so far (those with ``learn`` True)."""
     import datetime as dt
 
     seen: dict[tuple[int, int], dict[int, list[float]]] = {}
     last: dict[int, float] = {}
     scores, taken = [], []
-    for d, ti, x in zip(device, t, v, strict=True):
+    learn = [True] * len(device) if learn is None else learn
+    for d, ti, x, keep in zip(device, t, v, learn, strict=True):
         if math.isnan(x) or ti <= last.get(d, -math.inf):
             scores.append(NAN)
             taken.append(False)
@@ -200,7 +202,8 @@ def seasonal(device: list[int], t: list[float], v: list[float], offset: float, w
             if mad > 0:
                 score = (x - med) / (1.4826 * mad)
         scores.append(score)
-        by_week.setdefault(week, []).append(x)
+        if keep:
+            by_week.setdefault(week, []).append(x)
         last[d] = ti
         taken.append(True)
     return scores, taken
@@ -248,4 +251,28 @@ def lagged(up: list[float], down: list[float], max_k: int, min_pairs: int) -> li
         vy = sum((y - my) ** 2 for y in ys)
         cov = sum((x - mx) * (y - my) for x, y in pairs)
         out.append(cov / math.sqrt(vx * vy) if vx > 0 and vy > 0 else NAN)
+    return out
+
+
+def window_median(device: list[int], t: list[float], v: list[float], bucket_s: float,
+                  buckets: int, least: int) -> list[float]:
+    """Per reading: the median of its device's bucket means over the ``buckets`` complete
+    buckets before the reading's own, from every earlier reading taken (later than its
+    device's newest; NaN values count for nothing); NaN with fewer than ``least``."""
+    taken: dict[int, list[tuple[float, float]]] = {}
+    out = []
+    for d, ti, x in zip(device, t, v, strict=True):
+        mine = taken.setdefault(d, [])
+        if mine and ti <= mine[-1][0]:
+            # skipped: the answer as of the device's newest reading
+            ti = mine[-1][0]
+        else:
+            mine.append((ti, x))
+        b = math.floor(ti / bucket_s)
+        means = {}
+        for k in range(b - buckets, b):
+            xs = [y for s, y in mine if math.floor(s / bucket_s) == k and not math.isnan(y)]
+            if xs:
+                means[k] = sum(xs) / len(xs)
+        out.append(statistics.median(means.values()) if len(means) >= least else math.nan)
     return out

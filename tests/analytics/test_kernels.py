@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import analytics
 from analytics import AnalyticsInputError
+from analytics.live.levels import WindowMedian
 from tests.analytics import reference as ref
 
 SETTINGS = settings(max_examples=150, deadline=None)
@@ -224,6 +225,35 @@ def test_streaming_matches_the_reference_in_any_batching(
     assert int(state.count.sum()) == sum(want_taken)
 
 
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(0, 2), st.floats(0, 5000),
+                          st.one_of(st.floats(-100, 100), st.just(math.nan))), max_size=120),
+       st.integers(1, 4), st.integers(1, 6))
+def test_window_median_matches_the_reference_in_any_batching(
+        readings: list[tuple[int, float, float]], batches: int, buckets: int) -> None:
+    readings.sort(key=lambda r: r[1])  # the stream's order; redelivered ones come again
+    readings += readings[: len(readings) // 3]
+    dev = [d for d, _, _ in readings]
+    t = [x for _, x, _ in readings]
+    v = [y for _, _, y in readings]
+    window = 600.0 * buckets
+    want = ref.window_median(dev, t, v, 600.0, buckets, (buckets + 1) // 2)
+    state = WindowMedian(3, window, buckets=buckets)
+    got: list[float] = []
+    for part in np.array_split(np.arange(len(readings)), batches):
+        got += list(state.update([dev[i] for i in part], [t[i] for i in part],
+                                 [v[i] for i in part]))
+    assert np.allclose(got, want, rtol=1e-9, atol=1e-9, equal_nan=True)
+
+
+def test_the_window_median_by_hand() -> None:
+    """Three 10-minute buckets: 1, 1, then 5 (an incident) leave the median at 1; a
+    fourth bucket at 5 moves it."""
+    w = WindowMedian(1, 1800.0, buckets=3)
+    t = [0, 600, 1200, 1800, 2400]
+    assert list(w.update([0] * 5, t, [1.0, 1.0, 5.0, 5.0, 5.0]))[3:] == [1.0, 5.0]
+
+
 def test_a_redelivered_batch_changes_nothing() -> None:
     state = analytics.StreamState(2)
     batch = ([0, 1, 0], [10.0, 10.0, 20.0], [1.0, 5.0, 3.0])
@@ -337,28 +367,43 @@ WEEK = 7 * 86400.0
 
 @SETTINGS
 @given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 30), st.integers(0, 3),
-                          st.one_of(st.floats(-50, 50), st.just(math.nan))),
+                          st.one_of(st.floats(-50, 50), st.just(math.nan)), st.booleans()),
                 max_size=80), st.integers(1, 4), st.sampled_from([3600, 900]))
 def test_seasonal_baseline_matches_the_reference(
-        readings: list[tuple[int, int, int, float]], batches: int, slot_s: int) -> None:
+        readings: list[tuple[int, int, int, float, bool]], batches: int, slot_s: int
+        ) -> None:
     """Weeks of a few devices in a handful of slots of the week (hours or quarters), in
     time order per device, cut into any micro-batches; repeats and late readings are
-    skipped."""
-    dev = [d for d, _, _, _ in readings]
-    t = [1.7e9 + w * WEEK + h * 1200.0 for _, w, h, _ in readings]
-    v = [x for _, _, _, x in readings]
-    want_score, want_taken = ref.seasonal(dev, t, v, 7 * 3600.0, 4, 2, slot_s)
+    skipped; some readings scored but not learnt from."""
+    dev = [r[0] for r in readings]
+    t = [1.7e9 + r[1] * WEEK + r[2] * 1200.0 for r in readings]
+    v = [r[3] for r in readings]
+    learn = [r[4] for r in readings]
+    want_score, want_taken = ref.seasonal(dev, t, v, 7 * 3600.0, 4, 2, slot_s, learn)
     base = analytics.SeasonalBaseline(3, utc_offset_s=7 * 3600.0, weeks=4, min_weeks=2,
                                       slot_s=slot_s)
     got_score: list[float] = []
     got_taken: list[bool] = []
     for part in np.array_split(np.arange(len(readings)), batches):
         score, _, taken = base.update([dev[i] for i in part], [t[i] for i in part],
-                                      [v[i] for i in part])
+                                      [v[i] for i in part], [learn[i] for i in part])
         got_score += list(score)
         got_taken += list(taken)
     assert got_taken == want_taken
     assert same(got_score, want_score, 1e-9)
+
+
+def test_readings_not_learnt() -> None:
+    """Three weeks of one slot: 10, then 50 not learnt, then 30: the fourth week is judged
+    against 10 and 30 alone; the reading not learnt was scored all the same."""
+    base = analytics.SeasonalBaseline(1, weeks=4, min_weeks=1)
+    t = [1.7e9 + w * WEEK for w in range(4)]
+    base.update([0], t[:1], [10.0])
+    _, norm_2, taken = base.update([0], [t[1]], [50.0], [False])
+    base.update([0], [t[2]], [30.0])
+    _, norm_4, _ = base.update([0], [t[3]], [12.0])
+    assert list(norm_2) == [10.0] and list(taken) == [True]
+    assert list(norm_4) == [20.0]
 
 
 def test_an_anomaly_against_its_hour_of_the_week() -> None:

@@ -133,6 +133,13 @@ def test_stuck_and_drift() -> None:
     diffs = [drifting.sample(at(h))["currentLevel"] - ok.sample(at(h))["currentLevel"]
              for h in (1, 5, 10)]
     assert [round(d, 2) for d in diffs] == [0.1, 0.5, 1.0]
+    # a speed drifting down stops at 0: a sensor reads no negative speed
+    ok, slowing = _twins("drift", "traffic", at(0), drift_per_h=-5.0)
+    speeds = [(ok.sample(at(h))["averageVehicleSpeed"],
+               slowing.sample(at(h))["averageVehicleSpeed"]) for h in (1, 2, 23)]
+    assert speeds[0][1] == pytest.approx(speeds[0][0] - 5, abs=0.01)
+    assert speeds[1][1] == pytest.approx(speeds[1][0] - 10, abs=0.01)
+    assert speeds[2][0] > 0 and speeds[2][1] == 0.0
 
 
 def test_incidents_slow_a_road_and_are_seeded() -> None:
