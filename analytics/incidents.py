@@ -12,14 +12,16 @@ built on it.
 - :func:`incident_conditions`: a traffic incident is a sudden, sustained drop of speed
   with a rise of occupancy, against what is normal for that hour of the week (the seasonal
   baseline's scores and median): on when the speed score is at or below ``-z_on``, the
-  occupancy score at or above ``z_on`` and speed at most ``1 - min_drop`` of its normal;
-  cleared when the speed score is back above ``-z_off`` or speed above ``1 - min_drop/2``
-  of normal. Occupancy, not flow, confirms it: at and upstream of a blocked lane vehicles
-  queue (occupancy up, speed down) while flow falls only downstream of it, as the
-  California incident-detection algorithms have it (Payne and Tignor, 1978); the speed
-  ratio keeps an hour whose weeks were very alike (a tiny MAD) from calling a small dip
-  an incident. With ``hold_s`` (default 5 minutes) this ignores a single slow reading and
-  catches a lane blocked for longer.
+  occupancy score at or above ``z_on`` (and occupancy at least ``1 + min_rise`` of its
+  normal, where given) and speed at most ``1 - min_drop`` of its normal;
+  cleared when the speed score is back above ``-z_off``, speed above ``1 - min_drop/2``
+  of normal, or occupancy at or under its normal (the queue is gone). Occupancy, not
+  flow, confirms it: at and upstream of a blocked lane vehicles queue (occupancy up,
+  speed down) while flow falls only downstream of it, as the California
+  incident-detection algorithms have it (Payne and Tignor, 1978); the speed ratio keeps
+  an hour whose weeks were very alike (a tiny MAD) from calling a small dip an incident.
+  With ``hold_s`` (default 5 minutes) this ignores a single slow reading and catches a
+  lane blocked for longer.
 """
 
 from __future__ import annotations
@@ -111,23 +113,35 @@ class Sustained:
 
 
 def incident_conditions(speed_score: Any, occupancy_score: Any, speed_ratio: Any, *,
-                        z_on: float = 3.0, z_off: float = 1.5, min_drop: float = 0.35
+                        z_on: float = 3.0, z_off: float = 1.5, min_drop: float = 0.35,
+                        occupancy_ratio: Any = None, min_rise: float = 0.25
                         ) -> tuple[Bools, Bools]:
     """(on, off) per reading for :class:`Sustained`, from the seasonal baseline's scores of
     speed and occupancy and speed over its baseline median: on when the speed score is at
     or below ``-z_on``, the occupancy score at or above ``z_on`` and the ratio at most
-    ``1 - min_drop``; off when the speed score is above ``-z_off`` or the ratio above
-    ``1 - min_drop / 2``; neither when a score is unknown (NaN)."""
+    ``1 - min_drop`` (and, given ``occupancy_ratio``, occupancy over its median, that at
+    least ``1 + min_rise``: an hour whose weeks were alike has a tiny MAD, and its
+    occupancy's noise alone scores far out); off when the speed score is above ``-z_off``,
+    the ratio above ``1 - min_drop / 2`` or the occupancy at or under its normal (score
+    <= 0: no queue over the detector, so a busy reading at a sensor that reads slow for
+    another reason, a drift, starts nothing that lasts); neither when a score is unknown
+    (NaN)."""
     if not 0 < z_off < z_on:
         raise AnalyticsInputError(f"incident: 0 < z_off ({z_off}) < z_on ({z_on})")
     if not 0 < min_drop < 1:
         raise AnalyticsInputError(f"incident: 0 < min_drop ({min_drop}) < 1")
+    if not min_rise >= 0:
+        raise AnalyticsInputError(f"incident: min_rise ({min_rise}) >= 0")
     speed = floats("speed_score", speed_score)
     occ = floats("occupancy_score", occupancy_score)
     ratio = floats("speed_ratio", speed_ratio)
     same_length(speed_score=speed, occupancy_score=occ, speed_ratio=ratio)
     with np.errstate(invalid="ignore"):
         on = (speed <= -z_on) & (occ >= z_on) & (ratio <= 1 - min_drop)
+        if occupancy_ratio is not None:
+            busier = floats("occupancy_ratio", occupancy_ratio)
+            same_length(speed_score=speed, occupancy_ratio=busier)
+            on &= busier >= 1 + min_rise
         known = ~np.isnan(speed) & ~np.isnan(ratio)
-        off = known & ((speed > -z_off) | (ratio > 1 - min_drop / 2)) & ~on
+        off = known & ((speed > -z_off) | (ratio > 1 - min_drop / 2) | (occ <= 0)) & ~on
     return on, off

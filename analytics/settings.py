@@ -33,6 +33,8 @@ class DetectionSettings(BaseModel):
     incident_min_drop: float = Field(0.35, gt=0, lt=1, description="and speed at least this "
                                      "share below its normal for the slot of the week, "
                                      "relative to the city's")
+    incident_min_rise: float = Field(0.25, ge=0, description="and occupancy at least this "
+                                     "share above its normal for the slot of the week")
     incident_hold_s: float = Field(300.0, ge=0, description="how long the drop must last")
     baseline_weeks: int = Field(4, ge=1, le=12, description="weeks the seasonal baseline "
                                 "keeps per hour of the week")

@@ -112,15 +112,17 @@ class TrafficDetector(Detector):
         stuck = cols.flag("stuck")
         suspect = stuck | self.drift.active[cols.dev]
         speed_score, speed_norm, _ = self.speed_base.update(cols.dev, cols.t, speed, ~stuck)
-        occ_score, _, _ = self.occupancy_base.update(cols.dev, cols.t, occ, ~stuck)
+        occ_score, occ_norm, _ = self.occupancy_base.update(cols.dev, cols.t, occ, ~stuck)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(speed_norm > 0, speed / speed_norm, np.nan)
             city = self.peers.update(cols.dev, cols.t, ratio)
             # against its corridor's (or the city's) own slowdown (rain, a holiday)
             local = np.where(np.isnan(city) | (city <= 0), ratio, ratio / city)
+            busier = np.where(occ_norm > 0, occ / occ_norm, np.nan)
         on, off = incident_conditions(speed_score, occ_score, local, z_on=p.incident_z_on,
-                                      z_off=p.incident_z_off, min_drop=p.incident_min_drop)
-        on &= ~suspect  # a frozen sensor's old rush hour is no incident
+                                      z_off=p.incident_z_off, min_drop=p.incident_min_drop,
+                                      occupancy_ratio=busier, min_rise=p.incident_min_rise)
+        on &= ~suspect  # a frozen sensor's old rush hour, a drifting one's speed: none
         incident_before = self.incident.active.copy()
         incident, start, _ = self.incident.update(cols.dev, cols.t, on, off)
         events = self.episodes_of(
@@ -129,7 +131,8 @@ class TrafficDetector(Detector):
         events += self.episodes_of(
             "incident", cols, incident, start, incident_before, "critical",
             {"speed_kmh": speed, "normal_speed_kmh": speed_norm, "speed_score": speed_score,
-             "occupancy": occ, "occupancy_score": occ_score, "neighbours_speed_ratio": city})
+             "occupancy": occ, "normal_occupancy": occ_norm, "occupancy_score": occ_score,
+             "neighbours_speed_ratio": city})
         events += self._anomalies(cols, stuck, suspect)
         events += self._drift(cols, np.where(np.isnan(city), np.nan, local), speed,
                               speed_norm)

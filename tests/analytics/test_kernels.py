@@ -460,11 +460,28 @@ def test_an_incident_needs_a_sustained_drop_of_speed_and_rise_of_occupancy() -> 
     assert start[8] == t[3]  # the incident began with the drop at minute 3
 
 
+def test_a_busy_minute_at_a_sensor_reading_slow_is_no_incident() -> None:
+    """A sensor reading half its normal speed all along (drifting, not yet found): one
+    minute of occupancy far up, then occupancy about its normal (as the busy minute's
+    noise leaves it): the drop never holds five minutes with the queue there."""
+    t = 1.7e9 + 60.0 * np.arange(12)
+    occupancy = [4.0, 0.5, -0.3, 0.8, 4.2, -0.1, 0.2, 1.0, 0.6, -0.4, 3.5, 0.1]
+    on, off = analytics.incident_conditions([-6.0] * 12, occupancy, [0.5] * 12)
+    active, _, _ = analytics.Sustained(1, hold_s=300).update([0] * 12, t, on, off)
+    assert not active.any()
+
+
 def test_a_small_dip_in_a_steady_hour_is_no_incident() -> None:
     """Scores far out, but speed only 10 % under its normal (an hour whose weeks were
-    alike, so a tiny MAD): not an incident; occupancy that does not rise: not either."""
+    alike, so a tiny MAD): not an incident; occupancy that does not rise: not either (no
+    queue: it clears)."""
     on, off = analytics.incident_conditions([-6.0, -6.0], [6.0, 0.0], [0.9, 0.5])
-    assert not on.any() and off[0] and not off[1]
+    assert not on.any() and off[0] and off[1]
+    # speed halved, occupancy "six sigmas" up but only 10 % over its normal (its weeks
+    # alike): no queue to speak of; 50 % over: an incident's
+    on, _ = analytics.incident_conditions([-6.0, -6.0], [6.0, 6.0], [0.5, 0.5],
+                                          occupancy_ratio=[1.1, 1.5])
+    assert list(on) == [False, True]
 
 
 # -- river links: downstream ETA and lag --------------------------------------------------
