@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 import sys
 import tomllib
 from functools import cache
@@ -138,3 +139,17 @@ def test_only_the_demo_imports_dashboards_and_devservices() -> None:
         for path in modules(package):
             bad = imports(path) & {"dashboards", "devservices", "demo"}
             assert not bad, f"{path} imports {bad}"
+
+
+def test_registering_the_commands_loads_nothing_heavy() -> None:
+    """``cityhub`` imports every package's command module to build its parser; those
+    import only the core at their top (cityhub/cli/__init__.py), so an ingester, a
+    gateway's ``cityhub edge`` or any ``--help`` does not load numba and NumPy (about
+    70 MB: the ingester's peak memory had doubled when ``analytics`` loaded its kernels
+    on import) nor the dashboards' stack."""
+    code = ("import sys, cityhub.cli as c; c.parser(); "
+            "print(' '.join(sorted(m for m in ('numba', 'llvmlite', 'numpy', 'pandas', "
+            "'dash', 'plotly', 'flask', 'aiohttp', 'influxdb_client') if m in sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=ROOT, check=True).stdout.strip()
+    assert out == "", f"building the cityhub command's parser imported: {out}"
