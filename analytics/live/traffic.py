@@ -35,6 +35,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from analytics.derived import build_points, traffic_columns
 from analytics.incidents import Sustained, incident_conditions
@@ -108,24 +109,30 @@ class TrafficDetector(Detector):
                 self.jam_since[d] = cols.t[i]
             since[i] = self.jam_since[d]
         # a stuck sensor is judged, not learnt from (its frozen values would become a later
-        # week's normal); stuck or drifting, it tells no incident or unusual flow
+        # week's normal)
         stuck = cols.flag("stuck")
-        suspect = stuck | self.drift.active[cols.dev]
         speed_score, speed_norm, _ = self.speed_base.update(cols.dev, cols.t, speed, ~stuck)
         occ_score, occ_norm, _ = self.occupancy_base.update(cols.dev, cols.t, occ, ~stuck)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(speed_norm > 0, speed / speed_norm, np.nan)
             city = self.peers.update(cols.dev, cols.t, ratio)
+            unknown = np.isnan(city) | (city <= 0)
             # against its corridor's (or the city's) own slowdown (rain, a holiday)
-            local = np.where(np.isnan(city) | (city <= 0), ratio, ratio / city)
+            local = np.where(unknown, ratio, ratio / city)
             busier = np.where(occ_norm > 0, occ / occ_norm, np.nan)
+        # drift first: stuck or drifting as of each reading (not as of the batch's start,
+        # so the events do not depend on how the stream was cut into batches), a sensor
+        # tells no incident or unusual flow
+        events, drifting = self._drift(cols, np.where(unknown, np.nan, local), speed,
+                                       speed_norm)
+        suspect = stuck | drifting
         on, off = incident_conditions(speed_score, occ_score, local, z_on=p.incident_z_on,
                                       z_off=p.incident_z_off, min_drop=p.incident_min_drop,
                                       occupancy_ratio=busier, min_rise=p.incident_min_rise)
         on &= ~suspect  # a frozen sensor's old rush hour, a drifting one's speed: none
         incident_before = self.incident.active.copy()
         incident, start, _ = self.incident.update(cols.dev, cols.t, on, off)
-        events = self.episodes_of(
+        events += self.episodes_of(
             "congestion", cols, jam, since, jam_before, "warning",
             {"tti": tti, "speed_kmh": speed})
         events += self.episodes_of(
@@ -134,8 +141,6 @@ class TrafficDetector(Detector):
              "occupancy": occ, "normal_occupancy": occ_norm, "occupancy_score": occ_score,
              "neighbours_speed_ratio": city})
         events += self._anomalies(cols, stuck, suspect)
-        events += self._drift(cols, np.where(np.isnan(city), np.nan, local), speed,
-                              speed_norm)
         columns = traffic_columns(tti, los, jam, incident=[
             bool(x) if not np.isnan(s) else None
             for x, s in zip(incident.tolist(), speed.tolist(), strict=True)])
@@ -143,9 +148,11 @@ class TrafficDetector(Detector):
                               columns)
         return points, events
 
-    def _drift(self, cols: Columns, relative: Any, speed: Any, normal: Any) -> list[Event]:
-        """``drift`` episodes (the module's docstring); ``relative``: per reading, its
-        speed ratio over its neighbours' (NaN where they gave none)."""
+    def _drift(self, cols: Columns, relative: Any, speed: Any, normal: Any
+               ) -> tuple[list[Event], npt.NDArray[np.bool_]]:
+        """``drift`` episodes (the module's docstring), and whether the sensor drifts as
+        of each reading; ``relative``: per reading, its speed ratio over its neighbours'
+        (NaN where they gave none)."""
         limit = self.params.drift_traffic_ratio
         median = self.relative.update(cols.dev, cols.t,
                                       np.where(cols.flag("stuck"), np.nan, relative))
@@ -157,7 +164,7 @@ class TrafficDetector(Detector):
         return self.episodes_of(
             "drift", cols, active, start, before, "warning",
             {"ratio_to_neighbours": median, "speed_kmh": speed, "normal_speed_kmh": normal,
-             "window_h": np.full(len(cols), self.params.drift_window_s / 3600)})
+             "window_h": np.full(len(cols), self.params.drift_window_s / 3600)}), active
 
     def _anomalies(self, cols: Columns, stuck: Any, suspect: Any) -> list[Event]:
         """``anomaly`` episodes: the flow far from its normal for the slot, held;

@@ -124,3 +124,39 @@ def test_a_drifting_sensor_tells_no_incident(pack: CityPack) -> None:
             kinds += [(e.device, e.kind) for e in engine.process(batch)[1] if e.end is None]
     assert ("tfc-a1", "drift") in kinds and ("tfc-a2", "incident") in kinds
     assert ("tfc-a1", "incident") not in kinds
+
+
+def test_the_events_do_not_depend_on_the_batches(pack: CityPack) -> None:
+    """A lane blocked at tfc-a1 from 12:08, two minutes before its drift is told (12:10,
+    from the condition that began at 10:10): whether the stream comes in ten-minute or
+    one-minute batches, the same events (the readings after the drift opened judged as a
+    drifting sensor's, whichever batch they are in)."""
+
+    def readings(week: int, m: int) -> list[Reading]:
+        t = (MONDAY_6 + week * 7 * 86400 + 60 * m) * 10**9
+        out = []
+        for k, road in enumerate(ROAD):
+            speed = 45.0 - 12 * math.sin(math.pi * m / 960) + 0.3 * ((m + k) % 3) + 0.4 * week
+            occ = 0.2 + 0.01 * week + 0.005 * ((m + k) % 2)
+            if week == 2 and road == "tfc-a1":
+                blocked = 368 <= m < 428
+                speed *= (0.6 if m >= 120 else 1) * (0.4 if blocked else 1)
+                occ *= 2.5 if blocked else 1
+            out += [Reading(road, "averageVehicleSpeed", speed, t),
+                    Reading(road, "occupancy", occ, t)]
+        return out
+
+    def events(minutes: int) -> list[tuple[str, str, str, bool]]:
+        engine = Engine(pack, DetectionSettings())
+        got = []
+        for week in range(3):
+            size = minutes if week == 2 else 10
+            for start in range(0, 16 * 60, size):
+                batch = [r for m in range(start, start + size) for r in readings(week, m)]
+                got += [(e.device, e.kind, e.start, e.end is None)
+                        for e in engine.process(batch)[1] if e.kind in ("drift", "incident")]
+        return got
+
+    ten = events(10)
+    assert ten == events(1)
+    assert [k for _, k, _, _ in ten] == ["drift"]
