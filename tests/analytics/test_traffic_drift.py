@@ -45,29 +45,43 @@ def pack(tmp_path: Path) -> CityPack:
     return load_pack(root)
 
 
-Speed = Callable[[str, float], float]  # (sensor, hours since 06:00) -> its speed factor
+# (sensor, hours since 06:00) -> factors of its speed and its occupancy on the third Monday
+Change = Callable[[str, float], tuple[float, float]]
 
 
-def run(pack: CityPack, week_3: Speed, *, weeks: int = 3, faulty_week: int = 2,
-        params: DetectionSettings | None = None) -> list[Event]:
-    """Mondays (three), 06:00-22:00, every sensor every minute, in micro-batches of ten
-    minutes; the speeds of the third (``faulty_week``) times ``week_3``; the traffic
-    ``drift`` events."""
-    engine = Engine(pack, params or DetectionSettings())
-    events: list[Event] = []
-    for week in range(weeks):
-        for start in range(0, 16 * 60, 10):
-            batch = []
-            for m in range(start, start + 10):
-                t = (MONDAY_6 + week * 7 * 86400 + 60 * m) * 10**9
-                for k, road in enumerate(ROAD):
-                    speed = 45.0 - 12 * math.sin(math.pi * m / 960) + 0.3 * ((m + k) % 3)
-                    if week == faulty_week:
-                        speed *= week_3(road, m / 60)
-                    batch += [Reading(road, "averageVehicleSpeed", speed, t),
-                              Reading(road, "occupancy", 0.2 + 0.005 * ((m + k) % 2), t)]
-            events += [e for e in engine.process(batch)[1] if e.kind == "drift"]
-    return events
+def minute(week: int, m: int, change: Change) -> list[Reading]:
+    """Every sensor's speed and occupancy at minute ``m`` after 06:00 of Monday ``week``
+    (the weeks a little apart, a spread for the scores)."""
+    t = (MONDAY_6 + week * 7 * 86400 + 60 * m) * 10**9
+    out = []
+    for k, road in enumerate(ROAD):
+        speed = 45.0 - 12 * math.sin(math.pi * m / 960) + 0.3 * ((m + k) % 3) + 0.4 * week
+        occ = 0.2 + 0.01 * week + 0.005 * ((m + k) % 2)
+        if week == 2:
+            on_speed, on_occ = change(road, m / 60)
+            speed, occ = speed * on_speed, occ * on_occ
+        out += [Reading(road, "averageVehicleSpeed", speed, t),
+                Reading(road, "occupancy", occ, t)]
+    return out
+
+
+def events(pack: CityPack, change: Change, *, minutes: int = 10,
+           kinds: tuple[str, ...] = ("drift",)) -> list[Event]:
+    """Three Mondays, 06:00-22:00, every sensor every minute (the third changed by
+    ``change``, in batches of ``minutes``; the others of ten): the events of ``kinds``."""
+    engine = Engine(pack, DetectionSettings())
+    got: list[Event] = []
+    for week in range(3):
+        size = minutes if week == 2 else 10
+        for start in range(0, 16 * 60, size):
+            batch = [r for m in range(start, start + size) for r in minute(week, m, change)]
+            got += [e for e in engine.process(batch)[1] if e.kind in kinds]
+    return got
+
+
+def run(pack: CityPack, speed: Callable[[str, float], float]) -> list[Event]:
+    """The drift events of the third Monday's speeds times ``speed(sensor, hours)``."""
+    return events(pack, lambda road, h: (speed(road, h), 1.0))
 
 
 def at(h: float) -> str:
@@ -103,25 +117,14 @@ def test_a_drifting_sensor_tells_no_incident(pack: CityPack) -> None:
     """tfc-a1 reads 40 % low from 08:00 (a drift, told at 12:10); at 15:00 a lane is
     blocked at tfc-a1 and tfc-a2 (speed down 60 %, occupancy up 150 %): an incident at
     tfc-a2, nothing at tfc-a1, known to be drifting (its speed is not to be trusted)."""
-    engine = Engine(pack, DetectionSettings())
-    kinds: list[tuple[str, str]] = []
-    for week in range(3):
-        for start in range(0, 16 * 60, 10):
-            batch = []
-            for m in range(start, start + 10):
-                t = (MONDAY_6 + week * 7 * 86400 + 60 * m) * 10**9
-                for k, road in enumerate(ROAD):
-                    speed = 45.0 - 12 * math.sin(math.pi * m / 960) + 0.3 * ((m + k) % 3) \
-                        + 0.4 * week  # weeks a little apart: a spread to score against
-                    occ = 0.2 + 0.01 * week + 0.005 * ((m + k) % 2)
-                    if week == 2 and road in ("tfc-a1", "tfc-a2"):
-                        blocked = 9 * 60 <= m < 10 * 60
-                        drifting = road == "tfc-a1" and m >= 2 * 60
-                        speed *= (0.6 if drifting else 1) * (0.4 if blocked else 1)
-                        occ *= 2.5 if blocked else 1
-                    batch += [Reading(road, "averageVehicleSpeed", speed, t),
-                              Reading(road, "occupancy", occ, t)]
-            kinds += [(e.device, e.kind) for e in engine.process(batch)[1] if e.end is None]
+
+    def change(road: str, h: float) -> tuple[float, float]:
+        blocked = road in ("tfc-a1", "tfc-a2") and 9 <= h < 10
+        drifting = road == "tfc-a1" and h >= 2
+        return (0.6 if drifting else 1) * (0.4 if blocked else 1), 2.5 if blocked else 1
+
+    kinds = [(e.device, e.kind) for e in events(pack, change, kinds=("drift", "incident"))
+             if e.end is None]
     assert ("tfc-a1", "drift") in kinds and ("tfc-a2", "incident") in kinds
     assert ("tfc-a1", "incident") not in kinds
 
@@ -132,31 +135,16 @@ def test_the_events_do_not_depend_on_the_batches(pack: CityPack) -> None:
     one-minute batches, the same events (the readings after the drift opened judged as a
     drifting sensor's, whichever batch they are in)."""
 
-    def readings(week: int, m: int) -> list[Reading]:
-        t = (MONDAY_6 + week * 7 * 86400 + 60 * m) * 10**9
-        out = []
-        for k, road in enumerate(ROAD):
-            speed = 45.0 - 12 * math.sin(math.pi * m / 960) + 0.3 * ((m + k) % 3) + 0.4 * week
-            occ = 0.2 + 0.01 * week + 0.005 * ((m + k) % 2)
-            if week == 2 and road == "tfc-a1":
-                blocked = 368 <= m < 428
-                speed *= (0.6 if m >= 120 else 1) * (0.4 if blocked else 1)
-                occ *= 2.5 if blocked else 1
-            out += [Reading(road, "averageVehicleSpeed", speed, t),
-                    Reading(road, "occupancy", occ, t)]
-        return out
+    def change(road: str, h: float) -> tuple[float, float]:
+        if road != "tfc-a1":
+            return 1.0, 1.0
+        blocked = 368 <= round(h * 60) < 428
+        return (0.6 if h >= 2 else 1) * (0.4 if blocked else 1), 2.5 if blocked else 1
 
-    def events(minutes: int) -> list[tuple[str, str, str, bool]]:
-        engine = Engine(pack, DetectionSettings())
-        got = []
-        for week in range(3):
-            size = minutes if week == 2 else 10
-            for start in range(0, 16 * 60, size):
-                batch = [r for m in range(start, start + size) for r in readings(week, m)]
-                got += [(e.device, e.kind, e.start, e.end is None)
-                        for e in engine.process(batch)[1] if e.kind in ("drift", "incident")]
-        return got
+    def seen(minutes: int) -> list[tuple[str, str, str, bool]]:
+        return [(e.device, e.kind, e.start, e.end is None)
+                for e in events(pack, change, minutes=minutes, kinds=("drift", "incident"))]
 
-    ten = events(10)
-    assert ten == events(1)
+    ten = seen(10)
+    assert ten == seen(1)
     assert [k for _, k, _, _ in ten] == ["drift"]
