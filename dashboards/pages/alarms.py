@@ -12,6 +12,8 @@ reaches the server anyway is refused with the reason.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -126,31 +128,43 @@ def layout(state: str | None = None, severity: str | None = None, domain: str | 
             ]),
         ]),
         dcc.Store(id=ID("changed"), data=0),
+        dcc.Store(id=ID("rows-key")),
         dcc.Interval(id=ID("tick"), interval=int(h.settings.refresh_s * 1000)),
+        # the selected alarm's own refresh, slower: Dash drops a callback's answer when
+        # its Input fires again before it came (plotly/dash#1613), and the detail asks
+        # the API three times; on the table's tick, under load it would never show
+        dcc.Interval(id=ID("detail-tick"),
+                     interval=int(max(4 * h.settings.refresh_s, 5.0) * 1000)),
     ])
 
 
 @callback(
-    Output(ID("table"), "rowData"), Output(ID("message"), "children"),
+    Output(ID("table"), "rowData"), Output(ID("rows-key"), "data"),
+    Output(ID("message"), "children"),
     Input(ID("tick"), "n_intervals"), Input(ID("changed"), "data"),
     Input(ID("state"), "value"), Input(ID("severity"), "value"),
     Input(ID("domain"), "value"), Input(ID("district"), "value"),
+    State(ID("rows-key"), "data"),
 )
 def refresh(_tick: int | None, _changed: int | None, state: list[str] | None,
-            severity: str | None, domain: str | None, district: str | None
-            ) -> tuple[Any, Any]:
-    """The alarms matching the filters, newest first."""
+            severity: str | None, domain: str | None, district: str | None,
+            shown: str | None) -> tuple[Any, Any, Any]:
+    """The alarms matching the filters, newest first; the table is left alone when they
+    are what it shows (``shown``: their key), so the detail follows only a change."""
     h, L = hub(), lang()
     try:
         alarms = as_user(lambda c, t: c.alarms(t, state=state or (), severity=severity,
                                             domain=domain, district=district, limit=500))
     except (AlarmsError, Unavailable) as e:
-        return [], notice(problem(e), "error")
+        return [], None, notice(problem(e), "error")
     names = {d.id: d.name for d in h.pack.districts}
     rows = alarm_rows(L, alarms, names)
-    said = L.gettext("Alarms: {n} · updated {time}", n=L.number(len(rows)),
-                     time=L.when(time.time(), with_date=False))
-    return rows, notice(said, "info")
+    said = notice(L.gettext("Alarms: {n} · updated {time}", n=L.number(len(rows)),
+                            time=L.when(time.time(), with_date=False)), "info")
+    key = hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
+    if key == shown:
+        return dash.no_update, dash.no_update, said
+    return rows, key, said
 
 
 @callback(Output(ID("url"), "search"),
@@ -237,13 +251,14 @@ def _action(L: Lang, action: str) -> str:
 @callback(
     Output(ID("detail"), "children"),
     *[Output(ID(a), "disabled") for a in ACTIONS],
-    Input(ID("table"), "selectedRows"), Input(ID("tick"), "n_intervals"),
-    Input(ID("changed"), "data"),
+    Input(ID("table"), "selectedRows"), Input(ID("table"), "rowData"),
+    Input(ID("detail-tick"), "n_intervals"), Input(ID("changed"), "data"),
 )
-def detail(selected: list[dict[str, Any]] | None, _tick: int | None, _changed: int | None
-           ) -> tuple[Any, ...]:
+def detail(selected: list[dict[str, Any]] | None, _rows: Any, _tick: int | None,
+           _changed: int | None) -> tuple[Any, ...]:
     """The selected alarm, with its comments, audit trail and deliveries; the actions its
-    state allows, for an operator."""
+    state allows, for an operator. Asked again when the selection, the table's rows or
+    an action change, and on its own slower tick (new deliveries)."""
     L = lang()
     _ = L.gettext
     user = auth.current()
