@@ -136,11 +136,15 @@ sensors:
 """
 
 
-def write_small_pack(root: Path, city: str) -> Path:
+def write_small_pack(root: Path, city: str, *, gateways: dict[str, str] | None = None,
+                     city_extra: str = "") -> Path:
+    """The small test pack under ``root``; ``gateways`` (file stem -> YAML) add or replace
+    gateway files, ``city_extra`` is appended to city.yaml (rivers, corridors)."""
     (root / "gateways").mkdir(parents=True, exist_ok=True)
-    (root / "city.yaml").write_text(SMALL_CITY.format(city=city))
-    (root / "gateways" / "gw-a.yaml").write_text(SMALL_GATEWAY)
-    (root / "gateways" / "gw-b.yaml").write_text(SECOND_GATEWAY)
+    (root / "city.yaml").write_text(SMALL_CITY.format(city=city) + city_extra)
+    files = {"gw-a": SMALL_GATEWAY, "gw-b": SECOND_GATEWAY, **(gateways or {})}
+    for stem, text in files.items():
+        (root / "gateways" / f"{stem}.yaml").write_text(text)
     return root
 
 

@@ -44,11 +44,8 @@ rivers:
 @pytest.fixture
 def pack(tmp_path: Path) -> CityPack:
     """river-1 -> river-2 on one river; river-3 on no river; three rain gauges."""
-    root = write_small_pack(tmp_path / "pack", f"test-{uuid.uuid4().hex[:8]}")
-    (root / "gateways" / "gw-b.yaml").write_text(GAUGES)
-    with (root / "city.yaml").open("a") as f:
-        f.write(RIVER)
-    return load_pack(root)
+    return load_pack(write_small_pack(tmp_path / "pack", f"test-{uuid.uuid4().hex[:8]}",
+                                      gateways={"gw-b": GAUGES}, city_extra=RIVER))
 
 
 def run(pack: CityPack, hours: float, level: dict[str, object], rain: float = 0.0,

@@ -374,8 +374,7 @@ def test_a_rain_gauge_wet_while_its_neighbours_are_dry_has_drifted(tmp_path: Pat
     """rain-1 reads 0.3 mm/h from 01:00 while the city's three other gauges read 0: a
     drift from 01:00, told two hours on, over when it reads dry at 04:00. The same
     reading while every gauge has rain is no drift."""
-    root = write_small_pack(tmp_path / "rainy", "raincity")
-    (root / "gateways" / "gw-b.yaml").write_text(RAIN_GATEWAY)
+    root = write_small_pack(tmp_path / "rainy", "raincity", gateways={"gw-b": RAIN_GATEWAY})
     pack = load_pack(root)
 
     def run_rain(others: float) -> list[Event]:

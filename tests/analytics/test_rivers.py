@@ -55,8 +55,7 @@ def level(t: float, rises: list[float]) -> float:
 
 @pytest.fixture
 def filled(tmp_path: Path) -> tuple[Path, Path]:
-    root = write_small_pack(tmp_path / "pack", "rivertown")
-    (root / "gateways" / "gw-b.yaml").write_text(GAUGE)
+    root = write_small_pack(tmp_path / "pack", "rivertown", gateways={"gw-b": GAUGE})
     rng = random.Random(4)
     rises = sorted(T0 + rng.uniform(0, 9 * 86400) for _ in range(25))
     db = tmp_path / "readings.db"

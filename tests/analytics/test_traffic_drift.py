@@ -38,11 +38,9 @@ sensors:
 @pytest.fixture
 def pack(tmp_path: Path) -> CityPack:
     """tfc-a1..a4 on one corridor."""
-    root = write_small_pack(tmp_path / "pack", f"test-{uuid.uuid4().hex[:8]}")
-    (root / "gateways" / "gw-c.yaml").write_text(CORRIDOR)
-    with (root / "city.yaml").open("a") as f:
-        f.write(f"corridors:\n  - {{id: road-a, name: Road A, sensors: [{', '.join(ROAD)}]}}\n")
-    return load_pack(root)
+    corridor = f"corridors:\n  - {{id: road-a, name: Road A, sensors: [{', '.join(ROAD)}]}}\n"
+    return load_pack(write_small_pack(tmp_path / "pack", f"test-{uuid.uuid4().hex[:8]}",
+                                      gateways={"gw-c": CORRIDOR}, city_extra=corridor))
 
 
 # (sensor, hours since 06:00) -> factors of its speed and its occupancy on the third Monday

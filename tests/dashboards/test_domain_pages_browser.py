@@ -37,10 +37,8 @@ rivers:
 @pytest.fixture
 def river_pack(tmp_path: Path) -> CityPack:
     """The small city, with river-1 flowing to a place downstream, outside the city."""
-    root = write_small_pack(tmp_path / "pack", f"test-{uuid.uuid4().hex[:8]}")
-    with (root / "city.yaml").open("a") as f:
-        f.write(RIVER)
-    return load_pack(root)
+    return load_pack(write_small_pack(tmp_path / "pack", f"test-{uuid.uuid4().hex[:8]}",
+                                      city_extra=RIVER))
 
 
 @pytest.fixture
