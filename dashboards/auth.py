@@ -131,9 +131,14 @@ def install(server: Flask, accounts: Accounts, *, session_hours: float,
 
     server.secret_key = secret_key or secrets.token_urlsafe(32)
     lifetime = dt.timedelta(hours=session_hours)
+    # The session cookie is sent only when the session changed: a login lasts its hours
+    # from the login (login_at), so nothing is gained by re-sending it with every answer,
+    # and a page's callback sent with the session as it was (another tab had just chosen
+    # another city or language) would, answered after, set the old one back.
     server.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                          SESSION_COOKIE_SECURE=secure_cookies,
-                         PERMANENT_SESSION_LIFETIME=lifetime)
+                         PERMANENT_SESSION_LIFETIME=lifetime,
+                         SESSION_REFRESH_EACH_REQUEST=False)
     manager = flask_login.LoginManager()
     manager.init_app(server)
 

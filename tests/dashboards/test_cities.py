@@ -163,6 +163,30 @@ def test_each_user_sees_their_cities(two_cities: tuple[CityPack, CityPack, list[
     assert "</span> Kota B</h1>" in page and f'href="/public?city={a.city.id}"' in page
 
 
+def test_a_request_in_flight_does_not_switch_the_city_back(
+        two_cities: tuple[CityPack, CityPack, list[CityData]], scoped: Accounts) -> None:
+    """vera switches to city A in one tab while another tab's callback, sent with the
+    session as it was (city B), is still on its way: its answer must not set the session
+    cookie again, or the browser would keep city B (Flask re-sends a permanent session's
+    cookie on every request unless told not to; a CI run's browser test saw the city
+    switch back)."""
+    a, b, cities = two_cities
+    app = create_app(cities, settings(), accounts=scoped)
+    vera = app.server.test_client()
+    assert _log_in(vera, "vera").status_code == 302
+    vera.get(f"/city/{b.city.id}")
+    cookie = vera.get_cookie("session")
+    assert cookie is not None
+    on_b = cookie.value
+    vera.get(f"/city/{a.city.id}")
+    other_tab = app.server.test_client()
+    other_tab.set_cookie("session", on_b, domain=cookie.domain)
+    r = other_tab.get("/_dash-layout")
+    assert r.status_code == 200 and '"label": "Kota B"' in json.dumps(r.get_json())
+    assert not [c for c in r.headers.getlist("Set-Cookie") if c.startswith("session=")]
+    assert '"label": "Test City"' in _shell(vera)
+
+
 @pytest.mark.browser
 def test_switching_city_in_the_browser(dash_duo: Any, scoped: Accounts,
                                        two_cities: tuple[CityPack, CityPack, list[CityData]]
