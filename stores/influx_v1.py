@@ -118,7 +118,11 @@ class InfluxV1Store:
 
     # -- writing ------------------------------------------------------------------------
     async def write(self, points: Sequence[Point]) -> None:
-        if len(points) <= self.batch_lines:  # whole, so an Encoded batch stays encoded
+        """Write ``points``, ``batch_lines`` to a request; an :class:`Encoded` batch in
+        one request, whatever its size (its maker chose the size: the ingester's own
+        ``batch_lines``, overshot by at most one message). Cutting it would build its
+        Point objects again in Python, the very work its line protocol spares."""
+        if isinstance(points, Encoded) or len(points) <= self.batch_lines:
             await self._write_batch(points)
             return
         for i in range(0, len(points), self.batch_lines):

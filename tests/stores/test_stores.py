@@ -16,7 +16,8 @@ import orjson
 import pytest
 
 from cityhub.errors import SinkError
-from cityhub.point import Point
+from cityhub.lineprotocol import encode_lines
+from cityhub.point import Encoded, Point
 from cityhub.proxies import proxy_for
 from cityhub.store import Store
 from devservices import LocalInfluxDB
@@ -236,6 +237,26 @@ async def test_413_splits_batch_until_it_fits() -> None:
         await store.write([pt("tfc-1", s, intensity=1.0) for s in range(7)])
     assert sum(seen) == 7
     assert max(seen) <= 2
+
+
+@pytest.mark.parametrize("gzip_level", [0, 1])
+async def test_an_encoded_batch_over_batch_lines_goes_whole(
+        influxdb: LocalInfluxDB, database: str, gzip_level: int) -> None:
+    """The ingester's batch overshoots ``batch_lines`` by up to one message's points; it
+    is written as it is, in one request, and its points are never built again (the
+    build would redo in Python what the compiled kernel did)."""
+    points = [pt(f"tfc-{k % 7}", k // 7, intensity=float(k)) for k in range(23)]
+
+    def build() -> list[Point]:
+        raise AssertionError("the batch's points were built again")
+    batch = Encoded(encode_lines(points), len(points), build)
+    async with InfluxV1Store(influxdb.url, database, batch_lines=10,
+                             gzip_level=gzip_level) as store:
+        await store.write(batch)
+    got = influxdb.query('SELECT count("intensity"), sum("intensity") FROM "traffic"',
+                         db=database)
+    row = got["results"][0]["series"][0]["values"][0]  # type: ignore[index]
+    assert row[1:] == [23, sum(range(23))]
 
 
 async def test_an_error_body_that_is_not_json_is_kept_as_text() -> None:
