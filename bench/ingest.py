@@ -5,8 +5,9 @@ Starts its own Mosquitto and InfluxDB 1.x (Debian packages), then runs, in one r
 - broker limit: Mosquitto's C subscriber (``mosquitto_sub -q 1``) draining the messages;
 - store limit: the same points, as the very line protocol the hub writes (encoded before
   the clock starts), posted straight to InfluxDB in batches of 5,000 lines, gzipped and
-  plain, over 1, 2 and 4 connections at once; the best of the six is the limit (the hub
-  runs with ``store.gzip: false``, as for a store on the same host);
+  plain, over 1, 2, 4 and 8 connections at once; the best of the eight is the limit (the
+  hub runs with ``store.gzip: false``, as for a store on the same host, and otherwise
+  its defaults);
 - naive baseline: paho ``on_message`` sending each point in its own HTTP request (as the
   common tutorials write it);
 - the hub's ingester (``cityhub ingest`` as its own process) on two workloads: one point
@@ -197,17 +198,19 @@ def broker_limit(mq: LocalMosquitto, topic: str, payloads: list[bytes]) -> float
     return len(payloads) / elapsed
 
 
-STORE_CONFIGS = (("gzip", 1), ("gzip", 2), ("gzip", 4), ("plain", 1), ("plain", 2),
-                 ("plain", 4))
+STORE_CONFIGS = tuple((encoding, conns) for encoding in ("gzip", "plain")
+                      for conns in (1, 2, 4, 8))
 
 
 def store_limit(influx: LocalInfluxDB, pack_dir: str, topic: str, payloads: list[bytes],
                 configs: tuple[tuple[str, int], ...] = STORE_CONFIGS) -> dict[str, float]:
     """InfluxDB taking the very lines the hub writes for these messages (same measurement,
     tags, fields and times), encoded beforehand, in batches of 5,000 lines, gzipped
-    (level 1) and plain, over 1, 2 and 4 connections at once (InfluxDB writes on several
-    cores): points/s by encoding and connections (``configs``). The store's limit is the
-    best of these."""
+    (level 1) and plain, over 1, 2, 4 and 8 connections at once (InfluxDB writes on
+    several cores, and parses some requests while it syncs its WAL for others): points/s
+    by encoding and connections (``configs``). The store's limit is the best of these, so
+    it is measured with at least as many writes at once as the ingester makes
+    (``store_writes``, 8 by default)."""
     decoder = Decoder(load_pack(pack_dir), max_future_s=1e12)
     lines = [p.line for m in payloads for p in decoder.decode(topic, m)]
     plain = [("\n".join(lines[i:i + 5000]) + "\n").encode() for i in range(0, len(lines), 5000)]
@@ -297,6 +300,13 @@ def naive(mq: LocalMosquitto, influx: LocalInfluxDB, topic: str, payloads: list[
     return n_points / elapsed, stored
 
 
+#: the ingester's settings in every run besides its defaults (``--set`` adds to or
+#: overrides them): the default flush interval (1 s) would only add up to a second to the
+#: one-point runs' last batch
+TUNING = {"flush_interval_s": "0.2"}
+SETTINGS: dict[str, str] = {}
+
+
 def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
         payloads: list[bytes], db: str, work: Path, protocol: str,
         profile: Path | None = None, workers: int = 1, mqtt_fast: bool = True
@@ -315,14 +325,15 @@ def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
         f"workers: {workers}\n"
         f"broker: {{host: 127.0.0.1, port: {mq.port}, protocol: '{protocol}'}}\n"
         f"store: {{kind: influxdb-v1, url: '{influx.url}', database: {db}, gzip: false}}\n"
-        f"batch_lines: 5000\nflush_interval_s: 0.2\nmax_inflight: 1000\n"
+        + "".join(f"{k}: {v}\n" for k, v in (TUNING | SETTINGS).items()) +
         f"mqtt_fast_path: {str(mqtt_fast).lower()}\n"
         f"deadletter_path: {work / f'{db}-dl.db'}\n"
         f"spool_path: {work / f'{db}-sp.db'}\nmetrics_port: {port}\n")
     prof = ["-m", "cProfile", "-o", str(profile / f"{db}.prof")] \
         if profile and not spy and workers == 1 else []
     top = subprocess.Popen([sys.executable, *prof, "-m", "cityhub", "--log-level", "WARNING",
-                            "ingest", "--config", str(cfg)])
+                            "ingest", "--config", str(cfg)],
+                           stdout=sys.stderr)  # the bench's stdout is its JSON line
     # One persistent connection per ingester, with the standard library's plain HTTP
     # client: the harness's polling must take as little CPU as it can from the machine
     # the hub shares (an HTTP client library costs far more a poll: httpx's ``get`` built
@@ -369,9 +380,12 @@ def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
         if sampler is not None:
             sampler.send_signal(signal.SIGINT)
             sampler.wait(30)
+        used = {n: cpu_seconds(pid) - cpu0[n] for n, pid in pids.items()}
+        used |= {"publisher": pub_cpu, "bench itself": time.process_time() - own0}
+        cores = len(os.sched_getaffinity(0))
         note(f"{db}: CPU seconds over the run: " + ", ".join(
-            f"{n} {cpu_seconds(pid) - cpu0[n]:.2f}" for n, pid in pids.items())
-            + f", publisher {pub_cpu:.2f}, bench itself {time.process_time() - own0:.2f} "
+            f"{n} {v:.2f}" for n, v in used.items())
+            + f"; left idle {cores * elapsed - sum(used.values()):.2f} of {cores} cores "
             f"(wall {elapsed:.2f})")
         peak = max(rss_mb(pid, peak=True) for pid in procs)
     finally:
@@ -409,7 +423,15 @@ def main() -> None:
     ap.add_argument("--profile", type=Path, metavar="DIR",
                     help="profile the ingester while it works: py-spy's samples in "
                     "DIR/hub_*.txt if py-spy is on PATH, else cProfile's DIR/hub_*.prof")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="an ingester setting for every run (ingest.yaml's KEY, e.g. "
+                    "store_writes=8), to try a tuning; repeatable")
     args = ap.parse_args()
+    for kv in args.set:
+        key, eq, value = kv.partition("=")
+        if not eq or not key:
+            ap.error(f"--set {kv!r}: give KEY=VALUE")
+        SETTINGS[key.strip()] = value.strip()
     fast = args.mqtt_path == "fast"
     if args.rounds is not None and args.rounds < 1:
         ap.error(f"--rounds {args.rounds}: at least 1")

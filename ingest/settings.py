@@ -32,12 +32,14 @@ class IngestSettings(CityPacks):
     batch_lines: int = Field(5000, ge=1, le=100_000, description="points per store write")
     flush_interval_s: float = Field(1.0, gt=0, le=60, description="a batch is written "
                                     "at the latest this long after its first message")
-    store_writes: int = Field(4, ge=1, le=16, description="batches written to the store at "
-                              "once (InfluxDB works on several on its cores); "
+    store_writes: int = Field(8, ge=1, le=16, description="batches written to the store at "
+                              "once (InfluxDB works on several on its cores, and parses "
+                              "some while it syncs its WAL for others); "
                               "acknowledgements still go out in arrival order")
     max_inflight: int = Field(
-        1000, ge=1, le=65535, description="unacknowledged messages at once (MQTT 5 Receive "
-        "Maximum): bounds memory; the broker holds the rest")
+        2000, ge=1, le=65535, description="unacknowledged messages at once (MQTT 5 Receive "
+        "Maximum): bounds memory; the broker holds the rest. Leave room for store_writes "
+        "batches and as many more being read")
     max_future_s: float = Field(300.0, ge=0)
     mqtt_fast_path: bool = Field(
         True, description="read and acknowledge MQTT through paho-mqtt's internals "

@@ -106,7 +106,7 @@ def test_the_ingest_bench_counts_every_point_of_every_run(tmp_path: Path) -> Non
     assert len(result["workers_2"]["ratio_batched_by_round"]) == 2
     assert len(result["store_limit_by_round"]) == 2
     assert set(result["store_limit_by_encoding_and_connections"]) == {
-        f"{e}_{c}" for e in ("gzip", "plain") for c in (1, 2, 4)}
+        f"{e}_{c}" for e in ("gzip", "plain") for c in (1, 2, 4, 8)}
     for key in ("broker_limit_msgs_per_s", "store_limit_points_per_s", "naive_points_per_s",
                 "hub_one_point_per_msg_points_per_s", "hub_batched_points_per_s"):
         assert result[key] > 0, key
