@@ -305,6 +305,9 @@ def naive(mq: LocalMosquitto, influx: LocalInfluxDB, topic: str, payloads: list[
 #: one-point runs' last batch
 TUNING = {"flush_interval_s": "0.2"}
 SETTINGS: dict[str, str] = {}
+#: per run: points the ingester decoded again after its compiled path (0 unless something
+#: forced the slow path, as cutting a batch at the store's batch_lines once did)
+REBUILT: dict[str, int] = {}
 
 
 def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
@@ -388,6 +391,7 @@ def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
             + f"; left idle {cores * elapsed - sum(used.values()):.2f} of {cores} cores "
             f"(wall {elapsed:.2f})")
         peak = max(rss_mb(pid, peak=True) for pid in procs)
+        REBUILT[db] = sum(int(health(port)[1]["rebuilt_points"]) for port in ports)
     finally:
         if pub is not None:
             pub.kill()
@@ -512,6 +516,7 @@ def main() -> None:
         "hub_batched_points_per_s": round(statistics.median([b[0] for b in batch])),
         "hub_batched_by_round": [round(b[0]) for b in batch],
         "lost": lost, "duplicates": dups,
+        "rebuilt_points": sum(REBUILT.values()),
         "hub_rss_mb": round(max([rss1, rss3] + [b[2] for b in batch + batch2]), 1),
         "ratio_batched_vs_store_limit": round(statistics.median(ratios), 3),
         "ratio_batched_by_round": [round(x, 3) for x in ratios],

@@ -24,6 +24,10 @@ class IngestCounters:
     spooled_batches: int = 0
     spooled_points: int = 0
     replayed_points: int = 0
+    # Points the compiled path wrote as lines whose Point objects were built again from
+    # their messages (the spool, finding refused points, a store without line protocol):
+    # the slow path's work, 0 while the store takes every batch as it is.
+    rebuilt_points: int = 0
     dead_lettered: Counter[str] = field(default_factory=Counter)
     batch_seconds_sum: float = 0.0
     spool_bytes: int = 0
@@ -36,7 +40,7 @@ class IngestCounters:
         return {"received": self.received, "stored_points": self.stored_points,
                 "acked": self.acked, "batches": self.batches, "retries": self.retries,
                 "spooled_points": self.spooled_points, "replayed_points": self.replayed_points,
-                "dead_lettered": dict(self.dead_lettered)}
+                "rebuilt_points": self.rebuilt_points, "dead_lettered": dict(self.dead_lettered)}
 
 
 class DecoderCounts(Protocol):
@@ -69,6 +73,9 @@ class IngestCollector(Collector):
                 ("write_retries", "store writes retried", c.retries),
                 ("points_spooled", "points appended to the local spool", c.spooled_points),
                 ("points_replayed", "points replayed from the spool", c.replayed_points),
+                ("points_rebuilt", "points the compiled path had written as line protocol "
+                 "and that were decoded again into objects (for the spool, to find points the "
+                 "store refused): slow-path work", c.rebuilt_points),
                 ("batch_seconds", "seconds spent writing batches", c.batch_seconds_sum)):
             yield CounterMetricFamily(f"cityhub_ingest_{name}", doc, value=value)
         dl = CounterMetricFamily("cityhub_ingest_dead_letters",
