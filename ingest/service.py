@@ -389,8 +389,8 @@ class Ingester:
     async def _persist_and_ack(self, client: AckClient, batch: _Batch,
                                previous: asyncio.Task[None] | None,
                                slots: asyncio.Semaphore) -> None:
+        refused: Refused | None = None
         try:
-            refused: Refused | None = None
             if batch.points:
                 try:
                     await self.writer.persist(
@@ -398,28 +398,31 @@ class Ingester:
                         else [p for part in batch.parts if part for p in part])
                 except Refused as e:
                     refused = e
-            if previous is not None:
-                await previous  # acknowledgements go out in arrival order
-            if refused is not None:
-                # The message of a refused point is kept whole as a dead letter; its
-                # other points, and every other message's, are stored.
-                reasons: dict[int, str] = {}
-                owners = batch.owners([i for i, _ in refused.bad])
-                for m, (_, reason) in zip(owners, refused.bad, strict=True):
-                    reasons.setdefault(m, reason)
-                log.error("ingest: store refused %d point(s) of %d message(s): %s",
-                          len(refused.bad), len(reasons), refused)
-                batch.dead.extend((*batch.messages[m], "store_refused", r)
-                                  for m, r in reasons.items())
-            if batch.dead:
-                await self._dead_letter(client, batch.dead)
-            # One write for the batch's PUBACKs, in the order the messages came (MQTT
-            # 3.1.1 asks for that order).
-            client.ack(batch.mids)
-            self.counters.acked += len(batch)
-            self._hold(-len(batch))
         finally:
+            # The write is done: its slot goes to the next batch now, not once the batches
+            # before this one are acknowledged too, or one slow write would hold every
+            # slot and leave the store with nothing else to work on.
             slots.release()
+        if previous is not None:
+            await previous  # acknowledgements go out in arrival order
+        if refused is not None:
+            # The message of a refused point is kept whole as a dead letter; its
+            # other points, and every other message's, are stored.
+            reasons: dict[int, str] = {}
+            owners = batch.owners([i for i, _ in refused.bad])
+            for m, (_, reason) in zip(owners, refused.bad, strict=True):
+                reasons.setdefault(m, reason)
+            log.error("ingest: store refused %d point(s) of %d message(s): %s",
+                      len(refused.bad), len(reasons), refused)
+            batch.dead.extend((*batch.messages[m], "store_refused", r)
+                              for m, r in reasons.items())
+        if batch.dead:
+            await self._dead_letter(client, batch.dead)
+        # One write for the batch's PUBACKs, in the order the messages came (MQTT
+        # 3.1.1 asks for that order).
+        client.ack(batch.mids)
+        self.counters.acked += len(batch)
+        self._hold(-len(batch))
 
     def _rebuilt(self, topic: str, payload: bytes) -> list[Point]:
         """The points of a message the compiled path took, built again (counted: the work

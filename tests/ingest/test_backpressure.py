@@ -119,6 +119,45 @@ async def test_at_most_max_inflight_unacknowledged(small_pack: CityPack,
     assert times == [(T0 + i) * 10**9 for i in range(n)]  # each once
 
 
+class FirstWriteHeld(GatedStore):
+    """Holds its first write until :meth:`open`; takes every later one at once."""
+
+    def __init__(self) -> None:
+        super().__init__(open_writes=0)
+        self.writes = 0
+
+    async def write(self, points: Sequence[Point]) -> None:
+        self.writes += 1
+        if self.writes == 1:
+            await self.gate.wait()
+        self.points.extend(points)
+
+
+@pytest.mark.timeout(120)
+async def test_a_slow_write_holds_no_other_writes_slot(small_pack: CityPack,
+                                                       mosquitto: LocalMosquitto,
+                                                       tmp_path: Path) -> None:
+    """``store_writes`` bounds the writes in flight, not the batches waiting for an
+    earlier one's acknowledgement: with the first write held and two slots, the next five
+    batches are all written meanwhile (each frees its slot when written), and none is
+    acknowledged before the first (acknowledgements stay in arrival order)."""
+    n = 6
+    store = FirstWriteHeld()
+    ing = ingester(small_pack, mosquitto.port, store, tmp_path, store_writes=2,
+                   batch_lines=1)
+    city = small_pack.city.id
+    async with running(ing):
+        await publish(mosquitto, [(f"city/{city}/traffic/gw-a", one_reading(i))
+                                  for i in range(n)])
+        await until(lambda: store.writes == n, "the five batches after the held one "
+                    "written while it is held")
+        assert ing.counters.acked == 0
+        assert len(store.points) == n - 1
+        store.open()
+        await until(lambda: ing.counters.acked == n, "every message acknowledged")
+    assert sorted(p.time_ns for p in store.points) == [(T0 + i) * 10**9 for i in range(n)]
+
+
 @pytest.mark.timeout(120)
 async def test_dead_letters_while_reading_is_paused(small_pack: CityPack,
                                                     mosquitto: LocalMosquitto,
