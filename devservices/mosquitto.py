@@ -61,7 +61,7 @@ class LocalMosquitto:
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{user}"
             f"persistence true\npersistence_location {self.workdir}/\nautosave_interval 5\n"
             "max_queued_messages 1000000\nmax_queued_bytes 1073741824\n"
-            "max_inflight_messages 1000\nmessage_size_limit 1048576\n"
+            "max_inflight_messages 2000\nmessage_size_limit 1048576\n"
             f"log_dest file {self.workdir}/mosquitto.log\nlog_type error\nlog_type warning\n"
             f"{self._tls_listener()}"
         )

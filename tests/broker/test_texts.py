@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from paho.mqtt.client import topic_matches_sub
 
+from alerts.settings import AlertsSettings
+from analytics.settings import AnalyticsSettings
 from broker import (
     SERVICES,
     BrokerOptions,
@@ -32,6 +34,7 @@ from cityhub.topics import (
     status_topic,
     telemetry_topic,
 )
+from ingest.settings import IngestSettings
 from tests.broker.conftest import write_broker_pack
 
 
@@ -155,7 +158,11 @@ def test_mosquitto_conf(tmp_path: Path) -> None:
     assert conf["persistence_location"] == ["/mosquitto/data/"]
     assert int(conf["max_queued_messages"][0]) >= 100_000  # the default 1000 drops silently
     assert int(conf["max_queued_bytes"][0]) > 0  # but bounded
-    assert int(conf["max_inflight_messages"][0]) >= 100
+    # At least each service's window: the ingester writes a batch at half of its own, so
+    # a smaller broker window would leave it one store write at a time.
+    windows = [s.model_fields["max_inflight"].default
+               for s in (IngestSettings, AnalyticsSettings, AlertsSettings)]
+    assert int(conf["max_inflight_messages"][0]) >= max(windows) >= 2000
     assert int(conf["message_size_limit"][0]) == MAX_PACK_BYTES
     assert int(conf["max_packet_size"][0]) > MAX_PACK_BYTES
     assert conf["listener"] == ["18830"]

@@ -87,7 +87,7 @@ async def test_at_most_max_inflight_unacknowledged(small_pack: CityPack,
                                                    mosquitto: LocalMosquitto,
                                                    tmp_path: Path) -> None:
     """The store takes one batch, then stalls: the ingester stops reading at
-    ``max_inflight`` unacknowledged messages (Mosquitto's own window, 1,000 here, would
+    ``max_inflight`` unacknowledged messages (Mosquitto's own window, 2,000 here, would
     let everything through once the first PUBACK went out), and once the store takes
     writes again, every reading is stored exactly once."""
     n, limit = 1500, 100
@@ -216,7 +216,7 @@ async def test_a_decoder_bug_is_a_dead_letter_not_a_stall(small_pack: CityPack,
 async def test_mosquitto_window_gives_way_after_the_first_puback(
         mosquitto: LocalMosquitto) -> None:
     """Why the ingester bounds its own reading: Mosquitto 2.0.11 sends at most its
-    ``max_inflight_messages`` (1,000 here) unacknowledged messages only until the client
+    ``max_inflight_messages`` (2,000 here) unacknowledged messages only until the client
     acknowledges one; then it sends all it has queued. If this fails, the broker has
     changed; update ``subscriber/client.py`` and ``docs/ingest.md``."""
     topic = f"bp/{uuid.uuid4().hex[:6]}"
@@ -245,7 +245,7 @@ async def test_mosquitto_window_gives_way_after_the_first_puback(
                                                  "-t", marker, "-q", "0", "-m", "after"],
                                 check=True)
         await until(lambda: markers == [b"after"], "the QoS 0 marker")
-        assert len(got) == 1000  # the window holds while nothing is acknowledged
+        assert len(got) == 2000  # the window holds while nothing is acknowledged
         for mid in got[:10]:
             c.ack(mid, 1)
         await until(lambda: len(got) == 3000, "the rest, after 10 acknowledgements")
