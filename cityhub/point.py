@@ -85,15 +85,30 @@ class Encoded(Sequence[Point]):
     themselves (the spool, a store without line protocol, finding the points a store
     refuses) indexes, slices or iterates, and ``build`` makes them once: the same points,
     in the same order, as ``lines`` holds.
+
+    ``ends``, when given, marks where each message's lines end: (byte offset in ``lines``,
+    points so far), increasing, the last ``(len(lines), count)``. With it, :meth:`split`
+    cuts the batch between messages without building anything. (Not between lines: a
+    string field may hold a newline.)
     """
 
-    __slots__ = ("_build", "_count", "_points", "lines")
+    __slots__ = ("_build", "_count", "_ends", "_points", "lines")
 
-    def __init__(self, lines: bytes, count: int, build: Callable[[], list[Point]]) -> None:
+    def __init__(self, lines: bytes, count: int, build: Callable[[], list[Point]],
+                 ends: Sequence[tuple[int, int]] | None = None) -> None:
+        if ends and tuple(ends[-1]) != (len(lines), count):
+            raise ValueError(f"ends: the last is {tuple(ends[-1])}, not (len(lines), count) "
+                             f"= {(len(lines), count)}")
         self.lines = lines
         self._count = count
         self._build = build
+        self._ends = ends
         self._points: list[Point] | None = None
+
+    @property
+    def built(self) -> bool:
+        """Whether the points were built (something asked for them)."""
+        return self._points is not None
 
     def points(self) -> list[Point]:
         if self._points is None:
@@ -102,6 +117,32 @@ class Encoded(Sequence[Point]):
                 raise RuntimeError(f"built {len(points)} points for {self._count} lines")
             self._points = points
         return self._points
+
+    def split(self, max_points: int) -> list[Encoded]:
+        """This batch in parts of at most ``max_points`` points each, in order, cut between
+        messages (a message of more points than that is a part of its own), each an
+        ``Encoded`` of its share of ``lines``, nothing built; ``[self]`` when it fits, or
+        when it has no ``ends`` to cut at. A part's points, if asked for, are its share of
+        this batch's (built once for all the parts)."""
+        ends = self._ends
+        if self._count <= max_points or not ends or len(ends) < 2:
+            return [self]
+        parts: list[Encoded] = []
+        first = 0  # index in ends of the part's first message
+        start_b = start_p = 0
+        for k, (_, p_end) in enumerate(ends):
+            if p_end - start_p > max_points and k > first:
+                parts.append(self._part(first, k, start_b, start_p))
+                first, (start_b, start_p) = k, ends[k - 1]
+        parts.append(self._part(first, len(ends), start_b, start_p))
+        return parts
+
+    def _part(self, first: int, stop: int, start_b: int, start_p: int) -> Encoded:
+        assert self._ends is not None
+        end_b, end_p = self._ends[stop - 1]
+        ends = [(b - start_b, p - start_p) for b, p in self._ends[first:stop]]
+        return Encoded(self.lines[start_b:end_b], end_p - start_p,
+                       lambda: self.points()[start_p:end_p], ends)
 
     def __len__(self) -> int:
         return self._count

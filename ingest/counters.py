@@ -25,8 +25,9 @@ class IngestCounters:
     spooled_points: int = 0
     replayed_points: int = 0
     # Points the compiled path wrote as lines whose Point objects were built again from
-    # their messages (the spool, finding refused points, a store without line protocol):
-    # the slow path's work, 0 while the store takes every batch as it is.
+    # their messages (for the spool, to find the points a store refused, or to cut a
+    # single message a store answered 413 to): the slow path's work, 0 while the store
+    # takes every batch.
     rebuilt_points: int = 0
     dead_lettered: Counter[str] = field(default_factory=Counter)
     batch_seconds_sum: float = 0.0
@@ -75,7 +76,8 @@ class IngestCollector(Collector):
                 ("points_replayed", "points replayed from the spool", c.replayed_points),
                 ("points_rebuilt", "points the compiled path had written as line protocol "
                  "and that were decoded again into objects (for the spool, to find points the "
-                 "store refused): slow-path work", c.rebuilt_points),
+                 "store refused, to cut a message the store answered 413 to): slow-path "
+                 "work", c.rebuilt_points),
                 ("batch_seconds", "seconds spent writing batches", c.batch_seconds_sum)):
             yield CounterMetricFamily(f"cityhub_ingest_{name}", doc, value=value)
         dl = CounterMetricFamily("cityhub_ingest_dead_letters",

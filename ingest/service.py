@@ -1,10 +1,10 @@
 """The ingester: MQTT in, the store out, a PUBACK only once a reading is durable.
 
 One connection, one TaskGroup: the connection watch, a flush timer, the writer and its
-batch writes. Messages are decoded as they arrive and batched; a batch is written when it
-reaches ``batch_lines`` points, when the unacknowledged messages reach half the in-flight
-window, or when its first message is ``flush_interval_s`` old. Up to ``store_writes``
-batches are written at once.
+batch writes. Messages are decoded as they arrive and batched; a batch holds at most
+``batch_lines`` points (the message that would pass it starts the next batch), and is
+written when full, when it holds half of ``max_inflight`` messages, or when its first
+message is ``flush_interval_s`` old. Up to ``store_writes`` batches are written at once.
 Only after the store accepted a batch (or, for refused messages, after the dead-letter
 store kept them) are its messages acknowledged, in arrival order, so a crash at any point
 leaves them with the broker, which redelivers them; idempotent points make the redelivery
@@ -70,7 +70,9 @@ class _Batch:
     # (its points are built again only if something asks for them); how many points.
     parts: list[list[Point] | None] = field(default_factory=list)
     counts: list[int] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)  # per decoded message: where its lines end
     points: int = 0
+    compiled_points: int = 0  # of them, those whose lines the compiled kernel wrote
     messages: list[tuple[str, bytes]] = field(default_factory=list)  # topic, payload
     dead: list[tuple[str, bytes, str, str]] = field(default_factory=list)
     mids: list[int] = field(default_factory=list)  # to acknowledge (QoS 1), in arrival order
@@ -92,7 +94,9 @@ class _Batch:
             for part, (topic, payload) in zip(parts, messages, strict=True):
                 out += rebuild(topic, payload) if part is None else part
             return out
-        return Encoded(lines, self.points, build)
+        # Where each message ends, so a store can cut the batch between messages.
+        ends = list(zip(self.ends, itertools.accumulate(self.counts), strict=True))
+        return Encoded(lines, self.points, build, ends)
 
     def owners(self, points: list[int]) -> list[int]:
         """The message (index in ``messages``) of each of the batch's ``points``."""
@@ -339,12 +343,36 @@ class Ingester:
                 log.exception("ingest: decoder failed on a message of %s", topic[:200])
                 b.dead.append((topic, payload, "internal", f"{type(e).__name__}: {e}"))
             else:
+                if b.points and b.points + n > self.settings.batch_lines:
+                    b = self._carry_last(b, qos, mid)
                 b.parts.append(part)
                 b.counts.append(n)
+                b.ends.append(len(b.lines))
                 b.points += n
+                if part is None:
+                    b.compiled_points += n
                 b.messages.append((topic, payload))
         if b.points >= self.settings.batch_lines or b.count >= self._window.half:
             self.flush()
+
+    def _carry_last(self, b: _Batch, qos: int, mid: int) -> _Batch:
+        """The message just decoded would take batch ``b`` past ``batch_lines``: hand
+        ``b`` over without it and start the next batch with it (its lines, its packet id),
+        so a batch holds at most ``batch_lines`` points unless one message alone has more.
+        Returns the new batch, to which the caller adds the message."""
+        start = b.ends[-1]
+        tail = b.lines[start:]
+        del b.lines[start:]
+        b.count -= 1
+        if qos:
+            b.mids.pop()
+        self.flush()
+        nb = self._batch
+        nb.started, nb.count = time.monotonic(), 1
+        if qos:
+            nb.mids.append(mid)
+        nb.lines += tail
+        return nb
 
     def _hold(self, change: int) -> None:
         """Count messages held (received, +) or let go (acknowledged, -): reading pauses
@@ -390,15 +418,22 @@ class Ingester:
                                previous: asyncio.Task[None] | None,
                                slots: asyncio.Semaphore) -> None:
         refused: Refused | None = None
+        encoded: Encoded | None = None
         try:
             if batch.points:
                 try:
+                    if self._lines:
+                        encoded = batch.encoded(self._rebuild)
                     await self.writer.persist(
-                        batch.encoded(self._rebuilt) if self._lines
+                        encoded if encoded is not None
                         else [p for part in batch.parts if part for p in part])
                 except Refused as e:
                     refused = e
         finally:
+            if encoded is not None and encoded.built:
+                # Built (in a worker thread, for the spool) or not, counted here, on the
+                # event loop, where the counters are only ever changed.
+                self.counters.rebuilt_points += batch.compiled_points
             # The write is done: its slot goes to the next batch now, not once the batches
             # before this one are acknowledged too, or one slow write would hold every
             # slot and leave the store with nothing else to work on.
@@ -423,13 +458,6 @@ class Ingester:
         client.ack(batch.mids)
         self.counters.acked += len(batch)
         self._hold(-len(batch))
-
-    def _rebuilt(self, topic: str, payload: bytes) -> list[Point]:
-        """The points of a message the compiled path took, built again (counted: the work
-        the compiled path exists to spare)."""
-        points = self._rebuild(topic, payload)
-        self.counters.rebuilt_points += len(points)
-        return points
 
     async def _dead_letter_refused(self, client: AckClient) -> None:
         """Spooled batches the store refused on replay: kept as dead letters."""

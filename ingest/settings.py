@@ -29,7 +29,9 @@ class IngestSettings(CityPacks):
         1, ge=1, le=64, description="ingester processes this settings file runs, each a "
         "member of shared_group (a process decodes on one core; use about one per core "
         "the store leaves free)")
-    batch_lines: int = Field(5000, ge=1, le=100_000, description="points per store write")
+    batch_lines: int = Field(5000, ge=1, le=100_000, description="points per store write, "
+                             "at most: the message that would pass it starts the next batch "
+                             "(one message of more points is a batch of its own)")
     flush_interval_s: float = Field(1.0, gt=0, le=60, description="a batch is written "
                                     "at the latest this long after its first message")
     store_writes: int = Field(8, ge=1, le=16, description="batches written to the store at "

@@ -118,11 +118,15 @@ class InfluxV1Store:
 
     # -- writing ------------------------------------------------------------------------
     async def write(self, points: Sequence[Point]) -> None:
-        """Write ``points``, ``batch_lines`` to a request; an :class:`Encoded` batch in
-        one request, whatever its size (its maker chose the size: the ingester's own
-        ``batch_lines``, overshot by at most one message). Cutting it would build its
-        Point objects again in Python, the very work its line protocol spares."""
-        if isinstance(points, Encoded) or len(points) <= self.batch_lines:
+        """Write ``points``, at most ``batch_lines`` to a request. An :class:`Encoded`
+        batch is cut between its messages (:meth:`Encoded.split`), so its points are never
+        built again in Python, the very work its line protocol spares; a message of more
+        points than ``batch_lines`` goes in a request of its own."""
+        if isinstance(points, Encoded):
+            for part in points.split(self.batch_lines):
+                await self._write_batch(part)
+            return
+        if len(points) <= self.batch_lines:
             await self._write_batch(points)
             return
         for i in range(0, len(points), self.batch_lines):
@@ -142,6 +146,11 @@ class InfluxV1Store:
         except SinkError as e:
             if e.status == 413 and len(points) > 1:  # too large: each half on its own
                 half = len(points) // 2
+                parts = points.split(half) if isinstance(points, Encoded) else []
+                if len(parts) > 1:  # between messages: nothing to build
+                    for part in parts:
+                        await self._write_batch(part)
+                    return
                 await self._write_batch(points[:half])
                 await self._write_batch(points[half:])
                 return

@@ -33,9 +33,9 @@ class StoreSettings(BaseModel):
     password_env: str | None = Field(None, pattern="^[A-Z_][A-Z0-9_]*$")
     token_env: str | None = Field(None, pattern="^[A-Z_][A-Z0-9_]*$")
     batch_lines: int = Field(
-        5000, ge=1, le=100_000, description="points per write when a list of points is "
-        "written (spool replay, the analytics); the ingester's batches go whole, sized by "
-        "its own batch_lines")
+        5000, ge=1, le=100_000, description="points per request, at most; the ingester's "
+        "batches (line protocol) are cut only between messages to fit, so a message of "
+        "more points goes in a request of its own")
     gzip: bool = Field(True, description="compress write bodies (gzip level 1): less to "
                        "send over a WAN; off for a store on the same host or LAN, where it "
                        "only costs CPU at both ends")

@@ -158,6 +158,46 @@ async def test_a_slow_write_holds_no_other_writes_slot(small_pack: CityPack,
     assert sorted(p.time_ns for p in store.points) == [(T0 + i) * 10**9 for i in range(n)]
 
 
+class Recording(GatedStore):
+    """Takes every write at once and keeps each batch's size."""
+
+    def __init__(self) -> None:
+        super().__init__(open_writes=10**9)
+        self.sizes: list[int] = []
+
+    async def write(self, points: Sequence[Point]) -> None:
+        self.sizes.append(len(points))
+        await super().write(points)
+
+
+def three_readings(i: int) -> bytes:
+    """Message i: three points of tfc-1, at times 3i, 3i+1 and 3i+2."""
+    return orjson.dumps([{"bn": "tfc-1:", "bt": T0 + 3 * i, "n": "intensity", "v": i},
+                         {"t": 1, "n": "intensity", "v": i},
+                         {"t": 2, "n": "intensity", "v": i}])
+
+
+@pytest.mark.timeout(120)
+async def test_a_batch_never_passes_batch_lines(small_pack: CityPack,
+                                                mosquitto: LocalMosquitto,
+                                                tmp_path: Path) -> None:
+    """Three-point messages and batch_lines 10: the message that would take a batch to
+    12 starts the next one, so every write holds 9 points or fewer (a store may cut a
+    batch only between messages, and would otherwise send 12), and every reading is
+    stored once, in order."""
+    n = 40
+    store = Recording()
+    ing = ingester(small_pack, mosquitto.port, store, tmp_path, batch_lines=10,
+                   max_inflight=1000)
+    city = small_pack.city.id
+    async with running(ing):
+        await publish(mosquitto, [(f"city/{city}/traffic/gw-a", three_readings(i))
+                                  for i in range(n)])
+        await until(lambda: ing.counters.acked == n, "every message acknowledged")
+    assert max(store.sizes) == 9 and sum(store.sizes) == 3 * n
+    assert [p.time_ns for p in store.points] == [(T0 + k) * 10**9 for k in range(3 * n)]
+
+
 @pytest.mark.timeout(120)
 async def test_dead_letters_while_reading_is_paused(small_pack: CityPack,
                                                     mosquitto: LocalMosquitto,
