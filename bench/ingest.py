@@ -65,6 +65,7 @@ from devservices import (
     rss_mb,
 )
 from ingest.decoder import Decoder
+from ingest.settings import IngestSettings
 
 T0 = 1_767_225_600
 ROOT = Path(__file__).resolve().parents[1]
@@ -305,6 +306,10 @@ def naive(mq: LocalMosquitto, influx: LocalInfluxDB, topic: str, payloads: list[
 #: one-point runs' last batch
 TUNING = {"flush_interval_s": "0.2"}
 SETTINGS: dict[str, str] = {}
+#: what the bench itself sets for each run (its broker, store, files, ports and workers)
+BENCH_OWNED = frozenset({"pack", "packs", "client_id", "shared_group", "workers", "broker",
+                         "store", "mqtt_fast_path", "deadletter_path", "spool_path",
+                         "metrics_port", "metrics_host"})
 #: per run: points the ingester decoded again after its compiled path (0 unless something
 #: forced the slow path, as cutting a batch at the store's batch_lines once did)
 REBUILT: dict[str, int] = {}
@@ -354,6 +359,7 @@ def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
         return sum(health(port)[1]["stored_points"] for port in ports)
     pub: Publisher | None = None
     try:
+        ready_by = time.monotonic() + 120
         for port in ports:  # wait for every subscription
             while True:
                 try:
@@ -361,6 +367,11 @@ def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
                         break
                 except OSError:
                     conns[port].close()
+                if top.poll() is not None:
+                    raise RuntimeError(f"{db}: the ingester exited ({top.returncode}) before "
+                                       "it was ready; its error is above")
+                if time.monotonic() > ready_by:
+                    raise RuntimeError(f"{db}: the ingester was not ready in 120 s")
                 time.sleep(0.1)
         # The ingester processes: the one process, or the supervisor's workers.
         procs = [top.pid] if workers == 1 else sorted(child_pids(top.pid))
@@ -433,9 +444,13 @@ def main() -> None:
     args = ap.parse_args()
     for kv in args.set:
         key, eq, value = kv.partition("=")
+        key = key.strip()
         if not eq or not key:
             ap.error(f"--set {kv!r}: give KEY=VALUE")
-        SETTINGS[key.strip()] = value.strip()
+        if key in BENCH_OWNED or key not in IngestSettings.model_fields:
+            ap.error(f"--set {key}: not an ingester setting the bench lets you set (one of "
+                     f"{', '.join(sorted(set(IngestSettings.model_fields) - BENCH_OWNED))})")
+        SETTINGS[key] = value.strip()
     fast = args.mqtt_path == "fast"
     if args.rounds is not None and args.rounds < 1:
         ap.error(f"--rounds {args.rounds}: at least 1")
