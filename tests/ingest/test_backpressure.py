@@ -36,21 +36,29 @@ pytestmark = pytest.mark.integration
 
 
 class GatedStore:
-    """Takes ``open_writes`` batches, then holds every write until :meth:`open`. It takes
-    line protocol, so the ingester hands it Encoded batches, whose points it builds."""
+    """Takes ``open_writes`` batches, then holds every write until :meth:`open` (with
+    ``hold_first``: holds the first write until then, and takes every later one). Keeps
+    each write's size in ``sizes``. It takes line protocol, so the ingester hands it
+    Encoded batches, whose points it builds."""
 
     line_protocol = True
 
-    def __init__(self, open_writes: int) -> None:
+    def __init__(self, open_writes: int = 0, *, hold_first: bool = False) -> None:
         self.left = open_writes
+        self.hold_first = hold_first
         self.gate = asyncio.Event()
         self.points: list[Point] = []
+        self.sizes: list[int] = []
 
     def open(self) -> None:
         self.gate.set()
 
     async def write(self, points: Sequence[Point]) -> None:
-        if self.left > 0:
+        self.sizes.append(len(points))
+        if self.hold_first:
+            if len(self.sizes) == 1:
+                await self.gate.wait()
+        elif self.left > 0:
             self.left -= 1
         else:
             await self.gate.wait()
@@ -119,20 +127,6 @@ async def test_at_most_max_inflight_unacknowledged(small_pack: CityPack,
     assert times == [(T0 + i) * 10**9 for i in range(n)]  # each once
 
 
-class FirstWriteHeld(GatedStore):
-    """Holds its first write until :meth:`open`; takes every later one at once."""
-
-    def __init__(self) -> None:
-        super().__init__(open_writes=0)
-        self.writes = 0
-
-    async def write(self, points: Sequence[Point]) -> None:
-        self.writes += 1
-        if self.writes == 1:
-            await self.gate.wait()
-        self.points.extend(points)
-
-
 @pytest.mark.timeout(120)
 async def test_a_slow_write_holds_no_other_writes_slot(small_pack: CityPack,
                                                        mosquitto: LocalMosquitto,
@@ -142,32 +136,20 @@ async def test_a_slow_write_holds_no_other_writes_slot(small_pack: CityPack,
     batches are all written meanwhile (each frees its slot when written), and none is
     acknowledged before the first (acknowledgements stay in arrival order)."""
     n = 6
-    store = FirstWriteHeld()
+    store = GatedStore(hold_first=True)
     ing = ingester(small_pack, mosquitto.port, store, tmp_path, store_writes=2,
                    batch_lines=1)
     city = small_pack.city.id
     async with running(ing):
         await publish(mosquitto, [(f"city/{city}/traffic/gw-a", one_reading(i))
                                   for i in range(n)])
-        await until(lambda: store.writes == n, "the five batches after the held one "
+        await until(lambda: len(store.sizes) == n, "the five batches after the held one "
                     "written while it is held")
         assert ing.counters.acked == 0
         assert len(store.points) == n - 1
         store.open()
         await until(lambda: ing.counters.acked == n, "every message acknowledged")
     assert sorted(p.time_ns for p in store.points) == [(T0 + i) * 10**9 for i in range(n)]
-
-
-class Recording(GatedStore):
-    """Takes every write at once and keeps each batch's size."""
-
-    def __init__(self) -> None:
-        super().__init__(open_writes=10**9)
-        self.sizes: list[int] = []
-
-    async def write(self, points: Sequence[Point]) -> None:
-        self.sizes.append(len(points))
-        await super().write(points)
 
 
 def three_readings(i: int) -> bytes:
@@ -186,7 +168,7 @@ async def test_a_batch_never_passes_batch_lines(small_pack: CityPack,
     batch only between messages, and would otherwise send 12), and every reading is
     stored once, in order."""
     n = 40
-    store = Recording()
+    store = GatedStore(open_writes=10**9)
     ing = ingester(small_pack, mosquitto.port, store, tmp_path, batch_lines=10,
                    max_inflight=1000)
     city = small_pack.city.id

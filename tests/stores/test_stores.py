@@ -223,20 +223,25 @@ async def test_writes_go_through_the_proxy_the_environment_names(
         assert len(seen) == 1
 
 
-async def test_413_splits_batch_until_it_fits() -> None:
+@pytest.mark.parametrize(("sizes", "limit"), [
+    (None, 2),  # a list of 7 points
+    ([3, 3, 3, 3, 2, 2], 6),  # an Encoded batch: cut between messages, nothing built
+], ids=["points", "encoded"])
+async def test_413_splits_batch_until_it_fits(sizes: list[int] | None, limit: int) -> None:
     seen: list[int] = []
 
     def reply(r: aiohttp.web.Request, body: bytes) -> Reply:
         lines = gzip.decompress(body).count(b"\n")
-        if lines > 2:
+        if lines > limit:
             return 413, {}, orjson.dumps({"error": "too large"})
         seen.append(lines)
         return 204, {}, b""
 
+    points = encoded(sizes) if sizes else [pt("tfc-1", s, intensity=1.0) for s in range(7)]
     async with _influx_with(reply) as store:
-        await store.write([pt("tfc-1", s, intensity=1.0) for s in range(7)])
-    assert sum(seen) == 7
-    assert max(seen) <= 2
+        await store.write(points)
+    assert sum(seen) == len(points)
+    assert max(seen) <= limit
 
 
 def encoded(sizes: list[int]) -> Encoded:
@@ -277,22 +282,6 @@ async def test_an_encoded_batch_is_cut_between_messages(
                          db=database)
     row = got["results"][0]["series"][0]["values"][0]  # type: ignore[index]
     assert row[1:] == [23, sum(range(23))]
-
-
-async def test_413_cuts_an_encoded_batch_between_messages() -> None:
-    seen: list[int] = []
-
-    def reply(r: aiohttp.web.Request, body: bytes) -> Reply:
-        lines = gzip.decompress(body).count(b"\n")
-        if lines > 6:
-            return 413, {}, orjson.dumps({"error": "too large"})
-        seen.append(lines)
-        return 204, {}, b""
-
-    async with _influx_with(reply) as store:
-        await store.write(encoded([3, 3, 3, 3, 2, 2]))
-    assert sum(seen) == 16
-    assert max(seen) <= 6
 
 
 async def test_an_error_body_that_is_not_json_is_kept_as_text() -> None:
