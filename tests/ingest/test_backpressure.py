@@ -76,8 +76,9 @@ def one_reading(i: int) -> bytes:
 
 
 def ingester(pack: CityPack, port: int, store: Any, tmp: Path, **kw: Any) -> Ingester:
+    kw.setdefault("flush_interval_s", 0.1)
     settings = IngestSettings(
-        pack=".", client_id=f"bp-{uuid.uuid4().hex[:6]}", flush_interval_s=0.1,
+        pack=".", client_id=f"bp-{uuid.uuid4().hex[:6]}",
         broker=BrokerSettings(host="127.0.0.1", port=port), store=StoreSettings(),
         deadletter_path=str(tmp / "dl.db"), spool_path=str(tmp / "spool.db"),
         **kw)
@@ -170,14 +171,54 @@ async def test_a_batch_never_passes_batch_lines(small_pack: CityPack,
     n = 40
     store = GatedStore(open_writes=10**9)
     ing = ingester(small_pack, mosquitto.port, store, tmp_path, batch_lines=10,
-                   max_inflight=1000)
+                   max_inflight=1000, flush_interval_s=1.0)
     city = small_pack.city.id
     async with running(ing):
         await publish(mosquitto, [(f"city/{city}/traffic/gw-a", three_readings(i))
                                   for i in range(n)])
         await until(lambda: ing.counters.acked == n, "every message acknowledged")
     assert max(store.sizes) == 9 and sum(store.sizes) == 3 * n
+    assert ing.counters.rebuilt_points == sum(store.sizes)  # GatedStore builds them
     assert [p.time_ns for p in store.points] == [(T0 + k) * 10**9 for k in range(3 * n)]
+
+
+def test_the_message_carried_to_the_next_batch_keeps_the_order(small_pack: CityPack,
+                                                                  tmp_path: Path) -> None:
+    """Driven message by message (no broker): a batch that would pass batch_lines hands
+    over without the message that would take it past, which starts the next batch with
+    its packet id; packet ids stay in arrival order across the cut, dead letters stay
+    with the batch they came in, QoS 0 messages have no packet id, and a message the
+    Python path decoded (readings out of time order) is carried as whole as one the
+    compiled kernel wrote."""
+    ing = ingester(small_pack, 1, GatedStore(), tmp_path, batch_lines=10)
+    topic = f"city/{small_pack.city.id}/traffic/gw-a"
+    out_of_order = orjson.dumps([{"bn": "tfc-1:", "bt": T0 + 100, "n": "intensity", "v": 1},
+                                 {"t": -1, "n": "intensity", "v": 2},
+                                 {"t": -2, "n": "intensity", "v": 3}])
+    unknown = orjson.dumps([{"bn": "nope-1:", "bt": T0, "n": "intensity", "v": 1}])
+    for mid, qos, payload in [(1, 1, three_readings(0)), (2, 1, unknown),
+                              (3, 0, three_readings(1)), (4, 1, three_readings(2)),
+                              (5, 1, out_of_order), (6, 1, three_readings(3)),
+                              (7, 1, three_readings(4))]:
+        ing._on_publish(topic, qos, mid, payload)
+    ing.flush()
+    batches = []
+    while not ing._full.empty():
+        batches.append(ing._full.get_nowait())
+    assert [b.mids for b in batches] == [[1, 2, 4], [5, 6, 7]]
+    assert [b.points for b in batches] == [9, 9]
+    assert [b.count for b in batches] == [4, 3]  # the QoS 0 message counts, unacknowledged
+    assert [len(b.dead) for b in batches] == [1, 0]
+    assert batches[1].compiled_points == 6  # the out-of-order pack took the Python path
+    first, second = (b.encoded(ing._rebuild) for b in batches)
+    lines = first.lines + second.lines
+    assert lines.count(b"\n") == 18
+    times = [int(line.rsplit(b" ", 1)[1]) // 10**9 - T0 for line in lines.splitlines()]
+    assert times == [0, 1, 2, 3, 4, 5, 6, 7, 8, 100, 99, 98, 9, 10, 11, 12, 13, 14]
+    # Each batch's lines end where its last message's do, so a store can cut it there.
+    assert [len(p) for p in first.split(3)] == [3, 3, 3]
+    assert [len(p) for p in second.split(3)] == [3, 3, 3]
+    assert not first.built and not second.built
 
 
 @pytest.mark.timeout(120)

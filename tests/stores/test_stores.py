@@ -226,7 +226,9 @@ async def test_writes_go_through_the_proxy_the_environment_names(
 @pytest.mark.parametrize(("sizes", "limit"), [
     (None, 2),  # a list of 7 points
     ([3, 3, 3, 3, 2, 2], 6),  # an Encoded batch: cut between messages, nothing built
-], ids=["points", "encoded"])
+    # a message too large on its own: its points are built and halved like a list's
+    ([2, 8, 1], 3),
+], ids=["points", "encoded", "encoded-one-message-too-large"])
 async def test_413_splits_batch_until_it_fits(sizes: list[int] | None, limit: int) -> None:
     seen: list[int] = []
 
@@ -237,16 +239,19 @@ async def test_413_splits_batch_until_it_fits(sizes: list[int] | None, limit: in
         seen.append(lines)
         return 204, {}, b""
 
-    points = encoded(sizes) if sizes else [pt("tfc-1", s, intensity=1.0) for s in range(7)]
+    points = encoded(sizes, may_build=max(sizes) > limit) if sizes \
+        else [pt("tfc-1", s, intensity=1.0) for s in range(7)]
     async with _influx_with(reply) as store:
         await store.write(points)
     assert sum(seen) == len(points)
     assert max(seen) <= limit
+    if isinstance(points, Encoded):
+        assert points.built is (max(sizes or [0]) > limit)
 
 
-def encoded(sizes: list[int]) -> Encoded:
+def encoded(sizes: list[int], *, may_build: bool = False) -> Encoded:
     """An Encoded batch of messages of ``sizes`` points (with its message ends), whose
-    points must never be built."""
+    points must never be built unless ``may_build``."""
     points, ends, lines = [], [], b""
     for m, n in enumerate(sizes):
         msg = [pt(f"tfc-{m}", k, intensity=float(len(points) + k)) for k in range(n)]
@@ -255,7 +260,9 @@ def encoded(sizes: list[int]) -> Encoded:
         ends.append((len(lines), len(points)))
 
     def build() -> list[Point]:
-        raise AssertionError("the batch's points were built again")
+        if not may_build:
+            raise AssertionError("the batch's points were built again")
+        return list(points)
     return Encoded(lines, len(points), build, ends)
 
 
