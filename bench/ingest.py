@@ -111,7 +111,8 @@ class Publisher:
         while not (connected(self.proc.pid, port) and reading_stdin(self.proc.pid)):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.kill()
-                raise RuntimeError(f"mosquitto_pub did not connect: {self.stderr()}")
+                raise RuntimeError("mosquitto_pub did not connect, or was never seen "
+                                   f"reading its input: {self.stderr()}")
             time.sleep(0.005)
 
     def run(self) -> float:
@@ -408,12 +409,13 @@ def hub(mq: LocalMosquitto, influx: LocalInfluxDB, pack_dir: str, topic: str,
         pub_cpu = pub.run()
         # Polled as seldom as the remaining work allows (each poll is a request the
         # ingester serves on its event loop, on the cores it shares with InfluxDB), and
-        # more often near the end: the last poll comes at most 5 ms late.
+        # more often near the end (a quarter of the time the rest should take at the rate
+        # so far, at least 5 ms).
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline and (got := stored()) < n_points:
             rate = got / (time.perf_counter() - start)
             left_s = (n_points - got) / rate if rate > 0 else 0.05
-            time.sleep(min(0.1, max(0.005, left_s / 2)))
+            time.sleep(min(0.1, max(0.005, left_s / 4)))
         elapsed = time.perf_counter() - start
         if sampler is not None:
             sampler.send_signal(signal.SIGINT)
