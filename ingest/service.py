@@ -72,7 +72,6 @@ class _Batch:
     counts: list[int] = field(default_factory=list)
     ends: list[int] = field(default_factory=list)  # per decoded message: where its lines end
     points: int = 0
-    compiled_points: int = 0  # of them, those whose lines the compiled kernel wrote
     messages: list[tuple[str, bytes]] = field(default_factory=list)  # topic, payload
     dead: list[tuple[str, bytes, str, str]] = field(default_factory=list)
     mids: list[int] = field(default_factory=list)  # to acknowledge (QoS 1), in arrival order
@@ -81,6 +80,11 @@ class _Batch:
 
     def __len__(self) -> int:
         return self.count
+
+    @property
+    def compiled_points(self) -> int:
+        """The points whose lines the compiled kernel wrote (those a build makes again)."""
+        return sum(n for part, n in zip(self.parts, self.counts, strict=True) if part is None)
 
     def encoded(self, rebuild: Callable[[str, bytes], list[Point]]) -> Encoded:
         """The batch's points as an :class:`Encoded` batch of its lines (taken from
@@ -349,8 +353,6 @@ class Ingester:
                 b.counts.append(n)
                 b.ends.append(len(b.lines))
                 b.points += n
-                if part is None:
-                    b.compiled_points += n
                 b.messages.append((topic, payload))
         if b.points >= self.settings.batch_lines or b.count >= self._window.half:
             self.flush()
