@@ -185,34 +185,52 @@ def _range(search: str | None) -> TimeRange:
     return parse_query(q, time.time(), hub().pack.city.timezone)[0]
 
 
-@callback(
-    Output(ID("history"), "figure"), Output(ID("scale"), "children"),
-    Output(ID("shown"), "data"), Output(ID("range-start"), "value"),
-    Output(ID("range-end"), "value"),
-    Input(ID("url"), "search"), Input(ID("history"), "relayoutData"),
-    State(ID("device"), "data"),
-)
-def chart(search: str | None, relayout: dict[str, Any] | None, device: str | None
-          ) -> tuple[Any, ...]:
-    """The picked range's history; on a zoom, the zoomed range read again (at full
-    resolution where it then fits)."""
-    h, L = hub(), lang()
-    if not device or device not in h.pack.sensors:
-        return (no_update,) * 5
-    zoom = zoom_of(relayout, h.pack.city.timezone) if ctx.triggered_id == ID(
-        "history") else None
-    if ctx.triggered_id == ID("history") and zoom is None and not (relayout and any(
-            k.endswith("autorange") for k in relayout)):
-        return (no_update,) * 5  # a resize, a hover mode: nothing to read
-    if zoom is not None:
-        start, stop = zoom
-    else:
-        tr = _range(search)
-        start, stop = tr.start_ns, tr.stop_ns
-    fig, note = chart_of(h.data, h.pack, device, start, stop, L, zoomed=zoom is not None)
+def _shown(duplicate: bool = False) -> list[Output]:
+    """The chart's outputs: the figure, its scale note, the range it shows and the range
+    inputs (``allow_duplicate`` for the second callback that writes them)."""
+    return [Output(ID(name), prop, allow_duplicate=duplicate) for name, prop in (
+        ("history", "figure"), ("scale", "children"), ("shown", "data"),
+        ("range-start", "value"), ("range-end", "value"))]
+
+
+def _drawn(device: str, start: int, stop: int, *, zoomed: bool) -> tuple[Any, ...]:
+    h = hub()
+    fig, note = chart_of(h.data, h.pack, device, start, stop, lang(), zoomed=zoomed)
     tz = h.pack.city.timezone  # the inputs show what is shown: "Apply" shares a zoom
     return (fig, note, [start, stop], format_local(start / _NS, tz)[:16],
             format_local(stop / _NS, tz)[:16])
+
+
+# Two callbacks, not one with both inputs: Dash drops a callback's answer when its inputs
+# fire again before the answer came (plotly/dash#1613), and a figure's first draw reports
+# an autosize relayout about a second later. With one callback, a range picked in that
+# second was read and then dropped for the "resize: nothing to do" answer (seen in CI:
+# the week picked, its answer lost, the page still on the day).
+@callback(*_shown(), Input(ID("url"), "search"), State(ID("device"), "data"))
+def chart(search: str | None, device: str | None) -> tuple[Any, ...]:
+    """The picked range's history."""
+    if not device or device not in hub().pack.sensors:
+        return (no_update,) * 5
+    tr = _range(search)
+    return _drawn(device, tr.start_ns, tr.stop_ns, zoomed=False)
+
+
+@callback(*_shown(duplicate=True), Input(ID("history"), "relayoutData"),
+          State(ID("url"), "search"), State(ID("device"), "data"),
+          prevent_initial_call=True)
+def zoom(relayout: dict[str, Any] | None, search: str | None, device: str | None
+         ) -> tuple[Any, ...]:
+    """On a zoom, the zoomed range read again (at full resolution where it then fits);
+    on a reset of the axes, the picked range again."""
+    if not device or device not in hub().pack.sensors:
+        return (no_update,) * 5
+    zoomed = zoom_of(relayout, hub().pack.city.timezone)
+    if zoomed is not None:
+        return _drawn(device, *zoomed, zoomed=True)
+    if not (relayout and any(k.endswith("autorange") for k in relayout)):
+        return (no_update,) * 5  # a resize, a hover mode: nothing to read
+    tr = _range(search)
+    return _drawn(device, tr.start_ns, tr.stop_ns, zoomed=False)
 
 
 @callback(
